@@ -1,0 +1,3 @@
+from negmine.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""Errors the library raises; the CLI turns each into one line and the exit code below."""
+
+
+class NegmineError(Exception):
+    """A problem with the user's input or environment, reported without a traceback."""
+
+    exit_code = 1
+
+
+class SourceNotFound(NegmineError):
+    """A source (folder, repo, revision, split, column) does not exist."""
+
+    exit_code = 4
+
+
+class HubUnavailable(NegmineError):
+    """The Hub could not be reached (offline mode, DNS, network, 5xx after retries)."""
+
+    exit_code = 5
+
+
+class HubAuthError(NegmineError):
+    """The repo is gated or private and no usable token was found."""
+
+    exit_code = 6
+
+
+class PoolTooSmall(NegmineError):
+    """The pool cannot supply the requested number of negatives after filtering."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, available: int, needed: int):
+        super().__init__(message)
+        self.available = available
+        self.needed = needed

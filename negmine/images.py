@@ -1,0 +1,136 @@
+"""The transform stage: raw bytes in, a normalised RGB JPEG (or a reason to skip) out.
+
+Pure functions of their inputs, so they run unchanged in worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+# Alpha is composited on white: the usual look of a transparent image on the web and in viewers.
+BACKGROUND = (255, 255, 255)
+_ORIENTATION = 0x0112
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+class ImageRejected(Exception):
+    """The image cannot be used; the message is the reason recorded in rejects.jsonl."""
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    quality: int = 95
+    max_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes            # the bytes to write (the source bytes when no re-encode was needed)
+    width: int
+    height: int
+    pixel_sha256: str      # digest of the RGB pixels: equal pixels, equal digest, whatever the file
+    reencoded: bool
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Decode fully (a truncated file must fail here, not in a trainer), refusing decompression bombs."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both, never decode them.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"decompression bomb refused: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageRejected("not an image Pillow can identify") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRejected(f"unreadable image: {exc}") from None
+    return im
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Upright, 8-bit sRGB-ish RGB, whatever the mode, orientation or profile."""
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block should not cost the image
+        pass
+    icc = im.info.get("icc_profile")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.uint32 if im.mode == "I" else np.uint16).astype(np.float64)
+        top = 65535.0 if im.mode != "I" or arr.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        im = Image.fromarray(np.clip(np.asarray(im), 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, BACKGROUND)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        im = canvas
+    if icc and im.mode in ("RGB", "CMYK"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            im = ImageCms.profileToProfile(im, src, _SRGB, outputMode="RGB")
+        except Exception:  # an unusable profile: fall back to the naive conversion below
+            pass
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return im
+
+
+def _can_pass_through(src: Image.Image, opts: EncodeOptions) -> bool:
+    orientation = src.getexif().get(_ORIENTATION, 1) if hasattr(src, "getexif") else 1
+    return (
+        src.format == "JPEG"
+        and src.mode == "RGB"
+        and orientation in (0, 1)
+        and "icc_profile" not in src.info
+        and (opts.max_size is None or max(src.size) <= opts.max_size)
+    )
+
+
+def encode(data: bytes, opts: EncodeOptions = EncodeOptions()) -> Encoded:
+    """Normalise one image. Raises ImageRejected with the reason when it cannot be used.
+
+    A baseline RGB JPEG that needs no rotation, colour conversion or resize is kept byte for byte:
+    re-encoding it would only add loss and time.
+    """
+    src = open_image(data)
+    im = to_rgb(src)
+    if opts.max_size is not None and max(im.size) > opts.max_size:
+        im.thumbnail((opts.max_size, opts.max_size), Image.Resampling.LANCZOS)
+    pixel_sha = hashlib.sha256(im.tobytes()).hexdigest()
+    if _can_pass_through(src, opts):
+        return Encoded(data, im.width, im.height, pixel_sha, reencoded=False)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=opts.quality, optimize=True)
+    return Encoded(buf.getvalue(), im.width, im.height, pixel_sha, reencoded=True)
+
+
+def encode_or_reason(data: bytes, opts: EncodeOptions) -> Encoded | str:
+    """`encode` for worker pools: a rejected image comes back as its reason string."""
+    try:
+        return encode(data, opts)
+    except ImageRejected as exc:
+        return str(exc)
+    except Exception as exc:  # a decoder bug on one file must never end a long run
+        return f"unexpected decoder error: {type(exc).__name__}: {exc}"
+
+
+def probe_size(path: str) -> tuple[int, int]:
+    """Displayed (EXIF-applied) size from the header alone, for positives copied as they are."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(_ORIENTATION, 1)
+    except Exception as exc:
+        raise ImageRejected(f"unreadable image: {exc}") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

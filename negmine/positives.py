@@ -1,0 +1,86 @@
+"""The positives: a folder of class folders, or one class folder of images."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from negmine.errors import NegmineError
+from negmine.naming import UniqueNames, safe_name
+from negmine.sources import IMAGE_EXTENSIONS
+
+# Folder names that trainers' loaders take for splits, never for classes.
+SPLIT_LIKE = {"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval",
+              "evaluation"}
+
+
+@dataclass
+class PositiveFile:
+    path: Path        # absolute
+    rel: str          # relative to the positives folder, as recorded in the manifest
+
+
+@dataclass
+class Positives:
+    root: Path
+    classes: dict[str, list[PositiveFile]] = field(default_factory=dict)   # safe class name -> files
+    labels: dict[str, str] = field(default_factory=dict)                   # safe class name -> folder name
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(v) for v in self.classes.values()]
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes)
+
+    def sha256s(self) -> set[str]:
+        return {hashlib.sha256(f.path.read_bytes()).hexdigest() for files in self.classes.values() for f in files}
+
+
+def _images_under(folder: Path, root: Path, follow_symlinks: bool) -> list[Path]:
+    real_root = os.path.realpath(root)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=follow_symlinks):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if name.startswith(".") or p.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            if not follow_symlinks and not os.path.realpath(p).startswith(real_root + os.sep):
+                continue   # a link out of the positives folder is not the user's data to copy
+            found.append(p)
+    return found
+
+
+def scan_positives(root: Path, *, follow_symlinks: bool = False) -> Positives:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise NegmineError(f"--positives {root} is not a folder")
+    root = root.resolve()
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    loose = [p for p in sorted(root.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+             and not p.name.startswith(".")]
+    per_class = {d: _images_under(d, root, follow_symlinks) for d in subdirs}
+    per_class = {d: files for d, files in per_class.items() if files}
+    if loose and per_class:
+        raise NegmineError(f"--positives {root} holds both images and class folders; "
+                           "move the loose images into a class folder")
+    if not per_class:
+        if not loose:
+            raise NegmineError(f"--positives {root} holds no images "
+                               f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        per_class = {root: _images_under(root, root, follow_symlinks)}
+    split_like = sorted(d.name for d in per_class if d.name.lower() in SPLIT_LIKE and d != root)
+    if split_like:
+        raise NegmineError(f"--positives {root} has folders named like splits ({', '.join(split_like)}); "
+                           "give a folder of class folders (negmine makes the splits itself)")
+    positives = Positives(root)
+    names = UniqueNames()
+    for folder, files in per_class.items():
+        cls = names.take(safe_name(folder.name, fallback="positive"))
+        positives.labels[cls] = folder.name
+        positives.classes[cls] = [PositiveFile(p, p.relative_to(root).as_posix()) for p in files]
+    return positives

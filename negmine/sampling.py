@@ -1,0 +1,107 @@
+"""The sample stage: how many negatives, in what (seeded) order the pool is drawn, and the splits.
+
+The draw is planned over the whole pool from its labels alone, as a priority *order* rather than a
+fixed set: the pipeline walks the order and keeps the first candidates that pass the filters, so a
+rejected image is replaced by the next one of the plan and any prefix of the order is itself a
+stratified sample.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from negmine.errors import NegmineError
+
+SPLIT_NAMES = {1: ("train",), 2: ("train", "val"), 3: ("train", "val", "test")}
+
+
+def rng_for(seed: int, purpose: str, *extra: int) -> np.random.Generator:
+    """Independent, stable streams per purpose, so adding a stage never shifts another's draw."""
+    return np.random.default_rng([seed, zlib.crc32(purpose.encode()), *extra])
+
+
+def negatives_needed(class_sizes: Sequence[int], *, ratio: float | None = None, balanced: bool = False,
+                     count: int | None = None) -> int:
+    """--count N, --balanced (median positive class), or --ratio R x all positives (default R=1)."""
+    if sum(x is not None and x is not False for x in (ratio, count, balanced or None)) > 1:
+        raise NegmineError("use only one of --ratio, --balanced and --count")
+    if count is not None:
+        if count < 0:
+            raise NegmineError("--count must be >= 0")
+        return int(count)
+    if balanced:
+        return int(math.floor(statistics.median(class_sizes) + 0.5))
+    r = 1.0 if ratio is None else ratio
+    if r < 0:
+        raise NegmineError("--ratio must be >= 0")
+    return int(math.floor(r * sum(class_sizes) + 0.5))
+
+
+def stratified_order(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row indices ordered so that every prefix is as even across classes as the pool allows.
+
+    Round-robin over classes in random order, a random member of each class per round; a class
+    that runs out simply drops out of later rounds. Unlabelled rows (-1) count as one class.
+    Vectorised: O(n log n), fine for millions of rows.
+    """
+    n = len(codes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    perm = rng.permutation(n)
+    grouped = perm[np.argsort(codes[perm], kind="stable")]
+    classes, starts = np.unique(codes[grouped], return_index=True)
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+    offset = rng.random(len(classes))[np.searchsorted(classes, codes[grouped])]
+    return grouped[np.argsort(rank + offset, kind="stable")]
+
+
+def uniform_order(n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.permutation(n).astype(np.int64)
+
+
+def merge_orders(orders: Sequence[np.ndarray], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Interleave per-source orders so any prefix holds sources in proportion to their weights.
+
+    Returns (source index, row) arrays. A source that runs out leaves the rest to the others.
+    """
+    keys, src, rows = [], [], []
+    for i, (order, w) in enumerate(zip(orders, weights)):
+        keys.append((np.arange(len(order)) + 0.5) / w)
+        src.append(np.full(len(order), i, dtype=np.int32))
+        rows.append(order)
+    if not keys:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    key, src_all, rows_all = np.concatenate(keys), np.concatenate(src), np.concatenate(rows)
+    by = np.lexsort((src_all, key))
+    return src_all[by], rows_all[by]
+
+
+def parse_split(text: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """'0.8,0.1,0.1' -> (train, val, test) fractions; they must be >= 0 and sum to 1."""
+    try:
+        fracs = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise NegmineError(f"--split takes 1-3 comma-separated fractions, got {text!r}") from None
+    if len(fracs) not in SPLIT_NAMES or any(f < 0 for f in fracs) or not math.isclose(sum(fracs), 1.0, abs_tol=1e-6):
+        raise NegmineError(f"--split takes 1-3 fractions >= 0 that sum to 1 (train,val[,test]), got {text!r}")
+    return SPLIT_NAMES[len(fracs)], fracs
+
+
+def split_counts(n: int, fracs: Sequence[float]) -> list[int]:
+    """Exact per-split counts by largest remainder (ties go to the earlier split)."""
+    raw = [n * f for f in fracs]
+    counts = [math.floor(x) for x in raw]
+    for i in sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))[: n - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def assign_splits(n: int, fracs: Sequence[float], rng: np.random.Generator) -> np.ndarray:
+    """Split index for each of n items: exact counts, random placement."""
+    labels = np.repeat(np.arange(len(fracs)), split_counts(n, fracs))
+    return rng.permutation(labels)

@@ -1,0 +1,411 @@
+"""Source adapters: every pool of candidate negatives behind one small interface.
+
+A source exposes its class labels up front (cheap: a label column or a file list) so the draw can
+be planned over the whole pool, and then reads the bytes of just the rows that were drawn.
+Adapters: parquet shards (Hub repo online or cached, or a local folder in Hub layout), a
+``save_to_disk`` folder, and a folder of image files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from negmine import hub
+from negmine.errors import NegmineError, SourceNotFound
+from negmine.presets import DEFAULT_PRESET, PRESETS
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm",
+                    ".jfif", ".avif", ".heic", ".mpo"}
+_LABEL_NAMES = ("label", "labels", "class", "fine_label", "category", "wnid", "synset")
+_IMAGE_NAMES = ("image", "img", "jpg", "jpeg", "png", "picture")
+_WNID = re.compile(r"^n\d{8}$")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """``--source LOCATION[?split=S&weight=W&image=COL&label=COL]``."""
+
+    location: str
+    split: str | None = None
+    weight: float = 1.0
+    image_column: str | None = None
+    label_column: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "SourceSpec":
+        location, _, query = text.partition("?")
+        opts = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+        unknown = set(opts) - {"split", "weight", "image", "label"}
+        if unknown:
+            raise NegmineError(f"unknown source option(s) {sorted(unknown)} in {text!r}; "
+                               "known: split, weight, image, label")
+        try:
+            weight = float(opts.get("weight", 1.0))
+        except ValueError:
+            raise NegmineError(f"source weight must be a number, got {opts['weight']!r}") from None
+        if not weight > 0:
+            raise NegmineError(f"source weight must be > 0, got {weight}")
+        if not location:
+            raise NegmineError(f"empty source location in {text!r}")
+        return cls(location, opts.get("split"), weight, opts.get("image"), opts.get("label"))
+
+
+@dataclass
+class Item:
+    """One drawn row, as read from its source."""
+
+    row: int
+    data: bytes | None          # None when the row has no image bytes
+    origin: dict                # where it came from: file (+ row in file) inside the source
+    error: str | None = None
+
+
+@dataclass
+class Source(ABC):
+    id: str                              # repo id or absolute path, as recorded in the manifest
+    short: str                           # short name used in file names
+    revision: str | None
+    licence: str | None
+    classes: list[str] = field(default_factory=list)
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))   # class per row, -1 none
+    weight: float = 1.0
+    split: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def label_kind(self) -> str:
+        if not self.classes:
+            return "none"
+        return "wnid" if all(_WNID.match(c) for c in self.classes) else "name"
+
+    def label_of(self, row: int) -> str | None:
+        code = int(self.codes[row])
+        return self.classes[code] if code >= 0 else None
+
+    @abstractmethod
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        """Yield the drawn rows (in any order); a row that cannot be read comes with `error` set."""
+
+    def describe(self) -> dict:
+        return {"id": self.id, "revision": self.revision, "split": self.split, "licence": self.licence,
+                "rows": len(self), "classes": len(self.classes), "label_kind": self.label_kind,
+                "weight": self.weight}
+
+
+def _codes_from_values(values: Sequence, names: list[str] | None) -> tuple[list[str], np.ndarray]:
+    """Integer ClassLabel codes keep their names; anything else becomes sorted string classes."""
+    arr = np.asarray(values, dtype=object)
+    if names is not None:
+        codes = np.array([-1 if v is None else int(v) for v in arr], dtype=np.int32)
+        codes[(codes < 0) | (codes >= len(names))] = -1
+        return list(names), codes
+    strings = np.array(["" if v is None else str(v) for v in arr], dtype=object)
+    classes = sorted(set(strings.tolist()) - {""})
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = np.array([lookup.get(s, -1) for s in strings.tolist()], dtype=np.int32)
+    return classes, codes
+
+
+def _pick_columns(features, names: list[str], image_column: str | None, label_column: str | None,
+                  where: str, image_like: set[str]) -> tuple[str, str | None, list[str] | None]:
+    """Find the image and label columns by feature type first, then by conventional names."""
+    import datasets
+
+    def check(col: str, what: str) -> str:
+        if col not in names:
+            raise SourceNotFound(f"{where} has no {what} column {col!r}; columns: {', '.join(names)}")
+        return col
+
+    if image_column:
+        image = check(image_column, "image")
+    else:
+        typed = [n for n in names if features and isinstance(features.get(n), datasets.Image)]
+        guess = typed or [n for n in names if n in image_like] or [n for n in names if n.lower() in _IMAGE_NAMES]
+        if not guess:
+            raise SourceNotFound(f"{where} has no image column (columns: {', '.join(names)}); "
+                                 "name one with --image-column")
+        image = guess[0]
+    if label_column and label_column.lower() == "none":
+        return image, None, None
+    if label_column:
+        label = check(label_column, "label")
+    else:
+        typed = [n for n in names if features and isinstance(features.get(n), datasets.ClassLabel)]
+        guess = typed or [n for n in names if n.lower() in _LABEL_NAMES and n != image]
+        label = guess[0] if guess else None
+    class_names = None
+    if label and features and isinstance(features.get(label), datasets.ClassLabel):
+        class_names = list(features[label].names)
+    return image, label, class_names
+
+
+def _card_licence(card_text: str | None) -> str | None:
+    if not card_text:
+        return None
+    try:
+        from huggingface_hub import DatasetCard
+
+        lic = DatasetCard(card_text).data.get("license")
+    except Exception:
+        return None
+    if isinstance(lic, list):
+        lic = ", ".join(map(str, lic))
+    return str(lic) if lic else None
+
+
+def _card_features(card_text: str | None):
+    if not card_text:
+        return None
+    try:
+        from datasets.info import DatasetInfosDict
+        from huggingface_hub import DatasetCard
+
+        infos = DatasetInfosDict.from_dataset_card_data(DatasetCard(card_text).data)
+        for info in infos.values():
+            if info.features:
+                return info.features
+    except Exception:
+        return None
+    return None
+
+
+def _split_files(base: str, split: str | None, where: str) -> tuple[str, list[str]]:
+    """The data files of one split, found by the same conventions the Hub and `datasets` use."""
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    try:
+        patterns = get_data_patterns(base)
+        files = DataFilesDict.from_patterns(patterns, base_path=base)
+    except Exception as exc:
+        raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
+    available = list(files)
+    if split is None:
+        split = "train" if "train" in files else available[0]
+    if split not in files:
+        raise SourceNotFound(f"{where} has no split {split!r}; splits: {', '.join(available)}")
+    return split, sorted(str(f) for f in files[split])
+
+
+class ParquetSource(Source):
+    """Parquet shards on any fsspec file system: a label-column read to plan, row-group reads to fetch."""
+
+    def __init__(self, *, id: str, short: str, revision: str | None, licence: str | None, base: str,
+                 files: list[str], split: str, spec: SourceSpec, card_text: str | None = None):
+        import datasets
+        import pyarrow.parquet as pq
+        from fsspec.core import url_to_fs
+
+        super().__init__(id=id, short=short, revision=revision, licence=licence, weight=spec.weight,
+                         split=split)
+        self.base = base.rstrip("/")
+        self.files = files
+        self._fs, _ = url_to_fs(files[0])
+        self._paths = [url_to_fs(f)[1] for f in files]
+        with self._fs.open(self._paths[0], "rb") as f:
+            schema = pq.ParquetFile(f).schema_arrow
+        features = None
+        if schema.metadata and b"huggingface" in schema.metadata:
+            features = datasets.Features.from_arrow_schema(schema)
+        features = features or _card_features(card_text)
+        structs = {n for n in schema.names if _is_image_struct(schema.field(n).type)}
+        self.image_column, self.label_column, names = _pick_columns(
+            features, list(schema.names), spec.image_column, spec.label_column, id, structs)
+        self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group
+        starts, labels = [0], []
+        from tqdm.auto import tqdm
+
+        for path in tqdm(self._paths, desc=f"indexing {short}", unit="shard", disable=None, leave=False):
+            with self._fs.open(path, "rb") as f:
+                pf = pq.ParquetFile(f)
+                md = pf.metadata
+                self._row_groups.append(np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)]))
+                if self.label_column:
+                    labels.extend(pf.read(columns=[self.label_column]).column(0).to_pylist())
+            starts.append(starts[-1] + int(self._row_groups[-1][-1]))
+        self._starts = np.asarray(starts, dtype=np.int64)
+        if self.label_column:
+            self.classes, self.codes = _codes_from_values(labels, names)
+        else:
+            self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
+
+    def _relative(self, i: int) -> str:
+        f = self.files[i]
+        return f[len(self.base) + 1:] if f.startswith(self.base + "/") else f
+
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        import pyarrow.parquet as pq
+
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        for fi in np.unique(file_of):
+            local = rows[file_of == fi] - self._starts[fi]
+            groups = np.searchsorted(self._row_groups[fi], local, side="right") - 1
+            with self._fs.open(self._paths[fi], "rb") as f:
+                pf = pq.ParquetFile(f)
+                for g in np.unique(groups):
+                    col = pf.read_row_group(int(g), columns=[self.image_column]).column(0)
+                    for r in local[groups == g]:
+                        value = col[int(r - self._row_groups[fi][g])].as_py()
+                        data = value.get("bytes") if isinstance(value, dict) else value
+                        origin = {"file": self._relative(int(fi)), "row": int(r)}
+                        row = int(r + self._starts[fi])
+                        if not data:
+                            yield Item(row, None, origin, "row has no image bytes")
+                        else:
+                            yield Item(row, bytes(data), origin)
+
+
+def _is_image_struct(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_struct(t) and t.get_field_index("bytes") >= 0
+
+
+class DiskSource(Source):
+    """A ``Dataset.save_to_disk`` folder (memory-mapped arrow), read through `datasets` itself."""
+
+    def __init__(self, path: Path, spec: SourceSpec):
+        import datasets
+
+        try:
+            ds = datasets.load_from_disk(str(path))
+        except Exception as exc:
+            raise SourceNotFound(f"cannot load save_to_disk folder {path}: {exc}".splitlines()[0]) from None
+        split = spec.split
+        if isinstance(ds, datasets.DatasetDict):
+            split = split or ("train" if "train" in ds else next(iter(ds)))
+            if split not in ds:
+                raise SourceNotFound(f"{path} has no split {split!r}; splits: {', '.join(ds)}")
+            ds = ds[split]
+        super().__init__(id=str(path), short=_short(path.name), revision=None,
+                         licence=ds.info.license or None, weight=spec.weight, split=split)
+        structs = {n for n in ds.column_names if _is_image_struct(ds.data.schema.field(n).type)}
+        self.image_column, self.label_column, names = _pick_columns(
+            ds.features, ds.column_names, spec.image_column, spec.label_column, str(path), structs)
+        self._table = ds.with_format("arrow")
+        if self.label_column:
+            values = self._table[self.label_column].to_pylist()
+            self.classes, self.codes = _codes_from_values(values, names)
+        else:
+            self.codes = np.full(len(ds), -1, dtype=np.int32)
+
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        rows = sorted(set(int(r) for r in rows))
+        col = self._table.select_columns([self.image_column])[rows].column(0)
+        for r, value in zip(rows, col.to_pylist()):
+            data = value.get("bytes") if isinstance(value, dict) else value
+            if not data and isinstance(value, dict) and value.get("path") and os.path.isfile(value["path"]):
+                data = Path(value["path"]).read_bytes()
+            yield Item(r, data or None, {"row": r}, None if data else "row has no image bytes")
+
+
+class FolderSource(Source):
+    """Image files under a folder, recursively; the class of a file is its parent folder's name."""
+
+    def __init__(self, root: str, spec: SourceSpec, *, id: str | None = None, revision: str | None = None,
+                 licence: str | None = None, follow_symlinks: bool = False):
+        from fsspec.core import url_to_fs
+
+        self._fs, self._root = url_to_fs(root)
+        self._root = self._root.rstrip("/")
+        super().__init__(id=id or root, short=_short(Path(self._root).name), revision=revision,
+                         licence=licence, weight=spec.weight, split=spec.split)
+        files = sorted(p for p in self._fs.find(self._root)
+                       if Path(p).suffix.lower() in IMAGE_EXTENSIONS and not _hidden(p, self._root))
+        if not follow_symlinks and self._fs.protocol in ("file", ("file", "local")):
+            # A link out of the folder would let a pool read files its owner never meant to share.
+            real_root = os.path.realpath(self._root)
+            files = [p for p in files if os.path.realpath(p).startswith(real_root + os.sep)]
+        self.paths = [p[len(self._root) + 1:] for p in files]
+        labels = [str(Path(p).parent) if str(Path(p).parent) != "." else None for p in self.paths]
+        labels = [Path(lab).name if lab else None for lab in labels]
+        self.classes, self.codes = _codes_from_values(labels, None)
+
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        for r in sorted(set(int(r) for r in rows)):
+            rel = self.paths[r]
+            try:
+                with self._fs.open(f"{self._root}/{rel}", "rb") as f:
+                    yield Item(r, f.read(), {"file": rel})
+            except OSError as exc:
+                yield Item(r, None, {"file": rel}, f"cannot read file: {exc}")
+
+
+def _hidden(path: str, root: str) -> bool:
+    return any(part.startswith(".") for part in Path(path[len(root) + 1:]).parts)
+
+
+def _short(name: str) -> str:
+    from negmine.naming import safe_name
+
+    return safe_name(name, max_len=24)
+
+
+def _is_disk_dataset(path: Path) -> bool:
+    return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def open_source(spec: SourceSpec) -> Source:
+    """Resolve a spec: a preset name, a local folder, or a Hub repo id."""
+    location = spec.location
+    if location in PRESETS:
+        preset = PRESETS[location]
+        spec = SourceSpec(preset.repo, spec.split or preset.split, spec.weight, spec.image_column,
+                          spec.label_column)
+        return _open_hub(spec, *hub.parse_repo(preset.repo))
+    path = Path(location).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise SourceNotFound(f"source {location} is a file; give a folder, a Hub repo or a preset")
+        path = path.resolve()
+        if _is_disk_dataset(path):
+            return DiskSource(path, spec)
+        if any(path.rglob("*.parquet")):
+            split, files = _split_files(str(path), spec.split, str(path))
+            card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
+            return ParquetSource(id=str(path), short=_short(path.name), revision=None, licence=_card_licence(card),
+                                 base=str(path), files=files, split=split, spec=spec, card_text=card)
+        source = FolderSource(str(path), spec)
+        if not len(source):
+            raise SourceNotFound(f"source folder {path} holds no images")
+        return source
+    parsed = hub.parse_repo(location)
+    if parsed is None or location.startswith((".", "/", "~")):
+        raise SourceNotFound(f"source {location!r} is not a folder, a preset ({', '.join(PRESETS)}) "
+                             "or a Hub dataset repo (OWNER/NAME)")
+    return _open_hub(spec, *parsed)
+
+
+def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None) -> Source:
+    repo = hub.resolve(repo_id, revision)
+    where = f"{repo_id}@{repo.sha[:8]}"
+    licence = _card_licence(repo.card_text)
+    split, files = _split_files(repo.base, spec.split, where)
+    if all(f.endswith(".parquet") for f in files):
+        return ParquetSource(id=repo_id, short=_short(repo_id.split("/")[-1]), revision=repo.sha,
+                             licence=licence, base=repo.base, files=files, split=split, spec=spec,
+                             card_text=repo.card_text)
+    if all(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files):
+        # An imagefolder repo: the split's common folder is the root, classes are sub-folders.
+        root = os.path.commonpath([f.split("://", 1)[-1] for f in files])
+        prefix = repo.base.split("://", 1)[0] + "://" if "://" in repo.base else ""
+        return FolderSource(prefix + root, SourceSpec(spec.location, split, spec.weight), id=repo_id,
+                            revision=repo.sha, licence=licence)
+    kinds = sorted({Path(f).suffix for f in files})
+    raise SourceNotFound(f"{where} split {split!r} holds {', '.join(kinds)} files; negmine reads parquet "
+                         "shards or image files")
+
+
+def open_sources(specs: Iterable[SourceSpec]) -> list[Source]:
+    specs = list(specs) or [SourceSpec(DEFAULT_PRESET)]
+    return [open_source(s) for s in specs]
