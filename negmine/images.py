@@ -65,9 +65,14 @@ def to_rgb(im: Image.Image) -> Image.Image:
         pass
     icc = im.info.get("icc_profile")
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.uint32 if im.mode == "I" else np.uint16).astype(np.float64)
-        top = 65535.0 if im.mode != "I" or arr.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        raw = np.asarray(im)
+        top = 65535.0 if im.mode != "I" or raw.max() > 255 else 255.0
+        gray = np.clip(raw.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        key = im.info.get("transparency")
+        if isinstance(key, int):   # tRNS on a 16-bit gray PNG names one transparent value
+            im = Image.fromarray(np.dstack([gray, np.where(raw == key, 0, 255).astype(np.uint8)]), "LA")
+        else:
+            im = Image.fromarray(gray, "L")
     elif im.mode == "F":
         im = Image.fromarray(np.clip(np.asarray(im), 0, 255).astype(np.uint8), "L")
     if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):

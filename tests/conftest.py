@@ -1,0 +1,95 @@
+"""Every test runs offline, against a private HF cache: the Hub code path is exercised for real
+(huggingface_hub resolves repos from the cache) without any network."""
+
+import os
+import shutil
+import tempfile
+
+_HF_HOME = tempfile.mkdtemp(prefix="negmine-hf-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("HF_HUB_CACHE", None)
+os.environ.pop("HF_DATASETS_CACHE", None)
+os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+
+import io  # noqa: E402
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HF_HOME, ignore_errors=True)
+
+
+def jpeg_bytes(seed: int, size=(40, 30)) -> bytes:
+    """A small, distinct photo-like JPEG: random smooth colour field, different per seed."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    im = Image.fromarray(small, "RGB").resize(size, Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def make_parquet_repo(root: Path, class_names, per_class: int, *, shards: int = 1, string_labels: bool = False,
+                      image_column: str = "image", label_column: str = "label", licence: str = "cc-by-4.0",
+                      split: str = "train", seed: int = 0) -> Path:
+    """A dataset repo in Hub layout: data/<split>-0000k-of-0000n.parquet (class-sorted rows) + card."""
+    import datasets
+
+    labels = [i for i in range(len(class_names)) for _ in range(per_class)]
+    images = [{"bytes": jpeg_bytes(seed * 100_000 + k), "path": None} for k in range(len(labels))]
+    if string_labels:
+        feats = datasets.Features({image_column: datasets.Image(), label_column: datasets.Value("string")})
+        label_values = [class_names[i] for i in labels]
+    else:
+        feats = datasets.Features({image_column: datasets.Image(),
+                                   label_column: datasets.ClassLabel(names=list(class_names))})
+        label_values = labels
+    ds = datasets.Dataset.from_dict({image_column: images, label_column: label_values}, features=feats)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for k in range(shards):
+        ds.shard(shards, k, contiguous=True).to_parquet(
+            str(root / "data" / f"{split}-{k:05d}-of-{shards:05d}.parquet"))
+    (root / "README.md").write_text(f"---\nlicense: {licence}\n---\n# test pool\n")
+    return root
+
+
+def install_in_hf_cache(src: Path, repo_id: str, sha: str = "0123456789abcdef0123456789abcdef01234567") -> str:
+    """Put a repo where huggingface_hub keeps downloads: hub/datasets--O--N/snapshots/<sha> + refs/main."""
+    repo_dir = Path(os.environ["HF_HOME"]) / "hub" / ("datasets--" + repo_id.replace("/", "--"))
+    snap = repo_dir / "snapshots" / sha
+    if snap.exists():
+        shutil.rmtree(snap)
+    shutil.copytree(src, snap)
+    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(sha)
+    return sha
+
+
+@pytest.fixture
+def positives(tmp_path) -> Path:
+    """Two positive classes of real raccoon photos (12 + 8), copied into tmp (never into the repo)."""
+    src = sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))
+    root = tmp_path / "positives"
+    for cls, files in (("raccoon", src[:12]), ("trash_panda", src[12:20])):
+        (root / cls).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, root / cls / f.name)
+    return root
+
+
+@pytest.fixture
+def pool(tmp_path) -> Path:
+    """A local class-sorted parquet pool in Hub layout: 10 classes x 12 rows, 2 shards."""
+    return make_parquet_repo(tmp_path / "pool", [f"class{i}" for i in range(10)], 12, shards=2)
+
+
+def read_manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
