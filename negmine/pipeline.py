@@ -131,7 +131,7 @@ class SampleRun:
         self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
         specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or o.image_column,
                             s.label_column or o.label_column) for s in o.sources]
-        self.sources: list[Source] = open_sources(specs)
+        self.sources: list[Source] = open_sources(specs, o.progress)
         orders = []
         for i, src in enumerate(self.sources):
             eligible = np.arange(len(src), dtype=np.int64)   # class-level filters narrow this (overlap removal)

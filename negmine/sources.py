@@ -8,6 +8,8 @@ Adapters: parquet shards (Hub repo online or cached, or a local folder in Hub la
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from abc import ABC, abstractmethod
@@ -200,7 +202,8 @@ class ParquetSource(Source):
     """Parquet shards on any fsspec file system: a label-column read to plan, row-group reads to fetch."""
 
     def __init__(self, *, id: str, short: str, revision: str | None, licence: str | None, base: str,
-                 files: list[str], split: str, spec: SourceSpec, card_text: str | None = None):
+                 files: list[str], split: str, spec: SourceSpec, card_text: str | None = None,
+                 progress: bool = True):
         import datasets
         import pyarrow.parquet as pq
         from fsspec.core import url_to_fs
@@ -220,11 +223,22 @@ class ParquetSource(Source):
         structs = {n for n in schema.names if _is_image_struct(schema.field(n).type)}
         self.image_column, self.label_column, names = _pick_columns(
             features, list(schema.names), spec.image_column, spec.label_column, id, structs)
-        self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group
-        starts, labels = [0], []
+        cached = self._cache_path()
+        if cached is not None and cached.is_file():
+            self._load_index(cached)
+        else:
+            self._build_index(names, progress)
+            if cached is not None:
+                self._save_index(cached)
+
+    def _build_index(self, names: list[str] | None, progress: bool) -> None:
+        import pyarrow.parquet as pq
         from tqdm.auto import tqdm
 
-        for path in tqdm(self._paths, desc=f"indexing {short}", unit="shard", disable=None, leave=False):
+        self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group
+        starts, labels = [0], []
+        for path in tqdm(self._paths, desc=f"indexing {self.short}", unit="shard", disable=not progress or None,
+                         leave=False):
             with self._fs.open(path, "rb") as f:
                 pf = pq.ParquetFile(f)
                 md = pf.metadata
@@ -237,6 +251,28 @@ class ParquetSource(Source):
             self.classes, self.codes = _codes_from_values(labels, names)
         else:
             self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
+
+    def _cache_path(self) -> Path | None:
+        """Hub revisions are immutable commits, so their index can be kept; local folders can change."""
+        if not self.revision:
+            return None
+        from negmine.cache import cache_dir
+
+        key = json.dumps([self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+                          self.image_column, self.label_column])
+        return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
+
+    def _save_index(self, path: Path) -> None:
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, codes=self.codes, starts=self._starts, classes=np.array(json.dumps(self.classes)),
+                 groups=np.concatenate(self._row_groups), group_sizes=[len(g) for g in self._row_groups])
+        os.replace(tmp, path)
+
+    def _load_index(self, path: Path) -> None:
+        with np.load(path) as z:
+            self.codes, self._starts = z["codes"], z["starts"]
+            self.classes = json.loads(str(z["classes"]))
+            self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
 
     def _relative(self, i: int) -> str:
         f = self.files[i]
@@ -355,14 +391,14 @@ def _is_disk_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
 
 
-def open_source(spec: SourceSpec) -> Source:
+def open_source(spec: SourceSpec, progress: bool = True) -> Source:
     """Resolve a spec: a preset name, a local folder, or a Hub repo id."""
     location = spec.location
     if location in PRESETS:
         preset = PRESETS[location]
         spec = SourceSpec(preset.repo, spec.split or preset.split, spec.weight, spec.image_column,
                           spec.label_column)
-        return _open_hub(spec, *hub.parse_repo(preset.repo))
+        return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress)
     path = Path(location).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -374,7 +410,8 @@ def open_source(spec: SourceSpec) -> Source:
             split, files = _split_files(str(path), spec.split, str(path))
             card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
             return ParquetSource(id=str(path), short=_short(path.name), revision=None, licence=_card_licence(card),
-                                 base=str(path), files=files, split=split, spec=spec, card_text=card)
+                                     base=str(path), files=files, split=split, spec=spec, card_text=card,
+                                 progress=progress)
         source = FolderSource(str(path), spec)
         if not len(source):
             raise SourceNotFound(f"source folder {path} holds no images")
@@ -383,10 +420,10 @@ def open_source(spec: SourceSpec) -> Source:
     if parsed is None or location.startswith((".", "/", "~")):
         raise SourceNotFound(f"source {location!r} is not a folder, a preset ({', '.join(PRESETS)}) "
                              "or a Hub dataset repo (OWNER/NAME)")
-    return _open_hub(spec, *parsed)
+    return _open_hub(spec, *parsed, progress=progress)
 
 
-def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None) -> Source:
+def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True) -> Source:
     repo = hub.resolve(repo_id, revision)
     where = f"{repo_id}@{repo.sha[:8]}"
     licence = _card_licence(repo.card_text)
@@ -394,7 +431,7 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None) -> Source:
     if all(f.endswith(".parquet") for f in files):
         return ParquetSource(id=repo_id, short=_short(repo_id.split("/")[-1]), revision=repo.sha,
                              licence=licence, base=repo.base, files=files, split=split, spec=spec,
-                             card_text=repo.card_text)
+                             card_text=repo.card_text, progress=progress)
     if all(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files):
         # An imagefolder repo: the split's common folder is the root, classes are sub-folders.
         root = os.path.commonpath([f.split("://", 1)[-1] for f in files])
@@ -406,6 +443,6 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None) -> Source:
                          "shards or image files")
 
 
-def open_sources(specs: Iterable[SourceSpec]) -> list[Source]:
+def open_sources(specs: Iterable[SourceSpec], progress: bool = True) -> list[Source]:
     specs = list(specs) or [SourceSpec(DEFAULT_PRESET)]
-    return [open_source(s) for s in specs]
+    return [open_source(s, progress) for s in specs]

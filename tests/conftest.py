@@ -11,6 +11,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("HF_HUB_CACHE", None)
 os.environ.pop("HF_DATASETS_CACHE", None)
 os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+os.environ["NEGMINE_CACHE"] = os.path.join(_HF_HOME, "negmine-cache")
 
 import io  # noqa: E402
 import json  # noqa: E402

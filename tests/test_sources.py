@@ -89,3 +89,19 @@ def test_image_folder_does_not_follow_links_out_of_the_folder(tmp_path):
 def test_real_photos_folder():
     src = open_source(SourceSpec.parse(str(SHARED / "imagenet-500")))
     assert len(src) == 500 and src.id.endswith("imagenet-500")
+
+
+def test_hub_index_is_cached_per_commit(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    repo = make_parquet_repo(tmp_path / "r", ["a", "b", "c"], 4, shards=3)
+    install_in_hf_cache(repo, "someone/cached-pool", sha="f" * 40)
+    first = open_source(SourceSpec.parse("someone/cached-pool"))
+
+    def no_reads(*a, **k):
+        raise AssertionError("label column read again")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", no_reads)
+    again = open_source(SourceSpec.parse("someone/cached-pool"))
+    assert again.classes == first.classes and (again.codes == first.codes).all()
+    assert [i.origin for i in again.read([5])] == [{"file": "data/train-00001-of-00003.parquet", "row": 1}]
