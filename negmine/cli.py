@@ -66,6 +66,19 @@ def cli() -> None:
 @click.option("--split", default="0.8,0.1,0.1", show_default=True,
               help="train,val[,test] fractions, applied per class.")
 @click.option("--negative-class", default="other", show_default=True, help="Name of the negative class.")
+@click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID",
+              help="Also keep this concept out of the negatives (repeatable): a word (all its WordNet "
+                   "senses), a wnid (exact), or a source label.")
+@click.option("--auto-exclude/--no-auto-exclude", default=True, show_default=True,
+              help="Exclude the concepts named by the positive class folders.")
+@click.option("--exclude-unmapped", is_flag=True, help="Exclude source classes WordNet cannot place.")
+@click.option("--near", type=float, metavar="F",
+              help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
+@click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash", "none"]), default="phash",
+              show_default=True, help="Perceptual hash for near-duplicate checks ('none': exact only).")
+@click.option("--hash-distance", type=int, default=10, show_default=True,
+              help="Drop a negative within this many bits of a positive or of a kept negative.")
+@click.option("--dihedral", is_flag=True, help="Also match the 8 rotations/flips of each positive.")
 @click.option("--link", type=click.Choice(["copy", "hardlink", "symlink"]), default="copy", show_default=True,
               help="How positives get into the output.")
 @click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality of written negatives.")
@@ -90,6 +103,7 @@ def sample(sources, quiet, as_json, **kw) -> None:
     from negmine.pipeline import SampleOptions, run_sample
     from negmine.sources import SourceSpec
 
+    kw["exclude"] = list(kw["exclude"])
     opts = SampleOptions(sources=[SourceSpec.parse(s) for s in sources], progress=not quiet, **kw)
     summary = run_sample(opts)
     if kw["seed"] is None and not quiet:
@@ -117,14 +131,109 @@ def _summary_text(s: dict) -> str:
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}")
 
 
+def _classes_text(report: dict) -> str:
+    lines = []
+    for c in report["concepts"]:
+        senses = "; ".join(c["synsets"]) or "not in WordNet: matches source labels literally"
+        lines.append(f"positive {c['term']!r} ({c['how']}): {senses}")
+    for src in report["sources"]:
+        lines.append(f"{src['source']}: {len(src['excluded'])} of {src['classes']} classes excluded "
+                     f"({sum(e['rows'] for e in src['excluded'])} rows)")
+        lines += [f"  - {e['label']} ({e['rows']} rows): {e['reason']}" for e in src["excluded"]]
+        if src["unmapped"]:
+            lines.append(f"  not in WordNet (kept; --exclude-unmapped drops them): {', '.join(src['unmapped'][:20])}"
+                         + (" ..." if len(src["unmapped"]) > 20 else ""))
+        if src["ambiguous"]:
+            lines.append(f"  ambiguous names (kept): {', '.join(a['label'] for a in src['ambiguous'][:20])}")
+        if src["label_kind"] == "none":
+            lines.append("  unlabelled: class overlap cannot be checked here; only image checks apply")
+    return "\n".join(lines)
+
+
 def _plan_text(p: dict) -> str:
     lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "
-             f"{p['pool_available']}", _table(p["splits"])]
+             f"{p['pool_available']}", _classes_text(p["classes"]), _table(p["splits"])]
+    if p.get("near"):
+        lines.append(f"near: {p['near']['planned']} planned from the nearest classes "
+                     f"(levels {p['near']['levels']})")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "
                      + ", ".join(f"{k} {v}" for k, v in top[:8]) + (" ..." if len(top) > 8 else ""))
     return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--source", "-s", "sources", multiple=True, metavar="SPEC", help="As for `sample` (default preset).")
+@click.option("--positives", "-p", type=click.Path(path_type=Path), help="Take positive concepts from its class folders.")
+@click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID", help="Positive concept (repeatable).")
+@click.option("--exclude-unmapped", is_flag=True, help="Count source classes WordNet cannot place as excluded.")
+@click.option("--image-column")
+@click.option("--label-column")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_handle_errors
+def classes(sources, positives, exclude, exclude_unmapped, image_column, label_column, as_json) -> None:
+    """Show which source classes overlap the positives, and why (the path through WordNet).
+
+    \b
+    negmine classes --source timm/mini-imagenet --exclude dog
+    """
+    from negmine.overlap import plan_classes
+    from negmine.positives import scan_positives
+    from negmine.sources import SourceSpec, open_sources
+    from negmine.taxonomy import Taxonomy
+
+    terms = list(scan_positives(positives).labels.values()) if positives else []
+    terms += list(exclude)
+    if not terms:
+        raise NegmineError("name the positives: --positives DIR and/or --exclude TERM")
+    specs = [SourceSpec.parse(s) for s in sources]
+    specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or image_column,
+                        s.label_column or label_column) for s in specs]
+    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped).report(Taxonomy.load())
+    _emit(report, as_json, _classes_text(report))
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--against", type=click.Path(path_type=Path),
+              help="Report images of FOLDER that duplicate an image of this folder instead (leakage).")
+@click.option("--report", type=click.Path(path_type=Path), help="Write the report here (.json or .csv).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Write a copy of FOLDER with one image per duplicate group (and no --against matches).")
+@click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash"]), default="phash", show_default=True)
+@click.option("--hash-distance", type=int, default=10, show_default=True, help="Radius in bits.")
+@click.option("--dihedral", is_flag=True, help="Also match rotated and flipped copies.")
+@click.option("--workers", type=int, help="Processes for hashing (default: one per core).")
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@_handle_errors
+def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, quiet, as_json) -> None:
+    """Find duplicate images in FOLDER (or of FOLDER in --against). Never changes FOLDER.
+
+    Groups are found by perceptual hash within --hash-distance bits; in each group the largest
+    image is kept. Unreadable files are listed, not fatal.
+    """
+    from negmine.dedup import copy_kept, find_duplicates, write_report
+
+    result = find_duplicates(folder, against, kind=hash, radius=hash_distance, dihedral=dihedral,
+                             workers=workers, progress=not quiet)
+    if report:
+        write_report(result, report)
+    copied = copy_kept(result, out) if out else None
+    s = result.summary()
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "copied": copied}, indent=2))
+        return
+    lines = [f"{s['images']} images: {s['groups']} duplicate groups ({s['duplicates']} duplicates), "
+             f"{s['skipped']} unreadable" + (f", {s['leaks']} also in {against}" if against else "")]
+    for g in result.groups[:10]:
+        lines.append(f"  keep {g['keep']}: " + ", ".join(f"{d['path']} ({d['distance']})" for d in g["duplicates"]))
+    for x in result.leaks[:10]:
+        lines.append(f"  {x['path']} duplicates {x['duplicates']} ({x['distance']})")
+    if copied is not None:
+        lines.append(f"copied {copied} images to {out}")
+    click.echo("\n".join(lines))
 
 
 @cli.command()

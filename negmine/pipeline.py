@@ -10,7 +10,6 @@ import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,14 +20,17 @@ from tqdm.auto import tqdm
 from negmine import __version__
 from negmine.distribute import make_distributor
 from negmine.errors import NegmineError, PoolTooSmall
+from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS, hash_bytes
 from negmine.images import EncodeOptions, Encoded, ImageRejected, encode_or_reason, probe_size
 from negmine.manifest import row as manifest_row
 from negmine.manifest import sort_rows, write_json, write_jsonl
 from negmine.naming import UniqueNames, safe_name
+from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (assign_splits, merge_orders, negatives_needed, parse_split, rng_for,
                               stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
+from negmine.taxonomy import Taxonomy
 from negmine.writers import RUN_RECORD, DatasetWriter
 
 LINK_MODES = ("copy", "hardlink", "symlink")
@@ -48,6 +50,13 @@ class SampleOptions:
     stratify: bool = True
     split: str = "0.8,0.1,0.1"
     negative_class: str = "other"
+    exclude: list[str] = field(default_factory=list)
+    auto_exclude: bool = True
+    exclude_unmapped: bool = False
+    near: float | None = None
+    hash: str = "phash"
+    hash_distance: int = DEFAULT_DISTANCE
+    dihedral: bool = False
     link: str = "copy"
     quality: int = 95
     max_size: int | None = None
@@ -65,41 +74,35 @@ class SampleOptions:
         return d
 
 
-@dataclass
+@dataclass(eq=False)
 class Candidate:
     """A drawn pool row on its way through the transform and filter stages."""
 
     priority: int
     source: int
     row: int
+    near: bool | None = None
     origin: dict = field(default_factory=dict)
     encoded: Encoded | None = None
-    file_sha256: str | None = None
+    file_sha256: str | None = None     # of the source bytes
+    sha256: str | None = None          # of the bytes written
+    phash: int | None = None
     reason: str | None = None
+    dup_of: tuple | None = None        # ("positive", path, distance) or ("negative", Candidate, distance)
     tmp: str | None = None
-    sha256: str | None = None       # of the bytes written
+    path: str | None = None
 
 
-# Image-level filters: return a reason to drop the candidate, or None; called in priority order.
-ImageFilter = Callable[[Candidate], "str | None"]
-
-
-def _exact_duplicates(positive_shas: set[str]) -> ImageFilter:
-    seen: set[str] = set()
-
-    def check(c: Candidate) -> str | None:
-        if c.file_sha256 in positive_shas:
-            return "exact copy of a positive image file"
-        if c.encoded.pixel_sha256 in seen:
-            return "exact duplicate of an earlier negative (same pixels)"
-        seen.add(c.encoded.pixel_sha256)
-        return None
-
-    return check
-
-
-def _encode_item(data: bytes, opts: EncodeOptions) -> tuple[Encoded | str, str]:
-    return encode_or_reason(data, opts), hashlib.sha256(data).hexdigest()
+def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
+    """Worker: encode for writing, and hash the way positives are hashed."""
+    result = encode_or_reason(data, opts)
+    h = None
+    if hash_kind and not isinstance(result, str):
+        try:
+            h = hash_bytes(data, hash_kind)[0]
+        except ImageRejected as exc:
+            result = str(exc)
+    return result, hashlib.sha256(data).hexdigest(), h
 
 
 class SampleRun:
@@ -113,6 +116,13 @@ class SampleRun:
             raise NegmineError("--quality must be between 1 and 100")
         if opts.max_size is not None and opts.max_size < 1:
             raise NegmineError("--max-size must be a positive number of pixels")
+        if opts.hash not in HASH_KINDS + ("none",):
+            raise NegmineError(f"--hash must be one of {', '.join(HASH_KINDS)} or none")
+        if not 0 <= opts.hash_distance <= 64:
+            raise NegmineError("--hash-distance must be between 0 and 64 bits")
+        if opts.near is not None and not 0 <= opts.near <= 1:
+            raise NegmineError("--near must be a fraction between 0 and 1")
+        self.hash_kind = None if opts.hash == "none" else opts.hash
         self.seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
         self.split_names, self.split_fracs = parse_split(opts.split)
         self.negative_class = safe_name(opts.negative_class)
@@ -132,18 +142,38 @@ class SampleRun:
         specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or o.image_column,
                             s.label_column or o.label_column) for s in o.sources]
         self.sources: list[Source] = open_sources(specs, o.progress)
-        orders = []
-        for i, src in enumerate(self.sources):
-            eligible = np.arange(len(src), dtype=np.int64)   # class-level filters narrow this (overlap removal)
-            rng = rng_for(self.seed, "draw", i)
-            local = stratified_order(src.codes[eligible], rng) if o.stratify else uniform_order(len(eligible), rng)
-            orders.append(eligible[local])
-        self.order_src, self.order_row = merge_orders(orders, [s.weight for s in self.sources])
+        folders = list(self.positives.labels.values()) if o.auto_exclude else []
+        self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+                                    anchors=folders)
+        self.near_levels: dict[str, int | None] = {}
+        orders, weights, nears = [], [], []
+        for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
+            eligible = np.nonzero(~np.isin(src.codes, sc.excluded_codes))[0].astype(np.int64)
+            strata = [(eligible, src.weight, None)]
+            if o.near:
+                want = math.ceil(self.needed * o.near * src.weight / sum(s.weight for s in self.sources))
+                codes, level = near_codes(sc.verdicts, src.codes, eligible, want)
+                self.near_levels[src.id] = level
+                is_near = np.isin(src.codes[eligible], codes)
+                strata = [(eligible[is_near], src.weight * o.near, True),
+                          (eligible[~is_near], src.weight * (1 - o.near), False)]
+            for k, (rows, weight, near) in enumerate(strata):
+                if weight <= 0:
+                    continue
+                rng = rng_for(self.seed, "draw", i, k)
+                local = stratified_order(src.codes[rows], rng) if o.stratify else uniform_order(len(rows), rng)
+                orders.append(rows[local])
+                weights.append(weight)
+                nears.append((i, near))
+        stratum, self.order_row = merge_orders(orders, weights)
+        self.order_src = np.array([nears[s][0] for s in range(len(nears))], np.int32)[stratum] if len(stratum) else stratum
+        self.order_near = [nears[s][1] for s in range(len(nears))]
+        self.order_stratum = stratum
         self.available = len(self.order_row)
         if self.available < self.needed and not o.allow_short:
-            raise PoolTooSmall(f"the pool has only {self.available} images, {self.needed} negatives needed; "
-                               "add a source, lower --ratio/--count, or pass --allow-short",
-                               self.available, self.needed)
+            raise PoolTooSmall(f"the pool has only {self.available} images after excluding overlapping classes, "
+                               f"{self.needed} negatives needed; add a source, lower --ratio/--count, or pass "
+                               "--allow-short", self.available, self.needed)
         return self._plan_summary()
 
     def _plan_summary(self) -> dict:
@@ -157,15 +187,20 @@ class SampleRun:
             for name, k in zip(self.split_names, np.bincount(self._positive_splits(cls, len(files)),
                                                             minlength=len(self.split_names))):
                 splits[name][cls] = int(k)
-        for name, k in zip(self.split_names, np.bincount(assign_splits(n, self.split_fracs, rng_for(self.seed, "split-neg")),
-                                                        minlength=len(self.split_names))):
+        neg_splits = assign_splits(n, self.split_fracs, rng_for(self.seed, "split-neg"))
+        for name, k in zip(self.split_names, np.bincount(neg_splits, minlength=len(self.split_names))):
             splits[name][self.negative_class] = int(k)
-        return {
+        plan = {
             "seed": self.seed, "negatives_needed": self.needed, "pool_available": self.available,
             "positives": {c: len(f) for c, f in self.positives.classes.items()},
             "splits": splits, "sources": [s.describe() for s in self.sources],
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
+            "classes": self.classes.report(Taxonomy.load()),
         }
+        if self.opts.near:
+            near = sum(1 for s in self.order_stratum[:n].tolist() if self.order_near[s])
+            plan["near"] = {"fraction": self.opts.near, "planned": near, "levels": self.near_levels}
+        return plan
 
     def _positive_splits(self, cls: str, n: int) -> np.ndarray:
         return assign_splits(n, self.split_fracs, rng_for(self.seed, "split-pos", int(hashlib.sha1(cls.encode()).hexdigest()[:8], 16)))
@@ -173,106 +208,131 @@ class SampleRun:
     # -- execution ------------------------------------------------------------------------------
     def execute(self) -> dict:
         writer = DatasetWriter(self.opts.out, overwrite=self.opts.overwrite)
+        distributor = make_distributor(self.opts.workers)
         try:
-            summary = self._execute(writer)
+            summary = self._execute(writer, distributor)
             writer.publish()
         except BaseException:
             writer.abort()
             raise
+        finally:
+            distributor.close()
         return summary
 
-    def _execute(self, writer: DatasetWriter) -> dict:
-        rows, rejects = self._write_positives(writer)
-        accepted, neg_rejects = self._draw_negatives(writer)
-        rejects += neg_rejects
+    def _execute(self, writer: DatasetWriter, distributor) -> dict:
+        rows, rejects, pos_hashes = self._write_positives(writer, distributor)
+        accepted, dropped = self._draw_negatives(writer, distributor, rows, pos_hashes)
         short = len(accepted) < self.needed
         if short and not self.opts.allow_short:
             raise PoolTooSmall(f"only {len(accepted)} usable negatives in the pool after filtering "
-                               f"({len(neg_rejects)} rejected), {self.needed} needed; pass --allow-short "
+                               f"({len(dropped)} rejected), {self.needed} needed; pass --allow-short "
                                "to keep fewer", len(accepted), self.needed)
         rows += self._place_negatives(writer, accepted)
+        rejects += [self._reject_row(c) for c in dropped]
         rows = sort_rows(rows, self.split_names)
         counts: dict[str, dict[str, int]] = {s: {} for s in self.split_names}
         for r in rows:
             counts[r["split"]][r["class"]] = counts[r["split"]].get(r["class"], 0) + 1
+        reasons = Counter(r["reason"].split(" (")[0] for r in rejects)
         summary = {
             "negmine_version": __version__, "seed": self.seed, "out": str(writer.out),
-            "positives": self.positives.total, "negatives": len(accepted), "negatives_needed": self.needed,
-            "short": short, "rejected": len(rejects), "counts": counts,
+            "positives": sum(1 for r in rows if r["role"] == "positive"), "negatives": len(accepted),
+            "negatives_needed": self.needed, "short": short, "rejected": len(rejects),
+            "reject_reasons": dict(sorted(reasons.items())), "counts": counts,
+            "near": sum(1 for c in accepted if c.near) if self.opts.near else None,
+            "hash": self.hash_kind, "hash_distance": self.opts.hash_distance,
             "sources": [s.describe() for s in self.sources],
         }
         write_jsonl(writer.path("manifest.jsonl"), rows)
         write_jsonl(writer.path("rejects.jsonl"), rejects)
-        write_json(writer.path(RUN_RECORD), {**summary, "out": None, "options": self.opts.record()})
+        write_json(writer.path(RUN_RECORD), {**summary, "out": None, "options": self.opts.record(),
+                                             "classes": self.classes.report(Taxonomy.load())})
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
         return summary
 
-    def _write_positives(self, writer: DatasetWriter) -> tuple[list[dict], list[dict]]:
+    def _write_positives(self, writer: DatasetWriter, distributor):
+        """Hash (one decode each, in parallel, cached) and place the positives."""
         rows, rejects = [], []
-        bar = self._bar(total=self.positives.total, desc="positives", unit="img")
+        all_files = [f for files in self.positives.classes.values() for f in files]
+        if self.hash_kind:
+            hashed = hash_files([str(f.path) for f in all_files], self.hash_kind, self.opts.dihedral, distributor,
+                                self.opts.progress, desc="hashing positives")
+        pos_hashes, pos_owner = [], []
+        bar = self._bar(total=len(all_files), desc="positives", unit="img")
         for cls, files in self.positives.classes.items():
             splits = self._positive_splits(cls, len(files))
             names = UniqueNames()
             for f, s in zip(files, splits):
                 bar.update()
+                res = hashed[str(f.path)] if self.hash_kind else None
                 try:
-                    width, height = probe_size(str(f.path))
+                    if isinstance(res, str):
+                        raise ImageRejected(res)
+                    hashes, (width, height) = res if res else ([], probe_size(str(f.path)))
                 except ImageRejected as exc:
                     rejects.append({"role": "positive", "source": str(self.positives.root), "file": f.rel,
                                     "reason": str(exc)})
                     continue
-                stem = safe_name(Path(f.rel).with_suffix("").as_posix().split("/", 1)[-1] if "/" in f.rel
-                                 else Path(f.rel).stem)
+                inner = f.rel.split("/", 1)[-1] if len(self.positives.classes) > 1 or "/" in f.rel else f.rel
+                stem = safe_name(str(Path(inner).with_suffix("")))
                 rel = f"{self.split_names[s]}/{cls}/{names.take(stem, f.path.suffix.lower())}"
                 writer.place(rel, f.path, self.opts.link)
+                pos_hashes += hashes
+                pos_owner += [rel] * len(hashes)
                 rows.append(manifest_row(
                     path=rel, split=self.split_names[s], **{"class": cls}, role="positive",
                     source=str(self.positives.root), file=f.rel, label=self.positives.labels[cls],
-                    sha256=hashlib.sha256(f.path.read_bytes()).hexdigest(), width=width, height=height))
+                    sha256=hashlib.sha256(f.path.read_bytes()).hexdigest(), width=width, height=height,
+                    hash=f"{hashes[0]:016x}" if hashes else None))
         bar.close()
-        return rows, rejects
+        return rows, rejects, (np.array(pos_hashes, dtype=np.uint64), pos_owner)
 
-    def _draw_negatives(self, writer: DatasetWriter) -> tuple[list[Candidate], list[dict]]:
+    def _draw_negatives(self, writer: DatasetWriter, distributor, positive_rows, pos_hashes):
         """Walk the planned order in windows; keep the first candidates that pass every filter."""
         opts = EncodeOptions(self.opts.quality, self.opts.max_size)
-        filters: list[ImageFilter] = [_exact_duplicates(self.positives.sha256s())]
+        filters = [ExactDuplicates({r["sha256"]: r["path"] for r in positive_rows})]
+        if self.hash_kind:
+            filters.append(NearDuplicates(pos_hashes[0], pos_hashes[1], self.opts.hash_distance))
         accepted: list[Candidate] = []
-        rejects: list[dict] = []
+        dropped: list[Candidate] = []
         pos = 0
-        distributor = make_distributor(self.opts.workers)
         bar = self._bar(total=self.needed, desc="negatives", unit="img")
         try:
             while len(accepted) < self.needed and pos < self.available:
                 need = self.needed - len(accepted)
                 window = range(pos, min(self.available, pos + math.ceil(need * 1.05) + 8))
                 pos = window.stop
-                for c in self._transform(window, writer, distributor, opts):
+                cands = self._transform(window, writer, distributor, opts)
+                for f in filters:
+                    f.prepare(cands)
+                for c in cands:
                     # Priority order: what is kept never depends on how the work was batched.
                     if c.reason is None and len(accepted) >= self.needed:
                         writer.path(c.tmp).unlink(missing_ok=True)   # surplus of the window's margin
                         continue
-                    for check in filters if c.reason is None else ():
-                        c.reason = check(c)
+                    for f in filters if c.reason is None else ():
+                        c.reason = f.check(c)
                         if c.reason:
                             break
                     if c.reason is None:
+                        for f in filters:
+                            f.accept(c)
                         accepted.append(c)
                         bar.update()
                         continue
                     if c.tmp:
                         writer.path(c.tmp).unlink(missing_ok=True)
-                    src = self.sources[c.source]
-                    rejects.append({"role": "negative", "source": src.id, "revision": src.revision,
-                                    **c.origin, "label": src.label_of(c.row), "reason": c.reason})
+                    dropped.append(c)
         finally:
-            distributor.close()
             bar.close()
-        return accepted, rejects
+        return accepted, dropped
 
     def _transform(self, window: range, writer: DatasetWriter, distributor, opts: EncodeOptions) -> list[Candidate]:
         """Read one window in storage order (each shard row group once) and encode it to temp files."""
-        cands = {(int(self.order_src[p]), int(self.order_row[p])): Candidate(p, int(self.order_src[p]), int(self.order_row[p]))
-                 for p in window}
+        cands = {}
+        for p in window:
+            s, r = int(self.order_src[p]), int(self.order_row[p])
+            cands[(s, r)] = Candidate(p, s, r, near=self.order_near[int(self.order_stratum[p])])
         todo = []
 
         def items():
@@ -289,7 +349,8 @@ class SampleRun:
                     todo.append(c)
                     yield item.data
 
-        for k, (result, file_sha) in enumerate(distributor.imap(partial(_encode_item, opts=opts), items())):
+        fn = partial(_transform_item, opts=opts, hash_kind=self.hash_kind)
+        for k, (result, file_sha, phash) in enumerate(distributor.imap(fn, items())):
             c = todo[k]
             c.file_sha256 = file_sha
             if isinstance(result, str):
@@ -299,6 +360,7 @@ class SampleRun:
             writer.write_bytes(c.tmp, result.data)
             c.encoded = Encoded(b"", result.width, result.height, result.pixel_sha256, result.reencoded)
             c.sha256 = hashlib.sha256(result.data).hexdigest()
+            c.phash = phash
         return sorted(cands.values(), key=lambda c: c.priority)
 
     def _place_negatives(self, writer: DatasetWriter, accepted: list[Candidate]) -> list[dict]:
@@ -313,19 +375,30 @@ class SampleRun:
                 stem = safe_name(Path(c.origin["file"]).stem)
             else:
                 stem = safe_name(f"{label or 'img'}_{src.short}_{c.origin.get('row', c.row)}")
-            rel = f"{self.split_names[s]}/{self.negative_class}/{names.take(stem, '.jpg')}"
-            writer.move(c.tmp, rel)
+            c.path = f"{self.split_names[s]}/{self.negative_class}/{names.take(stem, '.jpg')}"
+            writer.move(c.tmp, c.path)
             rows.append(manifest_row(
-                path=rel, split=self.split_names[s], **{"class": self.negative_class}, role="negative",
+                path=c.path, split=self.split_names[s], **{"class": self.negative_class}, role="negative",
                 source=src.id, revision=src.revision, file=c.origin.get("file"), row=c.origin.get("row"),
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
-                licence=src.licence, reencoded=c.encoded.reencoded))
+                licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
+                hash=f"{c.phash:016x}" if c.phash is not None else None))
         work = writer.staging / ".work"
         if work.exists():
             for leftover in work.iterdir():
                 leftover.unlink()
             work.rmdir()
         return rows
+
+    def _reject_row(self, c: Candidate) -> dict:
+        src = self.sources[c.source]
+        row = {"role": "negative", "source": src.id, "revision": src.revision, **c.origin,
+               "label": src.label_of(c.row), "reason": c.reason}
+        if c.dup_of:
+            kind, other, dist = c.dup_of
+            row["duplicate_of"] = other if kind == "positive" else other.path
+            row["distance"] = dist
+        return row
 
 
 def run_sample(opts: SampleOptions) -> dict:

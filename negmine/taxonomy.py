@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 
 WNID = re.compile(r"^n(\d{8})$")
+PHYSICAL_OBJECT = 2684          # n00002684 object, physical object
 _MORPH = [("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
           ("ies", "y"), ("s", "")]
 
@@ -47,6 +48,14 @@ class Taxonomy:
                     if s not in table.setdefault(key, []):
                         table[key].append(s)
         self._hyponyms: dict[int, list[int]] | None = None
+        self.imagenet = {int(w[1:]) for w, _ in imagenet}
+        self._imagenet_ancestors = set().union(*(self.ancestors(s) for s in self.imagenet)) if imagenet else set()
+
+    def visual(self, s: int) -> bool:
+        """A sense a photo could be labelled with: a physical object ('raccoon' the animal, not the
+        fur), or an ImageNet class, a kind of one, or a category holding one ('hotdog' the food)."""
+        up = self.ancestors(s)
+        return PHYSICAL_OBJECT in up or s in self._imagenet_ancestors or not self.imagenet.isdisjoint(up)
 
     @classmethod
     @lru_cache(maxsize=1)
@@ -166,6 +175,11 @@ class Concept:
     term: str
     synsets: list[int]
     how: str                          # "wnid", "lemma", "label" (raw label match only), ...
+    anchor: bool = True               # measure --near from it (the positives, not extra exclusions)
+
+    def visual(self, tax: "Taxonomy") -> list[int]:
+        """The senses a photo could show; all senses when none is known to be visual."""
+        return [s for s in self.synsets if tax.visual(s)] or list(self.synsets)
 
 
 def resolve_concepts(terms: list[str], tax: Taxonomy) -> tuple[list[Concept], list[str]]:
@@ -224,11 +238,14 @@ def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, 
     """Decide for each source class whether it overlaps a positive concept, and how near it is.
 
     Nearness is measured from the senses of each concept that the pool actually overlaps ('hotdog'
-    the sandwich, not the show-off, when the pool has a hotdog class), or from all its senses when
-    none does: the level is how many steps up from such a sense the closest shared ancestor is
+    the sandwich, not the show-off, when the pool has a hotdog class), or from its visual senses
+    when none does: the level is how many steps up from such a sense the closest shared ancestor is
     (siblings 1, cousins 2, ...).
     """
     positive = {s: c for c in concepts for s in c.synsets}
+    # A class that *contains* a positive is judged against the visual senses only: 'raccoon' the
+    # fur would otherwise exclude every 'material' class.
+    containable = {s for c in concepts for s in c.visual(tax)}
     raw = {_norm(c.term): c for c in concepts}
     up = {p: tax.levels_up(p) for p in positive}                  # ancestors of each positive
     verdicts, hits = [], set()
@@ -247,7 +264,7 @@ def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, 
                         v.excluded = True
                         v.reason = (f"is the positive {tax.label(p)}" if p == s else
                                     f"is a kind of {tax.label(p)}: {tax.path_text(s, p)}")
-                elif s in up[p]:
+                elif s in up[p] and p in containable:
                     hits.add(p)
                     if not v.excluded:
                         v.excluded = True
@@ -257,7 +274,7 @@ def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, 
         if not v.mapped and exclude_unmapped and not v.excluded:
             v.excluded, v.reason = True, "not found in WordNet (--exclude-unmapped)"
         verdicts.append(v)
-    anchors = [p for c in concepts for p in ([s for s in c.synsets if s in hits] or c.synsets)]
+    anchors = [p for c in concepts if c.anchor for p in ([s for s in c.synsets if s in hits] or c.visual(tax))]
     for v in verdicts:
         if not v.excluded and v.synsets and anchors:
             v.level = min((up[p][a] for s in v.synsets for a in tax.ancestors(s) for p in anchors if a in up[p]),

@@ -28,10 +28,10 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HF_HOME, ignore_errors=True)
 
 
-def jpeg_bytes(seed: int, size=(40, 30)) -> bytes:
+def jpeg_bytes(seed: int, size=(48, 36)) -> bytes:
     """A small, distinct photo-like JPEG: random smooth colour field, different per seed."""
     rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
     im = Image.fromarray(small, "RGB").resize(size, Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=90)

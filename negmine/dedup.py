@@ -1,0 +1,150 @@
+"""`negmine dedup`: duplicate groups inside a folder, or images of one folder that duplicate another
+(train/val leakage, pool vs positives). Reads only; writes a report, and with an output folder a
+copy holding one image per group."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from negmine.distribute import make_distributor
+from negmine.errors import NegmineError
+from negmine.neighbors import nearest, pairs_within
+from negmine.overlap import hash_files
+from negmine.positives import _images_under
+
+
+@dataclass
+class DedupResult:
+    root: Path
+    files: list[str]                                     # relative to root, sorted
+    groups: list[dict] = field(default_factory=list)     # {"keep", "duplicates": [{"path", "distance"}]}
+    leaks: list[dict] = field(default_factory=list)      # {"path", "duplicates", "distance"} (--against)
+    skipped: list[dict] = field(default_factory=list)    # {"path", "reason"}
+    against: Path | None = None
+
+    @property
+    def dropped(self) -> set[str]:
+        return {d["path"] for g in self.groups for d in g["duplicates"]} | {x["path"] for x in self.leaks}
+
+    def summary(self) -> dict:
+        return {"folder": str(self.root), "against": str(self.against) if self.against else None,
+                "images": len(self.files), "groups": len(self.groups),
+                "duplicates": sum(len(g["duplicates"]) for g in self.groups), "leaks": len(self.leaks),
+                "skipped": len(self.skipped), "kept": len(self.files) - len(self.dropped) - len(self.skipped)}
+
+    def to_dict(self) -> dict:
+        return {**self.summary(), "duplicate_groups": self.groups, "against_matches": self.leaks,
+                "skipped_files": self.skipped}
+
+
+def _scan(folder: Path) -> list[Path]:
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise NegmineError(f"{folder} is not a folder")
+    return _images_under(folder.resolve(), folder.resolve(), follow_symlinks=False)
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def find_duplicates(folder: Path, against: Path | None = None, *, kind: str = "phash", radius: int = 10,
+                    dihedral: bool = False, workers: int | None = None, progress: bool = True) -> DedupResult:
+    root = Path(folder).expanduser().resolve()
+    paths = _scan(root)
+    other = _scan(Path(against)) if against else []
+    distributor = make_distributor(workers)
+    try:
+        hashed = hash_files([str(p) for p in paths + other], kind, dihedral, distributor, progress)
+    finally:
+        distributor.close()
+    result = DedupResult(root, [p.relative_to(root).as_posix() for p in paths],
+                         against=Path(against).expanduser().resolve() if against else None)
+    ok = []
+    for p in paths:
+        res = hashed[str(p)]
+        if isinstance(res, str):
+            result.skipped.append({"path": p.relative_to(root).as_posix(), "reason": res})
+        else:
+            ok.append((p, res))
+    if not ok:
+        return result
+    ident = np.array([h[0] for _, (h, _) in ok], dtype=np.uint64)
+    variants = np.array([x for _, (h, _) in ok for x in h], dtype=np.uint64)
+    owner = np.repeat(np.arange(len(ok)), [len(h) for _, (h, _) in ok])
+    i, j, _ = pairs_within(ident, variants, radius)
+    j = owner[j]
+    keep_pair = i != j
+    parent = list(range(len(ok)))
+    for a, b in zip(i[keep_pair].tolist(), j[keep_pair].tolist()):
+        ra, rb = _find(parent, a), _find(parent, b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[int, list[int]] = {}
+    for k in range(len(ok)):
+        members.setdefault(_find(parent, k), []).append(k)
+    rel = [p.relative_to(root).as_posix() for p, _ in ok]
+    for group in members.values():
+        if len(group) < 2:
+            continue
+        # keep the largest picture (most pixels); ties by path, so the choice is deterministic
+        keep = max(group, key=lambda k: (ok[k][1][1][0] * ok[k][1][1][1], [-ord(ch) for ch in rel[k]]))
+        keep_variants = variants[owner == keep]
+        dups = [{"path": rel[k], "distance": int(np.bitwise_count(keep_variants ^ ident[k]).min())}
+                for k in sorted(group, key=lambda k: rel[k]) if k != keep]
+        result.groups.append({"keep": rel[keep], "duplicates": dups})
+    result.groups.sort(key=lambda g: g["keep"])
+    if other:
+        ref = [(p, hashed[str(p)]) for p in other if not isinstance(hashed[str(p)], str)]
+        ref_h = np.array([x for _, (h, _) in ref for x in h], dtype=np.uint64)
+        ref_owner = np.repeat(np.arange(len(ref)), [len(h) for _, (h, _) in ref])
+        dd, jj = nearest(ident, ref_h)
+        for k in np.nonzero(dd <= radius)[0].tolist():
+            result.leaks.append({"path": rel[k], "duplicates": str(ref[ref_owner[jj[k]]][0]),
+                                 "distance": int(dd[k])})
+    return result
+
+
+def write_report(result: DedupResult, path: Path) -> None:
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["kind", "path", "duplicates", "distance"])
+            for g in result.groups:
+                for d in g["duplicates"]:
+                    w.writerow(["group", d["path"], g["keep"], d["distance"]])
+            for x in result.leaks:
+                w.writerow(["against", x["path"], x["duplicates"], x["distance"]])
+            for x in result.skipped:
+                w.writerow(["skipped", x["path"], x["reason"], ""])
+    else:
+        path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def copy_kept(result: DedupResult, out: Path) -> int:
+    """Copy every image that is neither a dropped duplicate nor unreadable; the source is untouched."""
+    out = Path(out).expanduser().resolve()
+    if out == result.root or result.root in out.parents:
+        raise NegmineError("--out must not be inside the folder being deduplicated")
+    if out.exists() and any(out.iterdir()):
+        raise NegmineError(f"--out {out} is not empty")
+    drop = result.dropped | {x["path"] for x in result.skipped}
+    n = 0
+    for rel in result.files:
+        if rel in drop:
+            continue
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.root / rel, target)
+        n += 1
+    return n

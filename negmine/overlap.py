@@ -1,0 +1,187 @@
+"""The filter stage: keep the positives out of the negatives.
+
+Class level (before the draw): source classes that are a positive concept, a kind of one, or
+contain one (WordNet), plus `--exclude` terms. Image level (during the draw, in priority order):
+exact and near duplicates (perceptual hash within a radius) of any positive, or of a negative kept
+earlier.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from negmine.cache import HashCache
+from negmine.hashing import DRAFT_SIZE, hash_file_or_reason
+from negmine.neighbors import nearest, pairs_within
+from negmine.sources import Source
+from negmine.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, resolve_concepts
+
+
+# -- class level ------------------------------------------------------------------------------------
+@dataclass
+class SourceClasses:
+    source: Source
+    verdicts: list[ClassVerdict]
+
+    @property
+    def excluded_codes(self) -> np.ndarray:
+        return np.array([i for i, v in enumerate(self.verdicts) if v.excluded], dtype=np.int32)
+
+    def rows(self, code: int) -> int:
+        return int((self.source.codes == code).sum())
+
+
+@dataclass
+class ClassPlan:
+    concepts: list[Concept]
+    unmapped_terms: list[str]
+    per_source: list[SourceClasses] = field(default_factory=list)
+
+    def report(self, tax: Taxonomy) -> dict:
+        out = {"concepts": [{"term": c.term, "how": c.how, "synsets": [tax.label(s) for s in c.synsets]}
+                            for c in self.concepts],
+               "unmapped_terms": self.unmapped_terms, "sources": []}
+        for sc in self.per_source:
+            counts = np.bincount(sc.source.codes[sc.source.codes >= 0], minlength=len(sc.verdicts))
+            out["sources"].append({
+                "source": sc.source.id, "classes": len(sc.verdicts), "label_kind": sc.source.label_kind,
+                "excluded": [{"label": v.label, "rows": int(counts[i]), "reason": v.reason}
+                             for i, v in enumerate(sc.verdicts) if v.excluded],
+                "unmapped": [v.label for v in sc.verdicts if not v.mapped],
+                "ambiguous": [{"label": v.label, "synsets": [tax.label(s) for s in v.synsets]}
+                              for v in sc.verdicts if v.ambiguous and not v.excluded],
+            })
+        return out
+
+
+def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,
+                 anchors: Sequence[str] | None = None) -> ClassPlan:
+    """`terms` are all positive concepts; `anchors` those --near is measured from (default: all)."""
+    tax = Taxonomy.load()
+    concepts, unmapped = resolve_concepts(list(dict.fromkeys(terms)), tax)
+    if anchors:
+        for c in concepts:
+            c.anchor = c.term in anchors
+    plan = ClassPlan(concepts, unmapped)
+    for src in sources:
+        verdicts = judge_classes(src.classes, concepts, tax, exclude_unmapped=exclude_unmapped) \
+            if src.classes and concepts else [ClassVerdict(c, mapped=False) for c in src.classes]
+        plan.per_source.append(SourceClasses(src, verdicts))
+    return plan
+
+
+def near_codes(verdicts: list[ClassVerdict], codes: np.ndarray, eligible: np.ndarray, rows_needed: int
+               ) -> tuple[np.ndarray, int | None]:
+    """Classes nearest the positives: the smallest level (1 siblings, 2 cousins, ...) whose classes
+    hold at least `rows_needed` eligible rows (or all leveled classes if none does)."""
+    levels = np.array([v.level if v.level is not None and not v.excluded else 10**6 for v in verdicts] or [10**6])
+    finite = sorted(set(levels[levels < 10**6].tolist()))
+    if not finite:
+        return np.zeros(0, np.int32), None
+    row_levels = np.where(codes[eligible] >= 0, levels[np.maximum(codes[eligible], 0)], 10**6)
+    for k in finite:
+        if (row_levels <= k).sum() >= rows_needed:
+            break
+    return np.nonzero(levels <= k)[0].astype(np.int32), k
+
+
+# -- image level ----------------------------------------------------------------------------------
+def hash_files(paths: list[str], kind: str, dihedral: bool, distributor, progress: bool = True,
+               desc: str = "hashing") -> dict[str, tuple[list[int], tuple[int, int]] | str]:
+    """Hash files in parallel, reusing cached hashes: path -> (hashes, (w, h)) or a reason."""
+    cache = HashCache(f"{kind}:{int(dihedral)}:{DRAFT_SIZE[0]}:v1")
+    try:
+        cached = {p: json.loads(v) for p, v in cache.get(paths).items()}
+        out: dict = {p: (v[0], tuple(v[1])) for p, v in cached.items()}
+        todo = [p for p in paths if p not in out]
+        fresh = {}
+        fn = partial(hash_file_or_reason, kind=kind, dihedral=dihedral)
+        for p, res in zip(todo, tqdm(distributor.imap(fn, todo), total=len(todo), desc=desc, unit="img",
+                                     disable=not progress or None, leave=False)):
+            out[p] = res
+            if not isinstance(res, str):
+                fresh[p] = json.dumps([res[0], list(res[1])])
+        cache.put(fresh)
+    finally:
+        cache.close()
+    return out
+
+
+class ExactDuplicates:
+    """Same file bytes as a positive, or same pixels as a negative kept earlier."""
+
+    def __init__(self, positive_sha256: dict[str, str]):
+        self.positive = positive_sha256            # file sha256 -> positive output path
+        self.seen: dict[str, object] = {}
+
+    def prepare(self, cands) -> None:
+        pass
+
+    def check(self, c) -> str | None:
+        if c.file_sha256 in self.positive:
+            c.dup_of = ("positive", self.positive[c.file_sha256], 0)
+            return "exact copy of a positive"
+        if c.encoded.pixel_sha256 in self.seen:
+            c.dup_of = ("negative", self.seen[c.encoded.pixel_sha256], 0)
+            return "exact duplicate of an earlier negative (same pixels)"
+        return None
+
+    def accept(self, c) -> None:
+        self.seen[c.encoded.pixel_sha256] = c
+
+
+class NearDuplicates:
+    """Perceptual hash within `radius` of any positive (or its rotations/flips), or of a kept negative."""
+
+    def __init__(self, positive_hashes: np.ndarray, positive_paths: list[str], radius: int):
+        self.pos = positive_hashes                 # one row per hash; several per positive with dihedral
+        self.pos_paths = positive_paths            # output path of each row's positive
+        self.radius = radius
+        self.kept: list[int] = []
+        self.kept_cands: list = []
+
+    def prepare(self, cands) -> None:
+        live = [c for c in cands if c.reason is None and c.phash is not None]
+        self._pos_near = {}
+        self._before = {}
+        self._within: dict[int, list[tuple[object, int]]] = {}
+        if not live:
+            return
+        h = np.array([c.phash for c in live], dtype=np.uint64)
+        d, j = nearest(h, self.pos)
+        self._pos_near = {id(c): (int(dd), int(jj)) for c, dd, jj in zip(live, d, j)}
+        d, j = nearest(h, np.array(self.kept, dtype=np.uint64))
+        self._before = {id(c): (int(dd), int(jj)) for c, dd, jj in zip(live, d, j)}
+        ii, jj, dd = pairs_within(h, None, self.radius)
+        for a, b, dist in zip(ii.tolist(), jj.tolist(), dd.tolist()):   # a < b: b comes later in priority
+            self._within.setdefault(id(live[b]), []).append((live[a], dist))
+        self._accepted: set[int] = set()
+
+    def check(self, c) -> str | None:
+        if c.phash is None:
+            return None
+        d, j = self._pos_near.get(id(c), (65, -1))
+        if d <= self.radius:
+            c.dup_of = ("positive", self.pos_paths[j], d)
+            return f"near-duplicate of a positive (hash distance {d})"
+        d, j = self._before.get(id(c), (65, -1))
+        if d <= self.radius:
+            c.dup_of = ("negative", self.kept_cands[j], d)
+            return f"near-duplicate of an earlier negative (hash distance {d})"
+        for other, dist in self._within.get(id(c), ()):
+            if id(other) in self._accepted:
+                c.dup_of = ("negative", other, dist)
+                return f"near-duplicate of an earlier negative (hash distance {dist})"
+        return None
+
+    def accept(self, c) -> None:
+        if c.phash is not None:
+            self.kept.append(c.phash)
+            self.kept_cands.append(c)
+            self._accepted.add(id(c))

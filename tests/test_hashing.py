@@ -1,0 +1,94 @@
+"""Perceptual hashes and the exact radius search, on real photos."""
+
+import csv
+import io
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from conftest import SHARED
+from negmine.hashing import hash_bytes, hash_image, open_for_hash
+from negmine.images import ImageRejected
+from negmine.neighbors import nearest, pairs_within
+
+TENCH = SHARED / "imagenet-500" / "images" / "n01440764_tench.JPEG"
+UK = SHARED / "near-dups-ukbench"
+
+
+def test_golden_phash_values_match_imagehash():
+    # golden values are imagehash 4.3.2's own phash of the full-size decode (independent of negmine)
+    golden = {TENCH: 0x90AF6DD09E6CE096, UK / "base_images" / "ukbench00120.jpg": 0x9FEE256238984D71}
+    for path, value in golden.items():
+        full = Image.open(path)
+        assert int(str(imagehash.phash(full)), 16) == value
+        assert hash_image(full.convert("L"))[0] == value                  # same pixels: bit-identical
+        drafted = hash_bytes(path.read_bytes())[0]                        # reduced-size decode
+        assert (drafted ^ value).bit_count() <= 4
+
+
+def test_fast_phash_equals_imagehash_on_many_photos():
+    files = sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:60]
+    for f in files:
+        gray = ImageOps.exif_transpose(Image.open(f)).convert("L")
+        assert hash_image(gray)[0] == int(str(imagehash.phash(gray)), 16), f.name
+
+
+def test_other_kinds_are_imagehash():
+    gray = open_for_hash(TENCH.read_bytes())
+    assert hash_image(gray, "dhash")[0] == int(str(imagehash.dhash(gray)), 16)
+    assert hash_image(gray, "ahash")[0] == int(str(imagehash.average_hash(gray)), 16)
+
+
+def test_orientation_is_applied_before_hashing():
+    odd = SHARED / "odd-encodings"
+    hashes = [hash_bytes((odd / f"hopper_orientation_{k}.jpg").read_bytes())[0] for k in (3, 6, 8)]
+    assert max((a ^ b).bit_count() for a in hashes for b in hashes) <= 6
+
+
+def test_dihedral_hashes_match_real_flips_and_rotations():
+    im = ImageOps.exif_transpose(Image.open(UK / "base_images" / "ukbench00120.jpg")).convert("L")
+    variants = hash_image(im, dihedral=True)
+    assert len(variants) == 8 and variants[0] == hash_image(im)[0]
+    t = Image.Transpose
+    for op in (t.FLIP_LEFT_RIGHT, t.FLIP_TOP_BOTTOM, t.ROTATE_90, t.ROTATE_180, t.ROTATE_270, t.TRANSPOSE):
+        actual = hash_image(im.transpose(op))[0]
+        assert min((actual ^ v).bit_count() for v in variants) <= 2, op
+    assert (hash_image(im.transpose(t.FLIP_LEFT_RIGHT))[0] ^ variants[0]).bit_count() > 16
+
+
+def test_ukbench_near_duplicates_and_distinct_photos():
+    rows = list(csv.DictReader(open(UK / "groups.csv")))
+    base = hash_bytes((UK / "base_images" / "ukbench00120.jpg").read_bytes(), dihedral=True)
+    for r in rows:
+        if r["transform_or_role"] in ("gray", "resize"):
+            h = hash_bytes((UK / r["file"]).read_bytes())[0]
+            assert (h ^ base[0]).bit_count() <= 4, r["file"]
+        if r["transform_or_role"] == "hflip":
+            h = hash_bytes((UK / r["file"]).read_bytes())[0]
+            assert (h ^ base[0]).bit_count() > 16 and min((h ^ v).bit_count() for v in base) <= 4
+    with pytest.raises(ImageRejected):
+        hash_bytes((UK / "transformed" / "ukbench09268_corrupt.jpg").read_bytes())
+
+
+def test_no_false_merges_among_500_distinct_photos():
+    files = sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))
+    h = np.array([hash_bytes(f.read_bytes())[0] for f in files], dtype=np.uint64)
+    i, j, d = pairs_within(h, None, 10)
+    assert len(i) == 0
+
+
+def test_radius_search_is_exact():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2**63, 400, dtype=np.uint64)
+    flips = base ^ (np.uint64(1) << rng.integers(0, 63, 400).astype(np.uint64))   # 1-bit neighbours
+    a = np.concatenate([base, flips])
+    d_all = np.array([[(int(x) ^ int(y)).bit_count() for y in a] for x in a])
+    for radius in (0, 1, 20):
+        i, j, d = pairs_within(a, None, radius)
+        expect = {(x, y) for x, y in zip(*np.nonzero(d_all <= radius)) if x < y}
+        assert set(zip(i.tolist(), j.tolist())) == expect
+        assert (d == d_all[i, j]).all()
+    dist, idx = nearest(a[:50], a[400:])
+    assert (dist == d_all[:50, 400:].min(axis=1)).all()

@@ -1,0 +1,88 @@
+"""WordNet overlap on the real ImageNet classes of ../shared/data/imagenet-500."""
+
+import csv
+
+import pytest
+
+from conftest import SHARED
+from negmine.taxonomy import Taxonomy, judge_classes, resolve_concepts
+
+ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
+
+
+@pytest.fixture(scope="module")
+def tax():
+    return Taxonomy.load()
+
+
+def excluded(tax, terms, labels):
+    concepts, _ = resolve_concepts(terms, tax)
+    return {v.label: v for v in judge_classes(labels, concepts, tax) if v.excluded}
+
+
+def test_dog_excludes_every_dog_breed_and_nothing_else(tax):
+    dog = 2084071
+    breeds = {r["wnid"] for r in ROWS if dog in tax.ancestors(int(r["wnid"][1:]))}
+    assert len(breeds) == 59                  # 118 dog classes in ImageNet-1k, half of them here
+    wnids = [r["wnid"] for r in ROWS]
+    assert set(excluded(tax, ["dog"], wnids)) == breeds
+    assert set(excluded(tax, ["n02084071"], wnids)) == breeds
+    # the same with readable names instead of wnids, plural folder name too
+    names = {r["name"]: r["wnid"] for r in ROWS}
+    got = excluded(tax, ["dogs"], list(names))
+    assert {names[n] for n in got} == breeds
+    assert "is a kind of dog" in got["beagle"].reason and "hound" in got["beagle"].reason
+
+
+def test_ancestor_class_is_excluded_and_teddy_bear_is_a_toy(tax):
+    labels = ["brown bear, bruin, Ursus arctos", "ice bear, polar bear", "teddy, teddy bear", "tench, Tinca tinca"]
+    got = excluded(tax, ["grizzly"], labels)
+    assert set(got) == {"brown bear, bruin, Ursus arctos"}
+    assert "contains the positive grizzly" in got["brown bear, bruin, Ursus arctos"].reason
+    assert "grizzly -> brown bear" in got["brown bear, bruin, Ursus arctos"].reason
+    got = excluded(tax, ["bear"], labels)
+    assert set(got) == {"brown bear, bruin, Ursus arctos", "ice bear, polar bear"}     # not the toy
+    assert set(excluded(tax, ["teddy"], labels)) == {"teddy, teddy bear"}
+
+
+def test_context_maps_a_modifier_to_its_compound(tax):
+    concepts, _ = resolve_concepts(["teddy", "grizzly", "black"], tax)
+    black = concepts[2]
+    assert 2133161 in black.synsets           # American black bear, from 'black' beside the grizzly
+    got = excluded(tax, ["teddy", "grizzly", "black"], ["American black bear, black bear", "brown bear", "tench"])
+    assert set(got) == {"American black bear, black bear", "brown bear"}
+
+
+def test_ambiguous_names(tax):
+    # 'crane' names a bird and a machine in ImageNet: by wnid it is exact, by name it is ambiguous
+    assert tax.lookup("n02012849") == [2012849]
+    assert set(tax.lookup("crane")) == {2012849, 3126707}
+    got = excluded(tax, ["bird"], ["crane", "n03126707", "n02012849"])
+    assert set(got) == {"crane", "n02012849"} and "ambiguous name" in got["crane"].reason
+    # a full ImageNet name settles it
+    assert tax.lookup("Cardigan, Cardigan Welsh corgi") == [2113186]
+
+
+def test_unmapped_labels_and_terms(tax):
+    concepts, unmapped = resolve_concepts(["zorblax"], tax)
+    assert unmapped == ["zorblax"]
+    verdicts = judge_classes(["zorblax", "qwerty", "tench"], concepts, tax)
+    by = {v.label: v for v in verdicts}
+    assert by["zorblax"].excluded and "label equals" in by["zorblax"].reason    # literal label match
+    assert not by["qwerty"].mapped and not by["qwerty"].excluded
+    strict = {v.label: v for v in judge_classes(["qwerty"], concepts, tax, exclude_unmapped=True)}
+    assert strict["qwerty"].excluded
+
+
+def test_material_senses_do_not_exclude_everything(tax):
+    # 'raccoon' is also a fur; that sense must not make every 'material' class a container of raccoons
+    got = excluded(tax, ["raccoon"], ["material", "animal", "fur coat", "tench"])
+    assert set(got) == {"animal"}
+
+
+def test_near_levels_follow_the_taxonomy(tax):
+    concepts, _ = resolve_concepts(["hotdog"], tax)
+    labels = ["hotdog, hot dog, red hot", "cheeseburger", "pizza, pizza pie", "tench, Tinca tinca"]
+    v = {x.label: x for x in judge_classes(labels, concepts, tax)}
+    assert v["hotdog, hot dog, red hot"].excluded
+    assert v["cheeseburger"].level < v["pizza, pizza pie"].level < v["tench, Tinca tinca"].level
