@@ -26,7 +26,8 @@ def _handle_errors(fn):
             err.exit_code = exc.exit_code
             raise err from None
         except KeyboardInterrupt:
-            click.echo("negmine: interrupted; the output folder was left as it was", err=True)
+            click.echo("negmine: interrupted; the output folder was left as it was "
+                       "(run the same command with --resume to continue)", err=True)
             sys.exit(130)
 
     return click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks.")(wrapper)
@@ -86,6 +87,8 @@ def cli() -> None:
 @click.option("--seed", type=int, help="Seed of every random choice (drawn and printed when absent).")
 @click.option("--workers", type=int, help="Processes for decoding/encoding (default: one per core; 1: none).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing negmine output in --out.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (same options); the result equals "
+                                             "an uninterrupted run.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (counts per split, class and source class); write nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
@@ -254,6 +257,12 @@ def sources(as_json: bool) -> None:
 
 
 def main() -> None:
+    import signal
+
+    def terminate(signum, frame):           # batch schedulers stop jobs with SIGTERM: as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     cli(prog_name="negmine")
 
 

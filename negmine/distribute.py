@@ -15,6 +15,13 @@ from functools import partial
 from typing import Any
 
 
+def _ignore_sigint() -> None:
+    # Ctrl-C is the main process's to handle (it keeps the run resumable); workers just stop.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class SerialDistributor:
     def imap(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         return map(fn, items)
@@ -27,7 +34,7 @@ class ProcessDistributor:
     def __init__(self, workers: int, in_flight_per_worker: int = 8):
         # forkserver: pyarrow and tqdm start threads, and fork() with live threads can deadlock.
         ctx = multiprocessing.get_context("forkserver")
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
         self._limit = workers * in_flight_per_worker
 
     def imap(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:

@@ -5,6 +5,7 @@ class NegmineError(Exception):
     """A problem with the user's input or environment, reported without a traceback."""
 
     exit_code = 1
+    resumable = False      # True: a run stopped by it keeps its staging folder for --resume
 
 
 class SourceNotFound(NegmineError):
@@ -17,6 +18,7 @@ class HubUnavailable(NegmineError):
     """The Hub could not be reached (offline mode, DNS, network, 5xx after retries)."""
 
     exit_code = 5
+    resumable = True
 
 
 class HubAuthError(NegmineError):

@@ -8,7 +8,9 @@ follows is the same code.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from dataclasses import dataclass
 
 from negmine.errors import HubAuthError, HubUnavailable, NegmineError, SourceNotFound
@@ -57,6 +59,42 @@ def _from_cache(repo_id: str, revision: str | None) -> HubRepo:
     return HubRepo(repo_id, path.rstrip("/").rsplit("/", 1)[-1], path, card)
 
 
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: rate limits, server errors, dropped connections (not offline mode)."""
+    from huggingface_hub import errors as hf_errors
+
+    if isinstance(exc, hf_errors.OfflineModeIsEnabled):
+        return False
+    if isinstance(exc, hf_errors.HfHubHTTPError):
+        status = getattr(exc.response, "status_code", None)
+        return status == 429 or (status is not None and status >= 500)
+    return isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__module__.startswith(_TRANSPORT)
+
+
+_TRANSPORT = ("httpx", "httpcore", "requests", "urllib3", "aiohttp")
+
+
+def retrying(fn, *, retries: int | None = None):
+    """Call fn, retrying transient Hub failures with exponential backoff
+    ($NEGMINE_HUB_RETRIES, default 4; $NEGMINE_HUB_BACKOFF seconds, default 1)."""
+    retries = int(os.environ.get("NEGMINE_HUB_RETRIES", 4)) if retries is None else retries
+    backoff = float(os.environ.get("NEGMINE_HUB_BACKOFF", 1.0))
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == retries or not _transient(exc):
+                raise
+            time.sleep(backoff * 2 ** attempt)
+
+
+def unavailable(what: str, exc: BaseException) -> HubUnavailable:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    detail = f"HTTP {status}" if status else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return HubUnavailable(f"cannot reach the Hub for {what} ({detail}) after retries; check the network, "
+                          "or set HF_HUB_OFFLINE=1 to use the local cache")
+
+
 def resolve(repo_id: str, revision: str | None = None) -> HubRepo:
     """Find the repo's commit and a readable base path, mapping Hub failures to one-line errors."""
     from huggingface_hub import HfApi, constants
@@ -65,7 +103,7 @@ def resolve(repo_id: str, revision: str | None = None) -> HubRepo:
     if constants.HF_HUB_OFFLINE:
         return _from_cache(repo_id, revision)
     try:
-        info = HfApi().dataset_info(repo_id, revision=revision)
+        info = retrying(lambda: HfApi().dataset_info(repo_id, revision=revision))
     except hf_errors.GatedRepoError:
         raise HubAuthError(f"{repo_id} is gated: {_login_hint(repo_id)}") from None
     except hf_errors.RevisionNotFoundError:
@@ -73,21 +111,16 @@ def resolve(repo_id: str, revision: str | None = None) -> HubRepo:
     except hf_errors.RepositoryNotFoundError:
         raise SourceNotFound(
             f"no dataset repo {repo_id} on the Hub (if it is private, {_login_hint(repo_id)})") from None
-    except hf_errors.HfHubHTTPError as exc:
-        raise HubUnavailable(f"the Hub answered an error for {repo_id}: {exc}".splitlines()[0]) from None
-    except (OSError, hf_errors.OfflineModeIsEnabled) as exc:
+    except Exception as exc:
+        if isinstance(exc, hf_errors.HfHubHTTPError) and getattr(exc.response, "status_code", 0) in (401, 403):
+            raise HubAuthError(f"{repo_id}: access denied; {_login_hint(repo_id)}") from None
+        if not (_transient(exc) or isinstance(exc, (OSError, hf_errors.HfHubHTTPError))):
+            raise
         # No network: a repo already in the cache still works, as huggingface_hub does for downloads.
         try:
             return _from_cache(repo_id, revision)
         except NegmineError:
-            raise HubUnavailable(f"cannot reach the Hub for {repo_id}: {exc}".splitlines()[0]) from None
-    except Exception as exc:  # httpx transport errors are not OSError subclasses
-        if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
-            try:
-                return _from_cache(repo_id, revision)
-            except NegmineError:
-                raise HubUnavailable(f"cannot reach the Hub for {repo_id}: {exc}".splitlines()[0]) from None
-        raise
+            raise unavailable(repo_id, exc) from None
     base = f"hf://datasets/{repo_id}@{info.sha}"
     card = None
     try:

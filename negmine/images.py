@@ -130,6 +130,23 @@ def encode_or_reason(data: bytes, opts: EncodeOptions) -> Encoded | str:
         return f"unexpected decoder error: {type(exc).__name__}: {exc}"
 
 
+PORTABLE = {"JPEG": ".jpg", "PNG": ".png"}
+
+
+def portable_extension(path: str) -> str | None:
+    """The extension to copy a file under when every trainer's loader reads it the same way (an
+    8-bit RGB or grayscale JPEG/PNG, already upright); None when it must be re-encoded instead.
+    Loaders differ on the rest: torchvision's `convert("RGB")` clips 16-bit PNGs to white and ignores
+    EXIF rotation, Keras reads no WebP/TIFF/AVIF, and alpha becomes black in some and white in others."""
+    try:
+        with Image.open(path) as im:
+            ok = (im.format in PORTABLE and im.mode in ("RGB", "L") and "transparency" not in im.info
+                  and im.getexif().get(_ORIENTATION, 1) in (0, 1) and getattr(im, "n_frames", 1) == 1)
+            return PORTABLE[im.format] if ok else None
+    except Exception:
+        return None
+
+
 def probe_size(path: str) -> tuple[int, int]:
     """Displayed (EXIF-applied) size from the header alone, for positives copied as they are."""
     try:

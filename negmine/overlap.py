@@ -145,12 +145,14 @@ class NearDuplicates:
         self.radius = radius
         self.kept: list[int] = []
         self.kept_cands: list = []
+        self._accepted: set[int] = set()
+        self._pos_near: dict = {}
+        self._before: dict = {}
+        self._within: dict = {}
 
     def prepare(self, cands) -> None:
         live = [c for c in cands if c.reason is None and c.phash is not None]
-        self._pos_near = {}
-        self._before = {}
-        self._within: dict[int, list[tuple[object, int]]] = {}
+        self._pos_near, self._before, self._within, self._accepted = {}, {}, {}, set()
         if not live:
             return
         h = np.array([c.phash for c in live], dtype=np.uint64)
@@ -161,7 +163,6 @@ class NearDuplicates:
         ii, jj, dd = pairs_within(h, None, self.radius)
         for a, b, dist in zip(ii.tolist(), jj.tolist(), dd.tolist()):   # a < b: b comes later in priority
             self._within.setdefault(id(live[b]), []).append((live[a], dist))
-        self._accepted: set[int] = set()
 
     def check(self, c) -> str | None:
         if c.phash is None:

@@ -6,6 +6,7 @@ This module only wires the stages together; each stage can be used (and tested) 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import secrets
 import time
@@ -21,7 +22,8 @@ from negmine import __version__
 from negmine.distribute import make_distributor
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS, hash_bytes
-from negmine.images import EncodeOptions, Encoded, ImageRejected, encode_or_reason, probe_size
+from negmine.images import (EncodeOptions, Encoded, ImageRejected, encode, encode_or_reason, portable_extension,
+                            probe_size)
 from negmine.manifest import row as manifest_row
 from negmine.manifest import sort_rows, write_json, write_jsonl
 from negmine.naming import UniqueNames, safe_name
@@ -31,7 +33,7 @@ from negmine.sampling import (assign_splits, merge_orders, negatives_needed, par
                               stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
 from negmine.taxonomy import Taxonomy
-from negmine.writers import RUN_RECORD, DatasetWriter
+from negmine.writers import RUN_RECORD, STATE, DatasetWriter, Journal
 
 LINK_MODES = ("copy", "hardlink", "symlink")
 
@@ -63,6 +65,7 @@ class SampleOptions:
     seed: int | None = None
     workers: int | None = None
     overwrite: bool = False
+    resume: bool = False
     dry_run: bool = False
     progress: bool = True
 
@@ -70,7 +73,8 @@ class SampleOptions:
         d = asdict(self)
         d["positives"], d["out"] = str(self.positives), str(self.out)
         d["sources"] = [asdict(s) for s in self.sources]
-        d.pop("progress")
+        for volatile in ("progress", "resume", "dry_run"):
+            d.pop(volatile)
         return d
 
 
@@ -206,22 +210,49 @@ class SampleRun:
         return assign_splits(n, self.split_fracs, rng_for(self.seed, "split-pos", int(hashlib.sha1(cls.encode()).hexdigest()[:8], 16)))
 
     # -- execution ------------------------------------------------------------------------------
+    def run_key(self) -> dict:
+        """What must not change between an interrupted run and its --resume."""
+        opts = {**self.opts.record(), "seed": self.seed}
+        for free in ("workers", "overwrite"):
+            opts.pop(free)
+        return {"negmine_version": __version__, "seed": self.seed, "options": opts,
+                "sources": [s.describe() for s in self.sources]}
+
     def execute(self) -> dict:
-        writer = DatasetWriter(self.opts.out, overwrite=self.opts.overwrite)
+        writer = DatasetWriter(self.opts.out, overwrite=self.opts.overwrite, resume=self.opts.resume)
+        run_file = writer.staging / STATE / "run.json"
+        key = self.run_key()
+        if writer.resumed:
+            stored = json.loads(run_file.read_text()) if run_file.is_file() else None
+            if stored != key:
+                diff = sorted(k for k in key["options"] if stored and stored["options"].get(k) != key["options"][k])
+                raise NegmineError("cannot resume: the interrupted run used other "
+                                   + (f"options ({', '.join(diff)})" if diff else "inputs or version")
+                                   + "; rerun it with the same options, or pass --overwrite to start over")
+        else:
+            write_json(run_file, key)
+        journal = Journal(writer.staging / STATE / "journal.jsonl")
         distributor = make_distributor(self.opts.workers)
         try:
-            summary = self._execute(writer, distributor)
+            summary = self._execute(writer, distributor, journal)
+            journal.close()
             writer.publish()
+        except NegmineError as exc:
+            journal.close()
+            if not exc.resumable:
+                writer.abort()      # a deterministic failure: resuming would fail the same way
+                raise
+            raise type(exc)(f"{exc}; what was done is kept: rerun with --resume") from None
         except BaseException:
-            writer.abort()
+            journal.close()         # interrupted or crashed: the staging folder stays for --resume
             raise
         finally:
             distributor.close()
         return summary
 
-    def _execute(self, writer: DatasetWriter, distributor) -> dict:
-        rows, rejects, pos_hashes = self._write_positives(writer, distributor)
-        accepted, dropped = self._draw_negatives(writer, distributor, rows, pos_hashes)
+    def _execute(self, writer: DatasetWriter, distributor, journal: Journal) -> dict:
+        rows, rejects, pos_hashes = self._write_positives(writer, distributor, journal)
+        accepted, dropped = self._draw_negatives(writer, distributor, journal, rows, pos_hashes)
         short = len(accepted) < self.needed
         if short and not self.opts.allow_short:
             raise PoolTooSmall(f"only {len(accepted)} usable negatives in the pool after filtering "
@@ -250,9 +281,10 @@ class SampleRun:
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
         return summary
 
-    def _write_positives(self, writer: DatasetWriter, distributor):
+    def _write_positives(self, writer: DatasetWriter, distributor, journal: Journal):
         """Hash (one decode each, in parallel, cached) and place the positives."""
         rows, rejects = [], []
+        done = {e["file"]: e for e in journal.entries if e["t"] in ("pos", "pos-reject")}
         all_files = [f for files in self.positives.classes.values() for f in files]
         if self.hash_kind:
             hashed = hash_files([str(f.path) for f in all_files], self.hash_kind, self.opts.dihedral, distributor,
@@ -264,6 +296,18 @@ class SampleRun:
             names = UniqueNames()
             for f, s in zip(files, splits):
                 bar.update()
+                if f.rel in done:                       # placed before an interruption
+                    e = done[f.rel]
+                    if e["t"] == "pos-reject":
+                        rejects.append(e["row"])
+                        continue
+                    if writer.path(e["row"]["path"]).exists() or writer.path(e["row"]["path"]).is_symlink():
+                        names.take(*_split_suffix(Path(e["row"]["path"]).name))
+                        rows.append(e["row"])
+                        hashes = hashed[str(f.path)][0] if self.hash_kind else []
+                        pos_hashes += hashes
+                        pos_owner += [e["row"]["path"]] * len(hashes)
+                        continue
                 res = hashed[str(f.path)] if self.hash_kind else None
                 try:
                     if isinstance(res, str):
@@ -272,22 +316,32 @@ class SampleRun:
                 except ImageRejected as exc:
                     rejects.append({"role": "positive", "source": str(self.positives.root), "file": f.rel,
                                     "reason": str(exc)})
+                    journal.append({"t": "pos-reject", "file": f.rel, "row": rejects[-1]})
                     continue
                 inner = f.rel.split("/", 1)[-1] if len(self.positives.classes) > 1 or "/" in f.rel else f.rel
                 stem = safe_name(str(Path(inner).with_suffix("")))
-                rel = f"{self.split_names[s]}/{cls}/{names.take(stem, f.path.suffix.lower())}"
-                writer.place(rel, f.path, self.opts.link)
+                suffix = portable_extension(str(f.path))
+                if suffix is None:       # re-encoded like the negatives, so no loader reads it differently
+                    enc = encode(f.path.read_bytes(), EncodeOptions(self.opts.quality))
+                    rel = f"{self.split_names[s]}/{cls}/{names.take(stem, '.jpg')}"
+                    writer.write_bytes(rel, enc.data)
+                    digest, (width, height) = hashlib.sha256(enc.data).hexdigest(), (enc.width, enc.height)
+                else:
+                    rel = f"{self.split_names[s]}/{cls}/{names.take(stem, suffix)}"
+                    writer.place(rel, f.path, self.opts.link)
+                    digest = hashlib.sha256(f.path.read_bytes()).hexdigest()
                 pos_hashes += hashes
                 pos_owner += [rel] * len(hashes)
                 rows.append(manifest_row(
                     path=rel, split=self.split_names[s], **{"class": cls}, role="positive",
                     source=str(self.positives.root), file=f.rel, label=self.positives.labels[cls],
-                    sha256=hashlib.sha256(f.path.read_bytes()).hexdigest(), width=width, height=height,
+                    sha256=digest, width=width, height=height, reencoded=suffix is None,
                     hash=f"{hashes[0]:016x}" if hashes else None))
+                journal.append({"t": "pos", "file": f.rel, "row": rows[-1]})
         bar.close()
         return rows, rejects, (np.array(pos_hashes, dtype=np.uint64), pos_owner)
 
-    def _draw_negatives(self, writer: DatasetWriter, distributor, positive_rows, pos_hashes):
+    def _draw_negatives(self, writer: DatasetWriter, distributor, journal: Journal, positive_rows, pos_hashes):
         """Walk the planned order in windows; keep the first candidates that pass every filter."""
         opts = EncodeOptions(self.opts.quality, self.opts.max_size)
         filters = [ExactDuplicates({r["sha256"]: r["path"] for r in positive_rows})]
@@ -296,7 +350,20 @@ class SampleRun:
         accepted: list[Candidate] = []
         dropped: list[Candidate] = []
         pos = 0
-        bar = self._bar(total=self.needed, desc="negatives", unit="img")
+        by_priority: dict[int, Candidate] = {}
+        for e in journal.entries:                       # replay the decisions of an interrupted run
+            if e["t"] not in ("neg", "drop"):
+                continue
+            c = _candidate_from(e, by_priority)
+            by_priority[c.priority] = c
+            if e["t"] == "neg":
+                for f in filters:
+                    f.accept(c)
+                accepted.append(c)
+            else:
+                dropped.append(c)
+            pos = c.priority + 1
+        bar = self._bar(total=self.needed, initial=len(accepted), desc="negatives", unit="img")
         try:
             while len(accepted) < self.needed and pos < self.available:
                 need = self.needed - len(accepted)
@@ -318,11 +385,14 @@ class SampleRun:
                         for f in filters:
                             f.accept(c)
                         accepted.append(c)
+                        journal.append(_candidate_entry(c, "neg"))
                         bar.update()
                         continue
                     if c.tmp:
                         writer.path(c.tmp).unlink(missing_ok=True)
+                        c.tmp = None
                     dropped.append(c)
+                    journal.append(_candidate_entry(c, "drop"))
         finally:
             bar.close()
         return accepted, dropped
@@ -401,8 +471,47 @@ class SampleRun:
         return row
 
 
+def _candidate_entry(c: Candidate, kind: str) -> dict:
+    e = {"t": kind, "p": c.priority, "s": c.source, "r": c.row, "near": c.near, "o": c.origin,
+         "fs": c.file_sha256, "sha": c.sha256, "h": c.phash, "tmp": c.tmp, "reason": c.reason}
+    if c.encoded is not None:
+        e["enc"] = [c.encoded.width, c.encoded.height, c.encoded.pixel_sha256, c.encoded.reencoded]
+    if c.dup_of:
+        kind_, other, dist = c.dup_of
+        e["dup"] = [kind_, other if kind_ == "positive" else other.priority, dist]
+    return e
+
+
+def _candidate_from(e: dict, by_priority: dict[int, Candidate]) -> Candidate:
+    c = Candidate(e["p"], e["s"], e["r"], near=e["near"], origin=e["o"], file_sha256=e["fs"], sha256=e["sha"],
+                  phash=e["h"], reason=e["reason"], tmp=e["tmp"])
+    if "enc" in e:
+        c.encoded = Encoded(b"", *e["enc"])
+    if "dup" in e:
+        kind, other, dist = e["dup"]
+        c.dup_of = (kind, other if kind == "positive" else by_priority[other], dist)
+    return c
+
+
+def _split_suffix(name: str) -> tuple[str, str]:
+    p = Path(name)
+    return p.stem, p.suffix
+
+
+def stored_seed(out: Path) -> int | None:
+    """The seed of an interrupted run, so `--resume` needs no --seed when the first run drew one."""
+    run_file = Path(out).expanduser().absolute()
+    run_file = run_file.parent / f".{run_file.name}.negmine-partial" / STATE / "run.json"
+    try:
+        return int(json.loads(run_file.read_text())["seed"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def run_sample(opts: SampleOptions) -> dict:
     """Library entry point: plan, and unless dry_run, write the dataset. Returns the summary."""
+    if opts.resume and opts.seed is None:
+        opts.seed = stored_seed(opts.out)
     run = SampleRun(opts)
     plan = run.plan()
     if opts.dry_run:

@@ -214,8 +214,9 @@ class ParquetSource(Source):
         self.files = files
         self._fs, _ = url_to_fs(files[0])
         self._paths = [url_to_fs(f)[1] for f in files]
-        with self._fs.open(self._paths[0], "rb") as f:
-            schema = pq.ParquetFile(f).schema_arrow
+        self._remote = "file" not in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
+        self._meta: dict[int, object] = {}
+        schema = self._with_file(0, lambda pf: pf.schema_arrow)
         features = None
         if schema.metadata and b"huggingface" in schema.metadata:
             features = datasets.Features.from_arrow_schema(schema)
@@ -237,15 +238,17 @@ class ParquetSource(Source):
 
         self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group
         starts, labels = [0], []
-        for path in tqdm(self._paths, desc=f"indexing {self.short}", unit="shard", disable=not progress or None,
-                         leave=False):
-            with self._fs.open(path, "rb") as f:
-                pf = pq.ParquetFile(f)
-                md = pf.metadata
-                self._row_groups.append(np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)]))
-                if self.label_column:
-                    labels.extend(pf.read(columns=[self.label_column]).column(0).to_pylist())
-            starts.append(starts[-1] + int(self._row_groups[-1][-1]))
+        def index_one(pf):
+            md = pf.metadata
+            groups = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
+            return groups, (pf.read(columns=[self.label_column]).column(0).to_pylist() if self.label_column else [])
+
+        for i in tqdm(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
+                      disable=not progress or None, leave=False):
+            groups, file_labels = self._with_file(i, index_one)
+            self._row_groups.append(groups)
+            labels.extend(file_labels)
+            starts.append(starts[-1] + int(groups[-1]))
         self._starts = np.asarray(starts, dtype=np.int64)
         if self.label_column:
             self.classes, self.codes = _codes_from_values(labels, names)
@@ -274,31 +277,46 @@ class ParquetSource(Source):
             self.classes = json.loads(str(z["classes"]))
             self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
 
+    def _with_file(self, i: int, fn):
+        """Run fn(ParquetFile) on shard i; remote reads are retried, failures become one-line errors."""
+        import pyarrow.parquet as pq
+
+        def once():
+            with self._fs.open(self._paths[i], "rb") as f:
+                pf = pq.ParquetFile(f, metadata=self._meta.get(i))
+                self._meta[i] = pf.metadata
+                return fn(pf)
+
+        try:
+            return hub.retrying(once) if self._remote else once()
+        except NegmineError:
+            raise
+        except Exception as exc:
+            if self._remote and (hub._transient(exc) or isinstance(exc, OSError)):
+                raise hub.unavailable(self.id, exc) from None
+            raise SourceNotFound(f"cannot read {self._relative(i)} of {self.id}: {exc}".splitlines()[0]) from None
+
     def _relative(self, i: int) -> str:
         f = self.files[i]
         return f[len(self.base) + 1:] if f.startswith(self.base + "/") else f
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
-        import pyarrow.parquet as pq
-
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         file_of = np.searchsorted(self._starts, rows, side="right") - 1
-        for fi in np.unique(file_of):
+        for fi in np.unique(file_of).tolist():
             local = rows[file_of == fi] - self._starts[fi]
             groups = np.searchsorted(self._row_groups[fi], local, side="right") - 1
-            with self._fs.open(self._paths[fi], "rb") as f:
-                pf = pq.ParquetFile(f)
-                for g in np.unique(groups):
-                    col = pf.read_row_group(int(g), columns=[self.image_column]).column(0)
-                    for r in local[groups == g]:
-                        value = col[int(r - self._row_groups[fi][g])].as_py()
-                        data = value.get("bytes") if isinstance(value, dict) else value
-                        origin = {"file": self._relative(int(fi)), "row": int(r)}
-                        row = int(r + self._starts[fi])
-                        if not data:
-                            yield Item(row, None, origin, "row has no image bytes")
-                        else:
-                            yield Item(row, bytes(data), origin)
+            for g in np.unique(groups).tolist():
+                col = self._with_file(fi, lambda pf: pf.read_row_group(g, columns=[self.image_column]).column(0))
+                for r in local[groups == g]:
+                    value = col[int(r - self._row_groups[fi][g])].as_py()
+                    data = value.get("bytes") if isinstance(value, dict) else value
+                    origin = {"file": self._relative(fi), "row": int(r)}
+                    row = int(r + self._starts[fi])
+                    if not data:
+                        yield Item(row, None, origin, "row has no image bytes")
+                    else:
+                        yield Item(row, bytes(data), origin)
 
 
 def _is_image_struct(t) -> bool:
@@ -354,11 +372,13 @@ class FolderSource(Source):
 
         self._fs, self._root = url_to_fs(root)
         self._root = self._root.rstrip("/")
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        self._remote = "file" not in protocols
         super().__init__(id=id or root, short=_short(Path(self._root).name), revision=revision,
                          licence=licence, weight=spec.weight, split=spec.split)
         files = sorted(p for p in self._fs.find(self._root)
                        if Path(p).suffix.lower() in IMAGE_EXTENSIONS and not _hidden(p, self._root))
-        if not follow_symlinks and self._fs.protocol in ("file", ("file", "local")):
+        if not follow_symlinks and not self._remote:
             # A link out of the folder would let a pool read files its owner never meant to share.
             real_root = os.path.realpath(self._root)
             files = [p for p in files if os.path.realpath(p).startswith(real_root + os.sep)]
@@ -370,11 +390,20 @@ class FolderSource(Source):
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
         for r in sorted(set(int(r) for r in rows)):
             rel = self.paths[r]
-            try:
+            def once():
                 with self._fs.open(f"{self._root}/{rel}", "rb") as f:
-                    yield Item(r, f.read(), {"file": rel})
+                    return f.read()
+
+            try:
+                data = hub.retrying(once) if self._remote else once()
             except OSError as exc:
                 yield Item(r, None, {"file": rel}, f"cannot read file: {exc}")
+                continue
+            except Exception as exc:
+                if hub._transient(exc):
+                    raise hub.unavailable(self.id, exc) from None
+                raise
+            yield Item(r, data, {"file": rel})
 
 
 def _hidden(path: str, root: str) -> bool:

@@ -1,11 +1,14 @@
 """The write stage: a staging folder beside --out, published by rename when the run succeeds.
 
-A run that fails or is interrupted leaves --out as it was (absent, or the previous dataset).
-Every path handed to the writer is checked to stay inside the staging folder.
+Guarantees (see the README): --out is either absent, the previous dataset, or the complete new one;
+never half of one. Each file is written to a temporary name and renamed; the journal in the staging
+folder is appended in step with the files, so an interrupted run (Ctrl-C, SIGKILL, power) can be
+continued with --resume. Every path handed to the writer is checked to stay inside the staging folder.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -13,15 +16,29 @@ from pathlib import Path
 from negmine.errors import NegmineError
 
 RUN_RECORD = "negmine.json"
+STATE = ".negmine"
 
 
 class DatasetWriter:
-    def __init__(self, out: Path, *, overwrite: bool = False):
+    def __init__(self, out: Path, *, overwrite: bool = False, resume: bool = False):
         self.out = Path(out).expanduser().absolute()
+        self.staging = self.out.parent / f".{self.out.name}.negmine-partial"
+        self.resumed = False
+        if self.staging.exists():
+            if resume:
+                self.resumed = True
+            elif overwrite:
+                shutil.rmtree(self.staging)
+            else:
+                raise NegmineError(f"an interrupted run was found ({self.staging}); pass --resume to continue "
+                                   "it, or --overwrite to start over")
+        elif resume:
+            done = (self.out / RUN_RECORD).is_file()
+            raise NegmineError(f"nothing to resume for {self.out}" + (": it is complete" if done else ""))
         if self.out.exists():
             if not self.out.is_dir():
                 raise NegmineError(f"--out {self.out} exists and is not a folder")
-            if any(self.out.iterdir()):
+            if any(self.out.iterdir()) and not self.resumed:
                 if not overwrite:
                     raise NegmineError(f"--out {self.out} is not empty; pass --overwrite to replace it")
                 if not (self.out / RUN_RECORD).is_file():
@@ -29,10 +46,7 @@ class DatasetWriter:
                     raise NegmineError(f"--out {self.out} is not empty and holds no {RUN_RECORD}: "
                                        "refusing to replace a folder negmine did not write")
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = self.out.parent / f".{self.out.name}.negmine-partial"
-        if self.staging.exists():
-            shutil.rmtree(self.staging)
-        self.staging.mkdir()
+        (self.staging / STATE).mkdir(parents=True, exist_ok=True)
 
     def path(self, rel: str) -> Path:
         target = (self.staging / rel).resolve()
@@ -54,29 +68,35 @@ class DatasetWriter:
         """Copy, hard-link or symlink a user's file; the source is only ever read."""
         target = self.path(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.unlink(missing_ok=True)
         if mode == "copy":
-            shutil.copyfile(source, target)
+            shutil.copyfile(source, tmp)
         elif mode == "hardlink":
             try:
-                os.link(source, target)
+                os.link(source, tmp)
             except OSError as exc:
                 raise NegmineError(f"cannot hard-link {source} into {self.out} ({exc.strerror}); "
                                    "use --link copy or symlink") from None
         elif mode == "symlink":
-            os.symlink(Path(source).absolute(), target)
+            os.symlink(Path(source).absolute(), tmp)
         else:
             raise NegmineError(f"unknown link mode {mode!r}")
+        os.replace(tmp, target)
         return target
 
     def move(self, old_rel: str, new_rel: str) -> None:
-        target = self.path(new_rel)
+        """Idempotent: a move already done by an interrupted run is not an error."""
+        target, old = self.path(new_rel), self.path(old_rel)
+        if not old.exists() and target.exists():
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path(old_rel), target)
+        os.replace(old, target)
 
     def publish(self) -> Path:
-        old = None
+        shutil.rmtree(self.staging / STATE, ignore_errors=True)
+        old = self.out.parent / f".{self.out.name}.negmine-old"
         if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.negmine-old"
             if old.exists():
                 shutil.rmtree(old)
             if any(self.out.iterdir()):
@@ -84,9 +104,41 @@ class DatasetWriter:
             else:
                 self.out.rmdir()
         os.replace(self.staging, self.out)
-        if old is not None and old.exists():
+        if old.exists():
             shutil.rmtree(old)
         return self.out
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class Journal:
+    """Append-only record of every decision, flushed line by line (a SIGKILL loses at most the
+    line being written, which is ignored on resume)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries: list[dict] = []
+        if path.exists():
+            good = 0
+            with open(path, "rb") as f:
+                for raw in f:
+                    try:
+                        if not raw.endswith(b"\n"):
+                            raise ValueError("torn line")
+                        self.entries.append(json.loads(raw))
+                    except ValueError:
+                        break          # a torn last line from a kill: drop it and what follows
+                    good += len(raw)
+            with open(path, "r+b") as f:
+                f.truncate(good)
+        self._f = open(path, "a", encoding="utf-8")
+
+    def append(self, entry: dict) -> None:
+        self._f.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if not self._f.closed:
+            os.fsync(self._f.fileno())
+            self._f.close()

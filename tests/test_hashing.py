@@ -92,3 +92,20 @@ def test_radius_search_is_exact():
         assert (d == d_all[i, j]).all()
     dist, idx = nearest(a[:50], a[400:])
     assert (dist == d_all[:50, 400:].min(axis=1)).all()
+
+
+def test_hashes_of_files_are_cached(tmp_path, monkeypatch):
+    import negmine.overlap as overlap
+    from negmine.distribute import SerialDistributor
+
+    files = [str(p) for p in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:5]]
+    first = overlap.hash_files(files, "phash", False, SerialDistributor(), progress=False)
+
+    def boom(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(overlap, "hash_file_or_reason", boom)
+    again = overlap.hash_files(files, "phash", False, SerialDistributor(), progress=False)
+    assert again == first and all(isinstance(v, tuple) for v in again.values())
+    with pytest.raises(AssertionError, match="decoded again"):     # other settings: not the same cache entry
+        overlap.hash_files(files, "phash", True, SerialDistributor(), progress=False)

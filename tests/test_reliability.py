@@ -1,0 +1,282 @@
+"""Reliability: odd files, hostile names, read-only inputs, interruption and resume, Hub failures."""
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import SHARED, make_parquet_repo, read_manifest
+from negmine.cli import cli
+from negmine.writers import Journal
+
+ODD = SHARED / "odd-encodings"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [*map(str, args)])
+
+
+def digests(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def output_files(out: Path) -> dict:
+    return {k: v for k, v in digests(out).items() if k != "negmine.json"}
+
+
+# -- odd images -------------------------------------------------------------------------------------
+def test_every_odd_file_is_written_or_rejected_with_a_reason(positives, tmp_path):
+    pool = tmp_path / "pool" / "odd"
+    shutil.copytree(ODD, pool)
+    before = digests(pool)
+    out = tmp_path / "ds"
+    r = invoke("sample", "-q", "--workers", "2", "-p", positives, "-s", tmp_path / "pool", "--count", 100,
+               "--allow-short", "--hash", "none", "--seed", 1, "-o", out)
+    assert r.exit_code == 0, r.output
+    kept = {x["file"] for x in read_manifest(out) if x["role"] == "negative"}
+    rejects = {x["file"]: x["reason"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
+    images = {f"odd/{p.name}" for p in ODD.iterdir() if p.suffix.lower() in
+              {".jpg", ".png", ".gif", ".webp", ".tiff", ".mpo", ".avif"}}
+    assert kept | set(rejects) == images and not kept & set(rejects)
+    for bad in ("decompression_bomb.gif", "truncated_jpeg.jpg", "truncated_image.png", "broken.png",
+                "ukbench09268_corrupt.jpg"):
+        assert f"odd/{bad}" in rejects, bad
+    assert "decompression bomb" in rejects["odd/decompression_bomb.gif"]
+    for good in ("te_CMYK.jpg", "te_exif-rotn-6.jpg", "iss634.webp", "chi.gif", "i_trns.png", "ukbench09380.png",
+                 "sugarshack.mpo", "transparent.webp"):
+        assert f"odd/{good}" in kept, (good, rejects.get(f"odd/{good}"))
+    for row in read_manifest(out):
+        if row["role"] == "negative":
+            im = Image.open(out / row["path"])
+            assert im.format == "JPEG" and im.mode == "RGB" and im.size == (row["width"], row["height"])
+    sideways = next(x for x in read_manifest(out) if x["file"] == "odd/te_exif-rotn-6.jpg")
+    assert (sideways["width"], sideways["height"]) == (3024, 4032)
+    assert digests(pool) == before
+
+
+def test_odd_positives_are_loader_friendly_or_rejected(pool, tmp_path):
+    pos = tmp_path / "pos" / "odd"
+    pos.mkdir(parents=True)
+    for name in ("hopper.avif", "flower.webp", "ukbench09380.png", "truncated_jpeg.jpg", "decompression_bomb.gif",
+                 "flower2.jpg", "tiff_16bit_RGB.tiff"):
+        shutil.copy(ODD / name, pos / name)
+    out = tmp_path / "ds"
+    r = invoke("sample", "-q", "--workers", "1", "-p", pos.parent, "-s", pool, "--seed", 1, "-o", out)
+    assert r.exit_code == 0, r.output
+    rows = {x["file"]: x for x in read_manifest(out) if x["role"] == "positive"}
+    rejects = {x["file"]: x["reason"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())
+               if x["role"] == "positive"}
+    assert set(rejects) == {"odd/truncated_jpeg.jpg", "odd/decompression_bomb.gif"}
+    for name, row in rows.items():
+        im = Image.open(out / row["path"])
+        # every written positive is a format all trainers read, named by what it really is
+        assert im.format in ("JPEG", "PNG") and Path(row["path"]).suffix == {"JPEG": ".jpg", "PNG": ".png"}[im.format]
+    assert rows["odd/flower2.jpg"]["reencoded"] is False           # a plain JPEG is copied as it is
+    assert rows["odd/hopper.avif"]["reencoded"] is True
+
+
+# -- hostile names ----------------------------------------------------------------------------------
+def test_hostile_file_and_class_names(pool, tmp_path):
+    pos = tmp_path / "pos"
+    src = sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))
+    names = ["CON.jpg", "a\\b.jpg", "x" * 250 + ".jpg", "Dog.jpg", "dog.jpg", "caf\u00e9.jpg", "cafe\u0301.jpg",
+             ".hidden.jpg", "-rf.jpg", "nul\u0000.jpg"[:3] + ".jpg"]
+    for cls in ("..", "Bears", "bears", "caf\u00e9"):
+        if cls == "..":
+            continue
+        (pos / cls).mkdir(parents=True)
+        for i, n in enumerate(names):
+            shutil.copy(src[i], pos / cls / n)
+    out = tmp_path / "nest" / "ds"
+    r = invoke("sample", "-q", "--workers", "1", "-p", pos, "-s", pool, "--count", 5, "--seed", 1, "-o", out)
+    assert r.exit_code == 0, r.output
+    rows = read_manifest(out)
+    paths = [x["path"] for x in rows]
+    assert len(paths) == len({p.lower() for p in paths})                  # unique, even ignoring case
+    assert {x["class"] for x in rows} == {"Bears", "bears-2", "cafe", "other"}
+    for p in paths:
+        assert (out / p).resolve().parent.parent.parent == out.resolve()
+        assert not Path(p).name.startswith(".") and len(Path(p).name) <= 90
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - set(pool.rglob("*")) - set(pos.rglob("*"))
+    assert all(out in p.parents for p in written)
+    again = tmp_path / "again"
+    invoke("sample", "-q", "--workers", "1", "-p", pos, "-s", pool, "--count", 5, "--seed", 1, "-o", again)
+    assert (again / "manifest.jsonl").read_bytes() == (out / "manifest.jsonl").read_bytes()   # deterministic
+
+
+def test_sample_never_changes_its_inputs(positives, pool, tmp_path):
+    before = digests(positives), digests(pool)
+    for link in ("copy", "hardlink", "symlink"):
+        r = invoke("sample", "-q", "--workers", "1", "-p", positives, "-s", pool, "--link", link, "--seed", 1,
+                   "-o", tmp_path / link)
+        assert r.exit_code == 0, r.output
+    assert (digests(positives), digests(pool)) == before
+
+
+# -- interruption -----------------------------------------------------------------------------------
+def _cli(*args):
+    return [sys.executable, "-m", "negmine", "sample", "-q", "--workers", "1", *map(str, args)]
+
+
+@pytest.fixture
+def big_pool(tmp_path):
+    return make_parquet_repo(tmp_path / "big", [f"c{i:02d}" for i in range(30)], 50, shards=3, seed=7)
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, tmp_path):
+    args = ["-p", positives, "-s", big_pool, "--count", 1000, "--seed", 11]
+    ref = tmp_path / "ref"
+    assert subprocess.run(_cli(*args, "-o", ref)).returncode == 0
+    out = tmp_path / "killed"
+    staging = out.parent / f".{out.name}.negmine-partial"
+    rng = random.Random(20261122)
+    kills = 0
+    for delay in sorted(rng.uniform(0.4, 2.6) for _ in range(3)):
+        extra = ["--resume"] if staging.exists() else []
+        proc = subprocess.Popen(_cli(*args, *extra, "-o", out))
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        assert not out.exists() or (out / "negmine.json").is_file()      # never a half dataset
+        if out.exists():
+            break
+    if not out.exists():
+        r = subprocess.run(_cli(*args, "--resume", "-o", out), capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    assert kills >= 1
+    assert not staging.exists()
+    assert (out / "manifest.jsonl").read_bytes() == (ref / "manifest.jsonl").read_bytes()
+    assert output_files(out) == output_files(ref)
+
+
+def test_ctrl_c_exits_130_with_one_line_and_resumes(positives, big_pool, tmp_path):
+    args = ["-p", positives, "-s", big_pool, "--count", 1200, "--seed", 4]
+    out = tmp_path / "ds"
+    proc = subprocess.Popen(_cli(*args, "-o", out), stderr=subprocess.PIPE, text=True)
+    staging = out.parent / f".{out.name}.negmine-partial"
+    deadline = time.time() + 20
+    while not (staging / ".negmine" / "journal.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().count("\n") == 0 and "interrupted" in err and "--resume" in err
+    assert staging.exists() and not out.exists()
+    r = invoke("sample", "-q", "--workers", "1", *args, "-o", out)
+    assert r.exit_code == 1 and "--resume" in r.output                       # refuses to discard work
+    r = invoke("sample", "-q", "--workers", "1", *args[:-2], "--seed", 5, "--resume", "-o", out)
+    assert r.exit_code == 1 and "other options (seed)" in r.output
+    r = invoke("sample", "-q", "--workers", "2", *args, "--resume", "-o", out)
+    assert r.exit_code == 0, r.output
+    ref = tmp_path / "ref"
+    invoke("sample", "-q", "--workers", "1", *args, "-o", ref)
+    assert output_files(out) == output_files(ref)
+    r = invoke("sample", "-q", *args, "--resume", "-o", out)
+    assert r.exit_code == 1 and "complete" in r.output
+
+
+def test_resume_picks_up_a_drawn_seed(positives, big_pool, tmp_path):
+    out = tmp_path / "ds"
+    staging = out.parent / f".{out.name}.negmine-partial"
+    proc = subprocess.Popen(_cli("-p", positives, "-s", big_pool, "--count", 1200, "-o", out))
+    deadline = time.time() + 20
+    while not (staging / ".negmine" / "journal.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    seed = json.loads((staging / ".negmine" / "run.json").read_text())["seed"]
+    r = invoke("sample", "-q", "--workers", "1", "-p", positives, "-s", big_pool, "--count", 1200, "--resume",
+               "-o", out)
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "negmine.json").read_text())["seed"] == seed
+    ref = tmp_path / "ref"
+    invoke("sample", "-q", "--workers", "1", "-p", positives, "-s", big_pool, "--count", 1200, "--seed", seed,
+           "-o", ref)
+    assert output_files(out) == output_files(ref)
+
+
+def test_journal_ignores_a_torn_last_line(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b'{"t":"neg","p":0}\n{"t":"neg","p":1}\n{"t":"ne')
+    j = Journal(path)
+    assert [e["p"] for e in j.entries] == [0, 1]
+    j.append({"t": "neg", "p": 2})
+    j.close()
+    assert [e["p"] for e in Journal(path).entries] == [0, 1, 2]
+
+
+# -- Hub failures -------------------------------------------------------------------------------------
+def _http_error(cls, status):
+    import httpx2
+
+    request = httpx2.Request("GET", "https://huggingface.co/api/datasets/o/n")
+    return cls(f"{status} error", response=httpx2.Response(status, request=request))
+
+
+@pytest.mark.parametrize("make,code,words", [
+    (lambda e: _http_error(e.RepositoryNotFoundError, 404), 4, "no dataset repo o/n"),
+    (lambda e: _http_error(e.GatedRepoError, 403), 6, "HF_TOKEN"),
+    (lambda e: _http_error(e.RevisionNotFoundError, 404), 4, "no revision"),
+    (lambda e: _http_error(e.HfHubHTTPError, 503), 5, "HTTP 503"),
+    (lambda e: _http_error(e.HfHubHTTPError, 429), 5, "HTTP 429"),
+    (lambda e: _http_error(e.HfHubHTTPError, 401), 6, "hf auth login"),
+    (lambda e: ConnectionError("Name or service not known"), 5, "cannot reach the Hub"),
+])
+def test_hub_failures_are_one_line_with_distinct_exit_codes(positives, tmp_path, monkeypatch, make, code, words):
+    import huggingface_hub
+    from huggingface_hub import constants, errors
+
+    calls = []
+
+    def failing(self, repo_id, revision=None, **kw):
+        calls.append(repo_id)
+        raise make(errors)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", failing)
+    monkeypatch.setenv("NEGMINE_HUB_BACKOFF", "0")
+    r = invoke("sample", "-q", "-p", positives, "-s", "o/n", "-o", tmp_path / "ds")
+    assert r.exit_code == code, r.output
+    assert words in r.output and r.output.strip().count("\n") == 0 and "Traceback" not in r.output
+    transient = code == 5
+    assert len(calls) == (5 if transient else 1)            # rate limits and 5xx are retried, then reported
+
+
+def test_retry_then_success(positives, tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants, errors
+
+    attempts = []
+
+    def flaky(self, repo_id, revision=None, **kw):
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise _http_error(errors.HfHubHTTPError, 502)
+        raise _http_error(errors.RepositoryNotFoundError, 404)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", flaky)
+    monkeypatch.setenv("NEGMINE_HUB_BACKOFF", "0")
+    r = invoke("sample", "-q", "-p", positives, "-s", "o/n", "-o", tmp_path / "ds")
+    assert len(attempts) == 3 and r.exit_code == 4
+
+
+def test_missing_column_and_debug_traceback(positives, pool, tmp_path):
+    r = invoke("sample", "-q", "-p", positives, "-s", f"{pool}?image=pixels", "-o", tmp_path / "ds")
+    assert r.exit_code == 4 and "no image column 'pixels'" in r.output
+    r = invoke("sample", "-q", "--debug", "-p", positives, "-s", f"{pool}?image=pixels", "-o", tmp_path / "ds")
+    assert r.exit_code != 0 and r.exception is not None
