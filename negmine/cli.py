@@ -82,6 +82,8 @@ def cli() -> None:
 @click.option("--dihedral", is_flag=True, help="Also match the 8 rotations/flips of each positive.")
 @click.option("--link", type=click.Choice(["copy", "hardlink", "symlink"]), default="copy", show_default=True,
               help="How positives get into the output.")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Follow links that point out of the positives or pool folders (skipped by default).")
 @click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality of written negatives.")
 @click.option("--max-size", type=int, help="Shrink negatives so the longer side is at most this many pixels.")
 @click.option("--seed", type=int, help="Seed of every random choice (drawn and printed when absent).")

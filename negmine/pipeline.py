@@ -60,6 +60,7 @@ class SampleOptions:
     hash_distance: int = DEFAULT_DISTANCE
     dihedral: bool = False
     link: str = "copy"
+    follow_symlinks: bool = False
     quality: int = 95
     max_size: int | None = None
     seed: int | None = None
@@ -138,14 +139,14 @@ class SampleRun:
     # -- planning -------------------------------------------------------------------------------
     def plan(self) -> dict:
         o = self.opts
-        self.positives: Positives = scan_positives(o.positives)
+        self.positives: Positives = scan_positives(o.positives, follow_symlinks=o.follow_symlinks)
         if self.negative_class.lower() in {c.lower() for c in self.positives.classes}:
             raise NegmineError(f"the negative class {self.negative_class!r} is also a positive class; "
                                "choose another with --negative-class")
         self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
         specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or o.image_column,
                             s.label_column or o.label_column) for s in o.sources]
-        self.sources: list[Source] = open_sources(specs, o.progress)
+        self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks)
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                     anchors=folders)

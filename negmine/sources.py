@@ -420,7 +420,7 @@ def _is_disk_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
 
 
-def open_source(spec: SourceSpec, progress: bool = True) -> Source:
+def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False) -> Source:
     """Resolve a spec: a preset name, a local folder, or a Hub repo id."""
     location = spec.location
     if location in PRESETS:
@@ -441,7 +441,7 @@ def open_source(spec: SourceSpec, progress: bool = True) -> Source:
             return ParquetSource(id=str(path), short=_short(path.name), revision=None, licence=_card_licence(card),
                                      base=str(path), files=files, split=split, spec=spec, card_text=card,
                                  progress=progress)
-        source = FolderSource(str(path), spec)
+        source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
             raise SourceNotFound(f"source folder {path} holds no images")
         return source
@@ -472,6 +472,6 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
                          "shards or image files")
 
 
-def open_sources(specs: Iterable[SourceSpec], progress: bool = True) -> list[Source]:
+def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_symlinks: bool = False) -> list[Source]:
     specs = list(specs) or [SourceSpec(DEFAULT_PRESET)]
-    return [open_source(s, progress) for s in specs]
+    return [open_source(s, progress, follow_symlinks) for s in specs]
