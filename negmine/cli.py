@@ -75,6 +75,16 @@ def cli() -> None:
 @click.option("--exclude-unmapped", is_flag=True, help="Exclude source classes WordNet cannot place.")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
+@click.option("--synthetic", type=float, metavar="F",
+              help="Make fraction F of the negatives cutouts of the positives (needs --boxes or --masks).")
+@click.option("--boxes", type=click.Path(path_type=Path), help="Object boxes of the positives (COCO/VOC/YOLO/CSV).")
+@click.option("--masks", type=click.Path(path_type=Path), help="Object masks of the positives (PNG folder).")
+@click.option("--box-format", type=click.Choice(["auto", "coco", "voc", "yolo", "csv"]), default="auto")
+@click.option("--cutout-fill", "cutout_fills", multiple=True,
+              type=click.Choice(["noise", "blur", "mean", "black", "tile", "inpaint"]),
+              help="Fill(s) for --synthetic cutouts (default noise).")
+@click.option("--cutout-region", type=click.Choice(["box", "mask"]), default="box")
+@click.option("--cutout-margin", default="0", help="Grow the cut region: pixels or percent of the box.")
 @click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash", "none"]), default="phash",
               show_default=True, help="Perceptual hash for near-duplicate checks ('none': exact only).")
 @click.option("--hash-distance", type=int, default=10, show_default=True,
@@ -109,6 +119,7 @@ def sample(sources, quiet, as_json, **kw) -> None:
     from negmine.sources import SourceSpec
 
     kw["exclude"] = list(kw["exclude"])
+    kw["cutout_fills"] = tuple(kw["cutout_fills"]) or ("noise",)
     opts = SampleOptions(sources=[SourceSpec.parse(s) for s in sources], progress=not quiet, **kw)
     summary = run_sample(opts)
     if kw["seed"] is None and not quiet:
@@ -131,7 +142,8 @@ def _table(counts: dict[str, dict[str, int]]) -> str:
 
 def _summary_text(s: dict) -> str:
     short = f" (SHORT: {s['negatives_needed']} asked)" if s["short"] else ""
-    return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short} to {s['out']}\n"
+    syn = f", {s['synthetic']} of them cutouts" if s.get("synthetic") else ""
+    return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}")
 
@@ -239,6 +251,68 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
     if copied is not None:
         lines.append(f"copied {copied} images to {out}")
     click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of images (recursive).")
+@click.option("--boxes", type=click.Path(path_type=Path),
+              help="Annotations: COCO .json, VOC .xml folder, YOLO .txt folder, or .csv "
+                   "(filename,xmin,ymin,xmax,ymax[,class]).")
+@click.option("--box-format", type=click.Choice(["auto", "coco", "voc", "yolo", "csv"]), default="auto",
+              show_default=True)
+@click.option("--masks", type=click.Path(path_type=Path), help="Folder of mask PNGs (same name as the image; non-zero = object).")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path))
+@click.option("--classes", help="Comma-separated object classes to remove (default: all).")
+@click.option("--region", type=click.Choice(["box", "mask"]), default="box", show_default=True,
+              help="Remove the box, or the object's silhouette (--masks, or GrabCut seeded by the box).")
+@click.option("--margin", default="0", show_default=True, help="Grow the region: pixels (8) or percent of the box (10%).")
+@click.option("--fill", "fills", multiple=True, type=click.Choice(["noise", "blur", "mean", "black", "tile", "inpaint"]),
+              help="How to fill the hole (repeatable: one is chosen per image by seed). Default: noise.")
+@click.option("--noise", type=click.Choice(["uniform", "gaussian", "matched"]), default="uniform", show_default=True,
+              help="Noise kind; 'matched' follows the background's colour mean and spread.")
+@click.option("--inpaint-method", type=click.Choice(["telea", "ns"]), default="telea", show_default=True)
+@click.option("--max-cover", type=float, default=0.9, show_default=True,
+              help="Skip images whose region covers more than this fraction.")
+@click.option("--mode", type=click.Choice(["cutout", "crops"]), default="cutout", show_default=True,
+              help="'crops': background crops overlapping no object (detector negatives).")
+@click.option("--crop-size", type=float, default=0.4, show_default=True, help="Crop side, as a fraction of the shorter image side.")
+@click.option("--crops-per-image", type=int, default=2, show_default=True)
+@click.option("--crop-iou", type=float, default=0.0, show_default=True, help="Largest IoU a crop may have with an object.")
+@click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True)
+@click.option("--quality", type=int, default=95, show_default=True)
+@click.option("--seed", type=int)
+@click.option("--workers", type=int)
+@click.option("--overwrite", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@_handle_errors
+def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills, noise, inpaint_method, max_cover,
+           mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, overwrite, quiet,
+           as_json) -> None:
+    """Synthetic negatives: cut the objects out of images and fill the hole (or crop around them).
+
+    \b
+    negmine cutout --images ./raccoons/images --boxes ./raccoons/annotations --out ./raccoon-cutouts
+    negmine cutout --images ./imgs --boxes ann.json --fill tile --fill inpaint --margin 10% --out ./bg
+
+    Each output gets a manifest row (source image, boxes removed, region, fill, seed) from which it
+    can be reproduced exactly; skipped images are listed with the reason in rejects.jsonl.
+    """
+    from negmine.cutout import CutoutOptions
+    from negmine.synthetic import CutoutJob, run_cutout
+
+    opts = CutoutOptions(region=region, margin=margin, fills=tuple(fills) or ("noise",), noise=noise,
+                         inpaint=inpaint_method, max_cover=max_cover, image_format=image_format, quality=quality)
+    job = CutoutJob(images=images, out=out, boxes=boxes, masks=masks, box_format=box_format,
+                    classes=classes.split(",") if classes else None, options=opts, mode=mode, crop_size=crop_size,
+                    crops_per_image=crops_per_image, crop_iou=crop_iou, seed=seed, workers=workers,
+                    overwrite=overwrite, progress=not quiet)
+    summary = run_cutout(job)
+    if seed is None and not quiet:
+        click.echo(f"seed: {summary['seed']}", err=True)
+    fills_text = ", ".join(f"{k} {v}" for k, v in summary["fills"].items())
+    _emit(summary, as_json, f"wrote {summary['written']} images from {summary['images']} ({fills_text}) to "
+                            f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl)")
 
 
 @cli.command()

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 FIELDS = ("path", "split", "class", "role", "source", "revision", "file", "row", "label", "sha256",
-          "width", "height", "licence", "reencoded", "near", "hash")
+          "width", "height", "licence", "reencoded", "near", "hash", "cutout")
 
 
 def row(**values) -> dict:

@@ -34,6 +34,9 @@ from negmine.sampling import (assign_splits, merge_orders, negatives_needed, par
 from negmine.sources import Source, SourceSpec, open_sources
 from negmine.taxonomy import Taxonomy
 from negmine.writers import RUN_RECORD, STATE, DatasetWriter, Journal
+from negmine.cutout import CutoutOptions
+from negmine.synthetic import _task as _cutout_task
+from negmine.synthetic import annotated_images, image_seed
 
 LINK_MODES = ("copy", "hardlink", "symlink")
 
@@ -56,6 +59,13 @@ class SampleOptions:
     auto_exclude: bool = True
     exclude_unmapped: bool = False
     near: float | None = None
+    synthetic: float | None = None
+    boxes: Path | None = None
+    masks: Path | None = None
+    box_format: str = "auto"
+    cutout_fills: tuple[str, ...] = ("noise",)
+    cutout_region: str = "box"
+    cutout_margin: str = "0"
     hash: str = "phash"
     hash_distance: int = DEFAULT_DISTANCE
     dihedral: bool = False
@@ -73,6 +83,8 @@ class SampleOptions:
     def record(self) -> dict:
         d = asdict(self)
         d["positives"], d["out"] = str(self.positives), str(self.out)
+        d["boxes"], d["masks"] = (str(self.boxes) if self.boxes else None), (str(self.masks) if self.masks else None)
+        d["cutout_fills"] = list(self.cutout_fills)
         d["sources"] = [asdict(s) for s in self.sources]
         for volatile in ("progress", "resume", "dry_run"):
             d.pop(volatile)
@@ -127,6 +139,12 @@ class SampleRun:
             raise NegmineError("--hash-distance must be between 0 and 64 bits")
         if opts.near is not None and not 0 <= opts.near <= 1:
             raise NegmineError("--near must be a fraction between 0 and 1")
+        if opts.synthetic is not None and not 0 <= opts.synthetic <= 1:
+            raise NegmineError("--synthetic must be a fraction between 0 and 1")
+        if opts.synthetic and opts.boxes is None and opts.masks is None:
+            raise NegmineError("--synthetic needs the objects in the positives: --boxes (COCO/VOC/YOLO/CSV) or --masks")
+        self.cutout_opts = CutoutOptions(region=opts.cutout_region, margin=opts.cutout_margin,
+                                         fills=tuple(opts.cutout_fills) or ("noise",), quality=opts.quality).validate()
         self.hash_kind = None if opts.hash == "none" else opts.hash
         self.seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
         self.split_names, self.split_fracs = parse_split(opts.split)
@@ -144,6 +162,16 @@ class SampleRun:
             raise NegmineError(f"the negative class {self.negative_class!r} is also a positive class; "
                                "choose another with --negative-class")
         self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
+        self.pos_boxes: dict[str, list] = {}
+        self.pos_masks: dict[str, Path] = {}
+        self.synthetic_target = 0
+        if o.synthetic:
+            _, _, self.pos_boxes, self.pos_masks = annotated_images(self.positives.root, o.boxes, o.masks, None,
+                                                                    o.box_format)
+            annotated = len({k for k, v in self.pos_boxes.items() if v} | set(self.pos_masks))
+            # at most one cutout per annotated positive; what they cannot supply comes from the pool
+            self.synthetic_target = min(annotated, int(math.floor(o.synthetic * self.needed + 0.5)))
+        self.pool_target = self.needed - self.synthetic_target
         specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or o.image_column,
                             s.label_column or o.label_column) for s in o.sources]
         self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks)
@@ -175,14 +203,14 @@ class SampleRun:
         self.order_near = [nears[s][1] for s in range(len(nears))]
         self.order_stratum = stratum
         self.available = len(self.order_row)
-        if self.available < self.needed and not o.allow_short:
+        if self.available < self.pool_target and not o.allow_short:
             raise PoolTooSmall(f"the pool has only {self.available} images after excluding overlapping classes, "
-                               f"{self.needed} negatives needed; add a source, lower --ratio/--count, or pass "
-                               "--allow-short", self.available, self.needed)
+                               f"{self.pool_target} negatives needed from it; add a source, lower --ratio/--count, "
+                               "or pass --allow-short", self.available, self.pool_target)
         return self._plan_summary()
 
     def _plan_summary(self) -> dict:
-        n = min(self.needed, self.available)
+        n = min(self.pool_target, self.available)
         per_source: dict[str, Counter] = {}
         for s, r in zip(self.order_src[:n].tolist(), self.order_row[:n].tolist()):
             src = self.sources[s]
@@ -192,7 +220,7 @@ class SampleRun:
             for name, k in zip(self.split_names, np.bincount(self._positive_splits(cls, len(files)),
                                                             minlength=len(self.split_names))):
                 splits[name][cls] = int(k)
-        neg_splits = assign_splits(n, self.split_fracs, rng_for(self.seed, "split-neg"))
+        neg_splits = assign_splits(n + self.synthetic_target, self.split_fracs, rng_for(self.seed, "split-neg"))
         for name, k in zip(self.split_names, np.bincount(neg_splits, minlength=len(self.split_names))):
             splits[name][self.negative_class] = int(k)
         plan = {
@@ -202,6 +230,10 @@ class SampleRun:
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
             "classes": self.classes.report(Taxonomy.load()),
         }
+        if self.opts.synthetic:
+            plan["synthetic"] = {"fraction": self.opts.synthetic, "planned": self.synthetic_target,
+                                 "annotated_positives": len({k for k, v in self.pos_boxes.items() if v}
+                                                            | set(self.pos_masks))}
         if self.opts.near:
             near = sum(1 for s in self.order_stratum[:n].tolist() if self.order_near[s])
             plan["near"] = {"fraction": self.opts.near, "planned": near, "levels": self.near_levels}
@@ -253,14 +285,16 @@ class SampleRun:
 
     def _execute(self, writer: DatasetWriter, distributor, journal: Journal) -> dict:
         rows, rejects, pos_hashes = self._write_positives(writer, distributor, journal)
-        accepted, dropped = self._draw_negatives(writer, distributor, journal, rows, pos_hashes)
-        short = len(accepted) < self.needed
+        synthetic, syn_rejects = self._make_synthetic(writer, distributor, journal, rows)
+        target = self.needed - len(synthetic)
+        accepted, dropped = self._draw_negatives(writer, distributor, journal, rows, pos_hashes, target)
+        short = len(accepted) < target
         if short and not self.opts.allow_short:
             raise PoolTooSmall(f"only {len(accepted)} usable negatives in the pool after filtering "
-                               f"({len(dropped)} rejected), {self.needed} needed; pass --allow-short "
-                               "to keep fewer", len(accepted), self.needed)
-        rows += self._place_negatives(writer, accepted)
-        rejects += [self._reject_row(c) for c in dropped]
+                               f"({len(dropped)} rejected), {target} needed; pass --allow-short "
+                               "to keep fewer", len(accepted), target)
+        rows += synthetic + self._place_negatives(writer, accepted)
+        rejects += syn_rejects + [self._reject_row(c) for c in dropped]
         rows = sort_rows(rows, self.split_names)
         counts: dict[str, dict[str, int]] = {s: {} for s in self.split_names}
         for r in rows:
@@ -268,7 +302,8 @@ class SampleRun:
         reasons = Counter(r["reason"].split(" (")[0] for r in rejects)
         summary = {
             "negmine_version": __version__, "seed": self.seed, "out": str(writer.out),
-            "positives": sum(1 for r in rows if r["role"] == "positive"), "negatives": len(accepted),
+            "positives": sum(1 for r in rows if r["role"] == "positive"),
+            "negatives": len(accepted) + len(synthetic), "synthetic": len(synthetic),
             "negatives_needed": self.needed, "short": short, "rejected": len(rejects),
             "reject_reasons": dict(sorted(reasons.items())), "counts": counts,
             "near": sum(1 for c in accepted if c.near) if self.opts.near else None,
@@ -342,7 +377,52 @@ class SampleRun:
         bar.close()
         return rows, rejects, (np.array(pos_hashes, dtype=np.uint64), pos_owner)
 
-    def _draw_negatives(self, writer: DatasetWriter, distributor, journal: Journal, positive_rows, pos_hashes):
+    def _make_synthetic(self, writer: DatasetWriter, distributor, journal: Journal, positive_rows):
+        """Cutouts of annotated positives in a seeded order, each in its source image's split (no scene
+        crosses splits); a positive that cannot be cut is skipped and the next one is used."""
+        if not self.synthetic_target:
+            return [], []
+        done = {e["file"]: e for e in journal.entries if e["t"] in ("syn", "syn-reject")}
+        pos_row = {r["file"]: r for r in positive_rows}
+        keys = sorted(k for k in pos_row if self.pos_boxes.get(k) or k in self.pos_masks)
+        order = [keys[i] for i in rng_for(self.seed, "synthetic").permutation(len(keys))]
+        rows, rejects, names, queue = [], [], UniqueNames(), []
+        for k in order:
+            e = done.get(k)
+            if e is not None and e["t"] == "syn-reject":
+                rejects.append(e["row"])
+            elif e is not None and writer.path(e["row"]["path"]).exists():
+                names.take(*_split_suffix(Path(e["row"]["path"]).name))
+                rows.append(e["row"])
+            else:
+                queue.append(k)
+        fn = partial(_cutout_task, opts=self.cutout_opts, mode="cutout", crop={})
+        pos = 0
+        while len(rows) < self.synthetic_target and pos < len(queue):
+            batch = queue[pos:pos + self.synthetic_target - len(rows)]
+            pos += len(batch)
+            tasks = [(str(self.positives.root / k), [(b.x0, b.y0, b.x1, b.y1, b.label) for b in self.pos_boxes.get(k, [])],
+                      self.pos_masks.get(k), image_seed(self.seed, k)) for k in batch]
+            for k, result in zip(batch, distributor.imap(fn, tasks)):
+                if isinstance(result, str):
+                    rejects.append({"role": "synthetic", "source": str(self.positives.root), "file": k,
+                                    "reason": result})
+                    journal.append({"t": "syn-reject", "file": k, "row": rejects[-1]})
+                    continue
+                c, split = result[0], pos_row[k]["split"]
+                rel = f"{split}/{self.negative_class}/{names.take(safe_name(Path(k).stem + '_' + c.fill), '.jpg')}"
+                writer.write_bytes(rel, c.data)
+                rows.append(manifest_row(
+                    path=rel, split=split, **{"class": self.negative_class}, role="negative",
+                    source=str(self.positives.root), file=k, label=pos_row[k]["label"],
+                    sha256=hashlib.sha256(c.data).hexdigest(), width=c.width, height=c.height, reencoded=True,
+                    cutout={"boxes": c.boxes, "region": c.region, "fill": c.fill, "seed": c.seed,
+                            "margin": self.cutout_opts.margin}))
+                journal.append({"t": "syn", "file": k, "row": rows[-1]})
+        return rows, rejects
+
+    def _draw_negatives(self, writer: DatasetWriter, distributor, journal: Journal, positive_rows, pos_hashes,
+                        target: int):
         """Walk the planned order in windows; keep the first candidates that pass every filter."""
         opts = EncodeOptions(self.opts.quality, self.opts.max_size)
         filters = [ExactDuplicates({r["sha256"]: r["path"] for r in positive_rows})]
@@ -364,10 +444,10 @@ class SampleRun:
             else:
                 dropped.append(c)
             pos = c.priority + 1
-        bar = self._bar(total=self.needed, initial=len(accepted), desc="negatives", unit="img")
+        bar = self._bar(total=target, initial=len(accepted), desc="negatives", unit="img")
         try:
-            while len(accepted) < self.needed and pos < self.available:
-                need = self.needed - len(accepted)
+            while len(accepted) < target and pos < self.available:
+                need = target - len(accepted)
                 window = range(pos, min(self.available, pos + math.ceil(need * 1.05) + 8))
                 pos = window.stop
                 cands = self._transform(window, writer, distributor, opts)
@@ -375,7 +455,7 @@ class SampleRun:
                     f.prepare(cands)
                 for c in cands:
                     # Priority order: what is kept never depends on how the work was batched.
-                    if c.reason is None and len(accepted) >= self.needed:
+                    if c.reason is None and len(accepted) >= target:
                         writer.path(c.tmp).unlink(missing_ok=True)   # surplus of the window's margin
                         continue
                     for f in filters if c.reason is None else ():

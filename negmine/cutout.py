@@ -1,0 +1,298 @@
+"""Synthetic negatives: cut the object out of a positive image and fill the hole, or crop the
+background around it. Pure functions of (image bytes, boxes, options, seed), so every output can
+be reproduced from its manifest row, and they run unchanged in worker processes.
+
+Fills: noise (uniform, gaussian, or matched to the background's colour statistics), blur (the
+surrounding background spread into the hole by normalised convolution: no blurred silhouette of
+the object is left), mean, black, tile (Backgrounds Challenge Only-BG-T: the largest background
+strip beside the box, repeated), inpaint (OpenCV Telea or Navier-Stokes).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from negmine.annotations import Box
+from negmine.errors import NegmineError
+from negmine.images import ImageRejected, open_image, to_rgb
+
+FILLS = ("noise", "blur", "mean", "black", "tile", "inpaint")
+REGIONS = ("box", "mask")
+
+
+@dataclass(frozen=True)
+class CutoutOptions:
+    region: str = "box"
+    margin: str = "0"                  # pixels ("8") or percent of each box side ("10%")
+    fills: tuple[str, ...] = ("noise",)
+    noise: str = "uniform"             # uniform | gaussian | matched
+    inpaint: str = "telea"             # telea | ns
+    max_cover: float = 0.9             # skip when the region covers more of the image
+    min_mask: float = 0.1              # GrabCut masks covering less of their box are rejected
+    min_background: int = 1024         # pixels that must be left outside the region
+    image_format: str = "jpg"          # jpg | png (png: pixels outside the region are bit-exact)
+    quality: int = 95
+
+    def validate(self) -> "CutoutOptions":
+        bad = [f for f in self.fills if f not in FILLS]
+        if bad or not self.fills:
+            raise NegmineError(f"unknown fill {', '.join(bad) or '(none)'}; choose from {', '.join(FILLS)}")
+        if self.region not in REGIONS:
+            raise NegmineError(f"--region must be one of {', '.join(REGIONS)}")
+        if self.noise not in ("uniform", "gaussian", "matched"):
+            raise NegmineError("--noise must be uniform, gaussian or matched")
+        if self.inpaint not in ("telea", "ns"):
+            raise NegmineError("--inpaint-method must be telea or ns")
+        if self.image_format not in ("jpg", "png"):
+            raise NegmineError("--image-format must be jpg or png")
+        if not 0 < self.max_cover <= 1:
+            raise NegmineError("--max-cover must be in (0, 1]")
+        parse_margin(self.margin)
+        if "inpaint" in self.fills or self.region == "mask":
+            _cv2()
+        return self
+
+
+@dataclass
+class Cutout:
+    data: bytes
+    width: int
+    height: int
+    fill: str
+    region: str
+    boxes: list = field(default_factory=list)
+    seed: int = 0
+    crop: list | None = None           # [x0, y0, x1, y1] in crops mode
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise NegmineError("inpainting and GrabCut masks need OpenCV: pip install 'negmine[cv]'") from None
+    return cv2
+
+
+def parse_margin(text: str) -> tuple[float, bool]:
+    t = str(text).strip()
+    pct = t.endswith("%")
+    try:
+        value = float(t[:-1] if pct else t)
+    except ValueError:
+        raise NegmineError(f"--margin takes pixels (8) or a percentage (10%), got {text!r}") from None
+    if value < 0:
+        raise NegmineError("--margin must be >= 0")
+    return value, pct
+
+
+def _grow(box: Box, margin: tuple[float, bool], w: int, h: int) -> Box:
+    value, pct = margin
+    dx = (box.x1 - box.x0) * value / 100 if pct else value
+    dy = (box.y1 - box.y0) * value / 100 if pct else value
+    return Box(box.x0 - dx, box.y0 - dy, box.x1 + dx, box.y1 + dy, box.label).clip(w, h) or box
+
+
+def _box_mask(boxes: list[Box], w: int, h: int) -> np.ndarray:
+    mask = np.zeros((h, w), bool)
+    for b in boxes:
+        mask[int(np.floor(b.y0)):int(np.ceil(b.y1)), int(np.floor(b.x0)):int(np.ceil(b.x1))] = True
+    return mask
+
+
+def _grabcut(rgb: np.ndarray, boxes: list[Box], min_mask: float) -> np.ndarray:
+    """No-FG style silhouette: GrabCut seeded by each box, 5 iterations."""
+    cv2 = _cv2()
+    h, w = rgb.shape[:2]
+    out = np.zeros((h, w), bool)
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    for b in boxes:
+        x0, y0 = int(np.floor(b.x0)), int(np.floor(b.y0))
+        bw, bh = max(1, int(np.ceil(b.x1)) - x0), max(1, int(np.ceil(b.y1)) - y0)
+        if bw >= w - 1 and bh >= h - 1:          # GrabCut needs some background outside the rectangle
+            raise ImageRejected("box covers the whole image: no background to seed GrabCut")
+        cv2.setRNGSeed(0)                         # GrabCut's k-means init: same input, same mask
+        m = np.zeros((h, w), np.uint8)
+        cv2.grabCut(bgr, m, (x0, y0, bw, bh), np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64),
+                    5, cv2.GC_INIT_WITH_RECT)
+        fg = (m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD)
+        if fg.sum() < min_mask * bw * bh:
+            raise ImageRejected(f"GrabCut mask covers under {min_mask:.0%} of its box")
+        out |= fg
+    return out
+
+
+def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    if px <= 0:
+        return mask
+    im = Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * px + 1))
+    return np.asarray(im) > 0
+
+
+def region_mask(rgb: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mask: np.ndarray | None = None
+                ) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    margin = parse_margin(opts.margin)
+    if opts.region == "box":
+        return _box_mask([_grow(b, margin, w, h) for b in boxes], w, h)
+    mask = given_mask if given_mask is not None else _grabcut(rgb, boxes, opts.min_mask)
+    value, pct = margin
+    if pct and boxes:
+        value = value / 100 * max(max(b.x1 - b.x0, b.y1 - b.y0) for b in boxes)
+    return _dilate(mask, int(round(value)))
+
+
+def _noise(rgb: np.ndarray, mask: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    n = int(mask.sum())
+    if kind == "uniform":
+        return rng.integers(0, 256, (n, 3), dtype=np.uint8)
+    bg = rgb[~mask].astype(np.float64)
+    mean, std = (bg.mean(axis=0), bg.std(axis=0)) if kind == "matched" and len(bg) else (np.full(3, 127.5), np.full(3, 50.0))
+    return np.clip(rng.normal(mean, std, (n, 3)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _blur_fill(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Normalised convolution, blur(image * outside) / blur(outside), in floating point on a copy at
+    most 256 px wide (the fill is smooth anyway), widening the blur until the whole hole is reached."""
+    from scipy.ndimage import gaussian_filter   # scipy comes with imagehash
+
+    h, w = mask.shape
+    scale = min(1.0, 256 / max(h, w))
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+
+    def small(a: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(a.astype(np.float32), "F").resize((sw, sh), Image.Resampling.BOX))
+
+    keep = small((~mask).astype(np.float32))
+    chans = [small(rgb[:, :, c].astype(np.float32) * ~mask) for c in range(3)]
+    sigma = max(2.0, 0.05 * max(sw, sh))
+    for _ in range(8):
+        weight = gaussian_filter(keep, sigma, mode="nearest")
+        if weight.min() > 1e-4:
+            break
+        sigma *= 2
+    filled = [gaussian_filter(ch, sigma, mode="nearest") / np.maximum(weight, 1e-6) for ch in chans]
+    big = [np.asarray(Image.fromarray(f.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR))
+           for f in filled]
+    return np.clip(np.stack(big, axis=2)[mask] + 0.5, 0, 255).astype(np.uint8)
+
+
+def _tile_fill(rgb: np.ndarray, mask: np.ndarray, boxes: list[Box]) -> np.ndarray:
+    """Only-BG-T: per box, the largest background strip beside it, tiled over the box."""
+    h, w = rgb.shape[:2]
+    out = rgb.copy()
+    ys, xs = np.nonzero(mask)
+    targets = boxes or [Box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
+    for b in targets:
+        x0, y0 = max(0, int(np.floor(b.x0))), max(0, int(np.floor(b.y0)))
+        x1, y1 = min(w, int(np.ceil(b.x1))), min(h, int(np.ceil(b.y1)))
+        strips = [(x0 * (y1 - y0), rgb[y0:y1, :x0], "h"), ((w - x1) * (y1 - y0), rgb[y0:y1, x1:], "h"),
+                  (y0 * (x1 - x0), rgb[:y0, x0:x1], "v"), ((h - y1) * (x1 - x0), rgb[y1:, x0:x1], "v")]
+        area, strip, axis = max(strips, key=lambda s: s[0])
+        if area == 0:
+            raise ImageRejected("too little background left to tile from")
+        th, tw = y1 - y0, x1 - x0
+        reps = (1, -(-tw // strip.shape[1])) if axis == "h" else (-(-th // strip.shape[0]), 1)
+        tiled = np.tile(strip, (*reps, 1))[:th, :tw]
+        region = mask[y0:y1, x0:x1]
+        out[y0:y1, x0:x1][region] = tiled[region]
+    return out[mask]
+
+
+def apply_fill(rgb: np.ndarray, mask: np.ndarray, fill: str, opts: CutoutOptions, rng: np.random.Generator,
+               boxes: list[Box] | None = None) -> np.ndarray:
+    """A copy of rgb with the masked pixels replaced; pixels outside the mask are untouched."""
+    out = rgb.copy()
+    if fill == "black":
+        out[mask] = 0
+    elif fill == "mean":
+        out[mask] = np.round(rgb[~mask].reshape(-1, 3).mean(axis=0)).astype(np.uint8)
+    elif fill == "noise":
+        out[mask] = _noise(rgb, mask, opts.noise, rng)
+    elif fill == "blur":
+        out[mask] = _blur_fill(rgb, mask)
+    elif fill == "tile":
+        out[mask] = _tile_fill(rgb, mask, boxes or [])
+    elif fill == "inpaint":
+        cv2 = _cv2()
+        flag = cv2.INPAINT_TELEA if opts.inpaint == "telea" else cv2.INPAINT_NS
+        bgr = cv2.inpaint(np.ascontiguousarray(rgb[:, :, ::-1]), mask.astype(np.uint8) * 255, 5, flag)
+        out[mask] = bgr[:, :, ::-1][mask]
+    else:
+        raise NegmineError(f"unknown fill {fill!r}")
+    return out
+
+
+def _encode(arr: np.ndarray, opts: CutoutOptions) -> bytes:
+    buf = io.BytesIO()
+    im = Image.fromarray(arr, "RGB")
+    if opts.image_format == "png":
+        im.save(buf, "PNG", optimize=False, compress_level=6)
+    else:
+        im.save(buf, "JPEG", quality=opts.quality)
+    return buf.getvalue()
+
+
+def load_rgb(data: bytes) -> np.ndarray:
+    return np.asarray(to_rgb(open_image(data)))
+
+
+def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
+           given_mask: np.ndarray | None = None) -> Cutout:
+    """Remove the boxed objects and fill the hole. Raises ImageRejected with the skip reason."""
+    rgb = load_rgb(data)
+    h, w = rgb.shape[:2]
+    clipped = [c for c in (b.clip(w, h) for b in boxes) if c is not None]
+    if not clipped:
+        raise ImageRejected("no annotated object inside the image")
+    if given_mask is not None and given_mask.shape != (h, w):
+        raise ImageRejected(f"mask size {given_mask.shape[1]}x{given_mask.shape[0]} differs from the image {w}x{h}")
+    mask = region_mask(rgb, clipped, opts, given_mask)
+    cover = mask.mean()
+    if cover > opts.max_cover:
+        raise ImageRejected(f"region covers {cover:.0%} of the image (more than --max-cover {opts.max_cover:.0%})")
+    if (~mask).sum() < opts.min_background:
+        raise ImageRejected("too little background left outside the region")
+    # the fill is chosen on its own stream, so (fill, seed) alone reproduces the pixels
+    fill = opts.fills[int(np.random.default_rng([seed, 1]).integers(len(opts.fills)))]
+    rng = np.random.default_rng(seed)
+    grown = [_grow(b, parse_margin(opts.margin), w, h) for b in clipped] if opts.region == "box" else clipped
+    out = apply_fill(rgb, mask, fill, opts, rng, grown)
+    return Cutout(_encode(out, opts), w, h, fill, opts.region, [b.as_list() for b in clipped], seed)
+
+
+def _iou(a: tuple, b: Box) -> float:
+    ix = max(0.0, min(a[2], b.x1) - max(a[0], b.x0))
+    iy = max(0.0, min(a[3], b.y1) - max(a[1], b.y0))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
+    return inter / union if union else 0.0
+
+
+def background_crops(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int, *, size: float = 0.4,
+                     count: int = 2, max_iou: float = 0.0, tries: int = 200) -> list[Cutout]:
+    """The classic detector negative: crops (side = size x the image's shorter side) that overlap no
+    box by more than max_iou. Fewer than `count` when the image has no room."""
+    rgb = load_rgb(data)
+    h, w = rgb.shape[:2]
+    clipped = [c for c in (b.clip(w, h) for b in boxes) if c is not None]
+    side = max(8, int(round(size * min(w, h))))
+    if side > min(w, h):
+        raise ImageRejected("crop size larger than the image")
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(tries):
+        if len(crops) == count:
+            break
+        x0, y0 = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        rect = (x0, y0, x0 + side, y0 + side)
+        if all(_iou(rect, b) <= max_iou for b in clipped) and rect not in [tuple(c.crop) for c in crops]:
+            part = np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+            crops.append(Cutout(_encode(part, opts), side, side, "crop", "crop", [b.as_list() for b in clipped],
+                                seed, list(rect)))
+    if not crops:
+        raise ImageRejected(f"no {side}px crop overlaps no object (IoU <= {max_iou})")
+    return crops
