@@ -90,6 +90,10 @@ def cli() -> None:
 @click.option("--hash-distance", type=int, default=10, show_default=True,
               help="Drop a negative within this many bits of a positive or of a kept negative.")
 @click.option("--dihedral", is_flag=True, help="Also match the 8 rotations/flips of each positive.")
+@click.option("--format", "format", type=click.Choice(["imagefolder", "hf", "multilabel-csv", "yolo-cls", "yolo-det"]),
+              default="imagefolder", show_default=True, help="Output layout (see README: Formats).")
+@click.option("--push-to-hub", metavar="REPO", help="Upload the result to this Hub dataset repo (private).")
+@click.option("--public", is_flag=True, help="With --push-to-hub: make the repo public.")
 @click.option("--link", type=click.Choice(["copy", "hardlink", "symlink"]), default="copy", show_default=True,
               help="How positives get into the output.")
 @click.option("--follow-symlinks", is_flag=True,
@@ -143,9 +147,11 @@ def _table(counts: dict[str, dict[str, int]]) -> str:
 def _summary_text(s: dict) -> str:
     short = f" (SHORT: {s['negatives_needed']} asked)" if s["short"] else ""
     syn = f", {s['synthetic']} of them cutouts" if s.get("synthetic") else ""
+    warn = "".join(f"\nwarning: {w}" for w in s.get("warnings", []))
+    pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
-            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}")
+            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{warn}{pushed}")
 
 
 def _classes_text(report: dict) -> str:

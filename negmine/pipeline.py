@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from negmine import __version__
 from negmine.distribute import make_distributor
 from negmine.errors import NegmineError, PoolTooSmall
+from negmine.formats import check_class_name, check_format, finalize, push_to_hub, rel_path
 from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS, hash_bytes
 from negmine.images import (EncodeOptions, Encoded, ImageRejected, encode, encode_or_reason, portable_extension,
                             probe_size)
@@ -69,6 +70,9 @@ class SampleOptions:
     hash: str = "phash"
     hash_distance: int = DEFAULT_DISTANCE
     dihedral: bool = False
+    format: str = "imagefolder"
+    push_to_hub: str | None = None
+    public: bool = False
     link: str = "copy"
     follow_symlinks: bool = False
     quality: int = 95
@@ -149,6 +153,10 @@ class SampleRun:
         self.seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
         self.split_names, self.split_fracs = parse_split(opts.split)
         self.negative_class = safe_name(opts.negative_class)
+        check_format(opts.format, self.split_names)
+        check_class_name(self.negative_class)
+        if opts.format == "yolo-det" and opts.boxes is None:
+            raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
         self.t0 = time.monotonic()
 
     def _bar(self, **kw):
@@ -162,9 +170,14 @@ class SampleRun:
             raise NegmineError(f"the negative class {self.negative_class!r} is also a positive class; "
                                "choose another with --negative-class")
         self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
+        for cls in self.positives.classes:
+            check_class_name(cls)
         self.pos_boxes: dict[str, list] = {}
         self.pos_masks: dict[str, Path] = {}
         self.synthetic_target = 0
+        if o.format == "yolo-det":
+            _, _, self.pos_boxes, self.pos_masks = annotated_images(self.positives.root, o.boxes, o.masks, None,
+                                                                    o.box_format)
         if o.synthetic:
             _, _, self.pos_boxes, self.pos_masks = annotated_images(self.positives.root, o.boxes, o.masks, None,
                                                                     o.box_format)
@@ -270,6 +283,9 @@ class SampleRun:
             summary = self._execute(writer, distributor, journal)
             journal.close()
             writer.publish()
+            if self.opts.push_to_hub:
+                summary["pushed"] = push_to_hub(writer.out, self.opts.push_to_hub, summary, self.rows,
+                                                private=not self.opts.public)
         except NegmineError as exc:
             journal.close()
             if not exc.resumable:
@@ -284,6 +300,7 @@ class SampleRun:
         return summary
 
     def _execute(self, writer: DatasetWriter, distributor, journal: Journal) -> dict:
+        self.neg_names = UniqueNames()          # synthetic and pool negatives share the class folder
         rows, rejects, pos_hashes = self._write_positives(writer, distributor, journal)
         synthetic, syn_rejects = self._make_synthetic(writer, distributor, journal, rows)
         target = self.needed - len(synthetic)
@@ -310,8 +327,11 @@ class SampleRun:
             "hash": self.hash_kind, "hash_distance": self.opts.hash_distance,
             "sources": [s.describe() for s in self.sources],
         }
+        boxes = {k: [[b.x0, b.y0, b.x1, b.y1, b.label] for b in v] for k, v in self.pos_boxes.items()}
+        summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
         write_jsonl(writer.path("manifest.jsonl"), rows)
         write_jsonl(writer.path("rejects.jsonl"), rejects)
+        self.rows = rows
         write_json(writer.path(RUN_RECORD), {**summary, "out": None, "options": self.opts.record(),
                                              "classes": self.classes.report(Taxonomy.load())})
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
@@ -359,11 +379,11 @@ class SampleRun:
                 suffix = portable_extension(str(f.path))
                 if suffix is None:       # re-encoded like the negatives, so no loader reads it differently
                     enc = encode(f.path.read_bytes(), EncodeOptions(self.opts.quality))
-                    rel = f"{self.split_names[s]}/{cls}/{names.take(stem, '.jpg')}"
+                    rel = rel_path(self.opts.format, self.split_names[s], cls, names.take(stem, '.jpg'))
                     writer.write_bytes(rel, enc.data)
                     digest, (width, height) = hashlib.sha256(enc.data).hexdigest(), (enc.width, enc.height)
                 else:
-                    rel = f"{self.split_names[s]}/{cls}/{names.take(stem, suffix)}"
+                    rel = rel_path(self.opts.format, self.split_names[s], cls, names.take(stem, suffix))
                     writer.place(rel, f.path, self.opts.link)
                     digest = hashlib.sha256(f.path.read_bytes()).hexdigest()
                 pos_hashes += hashes
@@ -386,7 +406,7 @@ class SampleRun:
         pos_row = {r["file"]: r for r in positive_rows}
         keys = sorted(k for k in pos_row if self.pos_boxes.get(k) or k in self.pos_masks)
         order = [keys[i] for i in rng_for(self.seed, "synthetic").permutation(len(keys))]
-        rows, rejects, names, queue = [], [], UniqueNames(), []
+        rows, rejects, names, queue = [], [], self.neg_names, []
         for k in order:
             e = done.get(k)
             if e is not None and e["t"] == "syn-reject":
@@ -410,7 +430,8 @@ class SampleRun:
                     journal.append({"t": "syn-reject", "file": k, "row": rejects[-1]})
                     continue
                 c, split = result[0], pos_row[k]["split"]
-                rel = f"{split}/{self.negative_class}/{names.take(safe_name(Path(k).stem + '_' + c.fill), '.jpg')}"
+                rel = rel_path(self.opts.format, split, self.negative_class,
+                               names.take(safe_name(Path(k).stem + '_' + c.fill), '.jpg'))
                 writer.write_bytes(rel, c.data)
                 rows.append(manifest_row(
                     path=rel, split=split, **{"class": self.negative_class}, role="negative",
@@ -517,7 +538,7 @@ class SampleRun:
     def _place_negatives(self, writer: DatasetWriter, accepted: list[Candidate]) -> list[dict]:
         """Give kept negatives their split and final name; splits are exact even when short."""
         splits = assign_splits(len(accepted), self.split_fracs, rng_for(self.seed, "split-neg"))
-        names = UniqueNames()
+        names = self.neg_names
         rows = []
         for c, s in zip(accepted, splits):
             src = self.sources[c.source]
@@ -526,7 +547,7 @@ class SampleRun:
                 stem = safe_name(Path(c.origin["file"]).stem)
             else:
                 stem = safe_name(f"{label or 'img'}_{src.short}_{c.origin.get('row', c.row)}")
-            c.path = f"{self.split_names[s]}/{self.negative_class}/{names.take(stem, '.jpg')}"
+            c.path = rel_path(self.opts.format, self.split_names[s], self.negative_class, names.take(stem, '.jpg'))
             writer.move(c.tmp, c.path)
             rows.append(manifest_row(
                 path=c.path, split=self.split_names[s], **{"class": self.negative_class}, role="negative",

@@ -93,11 +93,19 @@ def parse_split(text: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
 
 
 def split_counts(n: int, fracs: Sequence[float]) -> list[int]:
-    """Exact per-split counts by largest remainder (ties go to the earlier split)."""
+    """Exact per-split counts by largest remainder (ties go to the earlier split). Every split with a
+    fraction > 0 gets at least one item when there are enough, so each class appears in every split
+    (loaders that list classes per folder would otherwise disagree between train and val)."""
     raw = [n * f for f in fracs]
     counts = [math.floor(x) for x in raw]
     for i in sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))[: n - sum(counts)]:
         counts[i] += 1
+    wanted = [i for i, f in enumerate(fracs) if f > 0]
+    if n >= len(wanted):
+        for i in wanted:
+            if counts[i] == 0:
+                counts[max(range(len(counts)), key=lambda j: (counts[j], -j))] -= 1
+                counts[i] = 1
     return counts
 
 
