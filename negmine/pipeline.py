@@ -22,12 +22,13 @@ from negmine import __version__
 from negmine.distribute import make_distributor
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.formats import check_class_name, check_format, finalize, push_to_hub, rel_path
-from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS, hash_bytes
-from negmine.images import (EncodeOptions, Encoded, ImageRejected, encode, encode_or_reason, portable_extension,
+from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS
+from negmine.images import (EncodeOptions, ImageRejected, encode, portable_extension,
                             probe_size)
 from negmine.manifest import row as manifest_row
 from negmine.manifest import sort_rows, write_json, write_jsonl
 from negmine.naming import UniqueNames, safe_name
+from negmine.draw import Candidate, draw
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (assign_splits, merge_orders, negatives_needed, parse_split, rng_for,
@@ -93,37 +94,6 @@ class SampleOptions:
         for volatile in ("progress", "resume", "dry_run"):
             d.pop(volatile)
         return d
-
-
-@dataclass(eq=False)
-class Candidate:
-    """A drawn pool row on its way through the transform and filter stages."""
-
-    priority: int
-    source: int
-    row: int
-    near: bool | None = None
-    origin: dict = field(default_factory=dict)
-    encoded: Encoded | None = None
-    file_sha256: str | None = None     # of the source bytes
-    sha256: str | None = None          # of the bytes written
-    phash: int | None = None
-    reason: str | None = None
-    dup_of: tuple | None = None        # ("positive", path, distance) or ("negative", Candidate, distance)
-    tmp: str | None = None
-    path: str | None = None
-
-
-def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
-    """Worker: encode for writing, and hash the way positives are hashed."""
-    result = encode_or_reason(data, opts)
-    h = None
-    if hash_kind and not isinstance(result, str):
-        try:
-            h = hash_bytes(data, hash_kind)[0]
-        except ImageRejected as exc:
-            result = str(exc)
-    return result, hashlib.sha256(data).hexdigest(), h
 
 
 class SampleRun:
@@ -444,96 +414,18 @@ class SampleRun:
 
     def _draw_negatives(self, writer: DatasetWriter, distributor, journal: Journal, positive_rows, pos_hashes,
                         target: int):
-        """Walk the planned order in windows; keep the first candidates that pass every filter."""
-        opts = EncodeOptions(self.opts.quality, self.opts.max_size)
+        """Walk the planned order; keep the first `target` candidates that pass every filter."""
         filters = [ExactDuplicates({r["sha256"]: r["path"] for r in positive_rows})]
         if self.hash_kind:
             filters.append(NearDuplicates(pos_hashes[0], pos_hashes[1], self.opts.hash_distance))
-        accepted: list[Candidate] = []
-        dropped: list[Candidate] = []
-        pos = 0
-        by_priority: dict[int, Candidate] = {}
-        for e in journal.entries:                       # replay the decisions of an interrupted run
-            if e["t"] not in ("neg", "drop"):
-                continue
-            c = _candidate_from(e, by_priority)
-            by_priority[c.priority] = c
-            if e["t"] == "neg":
-                for f in filters:
-                    f.accept(c)
-                accepted.append(c)
-            else:
-                dropped.append(c)
-            pos = c.priority + 1
-        bar = self._bar(total=target, initial=len(accepted), desc="negatives", unit="img")
-        try:
-            while len(accepted) < target and pos < self.available:
-                need = target - len(accepted)
-                window = range(pos, min(self.available, pos + math.ceil(need * 1.05) + 8))
-                pos = window.stop
-                cands = self._transform(window, writer, distributor, opts)
-                for f in filters:
-                    f.prepare(cands)
-                for c in cands:
-                    # Priority order: what is kept never depends on how the work was batched.
-                    if c.reason is None and len(accepted) >= target:
-                        writer.path(c.tmp).unlink(missing_ok=True)   # surplus of the window's margin
-                        continue
-                    for f in filters if c.reason is None else ():
-                        c.reason = f.check(c)
-                        if c.reason:
-                            break
-                    if c.reason is None:
-                        for f in filters:
-                            f.accept(c)
-                        accepted.append(c)
-                        journal.append(_candidate_entry(c, "neg"))
-                        bar.update()
-                        continue
-                    if c.tmp:
-                        writer.path(c.tmp).unlink(missing_ok=True)
-                        c.tmp = None
-                    dropped.append(c)
-                    journal.append(_candidate_entry(c, "drop"))
-        finally:
-            bar.close()
-        return accepted, dropped
 
-    def _transform(self, window: range, writer: DatasetWriter, distributor, opts: EncodeOptions) -> list[Candidate]:
-        """Read one window in storage order (each shard row group once) and encode it to temp files."""
-        cands = {}
-        for p in window:
-            s, r = int(self.order_src[p]), int(self.order_row[p])
-            cands[(s, r)] = Candidate(p, s, r, near=self.order_near[int(self.order_stratum[p])])
-        todo = []
+        def candidate(p: int) -> Candidate:
+            return Candidate(p, int(self.order_src[p]), int(self.order_row[p]),
+                             near=self.order_near[int(self.order_stratum[p])])
 
-        def items():
-            for s, src in enumerate(self.sources):
-                rows = [r for (si, r) in cands if si == s]
-                if not rows:
-                    continue
-                for item in src.read(rows):
-                    c = cands[(s, item.row)]
-                    c.origin = item.origin
-                    if item.data is None:
-                        c.reason = item.error or "no image data"
-                        continue
-                    todo.append(c)
-                    yield item.data
-
-        fn = partial(_transform_item, opts=opts, hash_kind=self.hash_kind)
-        for k, (result, file_sha, phash) in enumerate(distributor.imap(fn, items())):
-            c = todo[k]
-            c.file_sha256 = file_sha
-            if isinstance(result, str):
-                c.reason = result
-                continue
-            c.tmp = f".work/{c.priority}.jpg"
-            writer.write_bytes(c.tmp, result.data)
-            c.encoded = Encoded(b"", result.width, result.height, result.pixel_sha256, result.reencoded)
-            c.sha256 = hashlib.sha256(result.data).hexdigest()
-            c.phash = phash
-        return sorted(cands.values(), key=lambda c: c.priority)
+        with self._bar(total=target, desc="negatives", unit="img") as bar:
+            return draw(candidate, self.available, target, self.sources, filters, writer, distributor,
+                        EncodeOptions(self.opts.quality, self.opts.max_size), self.hash_kind, journal, bar)
 
     def _place_negatives(self, writer: DatasetWriter, accepted: list[Candidate]) -> list[dict]:
         """Give kept negatives their split and final name; splits are exact even when short."""
@@ -571,28 +463,6 @@ class SampleRun:
             row["duplicate_of"] = other if kind == "positive" else other.path
             row["distance"] = dist
         return row
-
-
-def _candidate_entry(c: Candidate, kind: str) -> dict:
-    e = {"t": kind, "p": c.priority, "s": c.source, "r": c.row, "near": c.near, "o": c.origin,
-         "fs": c.file_sha256, "sha": c.sha256, "h": c.phash, "tmp": c.tmp, "reason": c.reason}
-    if c.encoded is not None:
-        e["enc"] = [c.encoded.width, c.encoded.height, c.encoded.pixel_sha256, c.encoded.reencoded]
-    if c.dup_of:
-        kind_, other, dist = c.dup_of
-        e["dup"] = [kind_, other if kind_ == "positive" else other.priority, dist]
-    return e
-
-
-def _candidate_from(e: dict, by_priority: dict[int, Candidate]) -> Candidate:
-    c = Candidate(e["p"], e["s"], e["r"], near=e["near"], origin=e["o"], file_sha256=e["fs"], sha256=e["sha"],
-                  phash=e["h"], reason=e["reason"], tmp=e["tmp"])
-    if "enc" in e:
-        c.encoded = Encoded(b"", *e["enc"])
-    if "dup" in e:
-        kind, other, dist = e["dup"]
-        c.dup_of = (kind, other if kind == "positive" else by_priority[other], dist)
-    return c
 
 
 def _split_suffix(name: str) -> tuple[str, str]:

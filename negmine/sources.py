@@ -205,7 +205,6 @@ class ParquetSource(Source):
                  files: list[str], split: str, spec: SourceSpec, card_text: str | None = None,
                  progress: bool = True):
         import datasets
-        import pyarrow.parquet as pq
         from fsspec.core import url_to_fs
 
         super().__init__(id=id, short=short, revision=revision, licence=licence, weight=spec.weight,
@@ -233,7 +232,6 @@ class ParquetSource(Source):
                 self._save_index(cached)
 
     def _build_index(self, names: list[str] | None, progress: bool) -> None:
-        import pyarrow.parquet as pq
         from tqdm.auto import tqdm
 
         self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group

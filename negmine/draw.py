@@ -1,0 +1,166 @@
+"""The draw loop shared by `sample` and `mine`: walk candidates in priority order, read and
+encode them in windows (each shard row group read once per window, work spread over processes),
+run the filters in priority order, and keep the first `target` that pass.
+
+What is kept depends only on the order and the filters, never on window size or worker count, and
+every decision can be journaled so an interrupted run resumes to the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from negmine.hashing import hash_bytes
+from negmine.images import EncodeOptions, Encoded, ImageRejected, encode_or_reason
+from negmine.sources import Source
+from negmine.writers import DatasetWriter, Journal
+
+
+@dataclass(eq=False)
+class Candidate:
+    """A drawn pool row on its way through the transform and filter stages."""
+
+    priority: int
+    source: int
+    row: int
+    near: bool | None = None
+    origin: dict = field(default_factory=dict)
+    encoded: Encoded | None = None
+    file_sha256: str | None = None     # of the source bytes
+    sha256: str | None = None          # of the bytes written
+    phash: int | None = None
+    reason: str | None = None
+    dup_of: tuple | None = None        # ("positive", path, distance) or ("negative", Candidate, distance)
+    tmp: str | None = None
+    path: str | None = None
+    score: float | None = None         # `mine`: the trainer's score
+
+
+def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
+    """Worker: encode for writing, and hash the way positives are hashed."""
+    result = encode_or_reason(data, opts)
+    h = None
+    if hash_kind and not isinstance(result, str):
+        try:
+            h = hash_bytes(data, hash_kind)[0]
+        except ImageRejected as exc:
+            result = str(exc)
+    return result, hashlib.sha256(data).hexdigest(), h
+
+
+def transform(cands: list[Candidate], sources: Sequence[Source], writer: DatasetWriter, distributor,
+              opts: EncodeOptions, hash_kind: str | None) -> list[Candidate]:
+    """Read the candidates in storage order and encode them to temp files; back in priority order."""
+    by_key = {(c.source, c.row): c for c in cands}
+    todo = []
+
+    def items():
+        for s, src in enumerate(sources):
+            rows = [r for (si, r) in by_key if si == s]
+            if not rows:
+                continue
+            for item in src.read(rows):
+                c = by_key[(s, item.row)]
+                c.origin = item.origin
+                if item.data is None:
+                    c.reason = item.error or "no image data"
+                    continue
+                todo.append(c)
+                yield item.data
+
+    fn = partial(_transform_item, opts=opts, hash_kind=hash_kind)
+    for k, (result, file_sha, phash) in enumerate(distributor.imap(fn, items())):
+        c = todo[k]
+        c.file_sha256 = file_sha
+        if isinstance(result, str):
+            c.reason = result
+            continue
+        c.tmp = f".work/{c.priority}.jpg"
+        writer.write_bytes(c.tmp, result.data)
+        c.encoded = Encoded(b"", result.width, result.height, result.pixel_sha256, result.reencoded)
+        c.sha256 = hashlib.sha256(result.data).hexdigest()
+        c.phash = phash
+    return sorted(cands, key=lambda c: c.priority)
+
+
+def draw(candidate: Callable[[int], Candidate], available: int, target: int, sources: Sequence[Source], filters,
+         writer: DatasetWriter, distributor, opts: EncodeOptions, hash_kind: str | None,
+         journal: Journal | None = None, bar=None) -> tuple[list[Candidate], list[Candidate]]:
+    """Keep the first `target` of candidate(0), candidate(1), ... that pass every filter."""
+    accepted: list[Candidate] = []
+    dropped: list[Candidate] = []
+    pos = 0
+    by_priority: dict[int, Candidate] = {}
+    for e in journal.entries if journal else ():      # replay the decisions of an interrupted run
+        if e["t"] not in ("neg", "drop"):
+            continue
+        c = _candidate_from(e, by_priority)
+        by_priority[c.priority] = c
+        if e["t"] == "neg":
+            for f in filters:
+                f.accept(c)
+            accepted.append(c)
+        else:
+            dropped.append(c)
+        pos = c.priority + 1
+    if bar is not None:
+        bar.update(len(accepted))
+    while len(accepted) < target and pos < available:
+        need = target - len(accepted)
+        window = range(pos, min(available, pos + math.ceil(need * 1.05) + 8))
+        pos = window.stop
+        cands = transform([candidate(p) for p in window], sources, writer, distributor, opts, hash_kind)
+        for f in filters:
+            f.prepare(cands)
+        for c in cands:
+            if c.reason is None and len(accepted) >= target:
+                writer.path(c.tmp).unlink(missing_ok=True)   # surplus of the window's margin
+                continue
+            for f in filters if c.reason is None else ():
+                c.reason = f.check(c)
+                if c.reason:
+                    break
+            if c.reason is None:
+                for f in filters:
+                    f.accept(c)
+                accepted.append(c)
+                if journal:
+                    journal.append(_candidate_entry(c, "neg"))
+                if bar is not None:
+                    bar.update()
+                continue
+            if c.tmp:
+                writer.path(c.tmp).unlink(missing_ok=True)
+                c.tmp = None
+            dropped.append(c)
+            if journal:
+                journal.append(_candidate_entry(c, "drop"))
+    return accepted, dropped
+
+
+def _candidate_entry(c: Candidate, kind: str) -> dict:
+    e = {"t": kind, "p": c.priority, "s": c.source, "r": c.row, "near": c.near, "o": c.origin,
+         "fs": c.file_sha256, "sha": c.sha256, "h": c.phash, "tmp": c.tmp, "reason": c.reason}
+    if c.encoded is not None:
+        e["enc"] = [c.encoded.width, c.encoded.height, c.encoded.pixel_sha256, c.encoded.reencoded]
+    if c.dup_of:
+        kind_, other, dist = c.dup_of
+        e["dup"] = [kind_, other if kind_ == "positive" else other.priority, dist]
+    return e
+
+
+def _candidate_from(e: dict, by_priority: dict[int, Candidate]) -> Candidate:
+    c = Candidate(e["p"], e["s"], e["r"], near=e["near"], origin=e["o"], file_sha256=e["fs"], sha256=e["sha"],
+                  phash=e["h"], reason=e["reason"], tmp=e["tmp"])
+    if "enc" in e:
+        c.encoded = Encoded(b"", *e["enc"])
+    if "dup" in e:
+        kind, other, dist = e["dup"]
+        c.dup_of = (kind, other if kind == "positive" else by_priority[other], dist)
+    return c
+
+
