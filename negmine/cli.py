@@ -322,6 +322,48 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
 
 
 @cli.command()
+@click.option("--scores", required=True, type=click.Path(path_type=Path),
+              help="CSV of a trainer's scores: id,score (highest positive-class probability or logit).")
+@click.option("--pool", required=True, metavar="OUTPUT|SPEC",
+              help="What was scored: a negmine output folder, a folder of images, or a source as in `sample`.")
+@click.option("--count", required=True, type=int, help="How many hard negatives to keep.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path))
+@click.option("--skip-top", type=float, default=0.125, show_default=True,
+              help="Skip this top fraction of the scores (likely mislabelled positives).")
+@click.option("--positives", "-p", type=click.Path(path_type=Path),
+              help="Keep these out (classes and near-duplicates); default: the positives of an output pool.")
+@click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID")
+@click.option("--id-column")
+@click.option("--score-column")
+@click.option("--negative-class", default="other", show_default=True)
+@click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash", "none"]), default="phash", show_default=True)
+@click.option("--hash-distance", type=int, default=10, show_default=True)
+@click.option("--quality", type=int, default=95, show_default=True)
+@click.option("--max-size", type=int)
+@click.option("--workers", type=int)
+@click.option("--overwrite", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@_handle_errors
+def mine(quiet, as_json, exclude, **kw) -> None:
+    """Keep the hardest negatives a trainer scored (hard-negative mining, second round).
+
+    \b
+    negmine mine --scores preds.csv --pool ./ds --count 2000 --out ./hard
+
+    Candidates are ranked by score, the top --skip-top fraction is skipped, and the rest pass the
+    same overlap and duplicate filters as `sample` until --count are kept. Ids: a negmine output's
+    manifest `path`, a folder's relative file path, or FILE#ROW for table sources.
+    """
+    from negmine.mining import MineJob, run_mine
+
+    s = run_mine(MineJob(exclude=list(exclude), progress=not quiet, **kw))
+    _emit(s, as_json, f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
+                      f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}; "
+                      f"wrote {s['out']}")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sources(as_json: bool) -> None:
     """List the named pools (presets) usable with --source NAME."""
@@ -336,6 +378,31 @@ def sources(as_json: bool) -> None:
         star = " (default)" if p.name == DEFAULT_PRESET else ""
         click.echo(f"{p.name}{star}\n  repo: {p.repo}  split: {p.split}\n  {p.rows:,} rows, {p.classes} classes, "
                    f"labels: {p.label_kind}, images: {p.image_size}\n  licence: {p.licence}\n  {p.note}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                              "help_option_names": ["-h", "--help"]})
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.pass_context
+@_handle_errors
+def run(ctx, recipe) -> None:
+    """Run a recipe: a TOML file of `sample` options. Options given after it override the recipe.
+
+    \b
+    negmine run recipes/bears-other.toml --positives ./my-bears --seed 3
+    """
+    from negmine.recipes import load_recipe
+
+    values = load_recipe(recipe, {p.name: p for p in sample.params})
+    with sample.make_context("negmine run", list(ctx.args), parent=ctx, default_map=values) as sub:
+        # --ratio / --balanced / --count are one choice: one given here replaces the recipe's
+        amount = ("ratio", "balanced", "count")
+        given = [n for n in amount if sub.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            for n in amount:
+                if n not in given and sub.get_parameter_source(n) == click.core.ParameterSource.DEFAULT_MAP:
+                    sub.params[n] = False if n == "balanced" else None
+        sample.invoke(sub)
 
 
 def main() -> None:

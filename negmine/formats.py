@@ -122,7 +122,7 @@ def _text(writer, rel: str, text: str) -> None:
 def dataset_card(summary: dict, rows: list[dict]) -> str:
     """README.md for --push-to-hub: counts, sources with revisions and licences, seed, how to load."""
     per_split = Counter((r["split"], r["class"]) for r in rows)
-    splits = sorted({s for s, _ in per_split})
+    splits = list(summary.get("counts") or sorted({s for s, _ in per_split}))
     classes = sorted({c for _, c in per_split})
     licences = sorted({r["licence"] for r in rows if r.get("licence")}) or ["other"]
     table = "| class | " + " | ".join(splits) + " |\n|---|" + "---|" * len(splits) + "\n" + "".join(

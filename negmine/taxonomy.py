@@ -196,7 +196,9 @@ def resolve_concepts(terms: list[str], tax: Taxonomy) -> tuple[list[Concept], li
         if s is not None:
             concepts.append(Concept(term, [s], "wnid"))
             continue
-        synsets = tax.lookup(term)
+        # a positive word: every WordNet sense, plus the ImageNet class it names (a pool label, by
+        # contrast, maps to the ImageNet class first: that is what it was labelled as)
+        synsets = list(dict.fromkeys(tax.lemma_synsets(term) + tax.lookup(term)))
         concepts.append(Concept(term, synsets, "lemma" if synsets else "label"))
         if not synsets:
             unmapped.append(term)

@@ -1,0 +1,246 @@
+"""`negmine mine`: the second round of negative mining. A trainer scored candidate negatives (the
+highest positive-class probability or logit per image); keep the hardest N, skipping the very top
+(ATOM/NTOM skip the hardest ~12.5% as likely mislabelled positives). The overlap and dedup filters
+of `sample` still apply.
+
+Candidate ids, as the scores file names them:
+- pool = a negmine output folder (or its manifest.jsonl): the manifest `path` of each negative;
+- pool = a folder of images: the path relative to that folder;
+- pool = parquet / Hub / save_to_disk: `FILE#ROW` (the manifest's `file` and `row`), or `#ROW`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from negmine import __version__
+from negmine.distribute import make_distributor
+from negmine.draw import Candidate, draw
+from negmine.errors import NegmineError, PoolTooSmall
+from negmine.images import EncodeOptions
+from negmine.manifest import read_jsonl, write_json, write_jsonl
+from negmine.naming import UniqueNames, safe_name
+from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
+from negmine.positives import scan_positives
+from negmine.sources import FolderSource, Source, SourceSpec, open_source
+from negmine.writers import RUN_RECORD, DatasetWriter
+
+_ID_COLUMNS = ("id", "path", "file", "fname", "filename", "image")
+_SCORE_COLUMNS = ("score", "prob", "probability", "max_prob", "logit", "confidence")
+
+
+def read_scores(path: Path, id_column: str | None = None, score_column: str | None = None) -> dict[str, float]:
+    try:
+        rows = list(csv.reader(Path(path).read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise NegmineError(f"--scores {path}: not a readable CSV file ({exc})") from None
+    if len(rows) < 2:
+        raise NegmineError(f"--scores {path}: needs a header and at least one row")
+    header = [h.strip().lower() for h in rows[0]]
+
+    def pick(given, names, default):
+        if given:
+            if given.lower() not in header:
+                raise NegmineError(f"--scores {path}: no column {given!r}; columns: {', '.join(rows[0])}")
+            return header.index(given.lower())
+        return next((header.index(n) for n in names if n in header), default)
+
+    i, j = pick(id_column, _ID_COLUMNS, 0), pick(score_column, _SCORE_COLUMNS, 1)
+    scores: dict[str, float] = {}
+    for n, row in enumerate(rows[1:], 2):
+        if not row or not "".join(row).strip():
+            continue
+        if max(i, j) >= len(row):
+            raise NegmineError(f"--scores {path}:{n}: too few columns")
+        try:
+            value = float(row[j])
+        except ValueError:
+            raise NegmineError(f"--scores {path}:{n}: score {row[j]!r} is not a number") from None
+        if not math.isfinite(value):
+            raise NegmineError(f"--scores {path}:{n}: score {row[j]!r} is not finite")
+        if row[i] in scores:
+            raise NegmineError(f"--scores {path}:{n}: id {row[i]!r} appears twice")
+        scores[row[i]] = value
+    return scores
+
+
+class _ManifestPool(FolderSource):
+    """The negatives of an earlier negmine output, read from that output's files."""
+
+    def __init__(self, out: Path):
+        rows = read_jsonl(out / "manifest.jsonl")
+        self.rows = [r for r in rows if r["role"] == "negative"]
+        self.positive_paths = [out / r["path"] for r in rows if r["role"] == "positive"]
+        Source.__init__(self, id=str(out), short=safe_name(out.name, max_len=24), revision=None, licence=None)
+        from fsspec.implementations.local import LocalFileSystem
+
+        self._fs, self._root, self._remote = LocalFileSystem(), str(out), False
+        self.paths = [r["path"] for r in self.rows]
+        labels = sorted({r["label"] or "" for r in self.rows})
+        lookup = {lab: k for k, lab in enumerate(labels)}
+        self.classes = labels
+        self.codes = np.array([lookup[r["label"] or ""] for r in self.rows], dtype=np.int32)
+        self.licences = [r.get("licence") for r in self.rows]
+
+
+def open_pool(pool: str) -> Source:
+    p = Path(pool).expanduser()
+    if p.is_file() and p.name.endswith(".jsonl"):
+        p = p.parent
+    if p.is_dir() and (p / "manifest.jsonl").is_file() and (p / RUN_RECORD).is_file():
+        return _ManifestPool(p.resolve())
+    return open_source(SourceSpec.parse(pool), progress=False)
+
+
+def _ids(src: Source) -> dict[str, int]:
+    if isinstance(src, FolderSource):
+        return {path: row for row, path in enumerate(src.paths)}
+    if hasattr(src, "_starts"):          # parquet: FILE#ROW
+        out = {}
+        for fi in range(len(src.files)):
+            name = src._relative(fi)
+            for local in range(int(src._starts[fi + 1] - src._starts[fi])):
+                out[f"{name}#{local}"] = int(src._starts[fi]) + local
+        return out
+    return {f"#{r}": r for r in range(len(src))}
+
+
+@dataclass
+class MineJob:
+    scores: Path
+    pool: str
+    count: int
+    out: Path
+    skip_top: float = 0.125
+    positives: Path | None = None
+    exclude: list[str] = field(default_factory=list)
+    id_column: str | None = None
+    score_column: str | None = None
+    negative_class: str = "other"
+    hash: str = "phash"
+    hash_distance: int = 10
+    quality: int = 95
+    max_size: int | None = None
+    workers: int | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+
+def run_mine(job: MineJob) -> dict:
+    t0 = time.monotonic()
+    if job.count < 1:
+        raise NegmineError("--count must be >= 1")
+    if not 0 <= job.skip_top < 1:
+        raise NegmineError("--skip-top must be a fraction in [0, 1)")
+    scores = read_scores(job.scores, job.id_column, job.score_column)
+    src = open_pool(job.pool)
+    ids = _ids(src)
+    rejects, ranked = [], []
+    for cid, score in scores.items():
+        if cid in ids:
+            ranked.append((score, cid))
+        else:
+            rejects.append({"id": cid, "score": score, "reason": "not in the pool"})
+    if not ranked:
+        raise NegmineError(f"none of the {len(scores)} scored ids is in the pool {src.id} "
+                           f"(ids look like {next(iter(ids), '?')!r})")
+    ranked.sort(key=lambda t: (-t[0], t[1]))          # hardest first; ties by id, so the order is stable
+    skip = int(math.floor(job.skip_top * len(ranked)))
+    for score, cid in ranked[:skip]:
+        rejects.append({"id": cid, "score": score, "reason": f"in the top {job.skip_top:.1%} (likely mislabelled)"})
+    ranked = ranked[skip:]
+    # class-level overlap, when the pool has labels and positives are named
+    positive_paths: list[Path] = []
+    terms = list(job.exclude)
+    if job.positives:
+        pos = scan_positives(job.positives)
+        terms += list(pos.labels.values())
+        positive_paths = [f.path for files in pos.classes.values() for f in files]
+    elif isinstance(src, _ManifestPool):
+        positive_paths = src.positive_paths
+    excluded = set()
+    if terms and src.classes:
+        verdicts = plan_classes([src], terms).per_source[0].verdicts
+        excluded = {i for i, v in enumerate(verdicts) if v.excluded}
+    order = []
+    for score, cid in ranked:
+        row = ids[cid]
+        if int(src.codes[row]) in excluded:
+            rejects.append({"id": cid, "score": score, "reason": f"class {src.label_of(row)!r} overlaps the positives"})
+        else:
+            order.append((score, cid, row))
+    hash_kind = None if job.hash == "none" else job.hash
+    writer = DatasetWriter(job.out, overwrite=job.overwrite)
+    distributor = make_distributor(job.workers)
+    try:
+        pos_hashes, pos_owner, pos_sha = [], [], {}
+        if positive_paths:
+            import hashlib
+
+            for p in positive_paths:
+                pos_sha[hashlib.sha256(p.read_bytes()).hexdigest()] = str(p)
+            if hash_kind:
+                hashed = hash_files([str(p) for p in positive_paths], hash_kind, False, distributor, job.progress)
+                for p in positive_paths:
+                    if not isinstance(hashed[str(p)], str):
+                        pos_hashes += hashed[str(p)][0]
+                        pos_owner += [str(p)] * len(hashed[str(p)][0])
+        filters = [ExactDuplicates(pos_sha)]
+        if hash_kind:
+            filters.append(NearDuplicates(np.array(pos_hashes, dtype=np.uint64), pos_owner, job.hash_distance))
+
+        def candidate(p: int) -> Candidate:
+            score, cid, row = order[p]
+            c = Candidate(p, 0, row, score=score)
+            c.origin = {"id": cid}
+            return c
+
+        with tqdm(total=job.count, desc="mining", unit="img", disable=not job.progress or None) as bar:
+            accepted, dropped = draw(candidate, len(order), job.count, [src], filters, writer, distributor,
+                                     EncodeOptions(job.quality, job.max_size), hash_kind, None, bar)
+        if len(accepted) < job.count:
+            raise PoolTooSmall(f"only {len(accepted)} scored candidates pass the filters, {job.count} asked",
+                               len(accepted), job.count)
+        names, rows = UniqueNames(), []
+        cls = safe_name(job.negative_class)
+        for rank, c in enumerate(accepted):
+            stem = safe_name(Path(c.origin.get("file") or f"{src.label_of(c.row) or 'img'}_{c.row}").stem)
+            c.path = f"{cls}/{names.take(stem, '.jpg')}"
+            writer.move(c.tmp, c.path)
+            rows.append({"path": c.path, "class": cls, "role": "negative", "score": order[c.priority][0],
+                         "rank": rank, "id": order[c.priority][1], "source": src.id, "revision": src.revision,
+                         "file": c.origin.get("file"), "row": c.origin.get("row"), "label": src.label_of(c.row),
+                         "sha256": c.sha256, "width": c.encoded.width, "height": c.encoded.height,
+                         "licence": src.licences[c.row] if isinstance(src, _ManifestPool) else src.licence,
+                         "hash": f"{c.phash:016x}" if c.phash is not None else None})
+        for c in dropped:
+            score, cid, _ = order[c.priority]
+            rejects.append({"id": cid, "score": score, "reason": c.reason})
+        work = writer.staging / ".work"
+        if work.exists():
+            for leftover in work.iterdir():
+                leftover.unlink()
+            work.rmdir()
+        summary = {"negmine_version": __version__, "out": str(writer.out), "scored": len(scores),
+                   "kept": len(rows), "skipped_top": skip, "rejected": len(rejects),
+                   "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None}
+        write_jsonl(writer.path("manifest.jsonl"), rows)
+        write_jsonl(writer.path("rejects.jsonl"), rejects)
+        write_json(writer.path(RUN_RECORD), {**summary, "out": None, "command": "mine",
+                                             "job": {k: (str(v) if isinstance(v, Path) else v)
+                                                     for k, v in job.__dict__.items()}})
+        writer.publish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        distributor.close()
+    summary["seconds"] = round(time.monotonic() - t0, 2)
+    return summary

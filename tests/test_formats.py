@@ -1,0 +1,260 @@
+"""Output formats, checked with the real loaders where they install here (datasets' imagefolder,
+pandas for the CSV) and against the loaders' documented rules otherwise (torchvision ImageFolder,
+Keras, fastai, Ultralytics); class weights; hard-negative mining; recipes."""
+
+import csv
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import SHARED, read_manifest
+from negmine.cli import cli
+from negmine.formats import class_weights
+
+RAC = SHARED / "raccoon-voc"
+KERAS_EXT = {".bmp", ".gif", ".jpeg", ".jpg", ".png"}
+TORCHVISION_EXT = {".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [*map(str, args)])
+
+
+def sample(positives, pool, out, *extra):
+    r = invoke("sample", "-q", "--workers", "1", "-p", positives, "-s", pool, "--seed", 3, "-o", out, *extra)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def torchvision_classes(split_dir: Path) -> list[str]:
+    """torchvision.datasets.folder.find_classes: sorted sub-folders (hidden ones too); raises when a
+    class folder has no file with an allowed extension."""
+    classes = sorted(e.name for e in split_dir.iterdir() if e.is_dir())
+    for c in classes:
+        assert any(p.suffix.lower() in TORCHVISION_EXT for p in (split_dir / c).iterdir()), f"empty class {c}"
+    return classes
+
+
+def test_imagefolder_follows_torchvision_keras_and_fastai_rules(positives, pool, tmp_path):
+    out = tmp_path / "ds"
+    sample(positives, pool, out, "--split", "0.8,0.1,0.1")
+    classes = (out / "classes.txt").read_text().split()
+    assert classes == sorted(classes) == ["other", "raccoon", "trash_panda"]
+    for split in ("train", "val", "test"):
+        assert torchvision_classes(out / split) == classes           # same classes, same indices, every split
+        for p in (out / split).rglob("*"):
+            if p.is_file():
+                assert p.suffix in KERAS_EXT and p.suffix == p.suffix.lower() and not p.name.startswith(".")
+                assert p.parent.parent == out / split                 # flat inside each class folder
+    weights = json.loads((out / "class_weights.json").read_text())
+    assert weights["counts"] == {"other": 16, "raccoon": 10, "trash_panda": 6}
+    assert weights["inverse_frequency"]["trash_panda"] == pytest.approx(32 / (3 * 6))
+
+
+def test_class_weights_math():
+    w = class_weights({"a": 70000, "b": 7000, "c": 7000})
+    inv = w["inverse_frequency"]
+    assert inv["b"] / inv["a"] == pytest.approx(10)
+    total = 84000
+    for key in ("inverse_frequency", "effective_number"):
+        mean = sum(w[key][c] * n for c, n in w["counts"].items()) / total
+        assert mean == pytest.approx(1)                                # weighted mean over samples is 1
+    assert 1 < w["effective_number"]["b"] / w["effective_number"]["a"] < 10   # softer than inverse frequency
+
+
+def test_hf_format_loads_with_labels_from_metadata(positives, pool, tmp_path):
+    import datasets
+
+    out = tmp_path / "ds"
+    sample(positives, pool, out, "--format", "hf")
+    dd = datasets.load_dataset("imagefolder", data_dir=str(out))
+    assert set(dd) == {"train", "validation", "test"}
+    rows = read_manifest(out)
+    for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
+        assert Counter(dd[name]["label"]) == Counter(r["class"] for r in rows if r["split"] == split)
+    encoded = dd["train"].class_encode_column("label")
+    assert encoded.features["label"].names == ["other", "raccoon", "trash_panda"]
+
+
+def test_multilabel_csv_has_empty_label_sets_for_negatives(positives, pool, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "ds"
+    sample(positives, pool, out, "--format", "multilabel-csv")
+    df = pd.read_csv(out / "labels.csv", keep_default_na=False)
+    assert list(df.columns) == ["fname", "labels", "split", "raccoon", "trash_panda"]
+    neg = df[df["labels"] == ""]
+    assert len(neg) == 20 and (neg[["raccoon", "trash_panda"]] == 0).all().all()
+    pos = df[df["labels"] != ""]
+    assert ((pos["raccoon"] + pos["trash_panda"]) == 1).all() and (pos["labels"] == "raccoon").sum() == 12
+    assert all((out / f).is_file() for f in df["fname"])
+    assert pd.read_csv(out / "labels.csv")["labels"].isna().sum() == 20   # why keep_default_na=False matters
+
+
+def test_yolo_cls_needs_val_and_uses_ultralytics_names(positives, pool, tmp_path):
+    r = invoke("sample", "-q", "-p", positives, "-s", pool, "--format", "yolo-cls", "--split", "1", "-o", tmp_path / "x")
+    assert r.exit_code == 1 and "val split" in r.output
+    out = tmp_path / "ds"
+    sample(positives, pool, out, "--format", "yolo-cls", "--split", "0.9,0.1")
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["train", "val"]
+    assert torchvision_classes(out / "train") == torchvision_classes(out / "val")
+
+
+def test_yolo_det_backgrounds_have_empty_label_files(tmp_path, pool):
+    pos = tmp_path / "objects" / "raccoon"
+    pos.mkdir(parents=True)
+    for p in sorted((RAC / "images").glob("*.jpg"))[:30]:
+        shutil.copy(p, pos / p.name)
+    out = tmp_path / "det"
+    r = sample(pos.parent, pool, out, "--format", "yolo-det", "--boxes", RAC / "annotations", "--ratio", 0.11,
+               "--split", "0.9,0.1")
+    assert "warning" not in r.output
+    data = (out / "data.yaml").read_text()
+    assert "train: images/train" in data and "val: images/val" in data and '0: "raccoon"' in data
+    rows = read_manifest(out)
+    assert sum(r["role"] == "negative" for r in rows) == 3
+    for r in rows:
+        img = out / r["path"]
+        label = out / "labels" / r["split"] / (img.stem + ".txt")
+        assert img.parent == out / "images" / r["split"] and label.is_file()
+        lines = label.read_text().splitlines()
+        if r["role"] == "negative":
+            assert lines == []
+        else:
+            assert lines and all(len(x.split()) == 5 and x.split()[0] == "0" for x in lines)
+            cx, cy, w, h = map(float, lines[0].split()[1:])
+            assert 0 <= cx <= 1 and 0 <= cy <= 1 and 0 < w <= 1 and 0 < h <= 1
+    # the VOC box of the first positive, normalised
+    first = next(r for r in rows if r["file"] == "raccoon/raccoon-1.jpg")
+    line = (out / "labels" / first["split"] / (Path(first["path"]).stem + ".txt")).read_text().split()
+    assert float(line[1]) == pytest.approx((81 + 522) / 2 / 650, abs=1e-5)
+    r = invoke("sample", "-q", "-p", pos.parent, "-s", pool, "--format", "yolo-det", "--boxes", RAC / "annotations",
+               "--ratio", 1, "--split", "0.9,0.1", "-o", tmp_path / "bg")
+    assert "50% of the images are backgrounds" in r.output
+
+
+def test_class_names_that_look_like_splits_are_refused(pool, tmp_path):
+    pos = tmp_path / "pos" / "images"
+    pos.mkdir(parents=True)
+    shutil.copy(sorted((RAC / "images").glob("*.jpg"))[0], pos / "a.jpg")
+    r = invoke("sample", "-q", "-p", pos.parent, "-s", pool, "-o", tmp_path / "x")
+    assert r.exit_code == 1 and "read as a split" in r.output
+    r = invoke("sample", "-q", "-p", pos, "-s", pool, "-o", tmp_path / "y", "--negative-class", "val")
+    assert r.exit_code == 1
+
+
+def test_push_to_hub_uploads_privately_with_a_card(positives, pool, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls = {}
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, **kw: calls.setdefault("create", (repo_id, kw)) and f"https://hf.co/datasets/{repo_id}")
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_file", lambda self, **kw: calls.setdefault("card", kw))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: calls.setdefault("folder", kw))
+    out = tmp_path / "ds"
+    r = sample(positives, pool, out, "--push-to-hub", "me/raccoons")
+    assert calls["create"][1]["private"] is True and calls["create"][1]["repo_type"] == "dataset"
+    card = calls["card"]["path_or_fileobj"].decode()
+    assert "| other | 16 | 2 | 2 |" in card and "cc-by-4.0" in card and "seed 3" in card
+    assert calls["folder"]["folder_path"] == str(out.resolve()) or Path(calls["folder"]["folder_path"]) == out
+    assert "pushed to" in r.output
+
+
+# -- mining -----------------------------------------------------------------------------------------
+def test_mine_keeps_the_hardest_after_skipping_the_top(positives, pool, tmp_path):
+    base = tmp_path / "round1"
+    sample(positives, pool, base, "--count", 60)
+    negatives = [r for r in read_manifest(base) if r["role"] == "negative"]
+    scores = tmp_path / "preds.csv"
+    with open(scores, "w") as f:
+        f.write("path,score\n")
+        for i, r in enumerate(negatives):
+            f.write(f"{r['path']},{i / 100}\n")
+        f.write("not/in/pool.jpg,0.99\n")
+    out = tmp_path / "hard"
+    r = invoke("mine", "-q", "--workers", "1", "--scores", scores, "--pool", base, "--count", 10, "--skip-top", 0.1,
+               "-o", out)
+    assert r.exit_code == 0, r.output
+    kept = read_manifest(out)
+    ranked = sorted(negatives, key=lambda r: -negatives.index(r))     # highest score = last written here
+    expect = [x["path"] for x in ranked[6:16]]                           # 61 scored in pool: skip floor(6.0)
+    assert [k["id"] for k in kept] == expect
+    assert [k["score"] for k in kept] == sorted((k["score"] for k in kept), reverse=True)
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert any(x["reason"] == "not in the pool" for x in rejects)
+    assert sum("likely mislabelled" in x["reason"] for x in rejects) == 6
+
+
+def test_mine_applies_the_overlap_filters(positives, tmp_path):
+    pool = tmp_path / "pool" / "misc"
+    pool.mkdir(parents=True)
+    raccoon = sorted(positives.rglob("*.jpg"))[0]
+    Image.open(raccoon).resize((200, 150)).save(pool / "copy_of_positive.jpg")
+    for p in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:5]:
+        shutil.copy(p, pool / p.name)
+    scores = tmp_path / "s.csv"
+    with open(scores, "w") as f:
+        f.write("file,prob\n")
+        f.write("misc/copy_of_positive.jpg,0.95\n")
+        for i, p in enumerate(sorted(pool.glob("*.JPEG"))):
+            f.write(f"misc/{p.name},{0.5 - i / 100}\n")
+    out = tmp_path / "hard"
+    r = invoke("mine", "-q", "--workers", "1", "--scores", scores, "--pool", pool.parent, "--count", 3,
+               "--skip-top", 0, "--positives", positives, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "misc/copy_of_positive.jpg" not in {k["id"] for k in read_manifest(out)}
+    reasons = {x["id"]: x["reason"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
+    assert "near-duplicate of a positive" in reasons["misc/copy_of_positive.jpg"]
+
+
+def test_mine_errors(positives, pool, tmp_path):
+    scores = tmp_path / "s.csv"
+    scores.write_text("id,score\nx,abc\n")
+    r = invoke("mine", "--scores", scores, "--pool", pool, "--count", 1, "-o", tmp_path / "o")
+    assert r.exit_code == 1 and "not a number" in r.output
+    scores.write_text("id,score\nnope,0.3\n")
+    r = invoke("mine", "--scores", scores, "--pool", pool, "--count", 1, "-o", tmp_path / "o")
+    assert r.exit_code == 1 and "none of the 1 scored ids" in r.output and "data/train-" in r.output
+
+
+# -- recipes ----------------------------------------------------------------------------------------
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+
+
+def test_every_recipe_parses_and_dry_runs(tmp_path, pool, monkeypatch):
+    assert {p.stem for p in RECIPES} >= {"not-hotdog", "bears-other", "pets-other", "dog-vs-nodog",
+                                         "detector-backgrounds"}
+    src = sorted((RAC / "images").glob("*.jpg"))
+    for name in ("hotdog", "bears/teddy", "bears/grizzly", "bears/black", "pets/cats", "pets/dogs", "pets/giraffes",
+                 "dogs", "objects"):
+        (tmp_path / name).mkdir(parents=True)
+        for p in src[:6]:
+            shutil.copy(p, tmp_path / name / p.name)
+    shutil.copytree(RAC / "annotations", tmp_path / "dogs-boxes")
+    shutil.copytree(RAC / "annotations", tmp_path / "objects-boxes")
+    monkeypatch.chdir(tmp_path)
+    for recipe in RECIPES:
+        r = invoke("run", recipe, "--source", pool, "--dry-run", "--seed", 1, "--json")
+        assert r.exit_code == 0, (recipe.name, r.output)
+        plan = json.loads(r.output)
+        assert plan["dry_run"] and plan["negatives_needed"] > 0
+    r = invoke("run", RECIPES[0], "--source", pool, "--seed", 1, "--count", 4, "-q", "--workers", "1")
+    assert r.exit_code == 0, r.output                                 # CLI flags override the recipe
+
+
+def test_recipe_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("colour = 'red'\n")
+    r = invoke("run", bad)
+    assert r.exit_code == 1 and "unknown option 'colour'" in r.output
+    bad.write_text("ratio = [1, 2]\n")
+    r = invoke("run", bad)
+    assert r.exit_code == 1 and "takes one value" in r.output
+    bad.write_text("ratio = \n")
+    r = invoke("run", bad)
+    assert r.exit_code == 1 and "not valid TOML" in r.output
