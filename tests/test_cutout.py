@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import shutil
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np

@@ -2,7 +2,6 @@
 pandas for the CSV) and against the loaders' documented rules otherwise (torchvision ImageFolder,
 Keras, fastai, Ultralytics); class weights; hard-negative mining; recipes."""
 
-import csv
 import json
 import shutil
 from collections import Counter

@@ -1,7 +1,6 @@
 """Perceptual hashes and the exact radius search, on real photos."""
 
 import csv
-import io
 
 import imagehash
 import numpy as np

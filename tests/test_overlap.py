@@ -75,10 +75,12 @@ def test_without_auto_exclude_dogs_come_back(wnid_pool, dog_positives, tmp_path)
     labels = {x["label"] for x in read_manifest(out) if x["role"] == "negative"}
     assert labels & {x["wnid"] for x in ROWS if 2084071 in Taxonomy.load().ancestors(int(x["wnid"][1:]))}
     # ... but the very photos of the positives still never appear (hash overlap)
-    rejected = {x["file"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
+    rejected = {x["file"]: x["reason"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
     kept = {x["file"] for x in read_manifest(out) if x["role"] == "negative"}
     for d in dogs:
-        assert f"{d['wnid']}/{d['name']}.jpg" not in kept
+        f = f"{d['wnid']}/{d['name']}.jpg"
+        assert f not in kept
+        assert f not in rejected or "copy of a positive" in rejected[f]
 
 
 def test_exclude_option_and_near_fraction(wnid_pool, tmp_path):

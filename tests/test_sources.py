@@ -2,7 +2,6 @@
 
 from collections import Counter
 
-import numpy as np
 import pytest
 
 from conftest import SHARED, install_in_hf_cache, make_parquet_repo
