@@ -105,6 +105,7 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing negmine output in --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same options); the result equals "
                                              "an uninterrupted run.")
+@click.option("--report", is_flag=True, help="Also write OUT/report/ (contact sheet, HTML gallery).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (counts per split, class and source class); write nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
@@ -149,6 +150,8 @@ def _summary_text(s: dict) -> str:
     syn = f", {s['synthetic']} of them cutouts" if s.get("synthetic") else ""
     warn = "".join(f"\nwarning: {w}" for w in s.get("warnings", []))
     pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
+    pushed += (f"\nreport: {s['report']}" if s.get("report")
+               else f"\nfor contact sheets and a gallery: negmine report {s['out']}")
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{warn}{pushed}")
@@ -289,12 +292,13 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
 @click.option("--seed", type=int)
 @click.option("--workers", type=int)
 @click.option("--overwrite", is_flag=True)
+@click.option("--report", is_flag=True, help="Also write OUT/report/ (contact sheet, HTML gallery).")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 @_handle_errors
 def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills, noise, inpaint_method, max_cover,
-           mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, overwrite, quiet,
-           as_json) -> None:
+           mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, overwrite, report,
+           quiet, as_json) -> None:
     """Synthetic negatives: cut the objects out of images and fill the hole (or crop around them).
 
     \b
@@ -312,13 +316,15 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
     job = CutoutJob(images=images, out=out, boxes=boxes, masks=masks, box_format=box_format,
                     classes=classes.split(",") if classes else None, options=opts, mode=mode, crop_size=crop_size,
                     crops_per_image=crops_per_image, crop_iou=crop_iou, seed=seed, workers=workers,
-                    overwrite=overwrite, progress=not quiet)
+                    overwrite=overwrite, report=report, progress=not quiet)
     summary = run_cutout(job)
     if seed is None and not quiet:
         click.echo(f"seed: {summary['seed']}", err=True)
     fills_text = ", ".join(f"{k} {v}" for k, v in summary["fills"].items())
+    report_line = (f"\nreport: {summary['report']}" if summary.get("report")
+                   else f"\nfor contact sheets and a gallery: negmine report {summary['out']}")
     _emit(summary, as_json, f"wrote {summary['written']} images from {summary['images']} ({fills_text}) to "
-                            f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl)")
+                            f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl){report_line}")
 
 
 @cli.command()
@@ -361,6 +367,23 @@ def mine(quiet, as_json, exclude, **kw) -> None:
     _emit(s, as_json, f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
                       f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}; "
                       f"wrote {s['out']}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--per-class", is_flag=True, help="Also one contact sheet per class.")
+@click.option("--count", type=int, default=48, show_default=True, help="Tiles per contact sheet.")
+@click.option("--seed", type=int, help="Which images the sheets show (default: the run's seed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@_handle_errors
+def report(out, per_class, count, seed, as_json) -> None:
+    """Review a negmine output: counts, ratios, sources, exclusions, drops; a contact sheet of the
+    negatives and a static HTML gallery (OUT/report/report.html) to browse them."""
+    from negmine.report import text, write_report
+
+    result = write_report(out, seed=seed, per_class=per_class, count=count)
+    _emit(result, as_json, text(result) + f"\ncontact sheet: {result['contact_sheets']['negatives']}"
+                                          f"\ngallery: {result['html']}")
 
 
 @cli.command()

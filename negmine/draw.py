@@ -38,6 +38,7 @@ class Candidate:
     tmp: str | None = None
     path: str | None = None
     score: float | None = None         # `mine`: the trainer's score
+    thumbnail: str | None = None       # a dropped duplicate's thumbnail, for the report
 
 
 def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
@@ -89,8 +90,10 @@ def transform(cands: list[Candidate], sources: Sequence[Source], writer: Dataset
 
 def draw(candidate: Callable[[int], Candidate], available: int, target: int, sources: Sequence[Source], filters,
          writer: DatasetWriter, distributor, opts: EncodeOptions, hash_kind: str | None,
-         journal: Journal | None = None, bar=None) -> tuple[list[Candidate], list[Candidate]]:
-    """Keep the first `target` of candidate(0), candidate(1), ... that pass every filter."""
+         journal: Journal | None = None, bar=None, on_drop: Callable[[Candidate], None] | None = None
+         ) -> tuple[list[Candidate], list[Candidate]]:
+    """Keep the first `target` of candidate(0), candidate(1), ... that pass every filter.
+    `on_drop(c)` sees each dropped candidate while its encoded file still exists (c.tmp)."""
     accepted: list[Candidate] = []
     dropped: list[Candidate] = []
     pos = 0
@@ -133,6 +136,8 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
                 if bar is not None:
                     bar.update()
                 continue
+            if on_drop is not None:
+                on_drop(c)
             if c.tmp:
                 writer.path(c.tmp).unlink(missing_ok=True)
                 c.tmp = None
@@ -144,7 +149,8 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
 
 def _candidate_entry(c: Candidate, kind: str) -> dict:
     e = {"t": kind, "p": c.priority, "s": c.source, "r": c.row, "near": c.near, "o": c.origin,
-         "fs": c.file_sha256, "sha": c.sha256, "h": c.phash, "tmp": c.tmp, "reason": c.reason}
+         "fs": c.file_sha256, "sha": c.sha256, "h": c.phash, "tmp": c.tmp, "reason": c.reason,
+         "thumb": c.thumbnail}
     if c.encoded is not None:
         e["enc"] = [c.encoded.width, c.encoded.height, c.encoded.pixel_sha256, c.encoded.reencoded]
     if c.dup_of:
@@ -155,7 +161,7 @@ def _candidate_entry(c: Candidate, kind: str) -> dict:
 
 def _candidate_from(e: dict, by_priority: dict[int, Candidate]) -> Candidate:
     c = Candidate(e["p"], e["s"], e["r"], near=e["near"], origin=e["o"], file_sha256=e["fs"], sha256=e["sha"],
-                  phash=e["h"], reason=e["reason"], tmp=e["tmp"])
+                  phash=e["h"], reason=e["reason"], tmp=e["tmp"], thumbnail=e.get("thumb"))
     if "enc" in e:
         c.encoded = Encoded(b"", *e["enc"])
     if "dup" in e:

@@ -29,6 +29,7 @@ from negmine.manifest import row as manifest_row
 from negmine.manifest import sort_rows, write_json, write_jsonl
 from negmine.naming import UniqueNames, safe_name
 from negmine.draw import Candidate, draw
+from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (assign_splits, merge_orders, negatives_needed, parse_split, rng_for,
@@ -81,6 +82,7 @@ class SampleOptions:
     seed: int | None = None
     workers: int | None = None
     overwrite: bool = False
+    report: bool = False
     resume: bool = False
     dry_run: bool = False
     progress: bool = True
@@ -304,6 +306,8 @@ class SampleRun:
         self.rows = rows
         write_json(writer.path(RUN_RECORD), {**summary, "out": None, "options": self.opts.record(),
                                              "classes": self.classes.report(Taxonomy.load())})
+        if self.opts.report:
+            summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
         return summary
 
@@ -423,9 +427,18 @@ class SampleRun:
             return Candidate(p, int(self.order_src[p]), int(self.order_row[p]),
                              near=self.order_near[int(self.order_stratum[p])])
 
+        kept_thumbs = [sum(1 for e in journal.entries if e["t"] == "drop" and e.get("thumb"))]
+
+        def on_drop(c: Candidate) -> None:
+            # a few thumbnails of dropped duplicates, so the report can show them beside their twin
+            if c.dup_of and c.tmp and kept_thumbs[0] < DROP_THUMBNAILS:
+                kept_thumbs[0] += 1
+                c.thumbnail = f"report/drops/{c.priority}.jpg"
+                save_thumbnail(writer.path(c.tmp), writer.path(c.thumbnail))
+
         with self._bar(total=target, desc="negatives", unit="img") as bar:
             return draw(candidate, self.available, target, self.sources, filters, writer, distributor,
-                        EncodeOptions(self.opts.quality, self.opts.max_size), self.hash_kind, journal, bar)
+                        EncodeOptions(self.opts.quality, self.opts.max_size), self.hash_kind, journal, bar, on_drop)
 
     def _place_negatives(self, writer: DatasetWriter, accepted: list[Candidate]) -> list[dict]:
         """Give kept negatives their split and final name; splits are exact even when short."""
@@ -462,6 +475,8 @@ class SampleRun:
             kind, other, dist = c.dup_of
             row["duplicate_of"] = other if kind == "positive" else other.path
             row["distance"] = dist
+        if c.thumbnail:
+            row["thumbnail"] = c.thumbnail
         return row
 
 

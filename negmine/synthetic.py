@@ -127,6 +127,7 @@ class CutoutJob:
     seed: int | None = None
     workers: int | None = None
     overwrite: bool = False
+    report: bool = False
     progress: bool = True
 
 
@@ -175,6 +176,10 @@ def run_cutout(job: CutoutJob) -> dict:
         record = {**asdict(job), "options": asdict(opts)}
         record = {k: (str(v) if isinstance(v, Path) else v) for k, v in record.items()}
         write_json(writer.path(RUN_RECORD), {**summary, "out": None, "command": "cutout", "job": record})
+        if job.report:
+            from negmine.report import write_report
+
+            summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         writer.publish()
     except BaseException:
         writer.abort()

@@ -1,0 +1,278 @@
+"""`negmine report OUT`: what is in a negmine output, as numbers, contact sheets and a static
+HTML gallery (no server, no external assets). Reads the manifest, rejects and run record only;
+works for `sample`, `cutout` and `mine` outputs."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from negmine.errors import NegmineError
+from negmine.manifest import read_jsonl
+from negmine.writers import RUN_RECORD
+
+DROP_THUMBNAILS = 48
+THUMB = 160
+REPORT_DIR = "report"
+
+
+def save_thumbnail(src: Path, dst: Path, size: int = THUMB) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        im.thumbnail((size, size))
+        im.save(dst, "JPEG", quality=85)
+
+
+def _read(out: Path) -> tuple[list[dict], list[dict], dict]:
+    out = Path(out)
+    if not (out / "manifest.jsonl").is_file():
+        raise NegmineError(f"{out} is not a negmine output (no manifest.jsonl)")
+    rows = read_jsonl(out / "manifest.jsonl")
+    rejects = read_jsonl(out / "rejects.jsonl") if (out / "rejects.jsonl").is_file() else []
+    record = json.loads((out / RUN_RECORD).read_text()) if (out / RUN_RECORD).is_file() else {}
+    for r in rows:                       # cutout and mine outputs: one class of negatives, no splits
+        r.setdefault("split", "-")
+        r.setdefault("role", "negative")
+        r.setdefault("class", "other")
+    return rows, rejects, record
+
+
+def _kind(r: dict) -> str:
+    if r.get("cutout") or r.get("fill"):
+        return "synthetic"
+    if r.get("score") is not None:
+        return "mined"
+    if r.get("near") is True:
+        return "near"
+    return "far"
+
+
+def summarize(out: Path, display: Path | None = None) -> dict:
+    rows, rejects, record = _read(out)
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    counts = {s: dict(sorted(Counter(r["class"] for r in rows if r["split"] == s).items())) for s in splits}
+    ratio = {}
+    for s in splits:
+        pos = sum(r["role"] == "positive" for r in rows if r["split"] == s)
+        neg = sum(r["role"] == "negative" for r in rows if r["split"] == s)
+        ratio[s] = round(neg / pos, 3) if pos else None
+    neg = [r for r in rows if r["role"] == "negative"]
+    by_source = Counter(r.get("source") or "?" for r in neg)
+    by_class = Counter((r.get("source") or "?", pretty(r.get("label")) or r.get("file") or "?") for r in neg)
+    ordered = sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0]))
+    reasons = Counter(_reason_kind(x.get("reason", "")) for x in rejects)
+    classes = record.get("classes") or {}
+    excluded = [{"source": s["source"], **e} for s in classes.get("sources", []) for e in s.get("excluded", [])]
+    return {
+        "out": str(Path(display or out).resolve()), "command": record.get("command", "sample"),
+        "seed": record.get("seed"),
+        "counts": counts, "negatives_per_positive": ratio,
+        "negatives": len(neg), "positives": sum(r["role"] == "positive" for r in rows),
+        "negatives_by_source": dict(by_source.most_common()),
+        "source_classes": len(by_class),
+        "top_source_classes": [{"source": s, "label": lab, "count": n} for (s, lab), n in ordered[:10]],
+        "bottom_source_classes": [{"source": s, "label": lab, "count": n} for (s, lab), n in ordered[-10:]][::-1],
+        "shares": {k: round(v / len(neg), 4) for k, v in Counter(_kind(r) for r in neg).items()} if neg else {},
+        "excluded_classes": excluded,
+        "drops": dict(reasons.most_common()),
+        "sources": [{k: s.get(k) for k in ("id", "revision", "split", "licence", "rows", "classes")}
+                    for s in record.get("sources", [])],
+        "licences": sorted({r.get("licence") for r in neg if r.get("licence")}),
+    }
+
+
+def _reason_kind(reason: str) -> str:
+    for key in ("near-duplicate of a positive", "near-duplicate of an earlier negative", "exact copy of a positive",
+                "exact duplicate", "decompression bomb", "unreadable", "not an image", "covers", "no annotation",
+                "likely mislabelled", "not in the pool", "overlaps the positives"):
+        if key in reason:
+            return key
+    return reason.split(":")[0][:60] or "other"
+
+
+def text(s: dict) -> str:
+    lines = [f"{s['out']} ({s['command']}, seed {s['seed']}): {s['positives']} positives, {s['negatives']} negatives"]
+    classes = sorted({c for per in s["counts"].values() for c in per})
+    w = max([len(c) for c in classes] + [5])
+    lines.append(f"{'class':<{w}}  " + "  ".join(f"{sp:>7}" for sp in s["counts"]))
+    for c in classes:
+        lines.append(f"{c:<{w}}  " + "  ".join(f"{s['counts'][sp].get(c, 0):>7}" for sp in s["counts"]))
+    lines.append("negatives per positive: " + ", ".join(f"{k} {v}" for k, v in s["negatives_per_positive"].items()))
+    lines.append("negatives by source: " + ", ".join(f"{k} {v}" for k, v in s["negatives_by_source"].items()))
+    lines.append(f"{s['source_classes']} source classes; most: " +
+                 ", ".join(f"{x['label']} {x['count']}" for x in s["top_source_classes"][:5]) + "; fewest: " +
+                 ", ".join(f"{x['label']} {x['count']}" for x in s["bottom_source_classes"][:5]))
+    if s["shares"]:
+        lines.append("shares: " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(s["shares"].items())))
+    if s["excluded_classes"]:
+        lines.append(f"excluded source classes: {len(s['excluded_classes'])}, e.g. " + "; ".join(
+            f"{e['label']} ({e['reason']})" for e in s["excluded_classes"][:3]))
+    if s["drops"]:
+        lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in s["drops"].items()))
+    for src in s["sources"]:
+        lines.append(f"source {src['id']} @ {src.get('revision') or 'local'}: licence {src.get('licence') or 'unknown'}")
+    return "\n".join(lines)
+
+
+def pretty(label, short: bool = False) -> str:
+    """'n01440764' -> 'tench (n01440764)' ('tench' when short): wnids alone are unreadable."""
+    text_ = str(label or "")
+    from negmine.taxonomy import WNID, Taxonomy
+
+    if WNID.match(text_):
+        tax = Taxonomy.load()
+        s = tax.from_wnid(text_)
+        if s is not None:
+            return tax.lemmas[s][0].replace("_", " ") if short else tax.label(s)
+    return text_
+
+
+def _font(size: int = 12):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def contact_sheet(out: Path, rows: list[dict], dest: Path, *, seed: int = 0, count: int = 48, cols: int = 8,
+                  tile: int = THUMB) -> tuple[int, int]:
+    """A PNG grid of a seeded random sample of `rows`, each tile captioned with its source class (and
+    fill for cutouts). Returns the grid's (columns, rows)."""
+    rng = np.random.default_rng(seed)
+    pick = [rows[i] for i in sorted(rng.choice(len(rows), size=min(count, len(rows)), replace=False))] if rows else []
+    cols = max(1, min(cols, len(pick)))
+    nrows = max(1, -(-len(pick) // cols))
+    caption = 18
+    sheet = Image.new("RGB", (cols * tile, nrows * (tile + caption)), "white")
+    draw, font = ImageDraw.Draw(sheet), _font()
+    for k, r in enumerate(pick):
+        x, y = (k % cols) * tile, (k // cols) * (tile + caption)
+        try:
+            with Image.open(Path(out) / r["path"]) as im:
+                im = im.convert("RGB")
+                im.thumbnail((tile - 4, tile - 4))
+                sheet.paste(im, (x + (tile - im.width) // 2, y + (tile - im.height) // 2))
+        except OSError:
+            draw.text((x + 4, y + tile // 2), "unreadable", fill="red", font=font)
+        label = pretty(r.get("label") or r.get("class"), short=True)
+        fill = (r.get("cutout") or {}).get("fill") or r.get("fill")
+        text_ = f"{label[:20]}" + (f" [{fill}]" if fill else "")
+        draw.text((x + 3, y + tile + 2), text_, fill="black", font=font)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(dest, "PNG")
+    return cols, nrows
+
+
+def _thumb(out: Path, rel: str, cache: dict) -> str:
+    if rel not in cache:
+        name = f"{REPORT_DIR}/thumbs/{len(cache)}.jpg"
+        try:
+            save_thumbnail(Path(out) / rel, Path(out) / name)
+        except OSError:
+            return ""
+        cache[rel] = name
+    return cache[rel]
+
+
+def gallery(out: Path, summary: dict, rows: list[dict], rejects: list[dict], *, seed: int = 0, per_group: int = 12
+            ) -> Path:
+    """report.html beside thumbnails in report/thumbs: negatives by source class, positives by class,
+    cutouts by fill, and dropped duplicates beside the image they duplicated."""
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    cache: dict[str, str] = {}
+    esc = html.escape
+
+    def figure(rel: str, caption: str) -> str:
+        src = _thumb(out, rel, cache)
+        img = f'<img src="{esc(src[len(REPORT_DIR) + 1:])}" loading="lazy" alt="">' if src else "<div>missing</div>"
+        return f'<figure>{img}<figcaption>{esc(caption)}</figcaption></figure>'
+
+    def groups(title: str, items: dict[str, list[dict]], caption) -> str:
+        parts = [f"<h2>{esc(title)}</h2>"]
+        for k, (name, members) in enumerate(sorted(items.items(), key=lambda kv: (-len(kv[1]), kv[0]))):
+            pick = [members[i] for i in sorted(rng.choice(len(members), size=min(per_group, len(members)), replace=False))]
+            state = " open" if k < 12 else ""        # long lists start folded; thumbnails load lazily
+            parts.append(f'<details{state}><summary>{esc(name)} <span class="n">{len(members)}</span></summary>'
+                         f'<div class="grid">{"".join(figure(r["path"], caption(r)) for r in pick)}</div></details>')
+        return "".join(parts)
+
+    neg = [r for r in rows if r["role"] == "negative"]
+    pos = [r for r in rows if r["role"] == "positive"]
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    by_fill: dict[str, list[dict]] = defaultdict(list)
+    for r in neg:
+        fill = (r.get("cutout") or {}).get("fill") or r.get("fill")
+        (by_fill[fill] if fill else by_label[pretty(r.get("label")) or "(unlabelled)"]).append(r)
+    by_pos: dict[str, list[dict]] = defaultdict(list)
+    for r in pos:
+        by_pos[r["class"]].append(r)
+    drops = [x for x in rejects if x.get("thumbnail") and x.get("duplicate_of")]
+    drop_html = "".join(
+        f'<div class="pair"><figure><img src="{esc(x["thumbnail"][len(REPORT_DIR) + 1:])}" alt=""><figcaption>dropped: '
+        f'{esc(str(x.get("file") or x.get("id") or ""))}</figcaption></figure>{figure(x["duplicate_of"], "kept: " + x["duplicate_of"])}'
+        f'<p>{esc(x["reason"])}</p></div>' for x in drops[:24])
+    table = "".join(f"<tr><th>{esc(c)}</th>" + "".join(f"<td>{summary['counts'][s].get(c, 0)}</td>" for s in summary["counts"])
+                    + "</tr>" for c in sorted({c for per in summary["counts"].values() for c in per}))
+    excluded = "".join(f"<li><b>{esc(pretty(e['label']))}</b> ({e.get('rows', '?')} rows): {esc(e['reason'])}</li>"
+                       for e in summary["excluded_classes"][:500])
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>negmine report</title>
+<style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} th{{text-align:left}}
+.grid{{display:flex;flex-wrap:wrap;gap:6px}} figure{{margin:0;width:{THUMB}px}}
+figure img{{max-width:{THUMB}px;max-height:{THUMB}px;display:block}} figcaption{{font-size:11px;overflow:hidden;
+white-space:nowrap;text-overflow:ellipsis}} .n{{color:#888}} .pair{{display:flex;gap:10px;align-items:flex-start;
+margin:6px 0;border-bottom:1px solid #eee}} summary{{cursor:pointer;font-weight:600}}
+</style></head><body>
+<h1>negmine report</h1>
+<p>{esc(summary['out'])} &middot; {esc(summary['command'])} &middot; seed {esc(str(summary['seed']))} &middot;
+{summary['positives']} positives, {summary['negatives']} negatives &middot;
+<a href="contact-sheet.png">contact sheet</a></p>
+<table><tr><th>class</th>{"".join(f"<th>{esc(s)}</th>" for s in summary["counts"])}</tr>{table}</table>
+<p>negatives per positive: {esc(", ".join(f"{k} {v}" for k, v in summary["negatives_per_positive"].items()))}<br>
+shares: {esc(", ".join(f"{k} {v:.1%}" for k, v in sorted(summary["shares"].items())))}<br>
+dropped: {esc(", ".join(f"{k} {v}" for k, v in summary["drops"].items())) or "none"}<br>
+licences: {esc(", ".join(summary["licences"]) or "unknown")}</p>
+<details{" open" if len(summary["excluded_classes"]) <= 20 else ""}><summary><h2 style="display:inline">Excluded
+source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}</ul></details>
+<h2>Dropped duplicates, beside the image they duplicate</h2>{drop_html or "<p>none</p>"}
+{groups("Negatives by source class", by_label, lambda r: str(r.get("file") or r["path"]))}
+{groups("Synthetic negatives by fill", by_fill, lambda r: str(r.get("file") or r["path"])) if by_fill else ""}
+{groups("Positives by class", by_pos, lambda r: str(r.get("file") or r["path"]))}
+</body></html>
+"""
+    dest = out / REPORT_DIR / "report.html"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(page, encoding="utf-8")
+    return dest
+
+
+def write_report(out: Path, *, seed: int | None = None, per_class: bool = False, count: int = 48,
+                 display: Path | None = None) -> dict:
+    """Write report/ (contact sheets, report.html, thumbnails, report.json) into a negmine output.
+    `display`: the path to show, when `out` is a staging folder about to be published there."""
+    out = Path(out).expanduser()
+    rows, rejects, record = _read(out)
+    summary = summarize(out, display)
+    seed = record.get("seed", 0) if seed is None else seed
+    neg = [r for r in rows if r["role"] == "negative"]
+    sheets = {"negatives": f"{REPORT_DIR}/contact-sheet.png"}
+    contact_sheet(out, neg, out / sheets["negatives"], seed=seed or 0, count=count)
+    if per_class:
+        for cls in sorted({r["class"] for r in rows}):
+            rel = f"{REPORT_DIR}/contact-{cls}.png"
+            contact_sheet(out, [r for r in rows if r["class"] == cls], out / rel, seed=seed or 0, count=count)
+            sheets[cls] = rel
+    html_path = gallery(out, summary, rows, rejects, seed=seed or 0)
+    (out / REPORT_DIR / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    shown = Path(display or out)
+    return {**summary, "contact_sheets": {k: str(shown / v) for k, v in sheets.items()},
+            "html": str(shown / html_path.relative_to(out))}
