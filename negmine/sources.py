@@ -104,18 +104,53 @@ class Source(ABC):
                 "weight": self.weight}
 
 
-def _codes_from_values(values: Sequence, names: list[str] | None) -> tuple[list[str], np.ndarray]:
-    """Integer ClassLabel codes keep their names; anything else becomes sorted string classes."""
-    arr = np.asarray(values, dtype=object)
-    if names is not None:
-        codes = np.array([-1 if v is None else int(v) for v in arr], dtype=np.int32)
+def _codes_from_values(values, names: list[str] | None) -> tuple[list[str], np.ndarray]:
+    """Integer ClassLabel codes keep their names; anything else becomes sorted string classes.
+    `values`: a list, or a pyarrow array/chunked array (encoded without making Python objects: a
+    million-row label column stays a few MB)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], pa.string())
+    if names is not None and (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
+        codes = arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         codes[(codes < 0) | (codes >= len(names))] = -1
-        return list(names), codes
-    strings = np.array(["" if v is None else str(v) for v in arr], dtype=object)
-    classes = sorted(set(strings.tolist()) - {""})
-    lookup = {c: i for i, c in enumerate(classes)}
-    codes = np.array([lookup.get(s, -1) for s in strings.tolist()], dtype=np.int32)
+        return list(names), codes.astype(np.int32)
+    strings = pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
+    dictionary = strings.dictionary_encode()
+    labels = dictionary.dictionary.to_pylist()
+    ranks = np.argsort(np.array(labels, dtype=object), kind="stable") if labels else np.zeros(0, np.int64)
+    rank_of = np.empty(len(labels), np.int32)
+    rank_of[ranks] = np.arange(len(labels), dtype=np.int32)
+    idx = dictionary.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = np.where(idx >= 0, rank_of[np.maximum(idx, 0)] if len(labels) else -1, -1).astype(np.int32)
+    classes = [labels[i] for i in ranks]
+    if "" in classes:                          # an empty label is no label
+        empty = classes.index("")
+        codes = np.where(codes == empty, -1, np.where(codes > empty, codes - 1, codes)).astype(np.int32)
+        classes.pop(empty)
     return classes, codes
+
+
+def _local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.ndarray:
+    """Codes of one chunk of a label column: ClassLabel ints as they are, strings through `vocab`
+    (shared across chunks, filled as new labels appear; -1 for missing or empty)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if names is not None and (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
+        codes = arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes[(codes < 0) | (codes >= len(names))] = -1
+        return codes.astype(np.int32)
+    if not pa.types.is_dictionary(arr.type):
+        arr = (pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr).dictionary_encode()
+    local = np.array([vocab.setdefault(str(v), len(vocab)) if v not in (None, "") else -1
+                      for v in arr.dictionary.to_pylist()] + [-1], dtype=np.int32)
+    idx = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return local[idx]                          # -1 -> the appended -1
 
 
 def _pick_columns(features, names: list[str], image_column: str | None, label_column: str | None,
@@ -232,26 +267,42 @@ class ParquetSource(Source):
                 self._save_index(cached)
 
     def _build_index(self, names: list[str] | None, progress: bool) -> None:
+        """Row counts per row group, and the label column as int codes, one row group at a time
+        (a million-row pool costs a few MB, never a Python object per row)."""
         from tqdm.auto import tqdm
 
         self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group
-        starts, labels = [0], []
+        starts, parts = [0], []
+        vocab: dict[str, int] = {}
+
         def index_one(pf):
             md = pf.metadata
             groups = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
-            return groups, (pf.read(columns=[self.label_column]).column(0).to_pylist() if self.label_column else [])
+            if not self.label_column:
+                return groups, []
+            return groups, [_local_codes(pf.read_row_group(g, columns=[self.label_column]).column(0), names, vocab)
+                            for g in range(md.num_row_groups)]
 
         for i in tqdm(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
                       disable=not progress or None, leave=False):
-            groups, file_labels = self._with_file(i, index_one)
+            groups, file_parts = self._with_file(i, index_one)
             self._row_groups.append(groups)
-            labels.extend(file_labels)
+            parts.extend(file_parts)
             starts.append(starts[-1] + int(groups[-1]))
         self._starts = np.asarray(starts, dtype=np.int64)
-        if self.label_column:
-            self.classes, self.codes = _codes_from_values(labels, names)
-        else:
+        if not self.label_column:
             self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
+            return
+        codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        if names is not None:
+            self.classes, self.codes = list(names), codes
+            return
+        labels = sorted(vocab)                     # classes in sorted order, as for every source
+        remap = np.full(len(vocab) + 1, -1, np.int32)
+        for rank, label in enumerate(labels):
+            remap[vocab[label]] = rank
+        self.classes = labels
+        self.codes = remap[codes]                  # -1 stays -1 (remap[-1] is the sentinel)
 
     def _cache_path(self) -> Path | None:
         """Hub revisions are immutable commits, so their index can be kept; local folders can change."""
@@ -281,7 +332,8 @@ class ParquetSource(Source):
 
         def once():
             with self._fs.open(self._paths[i], "rb") as f:
-                pf = pq.ParquetFile(f, metadata=self._meta.get(i))
+                # no pre-buffering: pages are read as the batches need them
+                pf = pq.ParquetFile(f, metadata=self._meta.get(i), pre_buffer=False, buffer_size=1 << 20)
                 self._meta[i] = pf.metadata
                 return fn(pf)
 
@@ -305,16 +357,31 @@ class ParquetSource(Source):
             local = rows[file_of == fi] - self._starts[fi]
             groups = np.searchsorted(self._row_groups[fi], local, side="right") - 1
             for g in np.unique(groups).tolist():
-                col = self._with_file(fi, lambda pf: pf.read_row_group(g, columns=[self.image_column]).column(0))
-                for r in local[groups == g]:
-                    value = col[int(r - self._row_groups[fi][g])].as_py()
-                    data = value.get("bytes") if isinstance(value, dict) else value
-                    origin = {"file": self._relative(fi), "row": int(r)}
-                    row = int(r + self._starts[fi])
+                wanted = (local[groups == g] - self._row_groups[fi][g]).astype(np.int64)
+                for k, data in self._with_file(fi, lambda pf: self._take(pf, g, wanted)):
+                    origin = {"file": self._relative(fi), "row": int(k + self._row_groups[fi][g])}
+                    row = int(k + self._row_groups[fi][g] + self._starts[fi])
                     if not data:
                         yield Item(row, None, origin, "row has no image bytes")
                     else:
-                        yield Item(row, bytes(data), origin)
+                        yield Item(row, data, origin)
+
+    def _take(self, pf, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:
+        """The image bytes of some rows of one row group, decoded a batch at a time: memory stays at
+        a batch, not a row group (row groups of Hub shards reach 100 MB), and reading stops after
+        the last wanted row."""
+        out, start, last = [], 0, int(wanted.max())
+        for rb in pf.iter_batches(batch_size=batch, row_groups=[group], columns=[self.image_column]):
+            end = start + rb.num_rows
+            col = rb.column(0)
+            for k in wanted[(wanted >= start) & (wanted < end)].tolist():
+                value = col[k - start].as_py()
+                data = value.get("bytes") if isinstance(value, dict) else value
+                out.append((k, bytes(data) if data else None))
+            start = end
+            if start > last:
+                break
+        return out
 
 
 def _is_image_struct(t) -> bool:
@@ -346,8 +413,7 @@ class DiskSource(Source):
             ds.features, ds.column_names, spec.image_column, spec.label_column, str(path), structs)
         self._table = ds.with_format("arrow")
         if self.label_column:
-            values = self._table[self.label_column].to_pylist()
-            self.classes, self.codes = _codes_from_values(values, names)
+            self.classes, self.codes = _codes_from_values(self._table[self.label_column], names)
         else:
             self.codes = np.full(len(ds), -1, dtype=np.int32)
 

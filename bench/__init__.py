@@ -1,0 +1,1 @@
+"""negmine benchmarks: `python -m bench.run` (see BENCHMARKS.md)."""

@@ -1,0 +1,65 @@
+"""4. Memory: peak RSS of `negmine sample` drawing the same count from pools of 10k, 100k and 1M rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import CACHE, ROOT, crop_jpeg, loaded_photos, write_pool
+
+_CHILD = """
+import json, resource, sys
+from pathlib import Path
+from negmine.pipeline import SampleOptions, run_sample
+from negmine.sources import SourceSpec
+pool, pos, out, count = sys.argv[1:5]
+s = run_sample(SampleOptions(positives=Path(pos), out=Path(out), sources=[SourceSpec(pool)], count=int(count),
+                             seed=1, workers=1, progress=False, overwrite=True))
+print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "negatives": s["negatives"]}))
+"""
+
+
+def pool(rows: int) -> Path:
+    path = CACHE / f"pool-tiny-{rows}"
+    if (path / "data").exists():
+        return path
+    photos = loaded_photos(200)
+    rng = np.random.default_rng(rows)
+    distinct = [crop_jpeg(photos[k % len(photos)], rng, 24, quality=80) for k in range(min(rows, 20_000))]
+    labels = np.repeat(np.arange(1000), -(-rows // 1000))[:rows]
+    return write_pool(path, labels, lambda i: distinct[i % len(distinct)], [f"c{k:04d}" for k in range(1000)],
+                      rows_per_group=20_000)
+
+
+def positives() -> Path:
+    path = CACHE / "positives-raccoon"
+    if not path.exists():
+        (path / "raccoon").mkdir(parents=True)
+        src = sorted((ROOT.parent / "shared" / "data" / "raccoon-voc" / "images").glob("*.jpg"))[:20]
+        for p in src:
+            (path / "raccoon" / p.name).write_bytes(p.read_bytes())
+    return path
+
+
+def run(scale: str = "default") -> dict:
+    sizes = {"tiny": [2_000, 20_000], "default": [10_000, 100_000, 1_000_000],
+             "full": [10_000, 100_000, 1_000_000]}[scale]
+    count = 500 if scale == "tiny" else 2000
+    out = {"name": "memory", "drawn": count, "peak_rss_mb": {}}
+    for n in sizes:
+        p = pool(n)
+        r = subprocess.run([sys.executable, "-c", _CHILD, str(p), str(positives()), str(CACHE / f"out-mem-{n}"),
+                            str(count)], capture_output=True, text=True, cwd=ROOT, env={"HF_HUB_OFFLINE": "1",
+                            "PATH": "/usr/bin:/bin", "NEGMINE_CACHE": str(CACHE / "negmine-cache"),
+                            "HOME": str(CACHE)})
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-2000:])
+        out["peak_rss_mb"][n] = round(json.loads(r.stdout.strip().splitlines()[-1])["rss_mb"], 1)
+    first, last = out["peak_rss_mb"][sizes[0]], out["peak_rss_mb"][sizes[-1]]
+    out["growth"] = round(last / first - 1, 3)
+    out["targets"] = {"< 10% growth from smallest to largest pool": out["growth"] < 0.10}
+    return out
