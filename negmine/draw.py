@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from negmine.hashing import hash_bytes
-from negmine.images import EncodeOptions, Encoded, ImageRejected, encode_or_reason
+from negmine.hashing import FAST_RESAMPLE, hash_image, open_for_hash
+from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, header_pass_through
 from negmine.sources import Source
 from negmine.writers import DatasetWriter, Journal
 
@@ -42,22 +42,33 @@ class Candidate:
 
 
 def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
-    """Worker: encode for writing, and hash the way positives are hashed."""
-    result = encode_or_reason(data, opts)
-    h = None
-    if hash_kind and not isinstance(result, str):
-        try:
-            h = hash_bytes(data, hash_kind)[0]
-        except ImageRejected as exc:
-            result = str(exc)
-    return result, hashlib.sha256(data).hexdigest(), h
+    """Worker: check, hash and (only when needed) re-encode one image.
+
+    The reduced-size decode that hashing does anyway also proves the file decodes, and gives the
+    digest used for exact duplicates; a clean RGB JPEG is then kept byte for byte without a full
+    decode. A kept-as-is image is not sent back (the main process still has its bytes)."""
+    source_sha = hashlib.sha256(data).hexdigest()
+    try:
+        gray = open_for_hash(data)
+        digest = hashlib.blake2b(gray.tobytes() + repr(gray.size).encode(), digest_size=16).hexdigest()
+        h = hash_image(gray, hash_kind, resample=FAST_RESAMPLE)[0] if hash_kind else None
+        size = header_pass_through(data, opts)
+        if size is not None:
+            return Encoded(b"", size[0], size[1], digest, False), source_sha, source_sha, h
+        result = encode(data, opts)
+    except ImageRejected as exc:
+        return str(exc), source_sha, None, None
+    except Exception as exc:                   # a decoder bug on one file must never end a long run
+        return f"unexpected decoder error: {type(exc).__name__}: {exc}", source_sha, None, None
+    out = Encoded(result.data, result.width, result.height, digest, True)
+    return out, source_sha, hashlib.sha256(result.data).hexdigest(), h
 
 
 def transform(cands: list[Candidate], sources: Sequence[Source], writer: DatasetWriter, distributor,
               opts: EncodeOptions, hash_kind: str | None) -> list[Candidate]:
     """Read the candidates in storage order and encode them to temp files; back in priority order."""
     by_key = {(c.source, c.row): c for c in cands}
-    todo = []
+    todo: list[tuple[Candidate, bytes]] = []
 
     def items():
         for s, src in enumerate(sources):
@@ -70,20 +81,21 @@ def transform(cands: list[Candidate], sources: Sequence[Source], writer: Dataset
                 if item.data is None:
                     c.reason = item.error or "no image data"
                     continue
-                todo.append(c)
+                todo.append((c, item.data))        # held only while in flight (imap is bounded)
                 yield item.data
 
     fn = partial(_transform_item, opts=opts, hash_kind=hash_kind)
-    for k, (result, file_sha, phash) in enumerate(distributor.imap(fn, items())):
-        c = todo[k]
+    for k, (result, file_sha, out_sha, phash) in enumerate(distributor.imap(fn, items())):
+        c, data = todo[k]
+        todo[k] = (c, b"")
         c.file_sha256 = file_sha
         if isinstance(result, str):
             c.reason = result
             continue
         c.tmp = f".work/{c.priority}.jpg"
-        writer.write_bytes(c.tmp, result.data)
-        c.encoded = Encoded(b"", result.width, result.height, result.pixel_sha256, result.reencoded)
-        c.sha256 = hashlib.sha256(result.data).hexdigest()
+        writer.write_bytes(c.tmp, result.data if result.reencoded else data, atomic=False)
+        c.encoded = result
+        c.sha256 = out_sha
         c.phash = phash
     return sorted(cands, key=lambda c: c.priority)
 
