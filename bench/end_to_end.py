@@ -81,5 +81,4 @@ def run(scale: str = "default") -> dict:
     return {"name": "end_to_end", "pool_rows": rows, "negatives": count,
             "negmine_s": round(t_neg, 1), "script_s": round(t_script, 1), "speedup": round(t_script / t_neg, 2),
             "negmine_kept": s["negatives"], "script_kept": written,
-            "negmine_reencoded_share": None,
             "targets": {">= 3x a straightforward script": t_script / t_neg >= 3}}

@@ -19,7 +19,9 @@ from negmine.sources import SourceSpec
 pool, pos, out, count = sys.argv[1:5]
 s = run_sample(SampleOptions(positives=Path(pos), out=Path(out), sources=[SourceSpec(pool)], count=int(count),
                              seed=1, workers=1, progress=False, overwrite=True))
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "negatives": s["negatives"]}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (larger) parent process
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps({"rss_mb": hwm / 1024, "negatives": s["negatives"]}))
 """
 
 

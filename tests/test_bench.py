@@ -1,0 +1,32 @@
+"""Every benchmark script runs, on tiny inputs, and returns sane numbers (timings are never asserted)."""
+
+import importlib
+
+import pytest
+
+NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bench_runs_tiny(name, tmp_path, monkeypatch):
+    import bench.common
+
+    module = importlib.import_module(f"bench.{name}")
+    for mod in (bench.common, module, importlib.import_module("bench.memory")):
+        if hasattr(mod, "CACHE"):
+            monkeypatch.setattr(mod, "CACHE", tmp_path)
+    result = module.run("tiny")
+    assert result["name"] == name and isinstance(result["targets"], dict)
+    if name == "hashing":
+        assert result["agreement_bits"]["mean"] < 2 and all(v > 0 for v in result["ms_per_image"].values())
+    if name == "search":
+        assert result["targets"]["exact"] and result["b_vs_a"]["exact"]
+    if name == "sampling_io":
+        assert result["negmine"]["classes_covered"] == result["classes"]          # stratified over the pool
+        assert result["negmine"]["bytes_read"] >= result["negmine"]["bytes_kept"] > 0
+    if name == "memory":
+        assert all(v > 50 for v in result["peak_rss_mb"].values())
+    if name == "end_to_end":
+        assert result["negmine_kept"] == result["script_kept"] == result["negatives"]
+    if name == "cutout":
+        assert set(result["images_per_s"]) >= {"noise", "blur", "mean", "black", "tile", "inpaint"}
