@@ -44,7 +44,7 @@ def straightforward(pool_dir: Path, pos_dir: Path, out: Path, count: int, radius
     ds = datasets.load_dataset("parquet", data_files=str(pool_dir / "data" / "*.parquet"), split="train")
     ds = ds.cast_column("image", datasets.Image(decode=False)).shuffle(seed=seed)
     kept = np.array(pos, dtype=np.uint64)
-    n_pos, written = len(pos), 0
+    written = 0
     (out / "other").mkdir(parents=True, exist_ok=True)
     for k, row in enumerate(ds):
         if written == count:

@@ -3,7 +3,6 @@ single-shard parquet pool: negmine vs `datasets` streaming shuffle + take; and c
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 

@@ -11,13 +11,12 @@ on the same pixels (pinned in tests); the other kinds call imagehash.
 from __future__ import annotations
 
 import io
-import warnings
 
 import imagehash
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from negmine.images import BACKGROUND, ImageRejected
+from negmine.images import ImageRejected, open_image, to_rgb
 
 HASH_KINDS = ("phash", "dhash", "ahash", "whash")
 DRAFT_SIZE = (64, 64)
@@ -31,33 +30,9 @@ _DCT = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(_N) + 1) / (2 *
 
 
 def open_for_hash(data: bytes) -> Image.Image:
-    """Decode small and upright, as grayscale; decompression bombs are refused, not decoded."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            if getattr(im, "n_frames", 1) > 1:
-                im.seek(0)
-            if im.format == "JPEG" and im.mode in ("RGB", "L", "YCbCr"):
-                im.draft("L", DRAFT_SIZE)
-            im.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(f"decompression bomb refused: {exc}") from None
-    except Exception as exc:
-        raise ImageRejected(f"unreadable image: {exc}") from None
-    if "exif" in im.info or im.format not in ("JPEG", "PNG"):   # no EXIF block: nothing to rotate
-        try:
-            im = ImageOps.exif_transpose(im)
-        except Exception:
-            pass
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, BACKGROUND)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        im = canvas
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im).astype(np.float64)
-        im = Image.fromarray((arr / (65535.0 if arr.max() > 255 else 255.0) * 255).astype(np.uint8), "L")
+    """Decode small and upright, as grayscale, exactly as written images are prepared (alpha on
+    white, 16-bit scaled); decompression bombs are refused, not decoded."""
+    im = to_rgb(open_image(data, draft=DRAFT_SIZE), icc=False)
     return im.convert("L")
 
 

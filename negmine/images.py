@@ -38,8 +38,9 @@ class Encoded:
     reencoded: bool
 
 
-def open_image(data: bytes) -> Image.Image:
-    """Decode fully (a truncated file must fail here, not in a trainer), refusing decompression bombs."""
+def open_image(data: bytes, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Decode (a truncated file must fail here, not in a trainer), refusing decompression bombs.
+    `draft`: let a JPEG decode at a reduced scale no smaller than this (for hashing)."""
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both, never decode them.
@@ -47,6 +48,8 @@ def open_image(data: bytes) -> Image.Image:
             im = Image.open(io.BytesIO(data))
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)
+            if draft and im.format == "JPEG" and im.mode in ("RGB", "L", "YCbCr"):
+                im.draft("L", draft)
             im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(f"decompression bomb refused: {exc}") from None
@@ -54,16 +57,20 @@ def open_image(data: bytes) -> Image.Image:
         raise ImageRejected("not an image Pillow can identify") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected(f"unreadable image: {exc}") from None
+    except Exception as exc:  # a decoder bug on one file is that file's problem
+        raise ImageRejected(f"unreadable image: {type(exc).__name__}: {exc}") from None
     return im
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Upright, 8-bit sRGB-ish RGB, whatever the mode, orientation or profile."""
-    try:
-        im = ImageOps.exif_transpose(im)
-    except Exception:  # a broken EXIF block should not cost the image
-        pass
-    icc = im.info.get("icc_profile")
+def to_rgb(im: Image.Image, icc: bool = True) -> Image.Image:
+    """Upright, 8-bit sRGB-ish RGB, whatever the mode, orientation or profile (`icc=False` skips
+    the colour-profile conversion: hashing does not need it)."""
+    if "exif" in im.info or im.format not in ("JPEG", "PNG"):   # no EXIF block: nothing to rotate
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception:  # a broken EXIF block should not cost the image
+            pass
+    icc = im.info.get("icc_profile") if icc else None
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         raw = np.asarray(im)
         top = 65535.0 if im.mode != "I" or raw.max() > 255 else 255.0
@@ -118,11 +125,13 @@ def encode(data: bytes, opts: EncodeOptions = EncodeOptions()) -> Encoded:
     re-encoding it would only add loss and time.
     """
     src = open_image(data)
+    keep = _can_pass_through(src, opts)         # judged before anything below changes the image
     im = to_rgb(src)
     if opts.max_size is not None and max(im.size) > opts.max_size:
+        im = im.copy() if im is src else im      # to_rgb may hand back src itself
         im.thumbnail((opts.max_size, opts.max_size), Image.Resampling.LANCZOS)
     pixel_sha = hashlib.blake2b(im.tobytes(), digest_size=16).hexdigest()   # identity, not security
-    if _can_pass_through(src, opts):
+    if keep:
         return Encoded(data, im.width, im.height, pixel_sha, reencoded=False)
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=opts.quality, optimize=True)

@@ -41,3 +41,12 @@ def write_json(path: Path, data: dict) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, ensure_ascii=False)
         f.write("\n")
+
+
+def write_outputs(writer, rows: list[dict], rejects: list[dict], record: dict) -> None:
+    """manifest.jsonl, rejects.jsonl and negmine.json, the three files every negmine output has."""
+    write_jsonl(writer.path("manifest.jsonl"), rows)
+    write_jsonl(writer.path("rejects.jsonl"), rejects)
+    from negmine.writers import RUN_RECORD
+
+    write_json(writer.path(RUN_RECORD), record)

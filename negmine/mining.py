@@ -12,6 +12,7 @@ Candidate ids, as the scores file names them:
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,12 +26,12 @@ from negmine.distribute import make_distributor
 from negmine.draw import Candidate, draw
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.images import EncodeOptions
-from negmine.manifest import read_jsonl, write_json, write_jsonl
+from negmine.manifest import read_jsonl, write_outputs
 from negmine.naming import UniqueNames, safe_name
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
 from negmine.positives import scan_positives
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
-from negmine.writers import RUN_RECORD, DatasetWriter
+from negmine.writers import RUN_RECORD, Run
 
 _ID_COLUMNS = ("id", "path", "file", "fname", "filename", "image")
 _SCORE_COLUMNS = ("score", "prob", "probability", "max_prob", "logit", "confidence")
@@ -130,6 +131,7 @@ class MineJob:
     max_size: int | None = None
     workers: int | None = None
     overwrite: bool = False
+    resume: bool = False
     progress: bool = True
 
 
@@ -177,70 +179,66 @@ def run_mine(job: MineJob) -> dict:
         else:
             order.append((score, cid, row))
     hash_kind = None if job.hash == "none" else job.hash
-    writer = DatasetWriter(job.out, overwrite=job.overwrite)
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in job.__dict__.items()}
+    key = {"negmine_version": __version__, "scores_sha256": hashlib.sha256(Path(job.scores).read_bytes()).hexdigest(),
+           "options": {k: v for k, v in record.items() if k not in ("workers", "overwrite", "resume", "progress")}}
     distributor = make_distributor(job.workers)
     try:
-        pos_hashes, pos_owner, pos_sha = [], [], {}
-        if positive_paths:
-            import hashlib
-
-            for p in positive_paths:
-                pos_sha[hashlib.sha256(p.read_bytes()).hexdigest()] = str(p)
-            if hash_kind:
-                hashed = hash_files([str(p) for p in positive_paths], hash_kind, False, distributor, job.progress)
-                for p in positive_paths:
-                    if not isinstance(hashed[str(p)], str):
-                        pos_hashes += hashed[str(p)][0]
-                        pos_owner += [str(p)] * len(hashed[str(p)][0])
-        filters = [ExactDuplicates(pos_sha)]
-        if hash_kind:
-            filters.append(NearDuplicates(np.array(pos_hashes, dtype=np.uint64), pos_owner, job.hash_distance))
-
-        def candidate(p: int) -> Candidate:
-            score, cid, row = order[p]
-            c = Candidate(p, 0, row, score=score)
-            c.origin = {"id": cid}
-            return c
-
-        with tqdm(total=job.count, desc="mining", unit="img", disable=not job.progress or None) as bar:
-            accepted, dropped = draw(candidate, len(order), job.count, [src], filters, writer, distributor,
-                                     EncodeOptions(job.quality, job.max_size), hash_kind, None, bar)
-        if len(accepted) < job.count:
-            raise PoolTooSmall(f"only {len(accepted)} scored candidates pass the filters, {job.count} asked",
-                               len(accepted), job.count)
-        names, rows = UniqueNames(), []
-        cls = safe_name(job.negative_class)
-        for rank, c in enumerate(accepted):
-            stem = safe_name(Path(c.origin.get("file") or f"{src.label_of(c.row) or 'img'}_{c.row}").stem)
-            c.path = f"{cls}/{names.take(stem, '.jpg')}"
-            writer.move(c.tmp, c.path)
-            rows.append({"path": c.path, "class": cls, "role": "negative", "score": order[c.priority][0],
-                         "rank": rank, "id": order[c.priority][1], "source": src.id, "revision": src.revision,
-                         "file": c.origin.get("file"), "row": c.origin.get("row"), "label": src.label_of(c.row),
-                         "sha256": c.sha256, "width": c.encoded.width, "height": c.encoded.height,
-                         "licence": src.licences[c.row] if isinstance(src, _ManifestPool) else src.licence,
-                         "hash": f"{c.phash:016x}" if c.phash is not None else None})
-        for c in dropped:
-            score, cid, _ = order[c.priority]
-            rejects.append({"id": cid, "score": score, "reason": c.reason})
-        work = writer.staging / ".work"
-        if work.exists():
-            for leftover in work.iterdir():
-                leftover.unlink()
-            work.rmdir()
-        summary = {"negmine_version": __version__, "out": str(writer.out), "scored": len(scores),
-                   "kept": len(rows), "skipped_top": skip, "rejected": len(rejects),
-                   "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None}
-        write_jsonl(writer.path("manifest.jsonl"), rows)
-        write_jsonl(writer.path("rejects.jsonl"), rejects)
-        write_json(writer.path(RUN_RECORD), {**summary, "out": None, "command": "mine",
-                                             "job": {k: (str(v) if isinstance(v, Path) else v)
-                                                     for k, v in job.__dict__.items()}})
-        writer.publish()
-    except BaseException:
-        writer.abort()
-        raise
+        with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
+            summary = _mine(job, src, order, positive_paths, rejects, scores, skip, hash_kind, run, distributor,
+                            record)
     finally:
         distributor.close()
     summary["seconds"] = round(time.monotonic() - t0, 2)
+    return summary
+
+
+def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], rejects: list[dict],
+          scores: dict, skip: int, hash_kind: str | None, run: Run, distributor, record: dict) -> dict:
+    writer = run.writer
+    pos_hashes, pos_owner, pos_sha = [], [], {}
+    for p in positive_paths:
+        pos_sha[hashlib.sha256(p.read_bytes()).hexdigest()] = str(p)
+    if positive_paths and hash_kind:
+        hashed = hash_files([str(p) for p in positive_paths], hash_kind, False, distributor, job.progress)
+        for p in positive_paths:
+            if not isinstance(hashed[str(p)], str):
+                pos_hashes += hashed[str(p)][0]
+                pos_owner += [str(p)] * len(hashed[str(p)][0])
+    filters = [ExactDuplicates(pos_sha)]
+    if hash_kind:
+        filters.append(NearDuplicates(np.array(pos_hashes, dtype=np.uint64), pos_owner, job.hash_distance))
+
+    def candidate(p: int) -> Candidate:
+        score, cid, row = order[p]
+        return Candidate(p, 0, row, score=score)
+
+    with tqdm(total=job.count, desc="mining", unit="img", disable=not job.progress or None) as bar:
+        accepted, dropped = draw(candidate, len(order), job.count, [src], filters, writer, distributor,
+                                 EncodeOptions(job.quality, job.max_size), hash_kind, run.journal, bar)
+    if len(accepted) < job.count:
+        raise PoolTooSmall(f"only {len(accepted)} scored candidates pass the filters, {job.count} asked",
+                           len(accepted), job.count)
+    names, rows = UniqueNames(), []
+    cls = safe_name(job.negative_class)
+    for rank, c in enumerate(accepted):
+        stem = safe_name(Path(c.origin.get("file") or f"{src.label_of(c.row) or 'img'}_{c.row}").stem)
+        c.path = f"{cls}/{names.take(stem, '.jpg')}"
+        writer.move(c.tmp, c.path)
+        rows.append({"path": c.path, "class": cls, "role": "negative", "score": order[c.priority][0],
+                     "rank": rank, "id": order[c.priority][1], "source": src.id, "revision": src.revision,
+                     "file": c.origin.get("file"), "row": c.origin.get("row"), "label": src.label_of(c.row),
+                     "sha256": c.sha256, "width": c.encoded.width, "height": c.encoded.height,
+                     "licence": src.licences[c.row] if isinstance(src, _ManifestPool) else src.licence,
+                     "hash": f"{c.phash:016x}" if c.phash is not None else None})
+    for c in dropped:
+        score, cid, _ = order[c.priority]
+        rejects.append({"id": cid, "score": score, "reason": c.reason})
+    writer.clear_scratch()
+    summary = {"negmine_version": __version__, "out": str(writer.out), "scored": len(scores),
+               "kept": len(rows), "skipped_top": skip, "rejected": len(rejects),
+               "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None}
+    write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "mine", "job": record})
+    run.journal.close()
+    writer.publish()
     return summary

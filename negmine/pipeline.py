@@ -6,7 +6,6 @@ This module only wires the stages together; each stage can be used (and tested) 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import secrets
 import time
@@ -26,7 +25,7 @@ from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS
 from negmine.images import (EncodeOptions, ImageRejected, encode, portable_extension,
                             probe_size)
 from negmine.manifest import row as manifest_row
-from negmine.manifest import sort_rows, write_json, write_jsonl
+from negmine.manifest import sort_rows, write_outputs
 from negmine.naming import UniqueNames, safe_name
 from negmine.draw import Candidate, draw
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
@@ -36,7 +35,7 @@ from negmine.sampling import (assign_splits, merge_orders, negatives_needed, par
                               stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
 from negmine.taxonomy import Taxonomy
-from negmine.writers import RUN_RECORD, STATE, DatasetWriter, Journal
+from negmine.writers import DatasetWriter, Journal, Run, stored_seed
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
 from negmine.synthetic import annotated_images, image_seed
@@ -237,38 +236,17 @@ class SampleRun:
                 "sources": [s.describe() for s in self.sources]}
 
     def execute(self) -> dict:
-        writer = DatasetWriter(self.opts.out, overwrite=self.opts.overwrite, resume=self.opts.resume)
-        run_file = writer.staging / STATE / "run.json"
-        key = self.run_key()
-        if writer.resumed:
-            stored = json.loads(run_file.read_text()) if run_file.is_file() else None
-            if stored != key:
-                diff = sorted(k for k in key["options"] if stored and stored["options"].get(k) != key["options"][k])
-                raise NegmineError("cannot resume: the interrupted run used other "
-                                   + (f"options ({', '.join(diff)})" if diff else "inputs or version")
-                                   + "; rerun it with the same options, or pass --overwrite to start over")
-        else:
-            write_json(run_file, key)
-        journal = Journal(writer.staging / STATE / "journal.jsonl")
         distributor = make_distributor(self.opts.workers)
         try:
-            summary = self._execute(writer, distributor, journal)
-            journal.close()
-            writer.publish()
-            if self.opts.push_to_hub:
-                summary["pushed"] = push_to_hub(writer.out, self.opts.push_to_hub, summary, self.rows,
-                                                private=not self.opts.public)
-        except NegmineError as exc:
-            journal.close()
-            if not exc.resumable:
-                writer.abort()      # a deterministic failure: resuming would fail the same way
-                raise
-            raise type(exc)(f"{exc}; what was done is kept: rerun with --resume") from None
-        except BaseException:
-            journal.close()         # interrupted or crashed: the staging folder stays for --resume
-            raise
+            with Run(self.opts.out, self.run_key(), overwrite=self.opts.overwrite, resume=self.opts.resume) as run:
+                summary = self._execute(run.writer, distributor, run.journal)
+                run.journal.close()
+                run.writer.publish()
         finally:
             distributor.close()
+        if self.opts.push_to_hub:
+            summary["pushed"] = push_to_hub(run.writer.out, self.opts.push_to_hub, summary, self.rows,
+                                            private=not self.opts.public)
         return summary
 
     def _execute(self, writer: DatasetWriter, distributor, journal: Journal) -> dict:
@@ -301,11 +279,9 @@ class SampleRun:
         }
         boxes = {k: [[b.x0, b.y0, b.x1, b.y1, b.label] for b in v] for k, v in self.pos_boxes.items()}
         summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
-        write_jsonl(writer.path("manifest.jsonl"), rows)
-        write_jsonl(writer.path("rejects.jsonl"), rejects)
         self.rows = rows
-        write_json(writer.path(RUN_RECORD), {**summary, "out": None, "options": self.opts.record(),
-                                             "classes": self.classes.report(Taxonomy.load())})
+        write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
+                                              "classes": self.classes.report(Taxonomy.load())})
         if self.opts.report:
             summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
@@ -460,11 +436,7 @@ class SampleRun:
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
                 licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None))
-        work = writer.staging / ".work"
-        if work.exists():
-            for leftover in work.iterdir():
-                leftover.unlink()
-            work.rmdir()
+        writer.clear_scratch()
         return rows
 
     def _reject_row(self, c: Candidate) -> dict:
@@ -483,16 +455,6 @@ class SampleRun:
 def _split_suffix(name: str) -> tuple[str, str]:
     p = Path(name)
     return p.stem, p.suffix
-
-
-def stored_seed(out: Path) -> int | None:
-    """The seed of an interrupted run, so `--resume` needs no --seed when the first run drew one."""
-    run_file = Path(out).expanduser().absolute()
-    run_file = run_file.parent / f".{run_file.name}.negmine-partial" / STATE / "run.json"
-    try:
-        return int(json.loads(run_file.read_text())["seed"])
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def run_sample(opts: SampleOptions) -> dict:

@@ -25,9 +25,9 @@ from negmine.cutout import Cutout, CutoutOptions, background_crops, cutout
 from negmine.distribute import make_distributor
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
-from negmine.manifest import write_json, write_jsonl
+from negmine.manifest import write_outputs
 from negmine.positives import _images_under
-from negmine.writers import RUN_RECORD, DatasetWriter
+from negmine.writers import Run, stored_seed
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -127,6 +127,7 @@ class CutoutJob:
     seed: int | None = None
     workers: int | None = None
     overwrite: bool = False
+    resume: bool = False
     report: bool = False
     progress: bool = True
 
@@ -136,9 +137,14 @@ def run_cutout(job: CutoutJob) -> dict:
     opts = job.options.validate()
     if job.mode not in ("cutout", "crops"):
         raise NegmineError("--mode must be cutout or crops")
+    if job.seed is None and job.resume:
+        job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
     root, keys, boxes, masks = annotated_images(job.images, job.boxes, job.masks, job.classes, job.box_format)
-    writer = DatasetWriter(job.out, overwrite=job.overwrite)
+    record = {**asdict(job), "seed": seed, "options": asdict(opts)}
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in record.items()}
+    key = {"negmine_version": __version__, "seed": seed,
+           "options": {k: v for k, v in record.items() if k not in ("workers", "overwrite", "resume", "progress")}}
     rows, rejects, tasks = [], [], []
     for k in keys:
         if k in boxes and boxes[k] or k in masks:
@@ -148,42 +154,47 @@ def run_cutout(job: CutoutJob) -> dict:
             reason = "no object of the chosen classes" if job.classes and k in boxes else "no annotation"
             rejects.append({"file": k, "reason": reason})
     crop = {"size": job.crop_size, "count": job.crops_per_image, "max_iou": job.crop_iou}
-    distributor = make_distributor(job.workers)
     ext = "." + opts.image_format
+    distributor = make_distributor(job.workers)
     try:
-        fn = partial(_task, opts=opts, mode=job.mode, crop=crop)
-        results = distributor.imap(fn, [t for _, t in tasks])
-        for (key, task), result in tqdm(zip(tasks, results), total=len(tasks), desc=job.mode, unit="img",
-                                        disable=not job.progress or None):
-            if isinstance(result, str):
-                rejects.append({"file": key, "reason": result})
-                continue
-            stem = Path(key).with_suffix("").as_posix()
-            for n, c in enumerate(result):
-                rel = f"{stem}{f'_crop{n}' if job.mode == 'crops' else ''}{ext}"
-                writer.write_bytes(rel, c.data)
-                rows.append({"path": rel, "source": str(root), "file": key, "mode": job.mode, "region": c.region,
-                             "fill": c.fill, "noise": opts.noise if c.fill == "noise" else None,
-                             "margin": opts.margin, "boxes": c.boxes, "crop": c.crop, "seed": c.seed,
-                             "width": c.width, "height": c.height,
-                             "sha256": hashlib.sha256(c.data).hexdigest()})
-        rows.sort(key=lambda r: r["path"])
-        summary = {"negmine_version": __version__, "seed": seed, "out": str(writer.out), "images": len(keys),
-                   "written": len(rows), "skipped": len(rejects),
-                   "fills": {f: sum(r["fill"] == f for r in rows) for f in sorted({r["fill"] for r in rows})}}
-        write_jsonl(writer.path("manifest.jsonl"), rows)
-        write_jsonl(writer.path("rejects.jsonl"), rejects)
-        record = {**asdict(job), "options": asdict(opts)}
-        record = {k: (str(v) if isinstance(v, Path) else v) for k, v in record.items()}
-        write_json(writer.path(RUN_RECORD), {**summary, "out": None, "command": "cutout", "job": record})
-        if job.report:
-            from negmine.report import write_report
+        with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
+            writer = run.writer
+            done = {e["file"]: e for e in run.journal.entries}     # images finished before an interruption
+            for e in done.values():
+                rows += e.get("rows", [])
+                rejects += [e["reject"]] if "reject" in e else []
+            todo = [(k, t) for k, t in tasks if k not in done]
+            fn = partial(_task, opts=opts, mode=job.mode, crop=crop)
+            results = distributor.imap(fn, [t for _, t in todo])
+            for (key_, task), result in tqdm(zip(todo, results), total=len(todo), desc=job.mode, unit="img",
+                                             disable=not job.progress or None):
+                if isinstance(result, str):
+                    rejects.append({"file": key_, "reason": result})
+                    run.journal.append({"file": key_, "reject": rejects[-1]})
+                    continue
+                stem = Path(key_).with_suffix("").as_posix()
+                made = []
+                for n, c in enumerate(result):
+                    rel = f"{stem}{f'_crop{n}' if job.mode == 'crops' else ''}{ext}"
+                    writer.write_bytes(rel, c.data)
+                    made.append({"path": rel, "source": str(root), "file": key_, "mode": job.mode,
+                                 "region": c.region, "fill": c.fill, "noise": opts.noise if c.fill == "noise" else None,
+                                 "margin": opts.margin, "boxes": c.boxes, "crop": c.crop, "seed": c.seed,
+                                 "width": c.width, "height": c.height, "sha256": hashlib.sha256(c.data).hexdigest()})
+                rows += made
+                run.journal.append({"file": key_, "rows": made})
+            rows.sort(key=lambda r: r["path"])
+            rejects.sort(key=lambda r: r["file"])
+            summary = {"negmine_version": __version__, "seed": seed, "out": str(writer.out), "images": len(keys),
+                       "written": len(rows), "skipped": len(rejects),
+                       "fills": {f: sum(r["fill"] == f for r in rows) for f in sorted({r["fill"] for r in rows})}}
+            write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "cutout", "job": record})
+            if job.report:
+                from negmine.report import write_report
 
-            summary["report"] = write_report(writer.staging, display=writer.out)["html"]
-        writer.publish()
-    except BaseException:
-        writer.abort()
-        raise
+                summary["report"] = write_report(writer.staging, display=writer.out)["html"]
+            run.journal.close()
+            writer.publish()
     finally:
         distributor.close()
     summary["seconds"] = round(time.monotonic() - t0, 2)

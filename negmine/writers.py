@@ -106,6 +106,10 @@ class DatasetWriter:
             if not target.exists():
                 raise
 
+    def clear_scratch(self) -> None:
+        """Remove what is left of the draw's scratch files (.work/) before publishing."""
+        shutil.rmtree(self.staging / ".work", ignore_errors=True)
+
     def publish(self) -> Path:
         shutil.rmtree(self.staging / STATE, ignore_errors=True)
         old = self.out.parent / f".{self.out.name}.negmine-old"
@@ -155,3 +159,48 @@ class Journal:
         if not self._f.closed:
             os.fsync(self._f.fileno())
             self._f.close()
+
+
+class Run:
+    """A resumable run of any command: the staging writer, the journal, and the run key that a
+    --resume must match. Used as a context manager: an interruption or crash keeps the staging
+    folder for --resume; a deterministic error (bad input, too small a pool) removes it; the
+    caller publishes when done."""
+
+    def __init__(self, out: Path, key: dict, *, overwrite: bool = False, resume: bool = False):
+        key = json.loads(json.dumps(key))        # compare as stored: tuples become lists
+        self.writer = DatasetWriter(out, overwrite=overwrite, resume=resume)
+        run_file = self.writer.staging / STATE / "run.json"
+        if self.writer.resumed:
+            stored = json.loads(run_file.read_text()) if run_file.is_file() else None
+            if stored != key:
+                opts, old = key.get("options", {}), (stored or {}).get("options", {})
+                diff = sorted(k for k in opts if stored and old.get(k) != opts[k])
+                raise NegmineError("cannot resume: the interrupted run used other "
+                                   + (f"options ({', '.join(diff)})" if diff else "inputs or version")
+                                   + "; rerun it with the same options, or pass --overwrite to start over")
+        else:
+            run_file.write_text(json.dumps(key, indent=2) + "\n", encoding="utf-8")
+        self.journal = Journal(self.writer.staging / STATE / "journal.jsonl")
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.journal.close()
+        if isinstance(exc, NegmineError):
+            if not exc.resumable:
+                self.writer.abort()      # resuming would fail the same way
+                return False
+            raise type(exc)(f"{exc}; what was done is kept: rerun with --resume") from None
+        return False                      # success, or interrupted/crashed: staging stays for --resume
+
+
+def stored_seed(out: Path) -> int | None:
+    """The seed of an interrupted run, so --resume needs no --seed when the first run drew one."""
+    out = Path(out).expanduser().absolute()
+    run_file = out.parent / f".{out.name}.negmine-partial" / STATE / "run.json"
+    try:
+        return int(json.loads(run_file.read_text())["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

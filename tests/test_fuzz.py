@@ -53,3 +53,21 @@ def test_source_spec_and_split_parsing_fail_cleanly(text):
             fn(text)
         except NegmineError as exc:
             assert str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300) | st.lists(st.tuples(st.sampled_from(["ratio", "count", "source", "split", "seed",
+                                                                    "balanced", "hash-distance", "zzz"]),
+                                                   st.sampled_from(["1", "'x'", "[1, 'a']", "true", "{a=1}", "-3.5"])),
+                                         max_size=6).map(lambda kv: "\n".join(f"{k} = {v}" for k, v in kv)))
+def test_recipe_parser_fails_cleanly(tmp_path_factory, text):
+    from negmine.cli import sample
+    from negmine.recipes import load_recipe
+
+    path = tmp_path_factory.mktemp("r") / "r.toml"
+    path.write_text(text)
+    try:
+        values = load_recipe(path, {p.name: p for p in sample.params})
+        assert isinstance(values, dict)
+    except NegmineError as exc:
+        assert str(exc)

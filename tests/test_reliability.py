@@ -279,3 +279,46 @@ def test_missing_column_and_debug_traceback(positives, pool, tmp_path):
     assert r.exit_code == 4 and "no image column 'pixels'" in r.output
     r = invoke("sample", "-q", "--debug", "-p", positives, "-s", f"{pool}?image=pixels", "-o", tmp_path / "ds")
     assert r.exit_code != 0 and r.exception is not None
+
+
+def _interrupt_after(monkeypatch, n: int):
+    """Ctrl-C after n journal entries: a deterministic interruption in the middle of a run."""
+    real = Journal.append
+    count = {"n": 0}
+
+    def append(self, entry):
+        real(self, entry)
+        count["n"] += 1
+        if count["n"] == n:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Journal, "append", append)
+    return lambda: monkeypatch.setattr(Journal, "append", real)
+
+
+@pytest.mark.parametrize("command", ["cutout", "mine"])
+def test_cutout_and_mine_resume_to_the_same_result(command, positives, pool, tmp_path, monkeypatch):
+    if command == "cutout":
+        args = ["cutout", "-q", "--workers", "1", "--images", SHARED / "raccoon-voc" / "images", "--boxes",
+                SHARED / "raccoon-voc" / "annotations", "--fill", "noise", "--fill", "tile"]
+    else:
+        base = tmp_path / "round1"
+        assert invoke("sample", "-q", "--workers", "1", "-p", positives, "-s", pool, "--count", 60, "--seed", 2,
+                      "-o", base).exit_code == 0
+        scores = tmp_path / "s.csv"
+        negs = [r for r in read_manifest(base) if r["role"] == "negative"]
+        scores.write_text("path,score\n" + "".join(f"{r['path']},{i / 100}\n" for i, r in enumerate(negs)))
+        args = ["mine", "-q", "--workers", "1", "--scores", scores, "--pool", base, "--count", 30]
+    ref = tmp_path / "ref"
+    assert invoke(*args, "--seed", 3, "-o", ref).exit_code == 0 if command == "cutout" else \
+        invoke(*args, "-o", ref).exit_code == 0
+    out = tmp_path / "out"
+    seed = ["--seed", 3] if command == "cutout" else []
+    restore = _interrupt_after(monkeypatch, 25)
+    r = invoke(*args, *seed, "-o", out)
+    restore()
+    assert r.exit_code == 130 and not out.exists()
+    assert (out.parent / f".{out.name}.negmine-partial").exists()
+    r = invoke(*args, *seed, "--resume", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert output_files(out) == output_files(ref)
