@@ -24,8 +24,7 @@ from negmine.errors import NegmineError
 
 FORMATS = ("imagefolder", "hf", "multilabel-csv", "yolo-cls", "yolo-det")
 # Folder names loaders read as splits (datasets' imagefolder, fastai, Ultralytics), never as classes.
-SPLIT_WORDS = {"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval", "evaluation",
-               "images", "labels"}
+SPLIT_WORDS = {"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval", "evaluation"}
 BACKGROUND_WARN = 0.10        # Ultralytics suggests 0-10% background images
 
 
@@ -37,8 +36,9 @@ def check_format(fmt: str, split_names: Sequence[str]) -> None:
                            "use --split 0.9,0.1 or 0.8,0.1,0.1")
 
 
-def check_class_name(name: str) -> None:
-    if name.lower() in SPLIT_WORDS:
+def check_class_name(name: str, fmt: str = "imagefolder") -> None:
+    reserved = SPLIT_WORDS | ({"images", "labels"} if fmt == "yolo-det" else set())
+    if name.lower() in reserved:
         raise NegmineError(f"class name {name!r} would be read as a split by trainers' loaders; rename it")
 
 

@@ -125,7 +125,7 @@ class SampleRun:
         self.split_names, self.split_fracs = parse_split(opts.split)
         self.negative_class = safe_name(opts.negative_class)
         check_format(opts.format, self.split_names)
-        check_class_name(self.negative_class)
+        check_class_name(self.negative_class, opts.format)
         if opts.format == "yolo-det" and opts.boxes is None:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
         self.t0 = time.monotonic()
@@ -142,7 +142,7 @@ class SampleRun:
                                "choose another with --negative-class")
         self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
         for cls in self.positives.classes:
-            check_class_name(cls)
+            check_class_name(cls, o.format)
         self.pos_boxes: dict[str, list] = {}
         self.pos_masks: dict[str, Path] = {}
         self.synthetic_target = 0

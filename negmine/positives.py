@@ -11,6 +11,7 @@ from negmine.errors import NegmineError
 from negmine.naming import UniqueNames, safe_name
 from negmine.sources import IMAGE_EXTENSIONS
 
+GENERIC = {"images", "image", "imgs", "img", "photos", "pictures", "pics", "data", "jpg", "jpeg", "jpegimages"}
 # Folder names that trainers' loaders take for splits, never for classes.
 SPLIT_LIKE = {"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval",
               "evaluation"}
@@ -80,7 +81,10 @@ def scan_positives(root: Path, *, follow_symlinks: bool = False) -> Positives:
     positives = Positives(root)
     names = UniqueNames()
     for folder, files in per_class.items():
-        cls = names.take(safe_name(folder.name, fallback="positive"))
-        positives.labels[cls] = folder.name
+        # one folder of images called "images" (raccoons/images): the class is what holds it
+        label = folder.parent.name if folder == root and folder.name.lower() in GENERIC and folder.parent.name \
+            else folder.name
+        cls = names.take(safe_name(label, fallback="positive"))
+        positives.labels[cls] = label
         positives.classes[cls] = [PositiveFile(p, p.relative_to(root).as_posix()) for p in files]
     return positives

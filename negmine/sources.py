@@ -29,6 +29,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".
 _LABEL_NAMES = ("label", "labels", "class", "fine_label", "category", "wnid", "synset")
 _IMAGE_NAMES = ("image", "img", "jpg", "jpeg", "png", "picture")
 _WNID = re.compile(r"^n\d{8}$")
+_GENERIC_FOLDERS = {"images", "image", "imgs", "img", "photos", "pictures", "pics", "jpg", "jpeg", "jpegimages"}
 
 
 @dataclass(frozen=True)
@@ -448,7 +449,9 @@ class FolderSource(Source):
             files = [p for p in files if os.path.realpath(p).startswith(real_root + os.sep)]
         self.paths = [p[len(self._root) + 1:] for p in files]
         labels = [str(Path(p).parent) if str(Path(p).parent) != "." else None for p in self.paths]
-        labels = [Path(lab).name if lab else None for lab in labels]
+        # a folder called "images" says nothing about what is in it: no label rather than a fake class
+        labels = [Path(lab).name if lab and Path(lab).name.lower() not in _GENERIC_FOLDERS else None
+                  for lab in labels]
         self.classes, self.codes = _codes_from_values(labels, None)
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
