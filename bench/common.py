@@ -21,15 +21,17 @@ def photos() -> list[Path]:
     return sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))
 
 
-def crop_jpeg(photo: Image.Image, rng: np.random.Generator, size: int, quality: int = 90) -> bytes:
-    """A realistic-looking, distinct image: a random 30-70% crop, maybe mirrored, resized."""
+def random_crop(photo: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A realistic-looking, distinct image: a random square 30-70% crop, maybe mirrored."""
     w, h = photo.size
     side = int(min(w, h) * rng.uniform(0.3, 0.7))
     x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
     im = photo.crop((x, y, x + side, y + side))
-    if rng.random() < 0.5:
-        im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    im = im.resize((size, size), Image.Resampling.BILINEAR)
+    return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else im
+
+
+def crop_jpeg(photo: Image.Image, rng: np.random.Generator, size: int, quality: int = 90) -> bytes:
+    im = random_crop(photo, rng).resize((size, size), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=quality)
     return buf.getvalue()

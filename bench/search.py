@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PIL import Image
 
-from bench.common import CACHE, interleaved, loaded_photos
+from bench.common import CACHE, interleaved, loaded_photos, random_crop
 from negmine.distribute import ProcessDistributor
 from negmine.hashing import FAST_RESAMPLE, hash_image
 from negmine.neighbors import brute_pairs, pairs_within
@@ -24,13 +23,7 @@ def _hashes_chunk(args) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.empty(n, np.uint64)
     for k in range(n):
-        photo = _PHOTOS[int(rng.integers(len(_PHOTOS)))]
-        w, h = photo.size
-        side = int(min(w, h) * rng.uniform(0.3, 0.7))
-        x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
-        crop = photo.crop((x, y, x + side, y + side))
-        if rng.random() < 0.5:
-            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        crop = random_crop(_PHOTOS[int(rng.integers(len(_PHOTOS)))], rng)
         out[k] = hash_image(crop, resample=FAST_RESAMPLE)[0]
     return out
 

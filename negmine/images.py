@@ -138,16 +138,6 @@ def encode(data: bytes, opts: EncodeOptions = EncodeOptions()) -> Encoded:
     return Encoded(buf.getvalue(), im.width, im.height, pixel_sha, reencoded=True)
 
 
-def encode_or_reason(data: bytes, opts: EncodeOptions) -> Encoded | str:
-    """`encode` for worker pools: a rejected image comes back as its reason string."""
-    try:
-        return encode(data, opts)
-    except ImageRejected as exc:
-        return str(exc)
-    except Exception as exc:  # a decoder bug on one file must never end a long run
-        return f"unexpected decoder error: {type(exc).__name__}: {exc}"
-
-
 PORTABLE = {"JPEG": ".jpg", "PNG": ".png"}
 
 

@@ -157,7 +157,7 @@ def nearest_within(a: np.ndarray, b: np.ndarray, radius: int) -> tuple[np.ndarra
     """Like `nearest`, but only distances <= radius are exact (others read 65): uses the index for
     large sets, where only the close ones matter."""
     a, b = as_hashes(a), as_hashes(b)
-    if _plan(len(a), len(b), radius) is None:
+    if len(b) == 0 or _plan(len(a), len(b), radius) is None:
         return nearest(a, b)
     i, j, d = pairs_within(a, b, radius)
     dist = np.full(len(a), 65, np.uint8)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from negmine.cache import HashCache
 from negmine.hashing import DRAFT_SIZE, hash_file_or_reason
-from negmine.neighbors import nearest, pairs_within
+from negmine.neighbors import nearest_within, pairs_within
 from negmine.sources import Source
 from negmine.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, resolve_concepts
 
@@ -156,9 +156,10 @@ class NearDuplicates:
         if not live:
             return
         h = np.array([c.phash for c in live], dtype=np.uint64)
-        d, j = nearest(h, self.pos)
+        # only matches within the radius matter: the index makes this cheap for 100k+ positives
+        d, j = nearest_within(h, self.pos, self.radius)
         self._pos_near = {id(c): (int(dd), int(jj)) for c, dd, jj in zip(live, d, j)}
-        d, j = nearest(h, np.array(self.kept, dtype=np.uint64))
+        d, j = nearest_within(h, np.array(self.kept, dtype=np.uint64), self.radius)
         self._before = {id(c): (int(dd), int(jj)) for c, dd, jj in zip(live, d, j)}
         ii, jj, dd = pairs_within(h, None, self.radius)
         for a, b, dist in zip(ii.tolist(), jj.tolist(), dd.tolist()):   # a < b: b comes later in priority

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +36,6 @@ class Positives:
     def total(self) -> int:
         return sum(self.sizes)
 
-    def sha256s(self) -> set[str]:
-        return {hashlib.sha256(f.path.read_bytes()).hexdigest() for files in self.classes.values() for f in files}
 
 
 def _images_under(folder: Path, root: Path, follow_symlinks: bool) -> list[Path]:

@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 from conftest import SHARED
 from negmine.hashing import hash_bytes, hash_image, open_for_hash
 from negmine.images import ImageRejected
-from negmine.neighbors import nearest, pairs_within
+from negmine.neighbors import mih_pairs, nearest, nearest_within, pairs_within
 
 TENCH = SHARED / "imagenet-500" / "images" / "n01440764_tench.JPEG"
 UK = SHARED / "near-dups-ukbench"
@@ -108,3 +108,23 @@ def test_hashes_of_files_are_cached(tmp_path, monkeypatch):
     assert again == first and all(isinstance(v, tuple) for v in again.values())
     with pytest.raises(AssertionError, match="decoded again"):     # other settings: not the same cache entry
         overlap.hash_files(files, "phash", True, SerialDistributor(), progress=False)
+
+
+def test_multi_index_hashing_is_exact_on_clustered_hashes():
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 2**63, 3000, dtype=np.uint64) | np.uint64(1 << 63)     # phash-like: top bit set
+    noise = np.zeros(3000, dtype=np.uint64)
+    for _ in range(6):
+        noise |= (np.uint64(1) << rng.integers(0, 64, 3000).astype(np.uint64)) * (rng.random(3000) < 0.5).astype(np.uint64)
+    a = np.concatenate([base, base ^ noise])
+    truth = pairs_within(a, None, 8, method="brute")
+    for m in (3, 4, 5, 8):
+        i, j, d = mih_pairs(a, None, 8, m)
+        assert set(zip(i.tolist(), j.tolist())) == set(zip(truth[0].tolist(), truth[1].tolist()))
+    q, db = a[:400], a[400:]
+    exact_d, _ = nearest(q, db)
+    for radius in (4, 8, 12):
+        d, j = nearest_within(q, db, radius)
+        close = exact_d <= radius
+        assert ((d <= radius) == close).all() and (d[close] == exact_d[close]).all()
+        assert (np.bitwise_count(q[close] ^ db[j[close]]) == d[close]).all()
