@@ -176,12 +176,24 @@ def _classes_text(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
 def _plan_text(p: dict) -> str:
     lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "
              f"{p['pool_available']}", _classes_text(p["classes"]), _table(p["splits"])]
     if p.get("near"):
         lines.append(f"near: {p['near']['planned']} planned from the nearest classes "
                      f"(levels {p['near']['levels']})")
+    for sid, io in p.get("io", {}).items():
+        where = "download" if io["remote"] else "read"
+        lines.append(f"{sid}: will {where} about {_size(io['image_bytes_to_read'])} of "
+                     f"{_size(io['pool_image_bytes'])} of image data (parquet is read a row group at a time)")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "

@@ -207,8 +207,14 @@ class SampleRun:
         neg_splits = assign_splits(n + self.synthetic_target, self.split_fracs, rng_for(self.seed, "split-neg"))
         for name, k in zip(self.split_names, np.bincount(neg_splits, minlength=len(self.split_names))):
             splits[name][self.negative_class] = int(k)
+        io = {}
+        for i, src in enumerate(self.sources):
+            if hasattr(src, "read_estimate"):
+                rows = self.order_row[:n][self.order_src[:n] == i]
+                read, total = src.read_estimate(rows)
+                io[src.id] = {"image_bytes_to_read": read, "pool_image_bytes": total, "remote": src._remote}
         plan = {
-            "seed": self.seed, "negatives_needed": self.needed, "pool_available": self.available,
+            "seed": self.seed, "negatives_needed": self.needed, "pool_available": self.available, "io": io,
             "positives": {c: len(f) for c, f in self.positives.classes.items()},
             "splits": splits, "sources": [s.describe() for s in self.sources],
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},

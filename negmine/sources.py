@@ -276,18 +276,25 @@ class ParquetSource(Source):
         starts, parts = [0], []
         vocab: dict[str, int] = {}
 
+        self._group_bytes: list[np.ndarray] = []  # per file: compressed bytes of the image column per row group
+
         def index_one(pf):
             md = pf.metadata
             groups = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
+            leaves = [k for k in range(md.num_columns)
+                      if md.schema.column(k).path.split(".")[0] == self.image_column]
+            sizes = np.array([sum(md.row_group(g).column(k).total_compressed_size for k in leaves)
+                              for g in range(md.num_row_groups)], dtype=np.int64)
             if not self.label_column:
-                return groups, []
-            return groups, [_local_codes(pf.read_row_group(g, columns=[self.label_column]).column(0), names, vocab)
-                            for g in range(md.num_row_groups)]
+                return groups, sizes, []
+            return groups, sizes, [_local_codes(pf.read_row_group(g, columns=[self.label_column]).column(0), names,
+                                                vocab) for g in range(md.num_row_groups)]
 
         for i in tqdm(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
                       disable=not progress or None, leave=False):
-            groups, file_parts = self._with_file(i, index_one)
+            groups, sizes, file_parts = self._with_file(i, index_one)
             self._row_groups.append(groups)
+            self._group_bytes.append(sizes)
             parts.extend(file_parts)
             starts.append(starts[-1] + int(groups[-1]))
         self._starts = np.asarray(starts, dtype=np.int64)
@@ -311,14 +318,15 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps([self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v2", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
     def _save_index(self, path: Path) -> None:
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         np.savez(tmp, codes=self.codes, starts=self._starts, classes=np.array(json.dumps(self.classes)),
-                 groups=np.concatenate(self._row_groups), group_sizes=[len(g) for g in self._row_groups])
+                 groups=np.concatenate(self._row_groups), group_sizes=[len(g) for g in self._row_groups],
+                 group_bytes=np.concatenate(self._group_bytes))
         os.replace(tmp, path)
 
     def _load_index(self, path: Path) -> None:
@@ -326,6 +334,22 @@ class ParquetSource(Source):
             self.codes, self._starts = z["codes"], z["starts"]
             self.classes = json.loads(str(z["classes"]))
             self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
+            self._group_bytes = np.split(z["group_bytes"], np.cumsum([len(g) - 1 for g in self._row_groups])[:-1])
+
+    def read_estimate(self, rows: Sequence[int]) -> tuple[int, int]:
+        """(bytes of image data in the row groups holding `rows`, bytes of image data in the pool):
+        what reading these rows costs, since parquet is read a row group at a time."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        total = int(sum(int(g.sum()) for g in self._group_bytes))
+        if not len(rows):
+            return 0, total
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        touched = 0
+        for fi in np.unique(file_of).tolist():
+            local = rows[file_of == fi] - self._starts[fi]
+            groups = np.unique(np.searchsorted(self._row_groups[fi], local, side="right") - 1)
+            touched += int(self._group_bytes[fi][groups].sum())
+        return touched, total
 
     def _with_file(self, i: int, fn):
         """Run fn(ParquetFile) on shard i; remote reads are retried, failures become one-line errors."""

@@ -104,3 +104,6 @@ def test_hub_index_is_cached_per_commit(tmp_path, monkeypatch):
     again = open_source(SourceSpec.parse("someone/cached-pool"))
     assert again.classes == first.classes and (again.codes == first.codes).all()
     assert [i.origin for i in again.read([5])] == [{"file": "data/train-00001-of-00003.parquet", "row": 1}]
+    assert again.read_estimate([5, 6]) == first.read_estimate([5, 6])
+    touched, total = first.read_estimate([5])
+    assert 0 < touched < total                      # one of three shards
