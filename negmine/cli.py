@@ -125,10 +125,14 @@ def sample(sources, quiet, as_json, **kw) -> None:
 
     kw["exclude"] = list(kw["exclude"])
     kw["cutout_fills"] = tuple(kw["cutout_fills"]) or ("noise",)
+    if kw["seed"] is None and not kw["resume"]:      # drawn here, so it is on screen before any work
+        import secrets
+
+        kw["seed"] = secrets.randbelow(2**31)
+        if not quiet:
+            click.echo(f"seed: {kw['seed']} (pass --seed {kw['seed']} to repeat this run)", err=True)
     opts = SampleOptions(sources=[SourceSpec.parse(s) for s in sources], progress=not quiet, **kw)
     summary = run_sample(opts)
-    if kw["seed"] is None and not quiet:
-        click.echo(f"seed: {summary['seed']} (pass --seed {summary['seed']} to repeat this run)", err=True)
     if summary.get("dry_run"):
         _emit(summary, as_json, _plan_text(summary))
     else:
