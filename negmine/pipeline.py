@@ -146,12 +146,10 @@ class SampleRun:
         self.pos_boxes: dict[str, list] = {}
         self.pos_masks: dict[str, Path] = {}
         self.synthetic_target = 0
-        if o.format == "yolo-det":
+        if o.format == "yolo-det" or o.synthetic:
             _, _, self.pos_boxes, self.pos_masks = annotated_images(self.positives.root, o.boxes, o.masks, None,
                                                                     o.box_format)
         if o.synthetic:
-            _, _, self.pos_boxes, self.pos_masks = annotated_images(self.positives.root, o.boxes, o.masks, None,
-                                                                    o.box_format)
             annotated = len({k for k, v in self.pos_boxes.items() if v} | set(self.pos_masks))
             # at most one cutout per annotated positive; what they cannot supply comes from the pool
             self.synthetic_target = min(annotated, int(math.floor(o.synthetic * self.needed + 0.5)))
@@ -162,6 +160,17 @@ class SampleRun:
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                     anchors=folders)
+        self._plan_order()
+        if self.available < self.pool_target and not o.allow_short:
+            raise PoolTooSmall(f"the pool has only {self.available} images after excluding overlapping classes, "
+                               f"{self.pool_target} negatives needed from it; add a source, lower --ratio/--count, "
+                               "or pass --allow-short", self.available, self.pool_target)
+        return self._plan_summary()
+
+    def _plan_order(self) -> None:
+        """The priority order over every eligible pool row: per source (and near/far stratum) a
+        stratified or uniform order, interleaved by weight."""
+        o = self.opts
         self.near_levels: dict[str, int | None] = {}
         orders, weights, nears = [], [], []
         for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
@@ -187,11 +196,6 @@ class SampleRun:
         self.order_near = [nears[s][1] for s in range(len(nears))]
         self.order_stratum = stratum
         self.available = len(self.order_row)
-        if self.available < self.pool_target and not o.allow_short:
-            raise PoolTooSmall(f"the pool has only {self.available} images after excluding overlapping classes, "
-                               f"{self.pool_target} negatives needed from it; add a source, lower --ratio/--count, "
-                               "or pass --allow-short", self.available, self.pool_target)
-        return self._plan_summary()
 
     def _plan_summary(self) -> dict:
         n = min(self.pool_target, self.available)
