@@ -32,8 +32,10 @@ _DCT = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(_N) + 1) / (2 *
 def open_for_hash(data: bytes) -> Image.Image:
     """Decode small and upright, as grayscale, exactly as written images are prepared (alpha on
     white, 16-bit scaled); decompression bombs are refused, not decoded."""
-    im = to_rgb(open_image(data, draft=DRAFT_SIZE), icc=False)
-    return im.convert("L")
+    im = open_image(data, draft=DRAFT_SIZE)
+    if im.mode == "L" and "exif" not in im.info and "transparency" not in im.info:
+        return im              # the common case, a JPEG drafted straight to gray: nothing to convert
+    return to_rgb(im, icc=False).convert("L")      # L -> RGB -> L is exact, so both paths agree
 
 
 def _pack(bits: np.ndarray) -> int:
