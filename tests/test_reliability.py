@@ -140,11 +140,15 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, t
     out = tmp_path / "killed"
     staging = out.parent / f".{out.name}.negmine-partial"
     rng = random.Random(20261122)
-    kills = 0
-    for delay in sorted(rng.uniform(0.4, 2.6) for _ in range(3)):
+    kills = resumed = 0
+    for _ in range(3):
         extra = ["--resume"] if staging.exists() else []
+        resumed += bool(extra)
         proc = subprocess.Popen(_cli(*args, *extra, "-o", out))
-        time.sleep(delay)
+        deadline = time.time() + 30            # kill mid-run: once the journal exists, at a random moment
+        while not (staging / ".negmine" / "journal.jsonl").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.8))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -156,7 +160,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, t
         extra = ["--resume"] if staging.exists() else []      # a kill during start-up leaves nothing to resume
         r = subprocess.run(_cli(*args, *extra, "-o", out), capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
-    assert kills >= 1
+    assert kills >= 1 and resumed >= 1
     assert not staging.exists()
     assert (out / "manifest.jsonl").read_bytes() == (ref / "manifest.jsonl").read_bytes()
     assert output_files(out) == output_files(ref)
