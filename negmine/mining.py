@@ -25,13 +25,14 @@ from negmine import __version__
 from negmine.distribute import make_distributor
 from negmine.draw import Candidate, draw
 from negmine.errors import NegmineError, PoolTooSmall
+from negmine.hashing import DEFAULT_DISTANCE
 from negmine.images import EncodeOptions
 from negmine.manifest import read_jsonl, write_outputs
 from negmine.naming import UniqueNames, safe_name
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
 from negmine.positives import scan_positives
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
-from negmine.writers import RUN_RECORD, Run
+from negmine.writers import RUN_RECORD, Run, plain_record, run_options
 
 _ID_COLUMNS = ("id", "path", "file", "fname", "filename", "image")
 _SCORE_COLUMNS = ("score", "prob", "probability", "max_prob", "logit", "confidence")
@@ -126,7 +127,7 @@ class MineJob:
     score_column: str | None = None
     negative_class: str = "other"
     hash: str = "phash"
-    hash_distance: int = 10
+    hash_distance: int = DEFAULT_DISTANCE
     quality: int = 95
     max_size: int | None = None
     workers: int | None = None
@@ -179,9 +180,9 @@ def run_mine(job: MineJob) -> dict:
         else:
             order.append((score, cid, row))
     hash_kind = None if job.hash == "none" else job.hash
-    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in job.__dict__.items()}
+    record = plain_record(job.__dict__)
     key = {"negmine_version": __version__, "scores_sha256": hashlib.sha256(Path(job.scores).read_bytes()).hexdigest(),
-           "options": {k: v for k, v in record.items() if k not in ("workers", "overwrite", "resume", "progress")}}
+           "options": run_options(record)}
     distributor = make_distributor(job.workers)
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:

@@ -35,7 +35,7 @@ from negmine.sampling import (assign_splits, merge_orders, negatives_needed, par
                               stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
 from negmine.taxonomy import Taxonomy
-from negmine.writers import DatasetWriter, Journal, Run, stored_seed
+from negmine.writers import DatasetWriter, Journal, Run, plain_record, run_options, stored_seed
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
 from negmine.synthetic import annotated_images, image_seed
@@ -87,11 +87,7 @@ class SampleOptions:
     progress: bool = True
 
     def record(self) -> dict:
-        d = asdict(self)
-        d["positives"], d["out"] = str(self.positives), str(self.out)
-        d["boxes"], d["masks"] = (str(self.boxes) if self.boxes else None), (str(self.masks) if self.masks else None)
-        d["cutout_fills"] = list(self.cutout_fills)
-        d["sources"] = [asdict(s) for s in self.sources]
+        d = plain_record(asdict(self))
         for volatile in ("progress", "resume", "dry_run"):
             d.pop(volatile)
         return d
@@ -239,9 +235,7 @@ class SampleRun:
     # -- execution ------------------------------------------------------------------------------
     def run_key(self) -> dict:
         """What must not change between an interrupted run and its --resume."""
-        opts = {**self.opts.record(), "seed": self.seed}
-        for free in ("workers", "overwrite"):
-            opts.pop(free)
+        opts = run_options({**self.opts.record(), "seed": self.seed})
         return {"negmine_version": __version__, "seed": self.seed, "options": opts,
                 "sources": [s.describe() for s in self.sources]}
 

@@ -107,32 +107,25 @@ class Source(ABC):
 
 def _codes_from_values(values, names: list[str] | None) -> tuple[list[str], np.ndarray]:
     """Integer ClassLabel codes keep their names; anything else becomes sorted string classes.
-    `values`: a list, or a pyarrow array/chunked array (encoded without making Python objects: a
-    million-row label column stays a few MB)."""
+    `values`: a list, or a pyarrow array/chunked array."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values))
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks else pa.array([], pa.string())
-    if names is not None and (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
-        codes = arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        codes[(codes < 0) | (codes >= len(names))] = -1
-        return list(names), codes.astype(np.int32)
-    strings = pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
-    dictionary = strings.dictionary_encode()
-    labels = dictionary.dictionary.to_pylist()
-    ranks = np.argsort(np.array(labels, dtype=object), kind="stable") if labels else np.zeros(0, np.int64)
-    rank_of = np.empty(len(labels), np.int32)
-    rank_of[ranks] = np.arange(len(labels), dtype=np.int32)
-    idx = dictionary.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    codes = np.where(idx >= 0, rank_of[np.maximum(idx, 0)] if len(labels) else -1, -1).astype(np.int32)
-    classes = [labels[i] for i in ranks]
-    if "" in classes:                          # an empty label is no label
-        empty = classes.index("")
-        codes = np.where(codes == empty, -1, np.where(codes > empty, codes - 1, codes)).astype(np.int32)
-        classes.pop(empty)
-    return classes, codes
+    vocab: dict[str, int] = {}
+    codes = _local_codes(arr, names, vocab)
+    return (list(names), codes) if names is not None and not vocab else _sorted_classes(vocab, codes)
+
+
+def _sorted_classes(vocab: dict[str, int], codes: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Renumber codes given in order of first appearance so classes are in sorted order, as for
+    every source (-1, no label, stays -1)."""
+    labels = sorted(vocab)
+    remap = np.full(len(vocab) + 1, -1, np.int32)     # remap[-1] is the sentinel
+    for rank, label in enumerate(labels):
+        remap[vocab[label]] = rank
+    return labels, remap[codes]
 
 
 def _local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.ndarray:
@@ -305,12 +298,7 @@ class ParquetSource(Source):
         if names is not None:
             self.classes, self.codes = list(names), codes
             return
-        labels = sorted(vocab)                     # classes in sorted order, as for every source
-        remap = np.full(len(vocab) + 1, -1, np.int32)
-        for rank, label in enumerate(labels):
-            remap[vocab[label]] = rank
-        self.classes = labels
-        self.codes = remap[codes]                  # -1 stays -1 (remap[-1] is the sentinel)
+        self.classes, self.codes = _sorted_classes(vocab, codes)
 
     def _cache_path(self) -> Path | None:
         """Hub revisions are immutable commits, so their index can be kept; local folders can change."""

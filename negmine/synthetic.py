@@ -27,7 +27,7 @@ from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 from negmine.manifest import write_outputs
 from negmine.positives import _images_under
-from negmine.writers import Run, stored_seed
+from negmine.writers import Run, plain_record, run_options, stored_seed
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -141,10 +141,8 @@ def run_cutout(job: CutoutJob) -> dict:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
     root, keys, boxes, masks = annotated_images(job.images, job.boxes, job.masks, job.classes, job.box_format)
-    record = {**asdict(job), "seed": seed, "options": asdict(opts)}
-    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in record.items()}
-    key = {"negmine_version": __version__, "seed": seed,
-           "options": {k: v for k, v in record.items() if k not in ("workers", "overwrite", "resume", "progress")}}
+    record = plain_record({**asdict(job), "seed": seed, "options": asdict(opts)})
+    key = {"negmine_version": __version__, "seed": seed, "options": run_options(record)}
     rows, rejects, tasks = [], [], []
     for k in keys:
         if k in boxes and boxes[k] or k in masks:

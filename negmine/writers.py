@@ -161,6 +161,20 @@ class Journal:
             self._f.close()
 
 
+# Options that change how a run goes, not what it writes: a --resume may change them.
+VOLATILE = ("workers", "overwrite", "resume", "progress", "dry_run", "report")
+
+
+def plain_record(fields: dict) -> dict:
+    """A run's options as JSON-ready values (paths as text)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()}
+
+
+def run_options(record: dict) -> dict:
+    """The part of a run's options a --resume must match."""
+    return {k: v for k, v in record.items() if k not in VOLATILE}
+
+
 class Run:
     """A resumable run of any command: the staging writer, the journal, and the run key that a
     --resume must match. Used as a context manager: an interruption or crash keeps the staging
