@@ -45,9 +45,14 @@ def loaded_photos(limit: int | None = None) -> list[Image.Image]:
     return out
 
 
-def write_pool(path: Path, labels: np.ndarray, blobs, class_names: list[str], rows_per_group: int = 2000) -> Path:
+def write_pool(path: Path, labels: np.ndarray, blobs, class_names: list[str], rows_per_group: int = 2000,
+               layout: str = "pyarrow") -> Path:
     """A class-sorted parquet pool in Hub layout (data/train-00000-of-00001.parquet), image column as
-    datasets writes it (struct<bytes, path>), string labels. `blobs(i)` gives row i's image bytes."""
+    datasets writes it (struct<bytes, path>), string labels. `blobs(i)` gives row i's image bytes.
+
+    layout "datasets" writes what `datasets` 5.x pushes to the Hub: content-defined pages of
+    256 KB-1 MB, a page index, image bytes uncompressed and not dictionary-encoded, row groups of
+    ~100 MB (rows_per_group is then ignored); "pyarrow" is pyarrow's defaults plus a page index."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -55,12 +60,26 @@ def write_pool(path: Path, labels: np.ndarray, blobs, class_names: list[str], ro
     (path / "data").mkdir(exist_ok=True)
     schema = pa.schema([("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("label", pa.string())])
     target = path / "data" / "train-00000-of-00001.parquet"
-    with pq.ParquetWriter(target, schema, compression="none", write_page_index=True) as w:
-        for s in range(0, len(labels), rows_per_group):
-            idx = range(s, min(len(labels), s + rows_per_group))
-            imgs = pa.array([{"bytes": blobs(i), "path": None} for i in idx], schema.field("image").type)
-            labs = pa.array([class_names[labels[i]] for i in idx], pa.string())
-            w.write_table(pa.table([imgs, labs], schema=schema))
+    options = dict(compression="none", write_page_index=True)
+    if layout == "datasets":
+        import datasets
+        from datasets.arrow_writer import get_parquet_column_options
+
+        features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("string")})
+        schema = schema.with_metadata(features.arrow_schema.metadata)
+        options = dict(write_page_index=True, use_content_defined_chunking=datasets.config.DEFAULT_CDC_OPTIONS,
+                       **get_parquet_column_options(features, schema))
+        rows_per_group = None
+    with pq.ParquetWriter(target, schema, **options) as w:
+        group, size = [], 0
+        for i in range(len(labels)):
+            group.append(i)
+            size += len(blobs(i))
+            if i + 1 == len(labels) or (len(group) == rows_per_group if rows_per_group else size >= 100 << 20):
+                imgs = pa.array([{"bytes": blobs(k), "path": None} for k in group], schema.field("image").type)
+                labs = pa.array([class_names[labels[k]] for k in group], pa.string())
+                w.write_table(pa.table([imgs, labs], schema=schema))
+                group, size = [], 0
     (path / "README.md").write_text("---\nlicense: other\n---\n# bench pool\n")
     return path
 

@@ -64,6 +64,9 @@ def cli() -> None:
 @click.option("--allow-short", is_flag=True, help="Write what the pool has instead of failing (exit 3).")
 @click.option("--stratify/--no-stratify", default=True, show_default=True,
               help="Spread the draw evenly across source classes, or draw uniformly.")
+@click.option("--max-read-ratio", type=click.FloatRange(min=0), metavar="R",
+              help="Parquet pools: read about R bytes per byte kept by taking several rows of each page "
+                   "read (fewer distinct spots of the pool). 0: off. Default: 5 for Hub repos, off for local files.")
 @click.option("--split", default="0.8,0.1,0.1", show_default=True,
               help="train,val[,test] fractions, applied per class.")
 @click.option("--negative-class", default="other", show_default=True, help="Name of the negative class.")
@@ -196,8 +199,11 @@ def _plan_text(p: dict) -> str:
                      f"(levels {p['near']['levels']})")
     for sid, io in p.get("io", {}).items():
         where = "download" if io["remote"] else "read"
+        ratio = io["image_bytes_to_read"] / max(1, io["image_bytes_drawn_estimate"])
+        how = (f"several rows per page read, --max-read-ratio {io['max_read_ratio']:g}" if io["max_read_ratio"]
+               else "one row per page or row group read; --max-read-ratio R reads less")
         lines.append(f"{sid}: will {where} about {_size(io['image_bytes_to_read'])} of "
-                     f"{_size(io['pool_image_bytes'])} of image data (parquet is read a row group at a time)")
+                     f"{_size(io['pool_image_bytes'])} of image data, ~{ratio:.1f}x the images kept ({how})")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "

@@ -31,7 +31,7 @@ from negmine.draw import Candidate, draw
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
-from negmine.sampling import (assign_splits, merge_orders, negatives_needed, parse_split, rng_for,
+from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed, parse_split, rng_for,
                               stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
 from negmine.taxonomy import Taxonomy
@@ -55,6 +55,7 @@ class SampleOptions:
     count: int | None = None
     allow_short: bool = False
     stratify: bool = True
+    max_read_ratio: float | None = None      # None: sampling.HUB_READ_RATIO for Hub parquet, off for local
     split: str = "0.8,0.1,0.1"
     negative_class: str = "other"
     exclude: list[str] = field(default_factory=list)
@@ -184,7 +185,15 @@ class SampleRun:
                     continue
                 rng = rng_for(self.seed, "draw", i, k)
                 local = stratified_order(src.codes[rows], rng) if o.stratify else uniform_order(len(rows), rng)
-                orders.append(rows[local])
+                order = rows[local]
+                ratio = self.read_ratio(src)
+                if ratio:
+                    cap = None
+                    if o.max_read_ratio is None:    # default: never fewer classes than an unclustered draw
+                        want = math.ceil(self.pool_target * weight / sum(s.weight for s in self.sources))
+                        cap = want // max(1, len(np.unique(src.codes[rows])))
+                    order = clustered_order(order, *src.blocks(), ratio, cap)
+                orders.append(order)
                 weights.append(weight)
                 nears.append((i, near))
         stratum, self.order_row = merge_orders(orders, weights)
@@ -192,6 +201,17 @@ class SampleRun:
         self.order_near = [nears[s][1] for s in range(len(nears))]
         self.order_stratum = stratum
         self.available = len(self.order_row)
+
+    def read_ratio(self, src: Source) -> float | None:
+        """Clustering applies to sources read by page or row group; by default only to Hub repos,
+        where every byte is a download (decided by the spec, so offline and online runs agree), and
+        only as far as the draw still reaches as many classes as an unclustered one."""
+        if not hasattr(src, "blocks"):
+            return None
+        r = self.opts.max_read_ratio
+        if r is None:
+            return HUB_READ_RATIO if src.revision else None
+        return r or None
 
     def _plan_summary(self) -> dict:
         n = min(self.pool_target, self.available)
@@ -212,7 +232,9 @@ class SampleRun:
             if hasattr(src, "read_estimate"):
                 rows = self.order_row[:n][self.order_src[:n] == i]
                 read, total = src.read_estimate(rows)
-                io[src.id] = {"image_bytes_to_read": read, "pool_image_bytes": total, "remote": src._remote}
+                io[src.id] = {"image_bytes_to_read": read, "pool_image_bytes": total, "remote": src._remote,
+                              "image_bytes_drawn_estimate": int(total / max(1, len(src)) * len(rows)),
+                              "max_read_ratio": self.read_ratio(src)}
         plan = {
             "seed": self.seed, "negatives_needed": self.needed, "pool_available": self.available, "io": io,
             "positives": {c: len(f) for c, f in self.positives.classes.items()},

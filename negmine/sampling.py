@@ -72,6 +72,38 @@ def uniform_order(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(n).astype(np.int64)
 
 
+HUB_READ_RATIO = 5.0
+
+
+def clustered_order(order: np.ndarray, block_of: np.ndarray, block_rows: np.ndarray, max_read: float,
+                    max_share: int | None = None) -> np.ndarray:
+    """Reorder a draw so that reading a block (parquet page or row group) pays for several rows:
+    where the order first reaches a block, the next rows the order would take from that block later
+    are pulled forward to follow it, ceil(rows in block / max_read) rows together (at most
+    `max_share`). A block read for one row costs the whole block, so this keeps bytes read per row
+    kept near `max_read`, and any prefix still reaches blocks in the original (stratified) order.
+    The rows of a block beyond its share keep their places, where they open the next share; with a
+    share of 1 the order is unchanged.
+    """
+    n = len(order)
+    if n == 0 or max_read <= 0:
+        return order
+    b = block_of[order].astype(np.int64)
+    by = np.lexsort((np.arange(n), b))              # positions, by block, then by position
+    bs = b[by]
+    heads = np.r_[0, np.flatnonzero(np.diff(bs)) + 1]
+    head_of = np.repeat(heads, np.diff(np.r_[heads, n]))
+    rank = np.arange(n) - head_of                   # earlier rows of the same block
+    share = np.maximum(1, np.ceil(block_rows[bs] / max_read)).astype(np.int64)
+    if max_share is not None:
+        share = np.minimum(share, max(1, int(max_share)))
+    leader = np.empty(n, np.int64)                  # where the row's share of its block starts
+    leader[by] = by[head_of + rank // share * share]
+    rank_at = np.empty(n, np.int64)
+    rank_at[by] = rank
+    return order[np.lexsort((rank_at, leader))]
+
+
 def merge_orders(orders: Sequence[np.ndarray], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Interleave per-source orders so any prefix holds sources in proportion to their weights.
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from negmine import hub
+from negmine import hub, pages
 from negmine.errors import NegmineError, SourceNotFound
 from negmine.presets import DEFAULT_PRESET, PRESETS
 
@@ -252,6 +252,7 @@ class ParquetSource(Source):
         structs = {n for n in schema.names if _is_image_struct(schema.field(n).type)}
         self.image_column, self.label_column, names = _pick_columns(
             features, list(schema.names), spec.image_column, spec.label_column, id, structs)
+        self._image_struct = self.image_column in structs
         cached = self._cache_path()
         if cached is not None and cached.is_file():
             self._load_index(cached)
@@ -270,6 +271,7 @@ class ParquetSource(Source):
         vocab: dict[str, int] = {}
 
         self._group_bytes: list[np.ndarray] = []  # per file: compressed bytes of the image column per row group
+        self._page_tables: list[PageTable | None] = []
 
         def index_one(pf):
             md = pf.metadata
@@ -290,6 +292,7 @@ class ParquetSource(Source):
             self._group_bytes.append(sizes)
             parts.extend(file_parts)
             starts.append(starts[-1] + int(groups[-1]))
+            self._page_tables.append(self._page_table(i))
         self._starts = np.asarray(starts, dtype=np.int64)
         if not self.label_column:
             self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
@@ -306,15 +309,22 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps(["index-v2", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v3", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
     def _save_index(self, path: Path) -> None:
+        tables = self._page_tables
+        paged = {name: np.concatenate([getattr(t, name) for t in tables if t is not None] or [np.zeros(0, np.int64)])
+                 for name in pages.PageTable.ARRAYS}
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         np.savez(tmp, codes=self.codes, starts=self._starts, classes=np.array(json.dumps(self.classes)),
                  groups=np.concatenate(self._row_groups), group_sizes=[len(g) for g in self._row_groups],
-                 group_bytes=np.concatenate(self._group_bytes))
+                 group_bytes=np.concatenate(self._group_bytes),
+                 page_meta=np.array(json.dumps([None if t is None else [t.path, t.max_def] for t in tables])),
+                 page_counts=np.array([[len(getattr(t, n)) if t is not None else 0 for n in pages.PageTable.ARRAYS]
+                                       for t in tables], np.int64).reshape(len(tables), -1),
+                 **{f"page_{name}": a for name, a in paged.items()})
         os.replace(tmp, path)
 
     def _load_index(self, path: Path) -> None:
@@ -323,10 +333,37 @@ class ParquetSource(Source):
             self.classes = json.loads(str(z["classes"]))
             self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
             self._group_bytes = np.split(z["group_bytes"], np.cumsum([len(g) - 1 for g in self._row_groups])[:-1])
+            counts = z["page_counts"]
+            split = {n: np.split(z[f"page_{n}"], np.cumsum(counts[:, k])[:-1]) if len(counts) else []
+                     for k, n in enumerate(pages.PageTable.ARRAYS)}
+            self._page_tables = [None if m is None else pages.PageTable(m[0], m[1], *(split[n][i] for n in pages.PageTable.ARRAYS))
+                                 for i, m in enumerate(json.loads(str(z["page_meta"])))]
+
+    def _blocks_of(self, fi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(first row of each unit of reading, then the row count; image bytes of each unit) of shard
+        i: its pages when it has a page index, else its row groups."""
+        t = self._page_tables[fi]
+        if t is not None:
+            return t.start, t.size
+        return self._row_groups[fi], self._group_bytes[fi]
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """(block of every row, rows per block): the units this source reads at once (parquet pages
+        or row groups), for a draw that takes several rows of each block it reads."""
+        ids, sizes, base = [], [], 0
+        for fi in range(len(self._paths)):
+            bounds, _ = self._blocks_of(fi)
+            rows = np.diff(bounds)
+            ids.append(np.repeat(np.arange(base, base + len(rows), dtype=np.int32), rows))
+            sizes.append(rows)
+            base += len(rows)
+        if not ids:
+            return np.zeros(0, np.int32), np.zeros(0, np.int64)
+        return np.concatenate(ids), np.concatenate(sizes)
 
     def read_estimate(self, rows: Sequence[int]) -> tuple[int, int]:
-        """(bytes of image data in the row groups holding `rows`, bytes of image data in the pool):
-        what reading these rows costs, since parquet is read a row group at a time."""
+        """(bytes of image data in the pages or row groups holding `rows`, bytes of image data in the
+        pool): what reading these rows costs."""
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         total = int(sum(int(g.sum()) for g in self._group_bytes))
         if not len(rows):
@@ -335,8 +372,8 @@ class ParquetSource(Source):
         touched = 0
         for fi in np.unique(file_of).tolist():
             local = rows[file_of == fi] - self._starts[fi]
-            groups = np.unique(np.searchsorted(self._row_groups[fi], local, side="right") - 1)
-            touched += int(self._group_bytes[fi][groups].sum())
+            bounds, sizes = self._blocks_of(fi)
+            touched += int(sizes[np.unique(np.searchsorted(bounds, local, side="right") - 1)].sum())
         return touched, total
 
     def _with_file(self, i: int, fn):
@@ -350,6 +387,25 @@ class ParquetSource(Source):
                 self._meta[i] = pf.metadata
                 return fn(pf)
 
+        return self._guarded(i, once)
+
+    def _ranges(self, i: int, ranges: list[tuple[int, int | None]]) -> list[bytes]:
+        """Byte ranges of shard i (negative start: from the end), exactly those bytes: no read-ahead
+        cache, so a remote file downloads only the pages asked for."""
+        def once():
+            with self._fs.open(self._paths[i], "rb", cache_type="none") as f:
+                size = f.size if hasattr(f, "size") and f.size is not None else self._fs.size(self._paths[i])
+                out = []
+                for start, end in ranges:
+                    start = size + start if start < 0 else start
+                    end = size if end is None else (size + end if end < 0 else end)
+                    f.seek(start)
+                    out.append(f.read(end - start))
+                return out
+
+        return self._guarded(i, once)
+
+    def _guarded(self, i: int, once):
         try:
             return hub.retrying(once) if self._remote else once()
         except NegmineError:
@@ -358,6 +414,20 @@ class ParquetSource(Source):
             if self._remote and (hub._transient(exc) or isinstance(exc, OSError)):
                 raise hub.unavailable(self.id, exc) from None
             raise SourceNotFound(f"cannot read {self._relative(i)} of {self.id}: {exc}".splitlines()[0]) from None
+
+    def _page_table(self, i: int) -> "pages.PageTable | None":
+        """Shard i's page table of the image bytes, or None (no page index, or a layout the page
+        reader does not decode): then rows are read a row group at a time."""
+        md = self._meta[i]
+        path = [self.image_column, "bytes"] if self._image_struct else [self.image_column]
+        leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == ".".join(path)]
+        if len(leaf) != 1 or md.schema.column(leaf[0]).max_repetition_level:
+            return None
+        try:
+            return pages.page_table(lambda a, b: self._ranges(i, [(a, b)])[0], path,
+                                    md.schema.column(leaf[0]).max_definition_level)
+        except pages.Unsupported:
+            return None
 
     def _relative(self, i: int) -> str:
         f = self.files[i]
@@ -368,16 +438,30 @@ class ParquetSource(Source):
         file_of = np.searchsorted(self._starts, rows, side="right") - 1
         for fi in np.unique(file_of).tolist():
             local = rows[file_of == fi] - self._starts[fi]
-            groups = np.searchsorted(self._row_groups[fi], local, side="right") - 1
-            for g in np.unique(groups).tolist():
-                wanted = (local[groups == g] - self._row_groups[fi][g]).astype(np.int64)
-                for k, data in self._with_file(fi, lambda pf: self._take(pf, g, wanted)):
-                    origin = {"file": self._relative(fi), "row": int(k + self._row_groups[fi][g])}
-                    row = int(k + self._row_groups[fi][g] + self._starts[fi])
-                    if not data:
-                        yield Item(row, None, origin, "row has no image bytes")
-                    else:
-                        yield Item(row, data, origin)
+            for k, data in self._read_file(fi, local):
+                origin = {"file": self._relative(fi), "row": int(k)}
+                row = int(k + self._starts[fi])
+                if not data:
+                    yield Item(row, None, origin, "row has no image bytes")
+                else:
+                    yield Item(row, bytes(data), origin)
+
+    def _read_file(self, fi: int, local: np.ndarray) -> list[tuple[int, bytes | None]]:
+        """(file-local row, image bytes) of some rows of shard fi: the rows' pages when the shard has
+        a page index, else whole row groups (read a batch at a time)."""
+        table = self._page_tables[fi]
+        if table is not None:
+            try:
+                return pages.read_rows(table, local, lambda ranges: self._ranges(fi, ranges))
+            except pages.Unsupported:
+                self._page_tables[fi] = None     # e.g. an encoding the page reader lacks
+        out = []
+        groups = np.searchsorted(self._row_groups[fi], local, side="right") - 1
+        for g in np.unique(groups).tolist():
+            base = int(self._row_groups[fi][g])
+            wanted = (local[groups == g] - base).astype(np.int64)
+            out.extend((k + base, data) for k, data in self._with_file(fi, lambda pf: self._take(pf, g, wanted)))
+        return out
 
     def _take(self, pf, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:
         """The image bytes of some rows of one row group, decoded a batch at a time: memory stays at

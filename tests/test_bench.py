@@ -22,8 +22,12 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
     if name == "search":
         assert result["targets"]["exact"] and result["b_vs_a"]["exact"]
     if name == "sampling_io":
-        assert result["negmine"]["classes_covered"] == result["classes"]          # stratified over the pool
-        assert result["negmine"]["bytes_read"] >= result["negmine"]["bytes_kept"] > 0
+        assert result["negmine_pages"]["classes_covered"] == result["classes"]    # stratified over the pool
+        for run in ("negmine_pages", "negmine_max_read_5", "row_groups"):
+            assert result[run]["bytes_read"] >= result[run]["bytes_kept"] > 0
+        # the same draw: pages read no more than row groups; clustering reads less
+        assert result["negmine_pages"]["bytes_read"] <= result["row_groups"]["bytes_read"]
+        assert result["negmine_max_read_5"]["bytes_read"] < result["negmine_pages"]["bytes_read"] / 3
     if name == "memory":
         assert all(v > 50 for v in result["peak_rss_mb"].values())
     if name == "end_to_end":
