@@ -4,14 +4,17 @@ script doing the same job with datasets + imagehash + PIL."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from bench.common import CACHE, crop_jpeg, loaded_photos, write_pool
+from bench.common import CACHE, ROOT, crop_jpeg, loaded_photos, write_pool
 from bench.memory import positives
 
 
@@ -62,23 +65,52 @@ def straightforward(pool_dir: Path, pos_dir: Path, out: Path, count: int, radius
     return written
 
 
+_SCRIPT = """
+import sys, time
+t = time.perf_counter()
+from pathlib import Path
+from bench.end_to_end import straightforward
+n = straightforward(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
+print(n, time.perf_counter() - t)
+"""
+
+
+def _timed_process(args: list[str], env: dict) -> float:
+    """Wall time of a fresh process, imports included: what a user waits for."""
+    t = time.perf_counter()
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    return time.perf_counter() - t
+
+
 def run(scale: str = "default") -> dict:
     rows, count = {"tiny": (600, 200), "default": (20_000, 10_000), "full": (20_000, 10_000)}[scale]
     p, pos = pool(rows), positives()
-    outs = CACHE / "e2e-out"
-    shutil.rmtree(outs, ignore_errors=True)
-    from negmine.pipeline import SampleOptions, run_sample
-    from negmine.sources import SourceSpec
-
-    t = time.perf_counter()
-    s = run_sample(SampleOptions(positives=pos, out=outs / "negmine", sources=[SourceSpec(str(p))], count=count,
-                                 seed=1, progress=False, hash_distance=10))
-    t_neg = time.perf_counter() - t
-    t = time.perf_counter()
-    written = straightforward(p, pos, outs / "script", count)
-    t_script = time.perf_counter() - t
-    shutil.rmtree(outs, ignore_errors=True)
-    return {"name": "end_to_end", "pool_rows": rows, "negatives": count,
-            "negmine_s": round(t_neg, 1), "script_s": round(t_script, 1), "speedup": round(t_script / t_neg, 2),
-            "negmine_kept": s["negatives"], "script_kept": written,
-            "targets": {">= 3x a straightforward script": t_script / t_neg >= 3}}
+    env = {"HF_HUB_OFFLINE": "1", "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
+           "NEGMINE_CACHE": str(CACHE / "negmine-cache"), "HF_HOME": str(CACHE / "hf-home"), "HOME": str(CACHE)}
+    # the script's datasets cache (parquet -> arrow) is built once, outside the timing, as a user's
+    # second run would find it; negmine's label index of a local folder is rebuilt every run
+    subprocess.run([sys.executable, "-c", _SCRIPT, str(p), str(pos), str(CACHE / "e2e-warm"), "1"], env=env,
+                   cwd=ROOT, check=True, capture_output=True)
+    places = {"disk": CACHE / "e2e-out"}
+    if scale != "tiny" and Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK):
+        places["tmpfs"] = Path("/dev/shm") / f"negmine-e2e-{os.getpid()}"
+    out = {"name": "end_to_end", "pool_rows": rows, "negatives": count}
+    for where, outs in places.items():
+        best = {"negmine": float("inf"), "script": float("inf")}
+        for _ in range(1 if scale == "tiny" else 2):       # interleaved rounds, best of each
+            shutil.rmtree(outs, ignore_errors=True)
+            best["negmine"] = min(best["negmine"], _timed_process(
+                [sys.executable, "-m", "negmine", "sample", "-q", "-p", str(pos), "-s", str(p), "--count", str(count),
+                 "--seed", "1", "--hash-distance", "10", "-o", str(outs / "negmine")], env))
+            best["script"] = min(best["script"], _timed_process(
+                [sys.executable, "-c", _SCRIPT, str(p), str(pos), str(outs / "script"), str(count)], env))
+            kept = {"negmine": sum(1 for f in (outs / "negmine").rglob("other/*") if f.is_file()),
+                    "script": sum(1 for f in (outs / "script").rglob("*.jpg"))}
+        shutil.rmtree(outs, ignore_errors=True)
+        out[where] = {"negmine_s": round(best["negmine"], 1), "script_s": round(best["script"], 1),
+                      "speedup": round(best["script"] / best["negmine"], 2),
+                      "negmine_kept": kept["negmine"], "script_kept": kept["script"]}
+    out["targets"] = {">= 3x a straightforward script": out["disk"]["speedup"] >= 3}
+    return out

@@ -308,10 +308,11 @@ def page_table(read, path: list[str], max_def: int) -> PageTable:
                      np.array([c.dictionary[1] if c.dictionary else -1 for c in chunks], np.int64))
 
 
-def read_rows(table: PageTable, rows: np.ndarray, fetch) -> list[tuple[int, bytes | None]]:
+def read_rows(table: PageTable, rows: np.ndarray, fetch, max_bytes: int = 4 << 20) -> list[tuple[int, bytes | None]]:
     """(row, value) for file-local `rows`, reading only their pages (and a row group's dictionary
     page when a page needs it). `fetch(list of (start, end))` returns those byte ranges; adjacent
-    pages are fetched as one range."""
+    pages are fetched as one range, up to `max_bytes` at a time, so memory stays at that plus the
+    values kept."""
     rows = np.unique(np.asarray(rows, np.int64))
     page_of = np.searchsorted(table.start, rows, side="right") - 1
     if len(rows) and (rows[0] < 0 or rows[-1] >= table.start[-1]):
@@ -319,14 +320,30 @@ def read_rows(table: PageTable, rows: np.ndarray, fetch) -> list[tuple[int, byte
     wanted = np.unique(page_of)
     spans: list[list[int]] = []            # [first page, last page] runs of adjacent pages
     for p in wanted.tolist():
-        if spans and spans[-1][1] == p - 1 and table.offset[p] == table.offset[p - 1] + table.size[p - 1]:
+        if (spans and spans[-1][1] == p - 1 and table.offset[p] == table.offset[p - 1] + table.size[p - 1]
+                and table.offset[p] + table.size[p] - table.offset[spans[-1][0]] <= max_bytes):
             spans[-1][1] = p
         else:
             spans.append([p, p])
-    blobs = fetch([(int(table.offset[a]), int(table.offset[b] + table.size[b])) for a, b in spans])
     dictionaries: dict[int, list[bytes]] = {}
     out = []
+    batch: list[list[int]] = []
+    size = 0
+    for k, (a, b) in enumerate(spans):             # a few spans per fetch: one request, bounded memory
+        batch.append([a, b])
+        size += int(table.offset[b] + table.size[b] - table.offset[a])
+        if size < max_bytes and k + 1 < len(spans):
+            continue
+        blobs = fetch([(int(table.offset[a]), int(table.offset[b] + table.size[b])) for a, b in batch])
+        out.extend(_decode_spans(table, batch, blobs, rows, page_of, fetch, dictionaries))
+        batch, size = [], 0
+    return out
+
+
+def _decode_spans(table: PageTable, spans, blobs, rows, page_of, fetch, dictionaries) -> list:
+    out = []
     for (a, b), blob in zip(spans, blobs):
+        blob = memoryview(blob)                     # pages and values are views: one copy per value kept
         base = int(table.offset[a])
         for p in range(a, b + 1):
             g = int(table.group[p])
@@ -338,11 +355,14 @@ def read_rows(table: PageTable, rows: np.ndarray, fetch) -> list[tuple[int, byte
                 if "dictionary page missing" not in str(exc) or table.dict_offset[g] < 0:
                     raise
                 lo = int(table.dict_offset[g])
+                dictionaries.clear()                # pages come group by group: keep one dictionary
                 dictionaries[g] = dictionary_values(chunk, fetch([(lo, lo + int(table.dict_size[g]))])[0])
                 values = page_values(chunk, page, table.max_def, dictionaries[g])
             first = int(table.start[p])
             if len(values) != int(table.start[p + 1]) - first:
                 raise Unsupported("page row count differs from the page index")
-            for r in rows[page_of == p].tolist():
-                out.append((r, values[r - first]))
+            lo, hi = np.searchsorted(page_of, [p, p + 1])
+            for r in rows[lo:hi].tolist():
+                v = values[r - first]
+                out.append((r, None if v is None else bytes(v)))
     return out

@@ -31,8 +31,8 @@ from negmine.draw import Candidate, draw
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
-from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed, parse_split, rng_for,
-                              stratified_order, uniform_order)
+from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed,
+                              parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
 from negmine.taxonomy import Taxonomy
 from negmine.writers import DatasetWriter, Journal, Run, plain_record, run_options, stored_seed
@@ -41,6 +41,21 @@ from negmine.synthetic import _task as _cutout_task
 from negmine.synthetic import annotated_images, image_seed
 
 LINK_MODES = ("copy", "hardlink", "symlink")
+
+
+def _release_freed_memory() -> None:
+    """Hand the planner's freed per-row arrays back to the OS, and keep blocks of 1 MB and more
+    (page reads, per-row arrays) in mmap from now on: after the first large free, glibc raises its
+    mmap threshold and serves such blocks from a heap it rarely shrinks, so what the draw allocates
+    would stack on top of what the planner freed."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+        libc.mallopt(-3, 1 << 20)              # M_MMAP_THRESHOLD (also turns off its dynamic growth)
+    except (OSError, AttributeError):          # not glibc: nothing to do
+        pass
 
 
 @dataclass
@@ -132,6 +147,7 @@ class SampleRun:
 
     # -- planning -------------------------------------------------------------------------------
     def plan(self) -> dict:
+        _release_freed_memory()
         o = self.opts
         self.positives: Positives = scan_positives(o.positives, follow_symlinks=o.follow_symlinks)
         if self.negative_class.lower() in {c.lower() for c in self.positives.classes}:
@@ -158,6 +174,7 @@ class SampleRun:
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                     anchors=folders)
         self._plan_order()
+        _release_freed_memory()
         if self.available < self.pool_target and not o.allow_short:
             raise PoolTooSmall(f"the pool has only {self.available} images after excluding overlapping classes, "
                                f"{self.pool_target} negatives needed from it; add a source, lower --ratio/--count, "
@@ -171,9 +188,13 @@ class SampleRun:
         self.near_levels: dict[str, int | None] = {}
         orders, weights, nears = [], [], []
         for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
-            eligible = np.nonzero(~np.isin(src.codes, sc.excluded_codes))[0].astype(np.int64)
+            keep = ~np.isin(src.codes, sc.excluded_codes)
+            eligible = None if keep.all() else small_index(np.flatnonzero(keep))   # None: every row
+            del keep
             strata = [(eligible, src.weight, None)]
             if o.near:
+                if eligible is None:
+                    eligible = small_index(np.arange(len(src.codes)))
                 want = math.ceil(self.needed * o.near * src.weight / sum(s.weight for s in self.sources))
                 codes, level = near_codes(sc.verdicts, src.codes, eligible, want)
                 self.near_levels[src.id] = level
@@ -184,20 +205,24 @@ class SampleRun:
                 if weight <= 0:
                     continue
                 rng = rng_for(self.seed, "draw", i, k)
-                local = stratified_order(src.codes[rows], rng) if o.stratify else uniform_order(len(rows), rng)
-                order = rows[local]
+                codes = src.codes if rows is None else src.codes[rows]
+                local = stratified_order(codes, rng) if o.stratify else uniform_order(len(codes), rng)
+                order = local if rows is None else rows[local]
+                del local
                 ratio = self.read_ratio(src)
                 if ratio:
                     cap = None
                     if o.max_read_ratio is None:    # default: never fewer classes than an unclustered draw
                         want = math.ceil(self.pool_target * weight / sum(s.weight for s in self.sources))
-                        cap = want // max(1, len(np.unique(src.codes[rows])))
+                        cap = want // max(1, len(np.unique(codes)))
                     order = clustered_order(order, *src.blocks(), ratio, cap)
+                del codes
                 orders.append(order)
                 weights.append(weight)
                 nears.append((i, near))
         stratum, self.order_row = merge_orders(orders, weights)
-        self.order_src = np.array([nears[s][0] for s in range(len(nears))], np.int32)[stratum] if len(stratum) else stratum
+        source_of = np.array([nears[s][0] for s in range(len(nears))], np.int16 if len(nears) < 2**15 else np.int32)
+        self.order_src = stratum if len(nears) <= 1 else source_of[stratum]   # one stratum: all zeros already
         self.order_near = [nears[s][1] for s in range(len(nears))]
         self.order_stratum = stratum
         self.available = len(self.order_row)

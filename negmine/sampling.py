@@ -42,34 +42,68 @@ def negatives_needed(class_sizes: Sequence[int], *, ratio: float | None = None, 
     return int(math.floor(r * sum(class_sizes) + 0.5))
 
 
-def stratified_order(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def stratified_order(codes: np.ndarray, rng: np.random.Generator, chunk: int = 1 << 16) -> np.ndarray:
     """Row indices ordered so that every prefix is as even across classes as the pool allows.
 
     Round-robin over classes in random order, a random member of each class per round; a class
     that runs out simply drops out of later rounds. Unlabelled rows (-1) count as one class.
-    Vectorised, O(n log n), and frugal: about 30 bytes a row at peak, for million-row pools.
+    Vectorised, O(n log n), and frugal for million-row pools: rounds are sorted `chunk` rows at a
+    time, so the peak is ~20 bytes a row (int32 arrays) plus one chunk.
     """
     n = len(codes)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)
     small = np.int32 if n < 2**31 else np.int64
-    perm = rng.permutation(n).astype(small)
-    cls = codes[perm].astype(small) + 1                       # 0 = unlabelled
-    grouped = np.argsort(cls, kind="stable").astype(small)    # positions in perm, class by class
-    cls = cls[grouped]
+    perm = rng.permutation(np.arange(n, dtype=small))         # the same permutation as rng.permutation(n)
+    cls = codes[perm].astype(small)
+    cls += 1                                                  # 0 = unlabelled
     counts = np.bincount(cls)
-    offset = rng.random(len(counts))                          # random class order within each round
-    key = np.arange(n, dtype=np.float64)
-    key -= (np.cumsum(counts) - counts)[cls]                  # rank within the class
-    key += offset[cls]
+    grouped = _stable_group(cls, counts, chunk, small)       # positions in perm, class by class
     del cls
-    grouped = grouped[np.argsort(key, kind="stable")]
-    del key
-    return perm[grouped].astype(np.int64)
+    offset = rng.random(len(counts))                          # random class order within each round
+    starts = np.cumsum(counts) - counts
+    # rows in rounds < r, for each round r: rounds are whole chunks of the final order
+    per_round = np.cumsum(np.bincount(counts, minlength=int(counts.max()) + 1)[::-1])[::-1][1:]
+    before = np.r_[0, np.cumsum(per_round)]
+    out = np.empty(n, dtype=small)
+    r0 = 0
+    while r0 < len(per_round):
+        r1 = max(r0 + 1, int(np.searchsorted(before, before[r0] + chunk, side="right")) - 1)
+        r1 = min(r1, len(per_round))
+        live = np.flatnonzero(counts > r0)                    # classes still drawing in round r0
+        lengths = np.minimum(counts[live], r1) - r0
+        first = starts[live] + r0
+        heads = np.cumsum(lengths) - lengths
+        idx = np.repeat(first - heads, lengths) + np.arange(int(lengths.sum()))   # grouped positions
+        key = np.repeat(offset[live], lengths) + (idx - np.repeat(starts[live], lengths))
+        out[before[r0]:before[r1]] = perm[grouped[idx[np.argsort(key, kind="stable")]]]
+        r0 = r1
+    return out
+
+
+def _stable_group(cls: np.ndarray, counts: np.ndarray, chunk: int, dtype) -> np.ndarray:
+    """np.argsort(cls, kind="stable") as `dtype`, a chunk at a time (a counting sort): no int64
+    array per row."""
+    out = np.empty(len(cls), dtype=dtype)
+    cursor = np.cumsum(counts) - counts                       # next free slot of each class
+    for a in range(0, len(cls), chunk):
+        part = cls[a:a + chunk]
+        idx = np.argsort(part, kind="stable")
+        sorted_cls = part[idx]
+        part_counts = np.bincount(part, minlength=len(counts))
+        rank = np.arange(len(part)) - (np.cumsum(part_counts) - part_counts)[sorted_cls]
+        out[cursor[sorted_cls] + rank] = idx + a
+        cursor += part_counts
+    return out
+
+
+def small_index(a: np.ndarray) -> np.ndarray:
+    """Row numbers as int32 when they fit: planning arrays are per pool row, so this halves them."""
+    return a.astype(np.int32, copy=False) if len(a) < 2**31 else a.astype(np.int64, copy=False)
 
 
 def uniform_order(n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.permutation(n).astype(np.int64)
+    return rng.permutation(np.arange(n, dtype=np.int32 if n < 2**31 else np.int64))
 
 
 HUB_READ_RATIO = 5.0
@@ -110,11 +144,11 @@ def merge_orders(orders: Sequence[np.ndarray], weights: Sequence[float]) -> tupl
     Returns (source index, row) arrays. A source that runs out leaves the rest to the others.
     """
     if len(orders) == 1:                      # one stratum: nothing to interleave (and no copies)
-        return np.zeros(len(orders[0]), np.int32), orders[0]
+        return np.zeros(len(orders[0]), np.int8), orders[0]
     keys, src, rows = [], [], []
     for i, (order, w) in enumerate(zip(orders, weights)):
         keys.append((np.arange(len(order)) + 0.5) / w)
-        src.append(np.full(len(order), i, dtype=np.int32))
+        src.append(np.full(len(order), i, dtype=np.int16 if len(orders) < 2**15 else np.int32))
         rows.append(order)
     if not keys:
         return np.zeros(0, np.int32), np.zeros(0, np.int64)

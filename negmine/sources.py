@@ -125,7 +125,8 @@ def _sorted_classes(vocab: dict[str, int], codes: np.ndarray) -> tuple[list[str]
     remap = np.full(len(vocab) + 1, -1, np.int32)     # remap[-1] is the sentinel
     for rank, label in enumerate(labels):
         remap[vocab[label]] = rank
-    return labels, remap[codes]
+    np.take(remap, codes, out=codes, mode="wrap")    # in place: no second per-row array; wrap maps -1 to the sentinel
+    return labels, codes
 
 
 def _local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.ndarray:
@@ -282,8 +283,11 @@ class ParquetSource(Source):
                               for g in range(md.num_row_groups)], dtype=np.int64)
             if not self.label_column:
                 return groups, sizes, []
-            return groups, sizes, [_local_codes(pf.read_row_group(g, columns=[self.label_column]).column(0), names,
-                                                vocab) for g in range(md.num_row_groups)]
+            codes = np.empty(int(groups[-1]), np.int32)     # filled in place: no per-group arrays kept
+            for g in range(md.num_row_groups):
+                codes[groups[g]:groups[g + 1]] = _local_codes(
+                    pf.read_row_group(g, columns=[self.label_column]).column(0), names, vocab)
+            return groups, sizes, [codes]
 
         for i in tqdm(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
                       disable=not progress or None, leave=False):
@@ -294,10 +298,14 @@ class ParquetSource(Source):
             starts.append(starts[-1] + int(groups[-1]))
             self._page_tables.append(self._page_table(i))
         self._starts = np.asarray(starts, dtype=np.int64)
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()   # label-column buffers: jemalloc would keep them
         if not self.label_column:
             self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
             return
-        codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        codes = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else np.zeros(0, np.int32)
+        del parts
         if names is not None:
             self.classes, self.codes = list(names), codes
             return
@@ -452,7 +460,9 @@ class ParquetSource(Source):
         table = self._page_tables[fi]
         if table is not None:
             try:
-                return pages.read_rows(table, local, lambda ranges: self._ranges(fi, ranges))
+                # remote: few large requests (each costs a round trip); local: small reads, less memory
+                return pages.read_rows(table, local, lambda ranges: self._ranges(fi, ranges),
+                                       max_bytes=(16 << 20) if self._remote else (1 << 20))
             except pages.Unsupported:
                 self._page_tables[fi] = None     # e.g. an encoding the page reader lacks
         out = []

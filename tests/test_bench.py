@@ -31,6 +31,6 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
     if name == "memory":
         assert all(v > 50 for v in result["peak_rss_mb"].values())
     if name == "end_to_end":
-        assert result["negmine_kept"] == result["script_kept"] == result["negatives"]
+        assert result["disk"]["negmine_kept"] == result["disk"]["script_kept"] == result["negatives"]
     if name == "cutout":
         assert set(result["images_per_s"]) >= {"noise", "blur", "mean", "black", "tile", "inpaint"}
