@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from negmine.hashing import FAST_RESAMPLE, hash_image, open_for_hash
-from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, header_pass_through
+from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, pass_through_size
 from negmine.sources import Source
 from negmine.writers import DatasetWriter, Journal
 
@@ -49,10 +49,11 @@ def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
     decode. A kept-as-is image is not sent back (the main process still has its bytes)."""
     source_sha = hashlib.sha256(data).hexdigest()
     try:
-        gray = open_for_hash(data)
+        header: list = []                      # judged on the header, in the same open as the hash decode
+        gray = open_for_hash(data, inspect=lambda im: header.append(pass_through_size(im, opts)))
         digest = hashlib.blake2b(gray.tobytes() + repr(gray.size).encode(), digest_size=16).hexdigest()
         h = hash_image(gray, hash_kind, resample=FAST_RESAMPLE)[0] if hash_kind else None
-        size = header_pass_through(data, opts)
+        size = header[0] if header else None
         if size is not None:
             return Encoded(b"", size[0], size[1], digest, False), source_sha, source_sha, h
         result = encode(data, opts)

@@ -29,10 +29,10 @@ _N = 32
 _DCT = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(_N) + 1) / (2 * _N))   # rows 0..7 of DCT-II
 
 
-def open_for_hash(data: bytes) -> Image.Image:
+def open_for_hash(data: bytes, inspect=None) -> Image.Image:
     """Decode small and upright, as grayscale, exactly as written images are prepared (alpha on
     white, 16-bit scaled); decompression bombs are refused, not decoded."""
-    im = open_image(data, draft=DRAFT_SIZE)
+    im = open_image(data, draft=DRAFT_SIZE, inspect=inspect)
     if im.mode == "L" and "exif" not in im.info and "transparency" not in im.info:
         return im              # the common case, a JPEG drafted straight to gray: nothing to convert
     return to_rgb(im, icc=False).convert("L")      # L -> RGB -> L is exact, so both paths agree

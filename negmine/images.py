@@ -38,9 +38,10 @@ class Encoded:
     reencoded: bool
 
 
-def open_image(data: bytes, draft: tuple[int, int] | None = None) -> Image.Image:
+def open_image(data: bytes, draft: tuple[int, int] | None = None, inspect=None) -> Image.Image:
     """Decode (a truncated file must fail here, not in a trainer), refusing decompression bombs.
-    `draft`: let a JPEG decode at a reduced scale no smaller than this (for hashing)."""
+    `draft`: let a JPEG decode at a reduced scale no smaller than this (for hashing).
+    `inspect(im)`: called on the opened, not yet decoded image (its header), e.g. to judge it."""
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both, never decode them.
@@ -48,6 +49,8 @@ def open_image(data: bytes, draft: tuple[int, int] | None = None) -> Image.Image
             im = Image.open(io.BytesIO(data))
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)
+            if inspect is not None:
+                inspect(im)
             if draft and im.format == "JPEG" and im.mode in ("RGB", "L", "YCbCr"):
                 im.draft("L", draft)
             im.load()
@@ -102,7 +105,15 @@ def header_pass_through(data: bytes, opts: EncodeOptions) -> tuple[int, int] | N
     """(width, height) when the file can be kept byte for byte, judged from its header alone."""
     try:
         with Image.open(io.BytesIO(data)) as src:
-            return src.size if _can_pass_through(src, opts) else None
+            return pass_through_size(src, opts)
+    except Exception:
+        return None
+
+
+def pass_through_size(src: Image.Image, opts: EncodeOptions) -> tuple[int, int] | None:
+    """As `header_pass_through`, for an image opened but not yet decoded."""
+    try:
+        return src.size if _can_pass_through(src, opts) else None
     except Exception:
         return None
 

@@ -148,10 +148,41 @@ def _local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.n
     return local[idx]                          # -1 -> the appended -1
 
 
-def _pick_columns(features, names: list[str], image_column: str | None, label_column: str | None,
+def _feature_kinds(features) -> dict[str, tuple[str, list[str] | None]]:
+    """{column: (feature type, class names of a ClassLabel)} from `datasets.Features` or from the
+    JSON `datasets` stores in a parquet schema ({"_type": "Image"}, {"_type": "ClassLabel", ...})."""
+    out = {}
+    for name, f in (features or {}).items():
+        if isinstance(f, dict):
+            kind = f.get("_type")
+            names = f.get("names")
+            if kind == "ClassLabel" and names is None and isinstance(f.get("num_classes"), int):
+                names = [str(i) for i in range(f["num_classes"])]
+        else:
+            kind, names = type(f).__name__, getattr(f, "names", None)
+        if kind == "ClassLabel" and not isinstance(names, list):
+            raise ValueError(f"ClassLabel {name!r} without names")
+        out[name] = (kind, list(names) if kind == "ClassLabel" else None)
+    return out
+
+
+def _schema_kinds(schema) -> dict | None:
+    """Feature kinds from the `huggingface` metadata of a parquet schema, without importing
+    `datasets` (a second of start-up); None when absent or not understood."""
+    if not schema.metadata or b"huggingface" not in schema.metadata:
+        return None
+    try:
+        features = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+        return _feature_kinds(features) if isinstance(features, dict) else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _pick_columns(kinds: dict | None, names: list[str], image_column: str | None, label_column: str | None,
                   where: str, image_like: set[str]) -> tuple[str, str | None, list[str] | None]:
-    """Find the image and label columns by feature type first, then by conventional names."""
-    import datasets
+    """Find the image and label columns by feature type first, then by conventional names.
+    `kinds`: see `_feature_kinds`."""
+    kinds = kinds or {}
 
     def check(col: str, what: str) -> str:
         if col not in names:
@@ -161,7 +192,7 @@ def _pick_columns(features, names: list[str], image_column: str | None, label_co
     if image_column:
         image = check(image_column, "image")
     else:
-        typed = [n for n in names if features and isinstance(features.get(n), datasets.Image)]
+        typed = [n for n in names if kinds.get(n, ("",))[0] == "Image"]
         guess = typed or [n for n in names if n in image_like] or [n for n in names if n.lower() in _IMAGE_NAMES]
         if not guess:
             raise SourceNotFound(f"{where} has no image column (columns: {', '.join(names)}); "
@@ -172,12 +203,10 @@ def _pick_columns(features, names: list[str], image_column: str | None, label_co
     if label_column:
         label = check(label_column, "label")
     else:
-        typed = [n for n in names if features and isinstance(features.get(n), datasets.ClassLabel)]
+        typed = [n for n in names if kinds.get(n, ("",))[0] == "ClassLabel"]
         guess = typed or [n for n in names if n.lower() in _LABEL_NAMES and n != image]
         label = guess[0] if guess else None
-    class_names = None
-    if label and features and isinstance(features.get(label), datasets.ClassLabel):
-        class_names = list(features[label].names)
+    class_names = kinds[label][1] if label in kinds else None
     return image, label, class_names
 
 
@@ -199,10 +228,14 @@ def _card_features(card_text: str | None):
     if not card_text:
         return None
     try:
-        from datasets.info import DatasetInfosDict
         from huggingface_hub import DatasetCard
 
-        infos = DatasetInfosDict.from_dataset_card_data(DatasetCard(card_text).data)
+        data = DatasetCard(card_text).data
+        if not data.get("dataset_info"):        # nothing to read: spare the `datasets` import
+            return None
+        from datasets.info import DatasetInfosDict
+
+        infos = DatasetInfosDict.from_dataset_card_data(data)
         for info in infos.values():
             if info.features:
                 return info.features
@@ -211,15 +244,47 @@ def _card_features(card_text: str | None):
     return None
 
 
+# what `datasets` checks first: data/{split}-00000-of-00001*.* (push_to_hub's layout)
+_SHARDED = re.compile(r"(?P<split>\w+(?:\.\w+)*)-[0-9]{5}-of-[0-9]{5}[^/]*\.[^/]*")
+_DEFAULT_SPLITS = ("train", "validation", "test")
+
+
+def _sharded_parquet(base: str) -> dict[str, list[str]] | None:
+    """Splits of a local folder in push_to_hub layout, all parquet, found as `datasets` finds them
+    but without importing it; None for anything else (then `datasets` decides)."""
+    data = os.path.join(base, "data")
+    if "://" in base or not os.path.isdir(data):
+        return None
+    found: dict[str, list[str]] = {}
+    for name in sorted(os.listdir(data)):
+        path = os.path.join(data, name)
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        m = _SHARDED.fullmatch(name)
+        if m is None:
+            if re.fullmatch(r".*-[0-9]{5}-of-[0-9]{5}.*\..*", name):
+                return None                      # a shard name datasets would judge: let it
+            continue
+        if not name.endswith(".parquet"):
+            return None
+        found.setdefault(m["split"], []).append(os.path.abspath(path))
+    if not found:
+        return None
+    order = [s for s in _DEFAULT_SPLITS if s in found] + sorted(set(found) - set(_DEFAULT_SPLITS))
+    return {s: found[s] for s in order}
+
+
 def _split_files(base: str, split: str | None, where: str) -> tuple[str, list[str]]:
     """The data files of one split, found by the same conventions the Hub and `datasets` use."""
-    from datasets.data_files import DataFilesDict, get_data_patterns
+    files = _sharded_parquet(base)
+    if files is None:
+        from datasets.data_files import DataFilesDict, get_data_patterns
 
-    try:
-        patterns = get_data_patterns(base)
-        files = DataFilesDict.from_patterns(patterns, base_path=base)
-    except Exception as exc:
-        raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
+        try:
+            patterns = get_data_patterns(base)
+            files = DataFilesDict.from_patterns(patterns, base_path=base)
+        except Exception as exc:
+            raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
     available = list(files)
     if split is None:
         split = "train" if "train" in files else available[0]
@@ -234,7 +299,6 @@ class ParquetSource(Source):
     def __init__(self, *, id: str, short: str, revision: str | None, licence: str | None, base: str,
                  files: list[str], split: str, spec: SourceSpec, card_text: str | None = None,
                  progress: bool = True):
-        import datasets
         from fsspec.core import url_to_fs
 
         super().__init__(id=id, short=short, revision=revision, licence=licence, weight=spec.weight,
@@ -246,13 +310,16 @@ class ParquetSource(Source):
         self._remote = "file" not in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
         self._meta: dict[int, object] = {}
         schema = self._with_file(0, lambda pf: pf.schema_arrow)
-        features = None
-        if schema.metadata and b"huggingface" in schema.metadata:
-            features = datasets.Features.from_arrow_schema(schema)
-        features = features or _card_features(card_text)
+        kinds = _schema_kinds(schema)
+        if kinds is None and schema.metadata and b"huggingface" in schema.metadata:
+            import datasets
+
+            kinds = _feature_kinds(datasets.Features.from_arrow_schema(schema))
+        if not kinds and card_text:
+            kinds = _feature_kinds(_card_features(card_text))
         structs = {n for n in schema.names if _is_image_struct(schema.field(n).type)}
         self.image_column, self.label_column, names = _pick_columns(
-            features, list(schema.names), spec.image_column, spec.label_column, id, structs)
+            kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)
         self._image_struct = self.image_column in structs
         cached = self._cache_path()
         if cached is not None and cached.is_file():
@@ -517,7 +584,7 @@ class DiskSource(Source):
                          licence=ds.info.license or None, weight=spec.weight, split=split)
         structs = {n for n in ds.column_names if _is_image_struct(ds.data.schema.field(n).type)}
         self.image_column, self.label_column, names = _pick_columns(
-            ds.features, ds.column_names, spec.image_column, spec.label_column, str(path), structs)
+            _feature_kinds(ds.features), ds.column_names, spec.image_column, spec.label_column, str(path), structs)
         self._table = ds.with_format("arrow")
         if self.label_column:
             self.classes, self.codes = _codes_from_values(self._table[self.label_column], names)

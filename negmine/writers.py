@@ -47,33 +47,39 @@ class DatasetWriter:
                                        "refusing to replace a folder negmine did not write")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         (self.staging / STATE).mkdir(parents=True, exist_ok=True)
-        self._made: set[Path] = set()
+        self._made: set[str] = set()
+        self._staging = str(self.staging)
 
     def path(self, rel: str) -> Path:
         """staging/rel, refusing anything that could leave the staging folder. Checked on the text
         (no '..', not absolute, no empty parts): names from data are made safe before they get here,
         and no file system call is needed per file."""
+        return Path(self._fs_path(rel))
+
+    def _fs_path(self, rel: str) -> str:
+        # plain strings, not Path objects: per-file bookkeeping of 100k files shows up in profiles
         parts = rel.replace("\\", "/").split("/")
         if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in rel:
             raise NegmineError(f"refusing to write outside the output folder: {rel!r}")
-        return self.staging.joinpath(*parts)
+        return os.path.join(self._staging, *parts)
 
-    def _mkdir(self, folder: Path) -> None:
+    def _mkdir(self, folder) -> None:
+        folder = str(folder)
         if folder not in self._made:             # creating 100k files: one mkdir per folder, not per file
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
 
     def write_bytes(self, rel: str, data: bytes, atomic: bool = True) -> Path:
         """Write under a temporary name and rename; `atomic=False` for scratch files that the
         journal only refers to once they are complete."""
-        target = self.path(rel)
-        self._mkdir(target.parent)
-        tmp = target.with_name(target.name + ".tmp") if atomic else target
+        target = self._fs_path(rel)
+        self._mkdir(os.path.dirname(target))
+        tmp = target + ".tmp" if atomic else target
         with open(tmp, "wb") as f:
             f.write(data)
         if atomic:
             os.replace(tmp, target)
-        return target
+        return Path(target)
 
     def place(self, rel: str, source: Path, mode: str = "copy") -> Path:
         """Copy, hard-link or symlink a user's file; the source is only ever read."""
@@ -98,12 +104,12 @@ class DatasetWriter:
 
     def move(self, old_rel: str, new_rel: str) -> None:
         """Idempotent: a move already done by an interrupted run is not an error."""
-        target, old = self.path(new_rel), self.path(old_rel)
-        self._mkdir(target.parent)
+        target, old = self._fs_path(new_rel), self._fs_path(old_rel)
+        self._mkdir(os.path.dirname(target))
         try:
             os.replace(old, target)
         except FileNotFoundError:
-            if not target.exists():
+            if not os.path.exists(target):
                 raise
 
     def clear_scratch(self) -> None:

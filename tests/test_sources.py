@@ -107,3 +107,42 @@ def test_hub_index_is_cached_per_commit(tmp_path, monkeypatch):
     assert again.read_estimate([5, 6]) == first.read_estimate([5, 6])
     touched, total = first.read_estimate([5])
     assert 0 < touched < total                      # one of three shards
+
+
+@pytest.mark.parametrize("names", [
+    ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet", "test-00000-of-00001.parquet"],
+    ["validation-00000-of-00001.parquet", "train-00000-of-00001.parquet", "extra.v2-00000-of-00001.parquet"],
+    ["train-00000-of-00001-abc123.parquet", ".hidden-00000-of-00001.parquet", "notes.txt"],
+    ["train-00000-of-00001.parquet", "train-00000-of-00001.arrow"],      # not all parquet: datasets decides
+    ["my-split-00000-of-00001.parquet"],                                 # datasets rejects the split name
+])
+def test_hub_layout_splits_without_datasets_agree_with_datasets(tmp_path, names):
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    from negmine.sources import _sharded_parquet
+
+    (tmp_path / "data").mkdir()
+    for n in names:
+        (tmp_path / "data" / n).write_bytes(b"x")
+    fast = _sharded_parquet(str(tmp_path))
+    try:
+        slow = DataFilesDict.from_patterns(get_data_patterns(str(tmp_path)), base_path=str(tmp_path))
+        slow = {k: sorted(map(str, v)) for k, v in slow.items()}
+    except Exception:
+        slow = None
+    if fast is not None:                       # where the fast path answers, it answers as datasets does
+        assert fast == slow and list(fast) == list(slow)
+    else:
+        assert any(not n.endswith(".parquet") or "my-" in n for n in names)
+
+
+def test_feature_kinds_from_parquet_metadata_match_datasets(tmp_path):
+    import datasets
+    import pyarrow.parquet as pq
+
+    from negmine.sources import _feature_kinds, _schema_kinds
+
+    repo = make_parquet_repo(tmp_path / "r", ["cat", "dog"], 2)
+    schema = pq.read_schema(next((repo / "data").glob("*.parquet")))
+    assert _schema_kinds(schema) == _feature_kinds(datasets.Features.from_arrow_schema(schema))
+    assert _schema_kinds(schema) == {"image": ("Image", None), "label": ("ClassLabel", ["cat", "dog"])}
