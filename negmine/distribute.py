@@ -30,21 +30,39 @@ class SerialDistributor:
         pass
 
 
+def _run_batch(fn: Callable[[Any], Any], batch: list) -> list:
+    return [fn(x) for x in batch]
+
+
 class ProcessDistributor:
-    def __init__(self, workers: int, in_flight_per_worker: int = 8):
+    """Items go to the workers in batches (up to `batch_items`, or `batch_bytes` of bytes items):
+    a task per item costs more in pickling and locking than hashing a small JPEG does."""
+
+    def __init__(self, workers: int, in_flight_per_worker: int = 3, batch_items: int = 32,
+                 batch_bytes: int = 2 << 20):
         # forkserver: pyarrow and tqdm start threads, and fork() with live threads can deadlock.
         ctx = multiprocessing.get_context("forkserver")
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
         self._limit = workers * in_flight_per_worker
+        self._items, self._bytes = batch_items, batch_bytes
 
     def imap(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         pending: deque = deque()
+        batch: list = []
+        size = 0
         for item in items:
-            pending.append(self._pool.submit(fn, item))
+            batch.append(item)
+            size += len(item) if isinstance(item, (bytes, bytearray, memoryview)) else 0
+            if len(batch) < self._items and size < self._bytes:
+                continue
+            pending.append(self._pool.submit(_run_batch, fn, batch))
+            batch, size = [], 0
             if len(pending) >= self._limit:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
+        if batch:
+            pending.append(self._pool.submit(_run_batch, fn, batch))
         while pending:
-            yield pending.popleft().result()
+            yield from pending.popleft().result()
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)

@@ -129,6 +129,22 @@ def _sorted_classes(vocab: dict[str, int], codes: np.ndarray) -> tuple[list[str]
     return labels, codes
 
 
+def _ints(arr) -> np.ndarray:
+    """An integer arrow array as int64, nulls as -1, read from its buffers: Array.to_numpy and
+    fill_null make pyarrow import pandas (a quarter of a second of start-up)."""
+    import pyarrow as pa
+
+    n = len(arr)
+    if pa.types.is_null(arr.type) or arr.null_count == n:
+        return np.full(n, -1, np.int64)
+    dt = np.dtype(("u" if pa.types.is_unsigned_integer(arr.type) else "i") + str(arr.type.bit_width // 8))
+    values = np.frombuffer(arr.buffers()[1], dtype=dt, count=n, offset=arr.offset * dt.itemsize).astype(np.int64)
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), bitorder="little")
+        values[~bits[arr.offset:arr.offset + n].astype(bool)] = -1
+    return values
+
+
 def _local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.ndarray:
     """Codes of one chunk of a label column: ClassLabel ints as they are, strings through `vocab`
     (shared across chunks, filled as new labels appear; -1 for missing or empty)."""
@@ -137,14 +153,14 @@ def _local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.n
 
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if names is not None and (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
-        codes = arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = _ints(arr)
         codes[(codes < 0) | (codes >= len(names))] = -1
         return codes.astype(np.int32)
     if not pa.types.is_dictionary(arr.type):
         arr = (pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr).dictionary_encode()
     local = np.array([vocab.setdefault(str(v), len(vocab)) if v not in (None, "") else -1
                       for v in arr.dictionary.to_pylist()] + [-1], dtype=np.int32)
-    idx = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    idx = _ints(arr.indices)
     return local[idx]                          # -1 -> the appended -1
 
 
@@ -210,29 +226,37 @@ def _pick_columns(kinds: dict | None, names: list[str], image_column: str | None
     return image, label, class_names
 
 
-def _card_licence(card_text: str | None) -> str | None:
-    if not card_text:
-        return None
-    try:
-        from huggingface_hub import DatasetCard
+# the YAML header of a dataset card, as huggingface_hub.repocard finds it
+_CARD_YAML = re.compile(r"^(\s*---[\r\n]+)([\S\s]*?)([\r\n]+---(\r\n|\n|$))")
 
-        lic = DatasetCard(card_text).data.get("license")
+
+def _card_data(card_text: str | None) -> dict:
+    """The card's YAML metadata (licence, dataset_info), parsed with PyYAML directly:
+    huggingface_hub's DatasetCard pulls in its whole Hub API (a tenth of a second of start-up)."""
+    m = _CARD_YAML.match(card_text or "")
+    if not m:
+        return {}
+    try:
+        import yaml
+
+        data = yaml.safe_load(m.group(2))
     except Exception:
-        return None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _card_licence(card_text: str | None) -> str | None:
+    lic = _card_data(card_text).get("license")
     if isinstance(lic, list):
         lic = ", ".join(map(str, lic))
     return str(lic) if lic else None
 
 
 def _card_features(card_text: str | None):
-    if not card_text:
+    data = _card_data(card_text)
+    if not data.get("dataset_info"):            # nothing to read: spare the `datasets` import
         return None
     try:
-        from huggingface_hub import DatasetCard
-
-        data = DatasetCard(card_text).data
-        if not data.get("dataset_info"):        # nothing to read: spare the `datasets` import
-            return None
         from datasets.info import DatasetInfosDict
 
         infos = DatasetInfosDict.from_dataset_card_data(data)

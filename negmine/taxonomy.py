@@ -60,7 +60,47 @@ class Taxonomy:
     @classmethod
     @lru_cache(maxsize=1)
     def load(cls) -> "Taxonomy":
+        """The shipped taxonomy; the parsed form is kept in the negmine cache (a pickle keyed by
+        the package version and data files), which cuts ~0.5 s from every run's start."""
+        import gc
+        import hashlib
+        import os
+        import pickle
+
+        from negmine import __version__
+        from negmine.cache import cache_dir
+
         data = resources.files("negmine") / "data"
+        try:
+            stamp = [(f.name, os.stat(str(f)).st_size, os.stat(str(f)).st_mtime_ns) for f in sorted(
+                data.iterdir(), key=lambda f: f.name) if f.name.endswith((".gz", ".tsv"))]
+            key = hashlib.sha256(repr((__version__, stamp)).encode()).hexdigest()[:16]
+            path = cache_dir("taxonomy") / f"{key}.pickle"
+        except OSError:                        # zipped package or unwritable cache: parse every time
+            return cls._parse(data)
+        if path.is_file():
+            gc.disable()                       # ~80k small tuples: the collector only slows loading
+            try:
+                with open(path, "rb") as f:
+                    tax = pickle.load(f)
+                if isinstance(tax, cls):
+                    return tax
+            except Exception:                  # stale or torn: rebuild below
+                pass
+            finally:
+                gc.enable()
+        tax = cls._parse(data)
+        try:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(tax, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        return tax
+
+    @classmethod
+    def _parse(cls, data) -> "Taxonomy":
         with gzip.open(data.joinpath("wordnet-nouns.tsv.gz").open("rb"), "rt", encoding="utf-8") as f:
             rows = []
             for line in f:

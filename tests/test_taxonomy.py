@@ -86,3 +86,18 @@ def test_near_levels_follow_the_taxonomy(tax):
     v = {x.label: x for x in judge_classes(labels, concepts, tax)}
     assert v["hotdog, hot dog, red hot"].excluded
     assert v["cheeseburger"].level < v["pizza, pizza pie"].level < v["tench, Tinca tinca"].level
+
+
+def test_parsed_taxonomy_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGMINE_CACHE", str(tmp_path))
+    load = Taxonomy.load.__func__.__wrapped__           # past the in-process lru_cache
+    first = load(Taxonomy)
+    cached = list((tmp_path / "taxonomy").glob("*.pickle"))
+    assert len(cached) == 1
+    again = load(Taxonomy)
+    assert again.lemmas == first.lemmas and again.hypernyms == first.hypernyms
+    assert again.lemma_synsets("grizzly") == first.lemma_synsets("grizzly") != []
+    cached[0].write_bytes(b"not a pickle")
+    rebuilt = load(Taxonomy)
+    assert rebuilt.lemmas == first.lemmas
+    assert cached[0].read_bytes() != b"not a pickle"
