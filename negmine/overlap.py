@@ -48,7 +48,7 @@ class ClassPlan:
                             for c in self.concepts],
                "unmapped_terms": self.unmapped_terms, "sources": []}
         for sc in self.per_source:
-            counts = np.bincount(sc.source.codes[sc.source.codes >= 0], minlength=len(sc.verdicts))
+            counts = class_counts(sc.source.codes, len(sc.verdicts))
             out["sources"].append({
                 "source": sc.source.id, "classes": len(sc.verdicts), "label_kind": sc.source.label_kind,
                 "excluded": [{"label": v.label, "rows": int(counts[i]), "reason": v.reason}
@@ -58,6 +58,15 @@ class ClassPlan:
                               for v in sc.verdicts if v.ambiguous and not v.excluded],
             })
         return out
+
+
+def class_counts(codes: np.ndarray, k: int, chunk: int = 1 << 16) -> np.ndarray:
+    """Rows per class (codes -1 not counted), a chunk at a time: np.bincount would first turn a
+    million int32 codes into int64 (and a mask copy before that)."""
+    counts = np.zeros(k + 1, np.int64)
+    for a in range(0, len(codes), chunk):
+        counts += np.bincount(codes[a:a + chunk] + 1, minlength=k + 1)[:k + 1]
+    return counts[1:]
 
 
 def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,

@@ -47,36 +47,48 @@ def stratified_order(codes: np.ndarray, rng: np.random.Generator, chunk: int = 1
 
     Round-robin over classes in random order, a random member of each class per round; a class
     that runs out simply drops out of later rounds. Unlabelled rows (-1) count as one class.
-    Vectorised, O(n log n), and frugal for million-row pools: rounds are sorted `chunk` rows at a
-    time, so the peak is ~20 bytes a row (int32 arrays) plus one chunk.
+    Vectorised, O(n log n), and frugal for million-row pools: everything per row is int32 (int16
+    for the class), and sorting goes `chunk` rows at a time, so the peak is ~14 bytes a row.
     """
     n = len(codes)
     if n == 0:
         return np.zeros(0, dtype=np.int32)
     small = np.int32 if n < 2**31 else np.int64
     perm = rng.permutation(np.arange(n, dtype=small))         # the same permutation as rng.permutation(n)
-    cls = codes[perm].astype(small)
-    cls += 1                                                  # 0 = unlabelled
-    counts = np.bincount(cls)
+    k = int(codes.max()) + 2                                  # classes, plus 0 = unlabelled
+    cls = np.empty(n, np.int16 if k < 2**15 else small)
+    for a in range(0, n, chunk):
+        cls[a:a + chunk] = codes[perm[a:a + chunk]] + 1
+    counts = np.bincount(cls, minlength=k)
     grouped = _stable_group(cls, counts, chunk, small)       # positions in perm, class by class
     del cls
+    for a in range(0, n, chunk):                              # -> rows, in place
+        grouped[a:a + chunk] = perm[grouped[a:a + chunk]]
+    del perm
     offset = rng.random(len(counts))                          # random class order within each round
     starts = np.cumsum(counts) - counts
-    # rows in rounds < r, for each round r: rounds are whole chunks of the final order
-    per_round = np.cumsum(np.bincount(counts, minlength=int(counts.max()) + 1)[::-1])[::-1][1:]
-    before = np.r_[0, np.cumsum(per_round)]
+
+    def rows_before(r: int) -> int:                           # rows in rounds < r
+        return int(np.minimum(counts, r).sum())
+
+    rounds = int(counts.max())
     out = np.empty(n, dtype=small)
-    r0 = 0
-    while r0 < len(per_round):
-        r1 = max(r0 + 1, int(np.searchsorted(before, before[r0] + chunk, side="right")) - 1)
-        r1 = min(r1, len(per_round))
+    r0, done = 0, 0
+    while r0 < rounds:
+        lo, hi = r0 + 1, rounds                               # last round end within one chunk of rows
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if rows_before(mid) - done <= chunk else (lo, mid - 1)
+        r1 = lo
         live = np.flatnonzero(counts > r0)                    # classes still drawing in round r0
         lengths = np.minimum(counts[live], r1) - r0
         first = starts[live] + r0
         heads = np.cumsum(lengths) - lengths
-        idx = np.repeat(first - heads, lengths) + np.arange(int(lengths.sum()))   # grouped positions
+        total = int(lengths.sum())
+        idx = np.repeat(first - heads, lengths) + np.arange(total)   # positions in `grouped`
         key = np.repeat(offset[live], lengths) + (idx - np.repeat(starts[live], lengths))
-        out[before[r0]:before[r1]] = perm[grouped[idx[np.argsort(key, kind="stable")]]]
+        out[done:done + total] = grouped[idx[np.argsort(key, kind="stable")]]
+        done += total
         r0 = r1
     return out
 
