@@ -49,6 +49,7 @@ class DatasetWriter:
         (self.staging / STATE).mkdir(parents=True, exist_ok=True)
         self._made: set[str] = set()
         self._staging = str(self.staging)
+        self._folders: dict[str, str] = {}
 
     def path(self, rel: str) -> Path:
         """staging/rel, refusing anything that could leave the staging folder. Checked on the text
@@ -57,11 +58,19 @@ class DatasetWriter:
         return Path(self._fs_path(rel))
 
     def _fs_path(self, rel: str) -> str:
-        # plain strings, not Path objects: per-file bookkeeping of 100k files shows up in profiles
-        parts = rel.replace("\\", "/").split("/")
-        if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in rel:
+        # plain strings, not Path objects, and each folder checked once: per-file bookkeeping of
+        # 100k files shows up in profiles
+        rel = rel.replace("\\", "/")
+        folder, _, name = rel.rpartition("/")
+        base = self._folders.get(folder)
+        if base is None:
+            parts = folder.split("/") if folder else []
+            if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in folder:
+                raise NegmineError(f"refusing to write outside the output folder: {rel!r}")
+            base = self._folders[folder] = os.path.join(self._staging, *parts)
+        if name in ("", ".", "..") or "\x00" in name:
             raise NegmineError(f"refusing to write outside the output folder: {rel!r}")
-        return os.path.join(self._staging, *parts)
+        return os.path.join(base, name)
 
     def _mkdir(self, folder) -> None:
         folder = str(folder)

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from negmine.naming import UniqueNames, safe_name
 
 
@@ -22,3 +24,16 @@ def test_names_are_deterministic_and_long_names_stay_distinct():
 def test_unique_names_ignore_case():
     u = UniqueNames()
     assert [u.take("Dog", ".jpg"), u.take("dog", ".jpg"), u.take("DOG", ".jpg")] == ["Dog.jpg", "dog-2.jpg", "DOG-3.jpg"]
+
+
+@pytest.mark.parametrize("rel", ["../x", "a/../b", "/etc/passwd", "a//b", ".", "..", "a/.", "a/..", "x\x00y",
+                                 "a\\..\\b", "", "a/"])
+def test_writer_refuses_paths_that_leave_the_output(tmp_path, rel):
+    from negmine.errors import NegmineError
+    from negmine.writers import DatasetWriter
+
+    w = DatasetWriter(tmp_path / "out")
+    w.path("train/other/ok.jpg")                       # a folder already checked must not let others through
+    with pytest.raises(NegmineError, match="outside the output folder"):
+        w.write_bytes(rel, b"x")
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
