@@ -216,18 +216,18 @@ def _header(page: bytes) -> tuple[dict, int]:
     return h, r.pos
 
 
-def dictionary_values(chunk: Chunk, page: bytes) -> list[bytes]:
+def dictionary_values(codec: int, page: bytes) -> list[bytes]:
     h, pos = _header(page)
     if h.get(1) != _DICTIONARY_PAGE:
         raise Unsupported("expected a dictionary page")
     dh = h.get(7, {})
     if dh.get(2, _PLAIN) not in (_PLAIN, _PLAIN_DICTIONARY):
         raise Unsupported("dictionary encoding")
-    body = _decompress(chunk.codec, page[pos:pos + h[3]], h[2])
+    body = _decompress(codec, page[pos:pos + h[3]], h[2])
     return _plain(body, 0, dh.get(1, 0))
 
 
-def page_values(chunk: Chunk, page: bytes, max_def: int, dictionary: list[bytes] | None = None) -> list[bytes | None]:
+def page_values(codec: int, page: bytes, max_def: int, dictionary: list[bytes] | None = None) -> list[bytes | None]:
     """Every row's value in one data page (None where the value or a parent is null)."""
     h, pos = _header(page)
     kind = h.get(1)
@@ -235,7 +235,7 @@ def page_values(chunk: Chunk, page: bytes, max_def: int, dictionary: list[bytes]
     if kind == _DATA_PAGE:
         dp = h.get(5, {})
         n, encoding = dp.get(1, 0), dp.get(2, _PLAIN)
-        body = _decompress(chunk.codec, page[pos:pos + h[3]], h[2])
+        body = _decompress(codec, page[pos:pos + h[3]], h[2])
         at = 0
         if max_def:
             if dp.get(3, _RLE) != _RLE:
@@ -254,7 +254,7 @@ def page_values(chunk: Chunk, page: bytes, max_def: int, dictionary: list[bytes]
         levels = _hybrid(page, pos, pos + def_len, width, n) if max_def else np.zeros(n, np.int64)
         values = page[pos + rep_len + def_len: pos + h[3]]
         compressed = dp.get(7, True)
-        body = _decompress(chunk.codec, values, h[2] - rep_len - def_len) if compressed else values
+        body = _decompress(codec, values, h[2] - rep_len - def_len) if compressed else values
         at = 0
     else:
         raise Unsupported(f"page type {kind}")
@@ -347,17 +347,17 @@ def _decode_spans(table: PageTable, spans, blobs, rows, page_of, fetch, dictiona
         base = int(table.offset[a])
         for p in range(a, b + 1):
             g = int(table.group[p])
-            chunk = Chunk(int(table.codec[g]), None, table.offset[:0], table.size[:0], table.start[:0])
+            codec = int(table.codec[g])
             page = blob[int(table.offset[p]) - base: int(table.offset[p] + table.size[p]) - base]
             try:
-                values = page_values(chunk, page, table.max_def, dictionaries.get(g))
+                values = page_values(codec, page, table.max_def, dictionaries.get(g))
             except Unsupported as exc:
                 if "dictionary page missing" not in str(exc) or table.dict_offset[g] < 0:
                     raise
                 lo = int(table.dict_offset[g])
                 dictionaries.clear()                # pages come group by group: keep one dictionary
-                dictionaries[g] = dictionary_values(chunk, fetch([(lo, lo + int(table.dict_size[g]))])[0])
-                values = page_values(chunk, page, table.max_def, dictionaries[g])
+                dictionaries[g] = dictionary_values(codec, fetch([(lo, lo + int(table.dict_size[g]))])[0])
+                values = page_values(codec, page, table.max_def, dictionaries[g])
             first = int(table.start[p])
             if len(values) != int(table.start[p + 1]) - first:
                 raise Unsupported("page row count differs from the page index")
