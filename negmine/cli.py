@@ -204,6 +204,8 @@ def _plan_text(p: dict) -> str:
                else "one row per page or row group read; --max-read-ratio R reads less")
         lines.append(f"{sid}: will {where} about {_size(io['image_bytes_to_read'])} of "
                      f"{_size(io['pool_image_bytes'])} of image data, ~{ratio:.1f}x the images kept ({how})")
+        if io.get("note"):
+            lines.append(f"note: {io['note']}")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "

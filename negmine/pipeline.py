@@ -258,6 +258,7 @@ class SampleRun:
                 rows = self.order_row[:n][self.order_src[:n] == i]
                 read, total = src.read_estimate(rows)
                 io[src.id] = {"image_bytes_to_read": read, "pool_image_bytes": total, "remote": src._remote,
+                              "note": src.read_note(),
                               "image_bytes_drawn_estimate": int(total / max(1, len(src)) * len(rows)),
                               "max_read_ratio": self.read_ratio(src)}
         plan = {
@@ -330,6 +331,7 @@ class SampleRun:
         }
         boxes = {k: [[b.x0, b.y0, b.x1, b.y1, b.label] for b in v] for k, v in self.pos_boxes.items()}
         summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
+        summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
                                               "classes": self.classes.report(Taxonomy.load())})

@@ -333,6 +333,7 @@ class ParquetSource(Source):
         self._paths = [url_to_fs(f)[1] for f in files]
         self._remote = "file" not in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
         self._meta: dict[int, object] = {}
+        self._why_whole: dict[int, str] = {}     # shard -> why it is read a row group at a time
         schema = self._with_file(0, lambda pf: pf.schema_arrow)
         kinds = _schema_kinds(schema)
         if kinds is None and schema.metadata and b"huggingface" in schema.metadata:
@@ -521,12 +522,23 @@ class ParquetSource(Source):
         path = [self.image_column, "bytes"] if self._image_struct else [self.image_column]
         leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == ".".join(path)]
         if len(leaf) != 1 or md.schema.column(leaf[0]).max_repetition_level:
+            self._why_whole[i] = "a nested image column"
             return None
         try:
             return pages.page_table(lambda a, b: self._ranges(i, [(a, b)])[0], path,
                                     md.schema.column(leaf[0]).max_definition_level)
-        except pages.Unsupported:
+        except pages.Unsupported as exc:
+            self._why_whole[i] = str(exc)
             return None
+
+    def read_note(self) -> str | None:
+        """One line when some shards cannot be read page by page (and so cost whole row groups)."""
+        whole = [i for i, t in enumerate(self._page_tables) if t is None]
+        if not whole:
+            return None
+        why = sorted({self._why_whole.get(i, "no page index, or a layout the page reader lacks") for i in whole})
+        return (f"{self.id}: {len(whole)} of {len(self._page_tables)} shards are read a row group at a time "
+                f"({'; '.join(why)}), so draws read more than the pages they need")
 
     def _relative(self, i: int) -> str:
         f = self.files[i]
@@ -554,8 +566,9 @@ class ParquetSource(Source):
                 # remote: few large requests (each costs a round trip); local: small reads, less memory
                 return pages.read_rows(table, local, lambda ranges: self._ranges(fi, ranges),
                                        max_bytes=(16 << 20) if self._remote else (1 << 20))
-            except pages.Unsupported:
+            except pages.Unsupported as exc:
                 self._page_tables[fi] = None     # e.g. an encoding the page reader lacks
+                self._why_whole[fi] = str(exc)
         out = []
         groups = np.searchsorted(self._row_groups[fi], local, side="right") - 1
         for g in np.unique(groups).tolist():

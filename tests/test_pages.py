@@ -165,3 +165,31 @@ def test_hub_draws_cluster_by_page_only_as_far_as_class_coverage_allows(positive
     assert _dry(positives, tmp_path, "-s", local, "--count", 300)["io"][local]["max_read_ratio"] is None
     forced = _dry(positives, tmp_path, "-s", local, "--count", 300, "--max-read-ratio", 2)["io"][local]
     assert forced["image_bytes_to_read"] <= 2.6 * forced["image_bytes_drawn_estimate"]
+
+
+def test_a_run_says_when_shards_cannot_be_read_page_by_page(positives, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from negmine.cli import cli
+
+    def run(pool, out):
+        r = CliRunner().invoke(cli, ["sample", "-q", "--workers", "1", "-p", str(positives), "-s", str(pool),
+                                     "--count", "20", "--seed", "1", "--json", "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)["warnings"]
+
+    from conftest import make_parquet_repo
+
+    paged = make_parquet_repo(tmp_path / "paged", [f"c{i}" for i in range(6)], 8)   # as datasets writes it
+    shard = next((paged / "data").glob("*.parquet"))
+    plain = tmp_path / "plain"
+    (plain / "data").mkdir(parents=True)
+    (plain / "README.md").write_text((paged / "README.md").read_text())
+    pq.write_table(pq.read_table(shard), plain / "data" / shard.name, write_page_index=False)
+
+    assert any("1 of 1 shards are read a row group at a time (no page index)" in w for w in run(plain, tmp_path / "a"))
+    assert not any("row group at a time" in w for w in run(paged, tmp_path / "b"))
+    dry = _dry(positives, tmp_path, "-s", plain.resolve(), "--count", 20)
+    assert "no page index" in dry["io"][str(plain.resolve())]["note"]
