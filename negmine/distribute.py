@@ -23,7 +23,7 @@ def _ignore_sigint() -> None:
 
 
 class SerialDistributor:
-    def imap(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def imap(self, fn: Callable[[Any], Any], items: Iterable[Any], batch: int = 1) -> Iterator[Any]:
         return map(fn, items)
 
     def close(self) -> None:
@@ -35,35 +35,37 @@ def _run_batch(fn: Callable[[Any], Any], batch: list) -> list:
 
 
 class ProcessDistributor:
-    """Items go to the workers in batches (up to `batch_items`, or `batch_bytes` of bytes items):
-    a task per item costs more in pickling and locking than hashing a small JPEG does."""
+    """`imap(fn, items, batch=N)` sends items in batches of up to N (and up to `batch_bytes` of
+    bytes items): for cheap work, such as hashing a small JPEG, a task per item costs more in
+    pickling and locking than the work. The default, one item a task, suits heavy items (a cutout
+    of a large photo), whose results should not pile up in a batch."""
 
-    def __init__(self, workers: int, in_flight_per_worker: int = 3, batch_items: int = 32,
-                 batch_bytes: int = 2 << 20):
+    def __init__(self, workers: int, in_flight_per_worker: int = 8, batch_bytes: int = 2 << 20):
         # forkserver: pyarrow and tqdm start threads, and fork() with live threads can deadlock.
         ctx = multiprocessing.get_context("forkserver")
         # the fork server imports the worker code once; each worker then starts as a fork of it
         # instead of importing numpy, Pillow and negmine again (~0.4 s of CPU each)
         ctx.set_forkserver_preload(["negmine.draw", "negmine.synthetic"])
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
-        self._limit = workers * in_flight_per_worker
-        self._items, self._bytes = batch_items, batch_bytes
+        self._workers, self._per_worker, self._bytes = workers, in_flight_per_worker, batch_bytes
 
-    def imap(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def imap(self, fn: Callable[[Any], Any], items: Iterable[Any], batch: int = 1) -> Iterator[Any]:
+        # tasks in flight: enough to keep every worker busy, few enough to bound memory
+        limit = self._workers * (self._per_worker if batch == 1 else 3)
         pending: deque = deque()
-        batch: list = []
+        chunk: list = []
         size = 0
         for item in items:
-            batch.append(item)
+            chunk.append(item)
             size += len(item) if isinstance(item, (bytes, bytearray, memoryview)) else 0
-            if len(batch) < self._items and size < self._bytes:
+            if len(chunk) < batch and size < self._bytes:
                 continue
-            pending.append(self._pool.submit(_run_batch, fn, batch))
-            batch, size = [], 0
-            if len(pending) >= self._limit:
+            pending.append(self._pool.submit(_run_batch, fn, chunk))
+            chunk, size = [], 0
+            if len(pending) >= limit:
                 yield from pending.popleft().result()
-        if batch:
-            pending.append(self._pool.submit(_run_batch, fn, batch))
+        if chunk:
+            pending.append(self._pool.submit(_run_batch, fn, chunk))
         while pending:
             yield from pending.popleft().result()
 

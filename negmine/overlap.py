@@ -111,7 +111,7 @@ def hash_files(paths: list[str], kind: str, dihedral: bool, distributor, progres
         todo = [p for p in paths if p not in out]
         fresh = {}
         fn = partial(hash_file_or_reason, kind=kind, dihedral=dihedral)
-        for p, res in zip(todo, tqdm(distributor.imap(fn, todo), total=len(todo), desc=desc, unit="img",
+        for p, res in zip(todo, tqdm(distributor.imap(fn, todo, batch=16), total=len(todo), desc=desc, unit="img",
                                      disable=not progress or None, leave=False)):
             out[p] = res
             if not isinstance(res, str):
