@@ -101,17 +101,9 @@ def to_rgb(im: Image.Image, icc: bool = True) -> Image.Image:
     return im
 
 
-def header_pass_through(data: bytes, opts: EncodeOptions) -> tuple[int, int] | None:
-    """(width, height) when the file can be kept byte for byte, judged from its header alone."""
-    try:
-        with Image.open(io.BytesIO(data)) as src:
-            return pass_through_size(src, opts)
-    except Exception:
-        return None
-
-
 def pass_through_size(src: Image.Image, opts: EncodeOptions) -> tuple[int, int] | None:
-    """As `header_pass_through`, for an image opened but not yet decoded."""
+    """(width, height) when the file can be kept byte for byte, judged from the header of an
+    image opened but not yet decoded."""
     try:
         return src.size if _can_pass_through(src, opts) else None
     except Exception:

@@ -29,6 +29,10 @@ class Unsupported(Exception):
     """The file or page uses a feature this reader does not decode: read whole row groups instead."""
 
 
+class NeedsDictionary(Unsupported):
+    """A dictionary-encoded page was decoded without its row group's dictionary page."""
+
+
 class _Compact:
     """Thrift compact protocol, enough for parquet metadata: structs become {field id: value}."""
 
@@ -264,7 +268,7 @@ def page_values(codec: int, page: bytes, max_def: int, dictionary: list[bytes] |
         vals = _plain(body, at, k)
     elif encoding in (_PLAIN_DICTIONARY, _RLE_DICTIONARY):
         if dictionary is None:
-            raise Unsupported("dictionary page missing")
+            raise NeedsDictionary("dictionary page missing")
         idx = _hybrid(body, at + 1, len(body), body[at], k) if k else np.zeros(0, np.int64)
         if len(idx) and int(idx.max()) >= len(dictionary):
             raise Unsupported("dictionary index out of range")
@@ -351,8 +355,8 @@ def _decode_spans(table: PageTable, spans, blobs, rows, page_of, fetch, dictiona
             page = blob[int(table.offset[p]) - base: int(table.offset[p] + table.size[p]) - base]
             try:
                 values = page_values(codec, page, table.max_def, dictionaries.get(g))
-            except Unsupported as exc:
-                if "dictionary page missing" not in str(exc) or table.dict_offset[g] < 0:
+            except NeedsDictionary:
+                if table.dict_offset[g] < 0:
                     raise
                 lo = int(table.dict_offset[g])
                 dictionaries.clear()                # pages come group by group: keep one dictionary

@@ -188,6 +188,8 @@ class SampleRun:
         self.near_levels: dict[str, int | None] = {}
         orders, weights, nears = [], [], []
         for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
+            ratio = self.read_ratio(src)
+            blocks = src.blocks() if ratio else None
             keep = ~np.isin(src.codes, sc.excluded_codes)
             eligible = None if keep.all() else small_index(np.flatnonzero(keep))   # None: every row
             del keep
@@ -209,13 +211,12 @@ class SampleRun:
                 local = stratified_order(codes, rng) if o.stratify else uniform_order(len(codes), rng)
                 order = local if rows is None else rows[local]
                 del local
-                ratio = self.read_ratio(src)
                 if ratio:
                     cap = None
                     if o.max_read_ratio is None:    # default: never fewer classes than an unclustered draw
                         want = math.ceil(self.pool_target * weight / sum(s.weight for s in self.sources))
                         cap = want // max(1, len(np.unique(codes)))
-                    order = clustered_order(order, *src.blocks(), ratio, cap)
+                    order = clustered_order(order, *blocks, ratio, cap)
                 del codes
                 orders.append(order)
                 weights.append(weight)

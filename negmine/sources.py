@@ -364,7 +364,7 @@ class ParquetSource(Source):
         vocab: dict[str, int] = {}
 
         self._group_bytes: list[np.ndarray] = []  # per file: compressed bytes of the image column per row group
-        self._page_tables: list[PageTable | None] = []
+        self._page_tables: list[pages.PageTable | None] = []
 
         def index_one(pf):
             md = pf.metadata
@@ -492,16 +492,22 @@ class ParquetSource(Source):
     def _ranges(self, i: int, ranges: list[tuple[int, int | None]]) -> list[bytes]:
         """Byte ranges of shard i (negative start: from the end), exactly those bytes: no read-ahead
         cache, so a remote file downloads only the pages asked for."""
+        return self._with_ranges(i, lambda read: [read(a, b) for a, b in ranges])
+
+    def _with_ranges(self, i: int, fn):
+        """fn(read) on shard i opened once without read-ahead, `read(start, end)` taking negative
+        offsets from the end (end None: to the end); retried and mapped like `_with_file`."""
         def once():
             with self._fs.open(self._paths[i], "rb", cache_type="none") as f:
-                size = f.size if hasattr(f, "size") and f.size is not None else self._fs.size(self._paths[i])
-                out = []
-                for start, end in ranges:
+                size = f.size if getattr(f, "size", None) is not None else self._fs.size(self._paths[i])
+
+                def read(start: int, end: int | None) -> bytes:
                     start = size + start if start < 0 else start
                     end = size if end is None else (size + end if end < 0 else end)
                     f.seek(start)
-                    out.append(f.read(end - start))
-                return out
+                    return f.read(end - start)
+
+                return fn(read)
 
         return self._guarded(i, once)
 
@@ -524,12 +530,17 @@ class ParquetSource(Source):
         if len(leaf) != 1 or md.schema.column(leaf[0]).max_repetition_level:
             self._why_whole[i] = "a nested image column"
             return None
-        try:
-            return pages.page_table(lambda a, b: self._ranges(i, [(a, b)])[0], path,
-                                    md.schema.column(leaf[0]).max_definition_level)
-        except pages.Unsupported as exc:
-            self._why_whole[i] = str(exc)
+        def build(read):                      # Unsupported is an answer here, not a read error
+            try:
+                return pages.page_table(read, path, md.schema.column(leaf[0]).max_definition_level)
+            except pages.Unsupported as exc:
+                return exc
+
+        table = self._with_ranges(i, build)
+        if isinstance(table, pages.Unsupported):
+            self._why_whole[i] = str(table)
             return None
+        return table
 
     def read_note(self) -> str | None:
         """One line when some shards cannot be read page by page (and so cost whole row groups)."""

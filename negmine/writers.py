@@ -65,10 +65,10 @@ class DatasetWriter:
         base = self._folders.get(folder)
         if base is None:
             parts = folder.split("/") if folder else []
-            if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in folder:
+            if any(p in ("", ".", "..") for p in parts) or "\x00" in folder:
                 raise NegmineError(f"refusing to write outside the output folder: {rel!r}")
             base = self._folders[folder] = os.path.join(self._staging, *parts)
-        if name in ("", ".", "..") or "\x00" in name:
+        if rel.startswith("/") or name in ("", ".", "..") or "\x00" in name:
             raise NegmineError(f"refusing to write outside the output folder: {rel!r}")
         return os.path.join(base, name)
 
