@@ -231,7 +231,6 @@ def classes(sources, positives, exclude, exclude_unmapped, image_column, label_c
     from negmine.overlap import plan_classes
     from negmine.positives import scan_positives
     from negmine.sources import SourceSpec, open_sources
-    from negmine.taxonomy import Taxonomy
 
     terms = list(scan_positives(positives).labels.values()) if positives else []
     terms += list(exclude)
@@ -240,7 +239,7 @@ def classes(sources, positives, exclude, exclude_unmapped, image_column, label_c
     specs = [SourceSpec.parse(s) for s in sources]
     specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or image_column,
                         s.label_column or label_column) for s in specs]
-    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped).report(Taxonomy.load())
+    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped).report()
     _emit(report, as_json, _classes_text(report))
 
 

@@ -16,8 +16,9 @@ from functools import partial
 
 from negmine.hashing import FAST_RESAMPLE, hash_image, open_for_hash
 from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, pass_through_size
+from negmine.errors import SourceNotFound
 from negmine.sources import Source
-from negmine.writers import DatasetWriter, Journal
+from negmine.writers import DatasetWriter, Journal, scratch_pack
 
 
 @dataclass(eq=False)
@@ -35,7 +36,7 @@ class Candidate:
     phash: int | None = None
     reason: str | None = None
     dup_of: tuple | None = None        # ("positive", path, distance) or ("negative", Candidate, distance)
-    tmp: str | None = None
+    tmp: list | None = None            # [scratch pack, offset, length] of the encoded bytes
     path: str | None = None
     score: float | None = None         # `mine`: the trainer's score
     thumbnail: str | None = None       # a dropped duplicate's thumbnail, for the report
@@ -65,40 +66,70 @@ def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
     return out, source_sha, hashlib.sha256(result.data).hexdigest(), h
 
 
+def _transform_job(job: tuple, opts: EncodeOptions, hash_kind: str | None, scratch: str) -> list | str:
+    """Worker: read a group of images (when the job carries a reader), check, hash and encode
+    them, and append what would be written to this process's scratch pack; only small results go
+    back. A group that cannot be read at all comes back as the reason (a str)."""
+    reader, datas = job
+    if reader is not None:
+        try:
+            datas = reader.read()
+        except Exception as exc:
+            return f"cannot read {getattr(reader, 'path', 'the source')}: {exc}".splitlines()[0]
+    pack = scratch_pack(scratch)
+    out = []
+    for data in datas:
+        if not data:
+            out.append(("row has no image bytes", None, None, None, None))
+            continue
+        result, file_sha, out_sha, h = _transform_item(data, opts, hash_kind)
+        ref = None
+        if not isinstance(result, str):
+            ref = pack.append(result.data if result.reencoded else data)
+            result = Encoded(b"", result.width, result.height, result.pixel_sha256, result.reencoded)
+        out.append((result, file_sha, out_sha, h, ref))
+    return out
+
+
 def transform(cands: list[Candidate], sources: Sequence[Source], writer: DatasetWriter, distributor,
               opts: EncodeOptions, hash_kind: str | None) -> list[Candidate]:
-    """Read the candidates in storage order and encode them to temp files; back in priority order."""
+    """Read the candidates in storage order and encode them into scratch packs; back in priority order."""
     by_key = {(c.source, c.row): c for c in cands}
-    todo: list[tuple[Candidate, bytes]] = []
+    groups: list = []
 
-    def items():
+    def jobs():
         for s, src in enumerate(sources):
             rows = [r for (si, r) in by_key if si == s]
             if not rows:
                 continue
-            for item in src.read(rows):
-                c = by_key[(s, item.row)]
-                c.origin = item.origin
-                if item.data is None:
-                    c.reason = item.error or "no image data"
-                    continue
-                todo.append((c, item.data))        # held only while in flight (imap is bounded)
-                yield item.data
+            for items, reader in src.read_jobs(rows):
+                group, datas = [], []
+                for item in items:
+                    c = by_key[(s, item.row)]
+                    c.origin = item.origin
+                    if reader is None and item.data is None:
+                        c.reason = item.error or "no image data"
+                        continue
+                    group.append(c)
+                    datas.append(item.data)
+                if group:
+                    groups.append(group)         # held only while in flight (imap is bounded)
+                    yield reader, None if reader is not None else datas
 
-    fn = partial(_transform_item, opts=opts, hash_kind=hash_kind)
-    # batches of 32: decoding a pool image at reduced size is cheaper than a task per image
-    for k, (result, file_sha, out_sha, phash) in enumerate(distributor.imap(fn, items(), batch=32)):
-        c, data = todo[k]
-        todo[k] = (c, b"")
-        c.file_sha256 = file_sha
-        if isinstance(result, str):
-            c.reason = result
-            continue
-        c.tmp = f".work/{c.priority}.jpg"
-        writer.write_bytes(c.tmp, result.data if result.reencoded else data, atomic=False)
-        c.encoded = result
-        c.sha256 = out_sha
-        c.phash = phash
+    fn = partial(_transform_job, opts=opts, hash_kind=hash_kind, scratch=writer.scratch)
+    for k, results in enumerate(distributor.imap(fn, jobs())):
+        group, groups[k] = groups[k], None
+        if isinstance(results, str):
+            raise SourceNotFound(results)
+        for c, (result, file_sha, out_sha, phash, ref) in zip(group, results):
+            c.file_sha256 = file_sha
+            if isinstance(result, str):
+                c.reason = result
+                continue
+            c.tmp = ref
+            c.encoded = result
+            c.sha256 = out_sha
+            c.phash = phash
     return sorted(cands, key=lambda c: c.priority)
 
 
@@ -107,7 +138,7 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
          journal: Journal | None = None, bar=None, on_drop: Callable[[Candidate], None] | None = None
          ) -> tuple[list[Candidate], list[Candidate]]:
     """Keep the first `target` of candidate(0), candidate(1), ... that pass every filter.
-    `on_drop(c)` sees each dropped candidate while its encoded file still exists (c.tmp)."""
+    `on_drop(c)` sees each dropped candidate while its encoded bytes are still in scratch (c.tmp)."""
     accepted: list[Candidate] = []
     dropped: list[Candidate] = []
     pos = 0
@@ -135,8 +166,7 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
             f.prepare(cands)
         for c in cands:
             if c.reason is None and len(accepted) >= target:
-                writer.path(c.tmp).unlink(missing_ok=True)   # surplus of the window's margin
-                continue
+                continue                                      # surplus of the window's margin
             for f in filters if c.reason is None else ():
                 c.reason = f.check(c)
                 if c.reason:
@@ -152,9 +182,7 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
                 continue
             if on_drop is not None:
                 on_drop(c)
-            if c.tmp:
-                writer.path(c.tmp).unlink(missing_ok=True)
-                c.tmp = None
+            c.tmp = None
             dropped.append(c)
             if journal:
                 journal.append(_candidate_entry(c, "drop"))

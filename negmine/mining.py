@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from negmine.progress import bar as progress_bar
 
 from negmine import __version__
 from negmine.distribute import make_distributor
@@ -214,7 +214,7 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
         score, cid, row = order[p]
         return Candidate(p, 0, row, score=score)
 
-    with tqdm(total=job.count, desc="mining", unit="img", disable=not job.progress or None) as bar:
+    with progress_bar(total=job.count, desc="mining", unit="img", show=job.progress) as bar:
         accepted, dropped = draw(candidate, len(order), job.count, [src], filters, writer, distributor,
                                  EncodeOptions(job.quality, job.max_size), hash_kind, run.journal, bar)
     if len(accepted) < job.count:
@@ -225,7 +225,6 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
     for rank, c in enumerate(accepted):
         stem = safe_name(Path(c.origin.get("file") or f"{src.label_of(c.row) or 'img'}_{c.row}").stem)
         c.path = f"{cls}/{names.take(stem, '.jpg')}"
-        writer.move(c.tmp, c.path)
         rows.append({"path": c.path, "class": cls, "role": "negative", "score": order[c.priority][0],
                      "rank": rank, "id": order[c.priority][1], "source": src.id, "revision": src.revision,
                      "file": c.origin.get("file"), "row": c.origin.get("row"), "label": src.label_of(c.row),
@@ -235,6 +234,7 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
     for c in dropped:
         score, cid, _ = order[c.priority]
         rejects.append({"id": cid, "score": score, "reason": c.reason})
+    writer.place_scratch([(c.tmp, c.path) for c in accepted], distributor)
     writer.clear_scratch()
     summary = {"negmine_version": __version__, "out": str(writer.out), "scored": len(scores),
                "kept": len(rows), "skipped_top": skip, "rejected": len(rejects),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-from tqdm.auto import tqdm
+from negmine.progress import bar
 
 from negmine.cache import HashCache
 from negmine.hashing import DRAFT_SIZE, hash_file_or_reason
@@ -42,9 +42,11 @@ class ClassPlan:
     concepts: list[Concept]
     unmapped_terms: list[str]
     per_source: list[SourceClasses] = field(default_factory=list)
+    labels: dict[int, str] = field(default_factory=dict)     # the synsets the report names
 
-    def report(self, tax: Taxonomy) -> dict:
-        out = {"concepts": [{"term": c.term, "how": c.how, "synsets": [tax.label(s) for s in c.synsets]}
+    def report(self) -> dict:
+        label = self.labels.__getitem__
+        out = {"concepts": [{"term": c.term, "how": c.how, "synsets": [label(s) for s in c.synsets]}
                             for c in self.concepts],
                "unmapped_terms": self.unmapped_terms, "sources": []}
         for sc in self.per_source:
@@ -54,7 +56,7 @@ class ClassPlan:
                 "excluded": [{"label": v.label, "rows": int(counts[i]), "reason": v.reason}
                              for i, v in enumerate(sc.verdicts) if v.excluded],
                 "unmapped": [v.label for v in sc.verdicts if not v.mapped],
-                "ambiguous": [{"label": v.label, "synsets": [tax.label(s) for s in v.synsets]}
+                "ambiguous": [{"label": v.label, "synsets": [label(s) for s in v.synsets]}
                               for v in sc.verdicts if v.ambiguous and not v.excluded],
             })
         return out
@@ -71,18 +73,66 @@ def class_counts(codes: np.ndarray, k: int, chunk: int = 1 << 16) -> np.ndarray:
 
 def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,
                  anchors: Sequence[str] | None = None) -> ClassPlan:
-    """`terms` are all positive concepts; `anchors` those --near is measured from (default: all)."""
-    tax = Taxonomy.load()
-    concepts, unmapped = resolve_concepts(list(dict.fromkeys(terms)), tax)
-    if anchors:
-        for c in concepts:
-            c.anchor = c.term in anchors
-    plan = ClassPlan(concepts, unmapped)
-    for src in sources:
-        verdicts = judge_classes(src.classes, concepts, tax, exclude_unmapped=exclude_unmapped) \
-            if src.classes and concepts else [ClassVerdict(c, mapped=False) for c in src.classes]
-        plan.per_source.append(SourceClasses(src, verdicts))
-    return plan
+    """`terms` are all positive concepts; `anchors` those --near is measured from (default: all).
+    The answer depends only on the terms, the sources' class names and the shipped taxonomy, so it
+    is cached: a repeated run does not load WordNet (~0.2 s, and ~0.5M objects to keep)."""
+    terms = list(dict.fromkeys(terms))
+    version = Taxonomy.version()
+    key = json.dumps([version, terms, list(anchors or []), exclude_unmapped, [s.classes for s in sources]])
+    cache = _plan_cache(key) if version else None
+    found = cache.get() if cache else None
+    if found is not None:
+        concepts, unmapped, verdicts, labels = found
+    else:
+        tax = Taxonomy.load()
+        concepts, unmapped = resolve_concepts(terms, tax)
+        if anchors:
+            for c in concepts:
+                c.anchor = c.term in anchors
+        verdicts = [judge_classes(src.classes, concepts, tax, exclude_unmapped=exclude_unmapped)
+                    if src.classes and concepts else [ClassVerdict(c, mapped=False) for c in src.classes]
+                    for src in sources]
+        named = {s for c in concepts for s in c.synsets}
+        named |= {s for vs in verdicts for v in vs if v.ambiguous and not v.excluded for s in v.synsets}
+        labels = {s: tax.label(s) for s in named}
+        if cache:
+            cache.put((concepts, unmapped, verdicts, labels))
+    return ClassPlan(concepts, unmapped, [SourceClasses(src, v) for src, v in zip(sources, verdicts)], labels)
+
+
+class _plan_cache:
+    """One pickle per question in $NEGMINE_CACHE/classes; a torn or stale file is just recomputed."""
+
+    def __init__(self, key: str):
+        import hashlib
+
+        from negmine.cache import cache_dir
+
+        try:
+            self.path = cache_dir("classes") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".pickle")
+        except OSError:
+            self.path = None
+
+    def get(self):
+        import pickle
+
+        try:
+            with open(self.path, "rb") as f:
+                return pickle.load(f)
+        except Exception:
+            return None
+
+    def put(self, value) -> None:
+        import os
+        import pickle
+
+        try:
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except Exception:
+            pass
 
 
 def near_codes(verdicts: list[ClassVerdict], codes: np.ndarray, eligible: np.ndarray, rows_needed: int
@@ -111,8 +161,8 @@ def hash_files(paths: list[str], kind: str, dihedral: bool, distributor, progres
         todo = [p for p in paths if p not in out]
         fresh = {}
         fn = partial(hash_file_or_reason, kind=kind, dihedral=dihedral)
-        for p, res in zip(todo, tqdm(distributor.imap(fn, todo, batch=16), total=len(todo), desc=desc, unit="img",
-                                     disable=not progress or None, leave=False)):
+        for p, res in zip(todo, bar(distributor.imap(fn, todo, batch=16), total=len(todo), desc=desc, unit="img",
+                                     show=progress, leave=False)):
             out[p] = res
             if not isinstance(res, str):
                 fresh[p] = json.dumps([res[0], list(res[1])])

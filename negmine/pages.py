@@ -170,7 +170,7 @@ def _decompress(codec: int, data: bytes, size: int) -> bytes:
         return data
     import pyarrow as pa
 
-    return pa.Codec(_CODECS[codec]).decompress(data, decompressed_size=size).to_pybytes()
+    return memoryview(pa.Codec(_CODECS[codec]).decompress(data, decompressed_size=size))   # no copy
 
 
 def _hybrid(buf: bytes, pos: int, end: int, width: int, n: int) -> np.ndarray:
@@ -220,7 +220,10 @@ def _header(page: bytes) -> tuple[dict, int]:
     return h, r.pos
 
 
-def dictionary_values(codec: int, page: bytes) -> list[bytes]:
+def dictionary_values(codec: int, page: bytes) -> list[memoryview]:
+    """The values of a dictionary page, as views into it (a pyarrow dictionary page of large images
+    can hold a thousand of them, and a page usually needs a few)."""
+    page = memoryview(page)
     h, pos = _header(page)
     if h.get(1) != _DICTIONARY_PAGE:
         raise Unsupported("expected a dictionary page")
@@ -294,6 +297,11 @@ class PageTable:
 
     ARRAYS = ("start", "offset", "size", "group", "codec", "dict_offset", "dict_size")
 
+    def pages(self, a: int, b: int) -> "PageTable":
+        """Pages a..b only (rows keep their file numbering): small enough to hand to a worker."""
+        return PageTable(self.path, self.max_def, self.start[a:b + 2], self.offset[a:b + 1], self.size[a:b + 1],
+                         self.group[a:b + 1], self.codec, self.dict_offset, self.dict_size)
+
 
 def page_table(read, path: list[str], max_def: int) -> PageTable:
     """`read(start, end)` reads bytes of the file (negative offsets: from its end)."""
@@ -312,61 +320,77 @@ def page_table(read, path: list[str], max_def: int) -> PageTable:
                      np.array([c.dictionary[1] if c.dictionary else -1 for c in chunks], np.int64))
 
 
+def plan_reads(table: PageTable, rows: np.ndarray, max_bytes: int = 4 << 20) -> list[tuple[PageTable, np.ndarray]]:
+    """Split file-local `rows` into reads of adjacent pages of up to `max_bytes` (a larger page is
+    one read on its own): each read is (the table of its pages, its rows), and no page is in two."""
+    rows = np.unique(np.asarray(rows, np.int64))
+    if len(rows) and (rows[0] < 0 or rows[-1] >= table.start[-1]):
+        raise IndexError("row outside the file")
+    page_of = np.searchsorted(table.start, rows, side="right") - 1
+    cuts = np.flatnonzero(np.diff(page_of)) + 1          # where the page changes
+    firsts = np.concatenate([[0], cuts]).astype(np.int64)
+    reads: list[list[int]] = []                          # [first page, last page, index of first row]
+    for k, p in enumerate(page_of[firsts].tolist()):
+        if reads:
+            a, last = reads[-1][0], reads[-1][1]
+            if (table.offset[p] == table.offset[last] + table.size[last]
+                    and table.offset[p] + table.size[p] - table.offset[a] <= max_bytes):
+                reads[-1][1] = p
+                continue
+        reads.append([p, p, int(firsts[k])])
+    bounds = [r[2] for r in reads] + [len(rows)]
+    return [(table.pages(a, b), rows[bounds[k]:bounds[k + 1]]) for k, (a, b, _) in enumerate(reads)]
+
+
 def read_rows(table: PageTable, rows: np.ndarray, fetch, max_bytes: int = 4 << 20) -> list[tuple[int, bytes | None]]:
     """(row, value) for file-local `rows`, reading only their pages (and a row group's dictionary
     page when a page needs it). `fetch(list of (start, end))` returns those byte ranges; adjacent
     pages are fetched as one range, up to `max_bytes` at a time, so memory stays at that plus the
     values kept."""
-    rows = np.unique(np.asarray(rows, np.int64))
-    page_of = np.searchsorted(table.start, rows, side="right") - 1
-    if len(rows) and (rows[0] < 0 or rows[-1] >= table.start[-1]):
-        raise IndexError("row outside the file")
-    wanted = np.unique(page_of)
-    spans: list[list[int]] = []            # [first page, last page] runs of adjacent pages
-    for p in wanted.tolist():
-        if (spans and spans[-1][1] == p - 1 and table.offset[p] == table.offset[p - 1] + table.size[p - 1]
-                and table.offset[p] + table.size[p] - table.offset[spans[-1][0]] <= max_bytes):
-            spans[-1][1] = p
-        else:
-            spans.append([p, p])
-    dictionaries: dict[int, list[bytes]] = {}
-    out = []
-    batch: list[list[int]] = []
+    out: list = []
+    dictionaries: dict[int, list] = {}
+    batch: list = []
     size = 0
-    for k, (a, b) in enumerate(spans):             # a few spans per fetch: one request, bounded memory
-        batch.append([a, b])
-        size += int(table.offset[b] + table.size[b] - table.offset[a])
-        if size < max_bytes and k + 1 < len(spans):
+    reads = plan_reads(table, rows, max_bytes)
+    for k, (t, r) in enumerate(reads):             # a few reads per fetch: one request, bounded memory
+        batch.append((t, r))
+        size += int(t.offset[-1] + t.size[-1] - t.offset[0])
+        if size < max_bytes and k + 1 < len(reads):
             continue
-        blobs = fetch([(int(table.offset[a]), int(table.offset[b] + table.size[b])) for a, b in batch])
-        out.extend(_decode_spans(table, batch, blobs, rows, page_of, fetch, dictionaries))
+        blobs = fetch([(int(t.offset[0]), int(t.offset[-1] + t.size[-1])) for t, _ in batch])
+        for (t, r), blob in zip(batch, blobs):
+            out.extend(zip(r.tolist(), decode_read(t, r, blob, fetch, dictionaries)))
         batch, size = [], 0
     return out
 
 
-def _decode_spans(table: PageTable, spans, blobs, rows, page_of, fetch, dictionaries) -> list:
+def decode_read(table: PageTable, rows: np.ndarray, blob: bytes, fetch, dictionaries: dict | None = None
+                ) -> list[bytes | None]:
+    """The values of `rows` (sorted, unique, all in `table`'s pages) from `blob`, the bytes of those
+    pages; `dictionaries` carries a row group's decoded dictionary page from one read to the next."""
+    dictionaries = {} if dictionaries is None else dictionaries
+    blob = memoryview(blob)                     # pages and values are views: one copy per value kept
+    base = int(table.offset[0])
+    page_of = np.searchsorted(table.start, rows, side="right") - 1
     out = []
-    for (a, b), blob in zip(spans, blobs):
-        blob = memoryview(blob)                     # pages and values are views: one copy per value kept
-        base = int(table.offset[a])
-        for p in range(a, b + 1):
-            g = int(table.group[p])
-            codec = int(table.codec[g])
-            page = blob[int(table.offset[p]) - base: int(table.offset[p] + table.size[p]) - base]
-            try:
-                values = page_values(codec, page, table.max_def, dictionaries.get(g))
-            except NeedsDictionary:
-                if table.dict_offset[g] < 0:
-                    raise
-                lo = int(table.dict_offset[g])
-                dictionaries.clear()                # pages come group by group: keep one dictionary
-                dictionaries[g] = dictionary_values(codec, fetch([(lo, lo + int(table.dict_size[g]))])[0])
-                values = page_values(codec, page, table.max_def, dictionaries[g])
-            first = int(table.start[p])
-            if len(values) != int(table.start[p + 1]) - first:
-                raise Unsupported("page row count differs from the page index")
-            lo, hi = np.searchsorted(page_of, [p, p + 1])
-            for r in rows[lo:hi].tolist():
-                v = values[r - first]
-                out.append((r, None if v is None else bytes(v)))
+    for p in np.unique(page_of).tolist():
+        g = int(table.group[p])
+        codec = int(table.codec[g])
+        page = blob[int(table.offset[p]) - base: int(table.offset[p] + table.size[p]) - base]
+        try:
+            values = page_values(codec, page, table.max_def, dictionaries.get(g))
+        except NeedsDictionary:
+            if table.dict_offset[g] < 0:
+                raise
+            lo = int(table.dict_offset[g])
+            dictionaries.clear()                # pages come group by group: keep one dictionary
+            dictionaries[g] = dictionary_values(codec, fetch([(lo, lo + int(table.dict_size[g]))])[0])
+            values = page_values(codec, page, table.max_def, dictionaries[g])
+        first = int(table.start[p])
+        if len(values) != int(table.start[p + 1]) - first:
+            raise Unsupported("page row count differs from the page index")
+        lo, hi = np.searchsorted(page_of, [p, p + 1])
+        for r in rows[lo:hi].tolist():
+            v = values[r - first]
+            out.append(None if v is None else bytes(v))
     return out

@@ -6,6 +6,7 @@ This module only wires the stages together; each stage can be used (and tested) 
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import secrets
 import time
@@ -15,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from negmine.progress import bar as progress_bar
 
 from negmine import __version__
 from negmine.distribute import make_distributor
@@ -34,7 +35,6 @@ from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed,
                               parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
-from negmine.taxonomy import Taxonomy
 from negmine.writers import DatasetWriter, Journal, Run, plain_record, run_options, stored_seed
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
@@ -143,7 +143,7 @@ class SampleRun:
         self.t0 = time.monotonic()
 
     def _bar(self, **kw):
-        return tqdm(disable=not self.opts.progress or None, dynamic_ncols=True, **kw)
+        return progress_bar(show=self.opts.progress, dynamic_ncols=True, **kw)
 
     # -- planning -------------------------------------------------------------------------------
     def plan(self) -> dict:
@@ -267,7 +267,7 @@ class SampleRun:
             "positives": {c: len(f) for c, f in self.positives.classes.items()},
             "splits": splits, "sources": [s.describe() for s in self.sources],
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
-            "classes": self.classes.report(Taxonomy.load()),
+            "classes": self.classes.report(),
         }
         if self.opts.synthetic:
             plan["synthetic"] = {"fraction": self.opts.synthetic, "planned": self.synthetic_target,
@@ -313,7 +313,7 @@ class SampleRun:
             raise PoolTooSmall(f"only {len(accepted)} usable negatives in the pool after filtering "
                                f"({len(dropped)} rejected), {target} needed; pass --allow-short "
                                "to keep fewer", len(accepted), target)
-        rows += synthetic + self._place_negatives(writer, accepted)
+        rows += synthetic + self._place_negatives(writer, distributor, accepted)
         rejects += syn_rejects + [self._reject_row(c) for c in dropped]
         rows = sort_rows(rows, self.split_names)
         counts: dict[str, dict[str, int]] = {s: {} for s in self.split_names}
@@ -335,7 +335,7 @@ class SampleRun:
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
-                                              "classes": self.classes.report(Taxonomy.load())})
+                                              "classes": self.classes.report()})
         if self.opts.report:
             summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
@@ -464,14 +464,15 @@ class SampleRun:
             if c.dup_of and c.tmp and kept_thumbs[0] < DROP_THUMBNAILS:
                 kept_thumbs[0] += 1
                 c.thumbnail = f"report/drops/{c.priority}.jpg"
-                save_thumbnail(writer.path(c.tmp), writer.path(c.thumbnail))
+                save_thumbnail(io.BytesIO(writer.read_scratch(c.tmp)), writer.path(c.thumbnail))
 
         with self._bar(total=target, desc="negatives", unit="img") as bar:
             return draw(candidate, self.available, target, self.sources, filters, writer, distributor,
                         EncodeOptions(self.opts.quality, self.opts.max_size), self.hash_kind, journal, bar, on_drop)
 
-    def _place_negatives(self, writer: DatasetWriter, accepted: list[Candidate]) -> list[dict]:
-        """Give kept negatives their split and final name; splits are exact even when short."""
+    def _place_negatives(self, writer: DatasetWriter, distributor, accepted: list[Candidate]) -> list[dict]:
+        """Give kept negatives their split and final name, and write them out of scratch; splits
+        are exact even when short."""
         splits = assign_splits(len(accepted), self.split_fracs, rng_for(self.seed, "split-neg"))
         names = self.neg_names
         rows = []
@@ -483,13 +484,13 @@ class SampleRun:
             else:
                 stem = safe_name(f"{label or 'img'}_{src.short}_{c.origin.get('row', c.row)}")
             c.path = rel_path(self.opts.format, self.split_names[s], self.negative_class, names.take(stem, '.jpg'))
-            writer.move(c.tmp, c.path)
             rows.append(manifest_row(
                 path=c.path, split=self.split_names[s], **{"class": self.negative_class}, role="negative",
                 source=src.id, revision=src.revision, file=c.origin.get("file"), row=c.origin.get("row"),
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
                 licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None))
+        writer.place_scratch([(c.tmp, c.path) for c in accepted], distributor)
         writer.clear_scratch()
         return rows
 

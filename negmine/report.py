@@ -21,7 +21,8 @@ THUMB = 160
 REPORT_DIR = "report"
 
 
-def save_thumbnail(src: Path, dst: Path, size: int = THUMB) -> None:
+def save_thumbnail(src, dst: Path, size: int = THUMB) -> None:
+    """`src`: a path or a binary file object."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(src) as im:
         im = im.convert("RGB")

@@ -99,6 +99,22 @@ class Source(ABC):
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
         """Yield the drawn rows (in any order); a row that cannot be read comes with `error` set."""
 
+    def read_jobs(self, rows: Sequence[int], max_items: int = 32, max_bytes: int = 2 << 20
+                  ) -> Iterator[tuple[list[Item], "PageRead | None"]]:
+        """The drawn rows in groups, for worker processes: (items, None) with their bytes read here,
+        or (items without bytes, a picklable reader) where a worker can read them itself, its
+        `read()` giving their bytes in the items' order."""
+        batch: list[Item] = []
+        size = 0
+        for item in self.read(rows):
+            batch.append(item)
+            size += len(item.data or b"")
+            if len(batch) >= max_items or size >= max_bytes:
+                yield batch, None
+                batch, size = [], 0
+        if batch:
+            yield batch, None
+
     def describe(self) -> dict:
         return {"id": self.id, "revision": self.revision, "split": self.split, "licence": self.licence,
                 "rows": len(self), "classes": len(self.classes), "label_kind": self.label_kind,
@@ -357,7 +373,7 @@ class ParquetSource(Source):
     def _build_index(self, names: list[str] | None, progress: bool) -> None:
         """Row counts per row group, and the label column as int codes, one row group at a time
         (a million-row pool costs a few MB, never a Python object per row)."""
-        from tqdm.auto import tqdm
+        from negmine.progress import bar
 
         self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group
         starts, parts = [0], []
@@ -381,8 +397,8 @@ class ParquetSource(Source):
                     pf.read_row_group(g, columns=[self.label_column]).column(0), names, vocab)
             return groups, sizes, [codes]
 
-        for i in tqdm(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
-                      disable=not progress or None, leave=False):
+        for i in bar(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
+                      show=progress, leave=False):
             groups, sizes, file_parts = self._with_file(i, index_one)
             self._row_groups.append(groups)
             self._group_bytes.append(sizes)
@@ -568,6 +584,23 @@ class ParquetSource(Source):
                 else:
                     yield Item(row, bytes(data), origin)
 
+    def read_jobs(self, rows: Sequence[int], max_items: int = 32, max_bytes: int = 2 << 20
+                  ) -> Iterator[tuple[list[Item], "PageRead | None"]]:
+        """Local shards with a page index are read by the workers, a run of pages each (the main
+        process would otherwise read every image and pickle it over a pipe); the rest here."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        for fi in np.unique(file_of).tolist():
+            part = rows[file_of == fi]
+            table = self._page_tables[fi]
+            if table is None or self._remote:
+                yield from super().read_jobs(part, max_items, max_bytes)
+                continue
+            rel, base = self._relative(fi), int(self._starts[fi])
+            for t, local in pages.plan_reads(table, part - base, 1 << 20):
+                items = [Item(k + base, None, {"file": rel, "row": k}) for k in local.tolist()]
+                yield items, PageRead(self._paths[fi], t, local, self.image_column, self._row_groups[fi])
+
     def _read_file(self, fi: int, local: np.ndarray) -> list[tuple[int, bytes | None]]:
         """(file-local row, image bytes) of some rows of shard fi: the rows' pages when the shard has
         a page index, else whole row groups (read a batch at a time)."""
@@ -588,22 +621,56 @@ class ParquetSource(Source):
             out.extend((k + base, data) for k, data in self._with_file(fi, lambda pf: self._take(pf, g, wanted)))
         return out
 
-    def _take(self, pf, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:
-        """The image bytes of some rows of one row group, decoded a batch at a time: memory stays at
-        a batch, not a row group (row groups of Hub shards reach 100 MB), and reading stops after
-        the last wanted row."""
-        out, start, last = [], 0, int(wanted.max())
-        for rb in pf.iter_batches(batch_size=batch, row_groups=[group], columns=[self.image_column]):
-            end = start + rb.num_rows
-            col = rb.column(0)
-            for k in wanted[(wanted >= start) & (wanted < end)].tolist():
-                value = col[k - start].as_py()
-                data = value.get("bytes") if isinstance(value, dict) else value
-                out.append((k, bytes(data) if data else None))
-            start = end
-            if start > last:
-                break
-        return out
+    def _take(self, pf, group: int, wanted: np.ndarray) -> list[tuple[int, bytes | None]]:
+        return _take(pf, self.image_column, group, wanted)
+
+
+def _take(pf, column: str, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:
+    """The image bytes of some rows of one row group, decoded a batch at a time: memory stays at
+    a batch, not a row group (row groups of Hub shards reach 100 MB), and reading stops after
+    the last wanted row."""
+    out, start, last = [], 0, int(wanted.max())
+    for rb in pf.iter_batches(batch_size=batch, row_groups=[group], columns=[column]):
+        end = start + rb.num_rows
+        col = rb.column(0)
+        for k in wanted[(wanted >= start) & (wanted < end)].tolist():
+            value = col[k - start].as_py()
+            data = value.get("bytes") if isinstance(value, dict) else value
+            out.append((k, bytes(data) if data else None))
+        start = end
+        if start > last:
+            break
+    return out
+
+
+@dataclass
+class PageRead:
+    """Some rows of a local parquet shard, read by a worker process from the pages that hold them."""
+    path: str
+    table: "pages.PageTable"         # just those pages
+    rows: np.ndarray                 # file-local, sorted
+    column: str
+    row_groups: np.ndarray           # first row of each row group, then the row count
+
+    def read(self) -> list[bytes | None]:
+        t = self.table
+        with open(self.path, "rb") as f:
+            def fetch(ranges):
+                return [os.pread(f.fileno(), b - a, a) for a, b in ranges]
+
+            try:
+                return pages.decode_read(t, self.rows, fetch([(int(t.offset[0]), int(t.offset[-1] + t.size[-1]))])[0],
+                                         fetch)
+            except pages.Unsupported:         # an encoding the page reader lacks: whole row groups
+                import pyarrow.parquet as pq
+
+                pf = pq.ParquetFile(f)
+                got: dict[int, bytes | None] = {}
+                groups = np.searchsorted(self.row_groups, self.rows, side="right") - 1
+                for g in np.unique(groups).tolist():
+                    base = int(self.row_groups[g])
+                    got.update((k + base, v) for k, v in _take(pf, self.column, g, self.rows[groups == g] - base))
+                return [got.get(k) for k in self.rows.tolist()]
 
 
 def _is_image_struct(t) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
+from negmine.progress import bar
 
 from negmine import __version__
 from negmine.annotations import Box, load_boxes, match_images
@@ -164,8 +164,8 @@ def run_cutout(job: CutoutJob) -> dict:
             todo = [(k, t) for k, t in tasks if k not in done]
             fn = partial(_task, opts=opts, mode=job.mode, crop=crop)
             results = distributor.imap(fn, [t for _, t in todo])
-            for (key_, task), result in tqdm(zip(todo, results), total=len(todo), desc=job.mode, unit="img",
-                                             disable=not job.progress or None):
+            for (key_, task), result in bar(zip(todo, results), total=len(todo), desc=job.mode, unit="img",
+                                             show=job.progress):
                 if isinstance(result, str):
                     rejects.append({"file": key_, "reason": result})
                     run.journal.append({"file": key_, "reject": rejects[-1]})

@@ -57,24 +57,40 @@ class Taxonomy:
         up = self.ancestors(s)
         return PHYSICAL_OBJECT in up or s in self._imagenet_ancestors or not self.imagenet.isdisjoint(up)
 
+    @staticmethod
+    @lru_cache(maxsize=1)
+    def version() -> str | None:
+        """A key for the shipped data (package version, data files' sizes and times), or None when
+        it cannot be told (zipped package): what caches of the taxonomy and its answers go by."""
+        import hashlib
+        import os
+
+        from negmine import __version__
+
+        data = resources.files("negmine") / "data"
+        try:
+            stamp = [(f.name, os.stat(str(f)).st_size, os.stat(str(f)).st_mtime_ns) for f in sorted(
+                data.iterdir(), key=lambda f: f.name) if f.name.endswith((".gz", ".tsv"))]
+        except OSError:
+            return None
+        return hashlib.sha256(repr((__version__, stamp)).encode()).hexdigest()[:16]
+
     @classmethod
     @lru_cache(maxsize=1)
     def load(cls) -> "Taxonomy":
         """The shipped taxonomy; the parsed form is kept in the negmine cache (a pickle keyed by
         the package version and data files), which cuts ~0.5 s from every run's start."""
         import gc
-        import hashlib
         import os
         import pickle
 
-        from negmine import __version__
         from negmine.cache import cache_dir
 
         data = resources.files("negmine") / "data"
+        key = cls.version()
         try:
-            stamp = [(f.name, os.stat(str(f)).st_size, os.stat(str(f)).st_mtime_ns) for f in sorted(
-                data.iterdir(), key=lambda f: f.name) if f.name.endswith((".gz", ".tsv"))]
-            key = hashlib.sha256(repr((__version__, stamp)).encode()).hexdigest()[:16]
+            if key is None:
+                raise OSError("no data stamp")
             path = cache_dir("taxonomy") / f"{key}.pickle"
         except OSError:                        # zipped package or unwritable cache: parse every time
             return cls._parse(data)

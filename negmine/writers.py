@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -121,9 +122,33 @@ class DatasetWriter:
             if not os.path.exists(target):
                 raise
 
+    @property
+    def scratch(self) -> str:
+        """Where the draw's scratch packs go (see `ScratchPack`)."""
+        return os.path.join(self._staging, ".work")
+
+    def read_scratch(self, ref: list) -> bytes:
+        """The bytes a `ScratchPack.append` stored under `ref`."""
+        name, offset, length = ref
+        with open(os.path.join(self.scratch, name), "rb") as f:
+            return os.pread(f.fileno(), length, offset)
+
+    def place_scratch(self, moves: list[tuple[list, str]], distributor) -> None:
+        """Write each (scratch ref, rel path) as a file, spread over the distributor's processes.
+        Idempotent, so a resumed run just places everything again."""
+        targets = [(os.path.join(self.scratch, ref[0]), ref[1], ref[2], self._fs_path(rel)) for ref, rel in moves]
+        for folder in {os.path.dirname(t[3]) for t in targets}:
+            self._mkdir(folder)
+        batches = [targets[k:k + 256] for k in range(0, len(targets), 256)]
+        for _ in distributor.imap(copy_out, batches):
+            pass
+
     def clear_scratch(self) -> None:
         """Remove what is left of the draw's scratch files (.work/) before publishing."""
-        shutil.rmtree(self.staging / ".work", ignore_errors=True)
+        pack = _PACKS.pop(self.scratch, None)
+        if pack is not None:
+            pack.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def publish(self) -> Path:
         shutil.rmtree(self.staging / STATE, ignore_errors=True)
@@ -142,6 +167,77 @@ class DatasetWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class ScratchPack:
+    """One process's append-only scratch file: encoded images wait here as (file, offset, length)
+    until the draw has decided which to keep. Workers append to their own pack, so images never
+    travel back through a pipe, and the main process creates a file only for what it keeps. Never
+    rewritten: a worker still running after its main process was killed cannot damage what a
+    resumed run reads, and a torn last append is never referred to (the journal only records
+    results that came back)."""
+
+    def __init__(self, folder: str):
+        self.folder, self.fd, self.name, self.pos = folder, None, "", 0
+
+    def append(self, data: bytes) -> list:
+        if self.fd is None:
+            os.makedirs(self.folder, exist_ok=True)
+            self.name = f"{os.getpid()}-{secrets.token_hex(4)}.pack"
+            self.fd = os.open(os.path.join(self.folder, self.name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        ref = [self.name, self.pos, len(data)]
+        self.pos += len(data)
+        return ref
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+_PACKS: dict[str, ScratchPack] = {}
+
+
+def scratch_pack(folder: str) -> ScratchPack:
+    """This process's pack in `folder` (one per process and run)."""
+    pack = _PACKS.get(folder)
+    if pack is None:
+        pack = _PACKS[folder] = ScratchPack(folder)
+    return pack
+
+
+def copy_out(batch: list[tuple[str, int, int, str]]) -> int:
+    """Worker: write (pack path, offset, length, target) as files. A pack already removed means a
+    resumed run that had placed everything before it stopped: the target must then exist."""
+    fds: dict[str, int] = {}
+    try:
+        for pack, offset, length, target in batch:
+            if pack not in fds:
+                try:
+                    fds[pack] = os.open(pack, os.O_RDONLY)
+                except FileNotFoundError:
+                    fds[pack] = -1
+            if fds[pack] < 0:
+                if not os.path.exists(target):
+                    raise NegmineError(f"scratch data for {target} is missing; rerun with --overwrite")
+                continue
+            data = memoryview(os.pread(fds[pack], length, offset))
+            if len(data) != length:
+                raise NegmineError(f"scratch data for {target} is truncated; rerun with --overwrite")
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+            finally:
+                os.close(fd)
+    finally:
+        for fd in fds.values():
+            if fd >= 0:
+                os.close(fd)
+    return len(batch)
 
 
 class Journal:
