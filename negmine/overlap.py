@@ -216,10 +216,13 @@ class NearDuplicates:
             return
         h = np.array([c.phash for c in live], dtype=np.uint64)
         # only matches within the radius matter: the index makes this cheap for 100k+ positives
+        # only hits are kept: check() reads a missing candidate as "nothing within the radius"
         d, j = nearest_within(h, self.pos, self.radius)
-        self._pos_near = {id(c): (int(dd), int(jj)) for c, dd, jj in zip(live, d, j)}
+        hit = np.flatnonzero(d <= self.radius).tolist()
+        self._pos_near = {id(live[k]): (int(d[k]), int(j[k])) for k in hit}
         d, j = nearest_within(h, np.array(self.kept, dtype=np.uint64), self.radius)
-        self._before = {id(c): (int(dd), int(jj)) for c, dd, jj in zip(live, d, j)}
+        hit = np.flatnonzero(d <= self.radius).tolist()
+        self._before = {id(live[k]): (int(d[k]), int(j[k])) for k in hit}
         ii, jj, dd = pairs_within(h, None, self.radius)
         for a, b, dist in zip(ii.tolist(), jj.tolist(), dd.tolist()):   # a < b: b comes later in priority
             self._within.setdefault(id(live[b]), []).append((live[a], dist))

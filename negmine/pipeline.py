@@ -474,8 +474,14 @@ class SampleRun:
         """Give kept negatives their split and final name, and write them out of scratch; splits
         are exact even when short."""
         splits = assign_splits(len(accepted), self.split_fracs, rng_for(self.seed, "split-neg"))
+        rows: list[dict] = []
+        writer.place_scratch(self._negative_rows(accepted, splits, rows), distributor)
+        writer.clear_scratch()
+        return rows
+
+    def _negative_rows(self, accepted: list[Candidate], splits: np.ndarray, rows: list[dict]):
+        """Name each kept negative and add its manifest row; yields (scratch ref, path) to write."""
         names = self.neg_names
-        rows = []
         for c, s in zip(accepted, splits):
             src = self.sources[c.source]
             label = src.label_of(c.row)
@@ -490,9 +496,7 @@ class SampleRun:
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
                 licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None))
-        writer.place_scratch([(c.tmp, c.path) for c in accepted], distributor)
-        writer.clear_scratch()
-        return rows
+            yield c.tmp, c.path
 
     def _reject_row(self, c: Candidate) -> dict:
         src = self.sources[c.source]

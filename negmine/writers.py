@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from negmine.errors import NegmineError
@@ -133,14 +134,22 @@ class DatasetWriter:
         with open(os.path.join(self.scratch, name), "rb") as f:
             return os.pread(f.fileno(), length, offset)
 
-    def place_scratch(self, moves: list[tuple[list, str]], distributor) -> None:
-        """Write each (scratch ref, rel path) as a file, spread over the distributor's processes.
-        Idempotent, so a resumed run just places everything again."""
-        targets = [(os.path.join(self.scratch, ref[0]), ref[1], ref[2], self._fs_path(rel)) for ref, rel in moves]
-        for folder in {os.path.dirname(t[3]) for t in targets}:
-            self._mkdir(folder)
-        batches = [targets[k:k + 256] for k in range(0, len(targets), 256)]
-        for _ in distributor.imap(copy_out, batches):
+    def place_scratch(self, moves: Iterable[tuple[list, str]], distributor, batch: int = 256) -> None:
+        """Write each (scratch ref, rel path) as a file, spread over the distributor's processes
+        while `moves` is still being produced. Idempotent: a resumed run just places everything again."""
+        def batches():
+            out = []
+            for ref, rel in moves:
+                target = self._fs_path(rel)
+                self._mkdir(os.path.dirname(target))
+                out.append((os.path.join(self.scratch, ref[0]), ref[1], ref[2], target))
+                if len(out) == batch:
+                    yield out
+                    out = []
+            if out:
+                yield out
+
+        for _ in distributor.imap(copy_out, batches()):
             pass
 
     def clear_scratch(self) -> None:
@@ -240,6 +249,9 @@ def copy_out(batch: list[tuple[str, int, int, str]]) -> int:
     return len(batch)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))      # json.dumps builds an encoder per call
+
+
 class Journal:
     """Append-only record of every decision, flushed line by line (a SIGKILL loses at most the
     line being written, which is ignored on resume)."""
@@ -263,7 +275,7 @@ class Journal:
         self._f = open(path, "a", encoding="utf-8")
 
     def append(self, entry: dict) -> None:
-        self._f.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self._f.write(_COMPACT.encode(entry) + "\n")
         self._f.flush()
 
     def close(self) -> None:

@@ -193,3 +193,41 @@ def test_a_run_says_when_shards_cannot_be_read_page_by_page(positives, tmp_path)
     assert not any("row group at a time" in w for w in run(paged, tmp_path / "b"))
     dry = _dry(positives, tmp_path, "-s", plain.resolve(), "--count", 20)
     assert "no page index" in dry["io"][str(plain.resolve())]["note"]
+
+
+def _jobs_read_in_a_worker(src, rows):
+    """What the draw hands to worker processes, run as a worker would: pickled there and back."""
+    import pickle
+
+    got = {}
+    for items, reader in src.read_jobs(rows):
+        if reader is None:
+            got.update((it.row, it.data) for it in items)
+            continue
+        assert all(it.data is None for it in items)
+        data = pickle.loads(pickle.dumps(reader)).read()
+        assert len(data) == len(items)
+        for it, d in zip(items, data):
+            assert it.row not in got                     # every row in one job only
+            got[it.row] = d
+    return got
+
+
+@pytest.mark.parametrize("layout", ["paged", "no page index", "encoding the page reader lacks"])
+def test_workers_read_the_same_bytes_as_the_main_process(tmp_path, layout):
+    root = _pool(tmp_path / "p", layout != "no page index")
+    if layout == "encoding the page reader lacks":             # page index present, pages undecodable
+        shard = root / "data" / "train-00000-of-00001.parquet"
+        pq.write_table(pq.read_table(shard), shard, write_page_index=True, row_group_size=1000, use_dictionary=False,
+                       column_encoding={"image.bytes": "DELTA_LENGTH_BYTE_ARRAY", "image.path": "PLAIN",
+                                        "label": "PLAIN"}, data_page_size=30000)
+    src = open_source(SourceSpec(str(root)), progress=False)
+    rows = np.random.default_rng(5).choice(3000, 300, replace=False)
+    truth = {it.row: it.data for it in open_source(SourceSpec(str(root)), progress=False).read(rows)}
+    assert len(truth) == 300
+    assert _jobs_read_in_a_worker(src, rows) == truth
+    jobs = list(src.read_jobs(rows))
+    if layout == "no page index":
+        assert all(reader is None for _, reader in jobs)
+    else:
+        assert all(reader is not None for _, reader in jobs) and len(jobs) > 1

@@ -101,3 +101,33 @@ def test_parsed_taxonomy_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monk
     rebuilt = load(Taxonomy)
     assert rebuilt.lemmas == first.lemmas
     assert cached[0].read_bytes() != b"not a pickle"
+
+
+def test_class_plans_are_cached_so_a_repeat_run_does_not_load_wordnet(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from negmine.overlap import plan_classes
+
+    monkeypatch.setenv("NEGMINE_CACHE", str(tmp_path))
+    labels = [r["label"] for r in ROWS]
+    src = SimpleNamespace(classes=labels, codes=np.arange(len(labels), dtype=np.int32), id="pool",
+                          label_kind="name")
+    first = plan_classes([src], ["grizzly", "dog"], anchors=["grizzly"])
+    assert any(v.excluded for v in first.per_source[0].verdicts)
+
+    def refuse():
+        raise AssertionError("WordNet loaded for a question already answered")
+
+    monkeypatch.setattr(Taxonomy, "load", refuse)
+    again = plan_classes([src], ["grizzly", "dog"], anchors=["grizzly"])
+    assert again.report() == first.report()
+    assert [v.level for v in again.per_source[0].verdicts] == [v.level for v in first.per_source[0].verdicts]
+    assert [c.anchor for c in again.concepts] == [c.anchor for c in first.concepts]
+    for changed in (["grizzly"], ["grizzly", "dog", "cat"]):       # another question is answered afresh
+        with pytest.raises(AssertionError, match="WordNet loaded"):
+            plan_classes([src], changed, anchors=["grizzly"])
+    other = SimpleNamespace(**{**vars(src), "classes": labels[:-1], "codes": src.codes[:-1]})
+    with pytest.raises(AssertionError, match="WordNet loaded"):
+        plan_classes([other], ["grizzly", "dog"], anchors=["grizzly"])
