@@ -111,7 +111,7 @@ def test_class_plans_are_cached_so_a_repeat_run_does_not_load_wordnet(tmp_path, 
     from negmine.overlap import plan_classes
 
     monkeypatch.setenv("NEGMINE_CACHE", str(tmp_path))
-    labels = [r["label"] for r in ROWS]
+    labels = [r["wnid"] for r in ROWS]
     src = SimpleNamespace(classes=labels, codes=np.arange(len(labels), dtype=np.int32), id="pool",
                           label_kind="name")
     first = plan_classes([src], ["grizzly", "dog"], anchors=["grizzly"])
