@@ -52,15 +52,21 @@ def run(scale: str = "default") -> dict:
              "full": [10_000, 100_000, 1_000_000]}[scale]
     count = 500 if scale == "tiny" else 2000
     out = {"name": "memory", "drawn": count, "peak_rss_mb": {}}
-    for n in sizes:
-        p = pool(n)
-        r = subprocess.run([sys.executable, "-c", _CHILD, str(p), str(positives()), str(CACHE / f"out-mem-{n}"),
-                            str(count)], capture_output=True, text=True, cwd=ROOT, env={"HF_HUB_OFFLINE": "1",
-                            "PATH": "/usr/bin:/bin", "NEGMINE_CACHE": str(CACHE / "negmine-cache"),
-                            "HOME": str(CACHE)})
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "NEGMINE_CACHE": str(CACHE / "negmine-cache"),
+           "HOME": str(CACHE)}
+
+    def peak(n: int) -> float:
+        r = subprocess.run([sys.executable, "-c", _CHILD, str(pool(n)), str(positives()), str(CACHE / f"out-mem-{n}"),
+                            str(count)], capture_output=True, text=True, cwd=ROOT, env=env)
         if r.returncode != 0:
             raise RuntimeError(r.stderr[-2000:])
-        out["peak_rss_mb"][n] = round(json.loads(r.stdout.strip().splitlines()[-1])["rss_mb"], 1)
+        return json.loads(r.stdout.strip().splitlines()[-1])["rss_mb"]
+
+    # every measured run finds the caches (positive hashes, class plan) as a second run would:
+    # a first run that loads WordNet would otherwise be measured against ones that do not
+    peak(sizes[0])
+    for n in sizes:
+        out["peak_rss_mb"][n] = round(peak(n), 1)
     first, last = out["peak_rss_mb"][sizes[0]], out["peak_rss_mb"][sizes[-1]]
     out["growth"] = round(last / first - 1, 3)
     out["targets"] = {"< 10% growth from smallest to largest pool": out["growth"] < 0.10}

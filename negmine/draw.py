@@ -1,6 +1,7 @@
 """The draw loop shared by `sample` and `mine`: walk candidates in priority order, read and
-encode them in windows (each shard row group read once per window, work spread over processes),
-run the filters in priority order, and keep the first `target` that pass.
+encode them in windows (each page or row group read once per window; the worker processes read
+local pages themselves and keep the encoded images in scratch packs), run the filters in priority
+order, and keep the first `target` that pass.
 
 What is kept depends only on the order and the filters, never on window size or worker count, and
 every decision can be journaled so an interrupted run resumes to the same result.
@@ -47,7 +48,7 @@ def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
 
     The reduced-size decode that hashing does anyway also proves the file decodes, and gives the
     digest used for exact duplicates; a clean RGB JPEG is then kept byte for byte without a full
-    decode. A kept-as-is image is not sent back (the main process still has its bytes)."""
+    decode (its Encoded carries no bytes: the caller keeps the source's)."""
     source_sha = hashlib.sha256(data).hexdigest()
     try:
         header: list = []                      # judged on the header, in the same open as the hash decode

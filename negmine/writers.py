@@ -80,16 +80,14 @@ class DatasetWriter:
             os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
 
-    def write_bytes(self, rel: str, data: bytes, atomic: bool = True) -> Path:
-        """Write under a temporary name and rename; `atomic=False` for scratch files that the
-        journal only refers to once they are complete."""
+    def write_bytes(self, rel: str, data: bytes) -> Path:
+        """Write under a temporary name and rename."""
         target = self._fs_path(rel)
         self._mkdir(os.path.dirname(target))
-        tmp = target + ".tmp" if atomic else target
+        tmp = target + ".tmp"
         with open(tmp, "wb") as f:
             f.write(data)
-        if atomic:
-            os.replace(tmp, target)
+        os.replace(tmp, target)
         return Path(target)
 
     def place(self, rel: str, source: Path, mode: str = "copy") -> Path:
@@ -112,16 +110,6 @@ class DatasetWriter:
             raise NegmineError(f"unknown link mode {mode!r}")
         os.replace(tmp, target)
         return target
-
-    def move(self, old_rel: str, new_rel: str) -> None:
-        """Idempotent: a move already done by an interrupted run is not an error."""
-        target, old = self._fs_path(new_rel), self._fs_path(old_rel)
-        self._mkdir(os.path.dirname(target))
-        try:
-            os.replace(old, target)
-        except FileNotFoundError:
-            if not os.path.exists(target):
-                raise
 
     @property
     def scratch(self) -> str:
