@@ -618,11 +618,8 @@ class ParquetSource(Source):
         for g in np.unique(groups).tolist():
             base = int(self._row_groups[fi][g])
             wanted = (local[groups == g] - base).astype(np.int64)
-            out.extend((k + base, data) for k, data in self._with_file(fi, lambda pf: self._take(pf, g, wanted)))
+            out.extend((k + base, data) for k, data in self._with_file(fi, lambda pf: _take(pf, self.image_column, g, wanted)))
         return out
-
-    def _take(self, pf, group: int, wanted: np.ndarray) -> list[tuple[int, bytes | None]]:
-        return _take(pf, self.image_column, group, wanted)
 
 
 def _take(pf, column: str, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:
