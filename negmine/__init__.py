@@ -1,3 +1,3 @@
 """negmine: build the negative ("other") part of image-classification datasets."""
 
-__version__ = "0.2.0"   # 0.2: journal entries point into scratch packs (runs of 0.1 do not resume)
+__version__ = "0.3.0"   # 0.3: fast phash folds the resize into the DCT (0.2 runs do not resume); 0.2: scratch packs

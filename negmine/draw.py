@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from negmine.hashing import FAST_RESAMPLE, hash_image, open_for_hash
+from negmine.hashing import fast_hash, open_for_hash
 from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, pass_through_size
 from negmine.errors import SourceNotFound
 from negmine.sources import Source
@@ -53,8 +53,9 @@ def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
     try:
         header: list = []                      # judged on the header, in the same open as the hash decode
         gray = open_for_hash(data, inspect=lambda im: header.append(pass_through_size(im, opts)))
-        digest = hashlib.blake2b(gray.tobytes() + repr(gray.size).encode(), digest_size=16).hexdigest()
-        h = hash_image(gray, hash_kind, resample=FAST_RESAMPLE)[0] if hash_kind else None
+        pixels = gray.tobytes()
+        digest = hashlib.blake2b(pixels + repr(gray.size).encode(), digest_size=16).hexdigest()
+        h = fast_hash(gray, hash_kind, pixels=pixels)[0] if hash_kind else None
         size = header[0] if header else None
         if size is not None:
             return Encoded(b"", size[0], size[1], digest, False), source_sha, source_sha, h
@@ -165,6 +166,7 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
         cands = transform([candidate(p) for p in window], sources, writer, distributor, opts, hash_kind)
         for f in filters:
             f.prepare(cands)
+        decided: list[dict] = []                              # journaled once per window
         for c in cands:
             if c.reason is None and len(accepted) >= target:
                 continue                                      # surplus of the window's margin
@@ -177,7 +179,7 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
                     f.accept(c)
                 accepted.append(c)
                 if journal:
-                    journal.append(_candidate_entry(c, "neg"))
+                    decided.append(_candidate_entry(c, "neg"))
                 if bar is not None:
                     bar.update()
                 continue
@@ -186,7 +188,9 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
             c.tmp = None
             dropped.append(c)
             if journal:
-                journal.append(_candidate_entry(c, "drop"))
+                decided.append(_candidate_entry(c, "drop"))
+        if journal:
+            journal.extend(decided)
     return accepted, dropped
 
 

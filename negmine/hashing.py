@@ -5,12 +5,14 @@ Pure functions: bytes or an image in, 64-bit integers out. JPEGs are decoded at 
 imagehash run on average; EXIF orientation is applied first (a rotated JPEG otherwise hashes 22-38
 bits away), alpha is composited on white as in the written images. phash is computed with a
 precomputed DCT matrix: `hash_image` with its default filter is bit-identical to `imagehash.phash`
-on the same pixels (pinned in tests); the other kinds call imagehash.
+on the same pixels (pinned in tests); the other kinds call imagehash. `fast_hash`, what negmine
+hashes every file with, folds the resize into the DCT: one small matrix product per image.
 """
 
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 
 import imagehash
 import numpy as np
@@ -85,9 +87,48 @@ def hash_image(gray: Image.Image, kind: str = "phash", dihedral: bool = False,
     return [int(str(fn(im)), 16) for im in images]
 
 
+def _bilinear_matrix(n: int) -> np.ndarray:
+    """(32, n): what Pillow's antialiased bilinear resize does to a line of n pixels (its
+    precompute_coeffs: a triangle filter stretched by the scale, normalised per output pixel)."""
+    scale = n / _N
+    support = max(scale, 1.0)
+    centre = (np.arange(_N) + 0.5) * scale
+    w = np.clip(1.0 - np.abs((np.arange(n) + 0.5 - centre[:, None]) / support), 0.0, None)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+@lru_cache(maxsize=256)
+def _fast_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(8 x h, w x 8): the 32x32 resize and the DCT's low 8x8 in one left and one right factor."""
+    return _DCT @ _bilinear_matrix(h), _bilinear_matrix(w).T @ _DCT.T
+
+
+# Above this many pixels (a large PNG, never a drafted JPEG) Pillow's resize runs first: the matrix
+# product would need the whole image in float64.
+_FAST_MAX_PIXELS = 1 << 18
+
+
+def fast_hash(gray: Image.Image, kind: str = "phash", dihedral: bool = False, pixels: bytes | None = None
+              ) -> list[int]:
+    """How negmine hashes every image: phash with the bilinear resize folded into the DCT (the same
+    filter as `gray.resize((32, 32), BILINEAR)`, without rounding the resized pixels to 8 bits),
+    ~3x faster than resizing first. `pixels`: gray.tobytes(), when the caller has it already."""
+    if kind != "phash":
+        return hash_image(gray, kind, dihedral, FAST_RESAMPLE)
+    w, h = gray.size
+    if w * h > _FAST_MAX_PIXELS:
+        block = _phash_block(gray, FAST_RESAMPLE)
+    else:
+        px = np.frombuffer(gray.tobytes() if pixels is None else pixels, np.uint8).reshape(h, w)
+        left, right = _fast_basis(h, w)
+        block = left @ px.astype(np.float64) @ right
+    blocks = _dihedral_blocks(block) if dihedral else [block]
+    return [_pack(_bits(b)) for b in blocks]
+
+
 def hash_bytes(data: bytes, kind: str = "phash", dihedral: bool = False) -> list[int]:
     """How negmine hashes every file: reduced-size decode, upright, fast resize."""
-    return hash_image(open_for_hash(data), kind, dihedral, FAST_RESAMPLE)
+    return fast_hash(open_for_hash(data), kind, dihedral)
 
 
 def hash_file_or_reason(path: str, kind: str = "phash", dihedral: bool = False) -> tuple[list[int], tuple[int, int]] | str:
@@ -100,7 +141,7 @@ def hash_file_or_reason(path: str, kind: str = "phash", dihedral: bool = False) 
             w, h = im.size
             if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                 w, h = h, w
-        return hash_image(gray, kind, dihedral, FAST_RESAMPLE), (w, h)
+        return fast_hash(gray, kind, dihedral), (w, h)
     except ImageRejected as exc:
         return str(exc)
     except OSError as exc:

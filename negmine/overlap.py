@@ -154,7 +154,7 @@ def near_codes(verdicts: list[ClassVerdict], codes: np.ndarray, eligible: np.nda
 def hash_files(paths: list[str], kind: str, dihedral: bool, distributor, progress: bool = True,
                desc: str = "hashing") -> dict[str, tuple[list[int], tuple[int, int]] | str]:
     """Hash files in parallel, reusing cached hashes: path -> (hashes, (w, h)) or a reason."""
-    cache = HashCache(f"{kind}:{int(dihedral)}:{DRAFT_SIZE[0]}:v3")
+    cache = HashCache(f"{kind}:{int(dihedral)}:{DRAFT_SIZE[0]}:v4")
     try:
         cached = {p: json.loads(v) for p, v in cache.get(paths).items()}
         out: dict = {p: (v[0], tuple(v[1])) for p, v in cached.items()}

@@ -155,8 +155,8 @@ def merge_orders(orders: Sequence[np.ndarray], weights: Sequence[float]) -> tupl
 
     Returns (source index, row) arrays. A source that runs out leaves the rest to the others.
     """
-    if len(orders) == 1:                      # one stratum: nothing to interleave (and no copies)
-        return np.zeros(len(orders[0]), np.int8), orders[0]
+    if len(orders) == 1:      # one stratum: nothing to interleave, and an all-zero view costs no memory
+        return np.broadcast_to(np.zeros(1, np.int8), (len(orders[0]),)), orders[0]
     keys, src, rows = [], [], []
     for i, (order, w) in enumerate(zip(orders, weights)):
         keys.append((np.arange(len(order)) + 0.5) / w)

@@ -826,4 +826,15 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
 
 def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_symlinks: bool = False) -> list[Source]:
     specs = list(specs) or [SourceSpec(DEFAULT_PRESET)]
-    return [open_source(s, progress, follow_symlinks) for s in specs]
+    sources = [open_source(s, progress, follow_symlinks) for s in specs]
+    for src in sources:
+        src.codes = narrow_codes(src.codes)
+    return sources
+
+
+def narrow_codes(codes: np.ndarray) -> np.ndarray:
+    """Class codes as int16 when the classes fit (ImageNet's 1k or 21k do): the array lives through
+    the whole run, one entry per pool row."""
+    if codes.dtype != np.int16 and len(codes) and int(codes.max()) < 2**15 - 1:
+        return codes.astype(np.int16)
+    return codes

@@ -241,8 +241,9 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))      # json.dumps builds an e
 
 
 class Journal:
-    """Append-only record of every decision, flushed line by line (a SIGKILL loses at most the
-    line being written, which is ignored on resume)."""
+    """Append-only record of every decision, flushed an entry or a draw window at a time (a SIGKILL
+    loses at most what was not flushed, and the torn last line is ignored on resume; the draw
+    decides a lost window again, the same way)."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -265,6 +266,12 @@ class Journal:
     def append(self, entry: dict) -> None:
         self._f.write(_COMPACT.encode(entry) + "\n")
         self._f.flush()
+
+    def extend(self, entries: list[dict]) -> None:
+        """Many entries, one flush: a kill part-way keeps a prefix (the torn line is dropped)."""
+        if entries:
+            self._f.write("".join(_COMPACT.encode(e) + "\n" for e in entries))
+            self._f.flush()
 
     def close(self) -> None:
         if not self._f.closed:

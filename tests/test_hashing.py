@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import SHARED
-from negmine.hashing import hash_bytes, hash_image, open_for_hash
+from negmine.hashing import FAST_RESAMPLE, _bilinear_matrix, fast_hash, hash_bytes, hash_image, open_for_hash
 from negmine.images import ImageRejected
 from negmine.neighbors import mih_pairs, nearest, nearest_within, pairs_within
 
@@ -32,6 +32,35 @@ def test_fast_phash_equals_imagehash_on_many_photos():
     for f in files:
         gray = ImageOps.exif_transpose(Image.open(f)).convert("L")
         assert hash_image(gray)[0] == int(str(imagehash.phash(gray)), 16), f.name
+
+
+@pytest.mark.parametrize("n", [5, 32, 47, 94, 125, 333, 500, 1000])
+def test_fast_resize_matrix_is_pillows_bilinear_filter(n):
+    # Pillow resizes float images with its own coefficients and no rounding: an identity image
+    # resized along one axis gives them back, one column per input pixel
+    eye = Image.fromarray(np.eye(n, dtype=np.float32), "F").resize((32, n), FAST_RESAMPLE)
+    assert np.allclose(np.asarray(eye, dtype=np.float64).T, _bilinear_matrix(n), atol=1e-6)
+
+
+def test_fast_hash_agrees_with_resizing_first_and_with_imagehash():
+    files = sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:80]
+    to_resized, to_plain = [], []
+    for f in files:
+        gray = open_for_hash(f.read_bytes())
+        h = fast_hash(gray)[0]
+        assert fast_hash(gray, pixels=gray.tobytes()) == [h]
+        # the folded product skips only the rounding of the 32x32 pixels to 8 bits
+        to_resized.append((h ^ hash_image(gray, resample=FAST_RESAMPLE)[0]).bit_count())
+        to_plain.append((h ^ int(str(imagehash.phash(Image.open(f))), 16)).bit_count())
+    assert max(to_resized) <= 3 and np.mean(to_resized) < 0.3
+    assert np.mean(to_plain) < 1.5
+
+
+def test_fast_hash_of_a_large_image_resizes_first_and_agrees():
+    gray = ImageOps.exif_transpose(Image.open(TENCH)).convert("L").resize((1200, 900))   # > 2**18 pixels
+    small = gray.resize((600, 450))
+    assert (fast_hash(gray)[0] ^ fast_hash(small)[0]).bit_count() <= 4
+    assert fast_hash(gray, dihedral=True)[0] == fast_hash(gray)[0]
 
 
 def test_other_kinds_are_imagehash():

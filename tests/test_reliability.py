@@ -217,8 +217,9 @@ def test_journal_ignores_a_torn_last_line(tmp_path):
     j = Journal(path)
     assert [e["p"] for e in j.entries] == [0, 1]
     j.append({"t": "neg", "p": 2})
+    j.extend([{"t": "drop", "p": 3}, {"t": "neg", "p": 4}])
     j.close()
-    assert [e["p"] for e in Journal(path).entries] == [0, 1, 2]
+    assert [e["p"] for e in Journal(path).entries] == [0, 1, 2, 3, 4]
 
 
 # -- Hub failures -------------------------------------------------------------------------------------
@@ -295,8 +296,14 @@ def _interrupt_after(monkeypatch, n: int):
         if count["n"] == n:
             raise KeyboardInterrupt
 
+    def extend(self, entries):        # a window's entries, cut after the n-th as a kill would
+        for e in entries:
+            self.append(e)
+
+    real_extend = Journal.extend
     monkeypatch.setattr(Journal, "append", append)
-    return lambda: monkeypatch.setattr(Journal, "append", real)
+    monkeypatch.setattr(Journal, "extend", extend)
+    return lambda: (monkeypatch.setattr(Journal, "append", real), monkeypatch.setattr(Journal, "extend", real_extend))
 
 
 @pytest.mark.parametrize("command", ["cutout", "mine"])
