@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
+
+# negmine's own matrix products are tiny (8x32 DCT factors): BLAS threads would only spin beside the
+# worker processes, where the parallelism is. Set before numpy loads; a value the user set wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from negmine import __version__
 from negmine.errors import NegmineError

@@ -68,14 +68,16 @@ def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
     return out, source_sha, hashlib.sha256(result.data).hexdigest(), h
 
 
-def _transform_job(job: tuple, opts: EncodeOptions, hash_kind: str | None, scratch: str) -> list | str:
+def _transform_job(job: tuple, opts: EncodeOptions, hash_kind: str | None, scratch: str) -> tuple | str:
     """Worker: read a group of images (when the job carries a reader), check, hash and encode
     them, and append what would be written to this process's scratch pack; only small results go
-    back. A group that cannot be read at all comes back as the reason (a str)."""
+    back, with the reader's note when it had to read more than the pages (results, note). A group
+    that cannot be read at all comes back as the reason (a str)."""
     reader, datas = job
+    note = None
     if reader is not None:
         try:
-            datas = reader.read()
+            datas, note = reader.read_noted()
         except Exception as exc:
             return f"cannot read {getattr(reader, 'path', 'the source')}: {exc}".splitlines()[0]
     pack = scratch_pack(scratch)
@@ -90,7 +92,7 @@ def _transform_job(job: tuple, opts: EncodeOptions, hash_kind: str | None, scrat
             ref = pack.append(result.data if result.reencoded else data)
             result = Encoded(b"", result.width, result.height, result.pixel_sha256, result.reencoded)
         out.append((result, file_sha, out_sha, h, ref))
-    return out
+    return out, note
 
 
 def transform(cands: list[Candidate], sources: Sequence[Source], writer: DatasetWriter, distributor,
@@ -115,14 +117,17 @@ def transform(cands: list[Candidate], sources: Sequence[Source], writer: Dataset
                     group.append(c)
                     datas.append(item.data)
                 if group:
-                    groups.append(group)         # held only while in flight (imap is bounded)
+                    groups.append((group, s, reader))   # held only while in flight (imap is bounded)
                     yield reader, None if reader is not None else datas
 
     fn = partial(_transform_job, opts=opts, hash_kind=hash_kind, scratch=writer.scratch)
     for k, results in enumerate(distributor.imap(fn, jobs())):
-        group, groups[k] = groups[k], None
+        (group, s, reader), groups[k] = groups[k], None
         if isinstance(results, str):
             raise SourceNotFound(results)
+        results, note = results
+        if note is not None:
+            sources[s].pages_unsupported(reader.path, note)
         for c, (result, file_sha, out_sha, phash, ref) in zip(group, results):
             c.file_sha256 = file_sha
             if isinstance(result, str):

@@ -22,6 +22,7 @@ import numpy as np
 _CODECS = {1: "snappy", 2: "gzip", 4: "brotli", 6: "zstd", 7: "lz4_raw"}
 _DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2 = 0, 2, 3
 _PLAIN, _PLAIN_DICTIONARY, _RLE, _RLE_DICTIONARY = 0, 2, 3, 8
+_ENCODINGS = {5: "DELTA_BINARY_PACKED", 6: "DELTA_LENGTH_BYTE_ARRAY", 7: "DELTA_BYTE_ARRAY", 9: "BYTE_STREAM_SPLIT"}
 _BYTE_ARRAY = 6
 
 
@@ -277,7 +278,7 @@ def page_values(codec: int, page: bytes, max_def: int, dictionary: list[bytes] |
             raise Unsupported("dictionary index out of range")
         vals = [dictionary[i] for i in idx.tolist()]
     else:
-        raise Unsupported(f"value encoding {encoding}")
+        raise Unsupported(f"value encoding {_ENCODINGS.get(encoding, encoding)}")
     it = iter(vals)
     return [next(it) if p else None for p in present.tolist()]
 

@@ -558,6 +558,12 @@ class ParquetSource(Source):
             return None
         return table
 
+    def pages_unsupported(self, path: str, why: str) -> None:
+        """A worker could not decode this shard's pages: read it a row group at a time from now on."""
+        fi = self._paths.index(path)
+        self._page_tables[fi] = None
+        self._why_whole[fi] = why
+
     def read_note(self) -> str | None:
         """One line when some shards cannot be read page by page (and so cost whole row groups)."""
         whole = [i for i, t in enumerate(self._page_tables) if t is None]
@@ -650,6 +656,11 @@ class PageRead:
     row_groups: np.ndarray           # first row of each row group, then the row count
 
     def read(self) -> list[bytes | None]:
+        return self.read_noted()[0]
+
+    def read_noted(self) -> tuple[list[bytes | None], str | None]:
+        """The rows' bytes, and why the pages could not be decoded when whole row groups were read
+        instead (the main process then stops handing out page reads of this shard, and says so)."""
         t = self.table
         with open(self.path, "rb") as f:
             def fetch(ranges):
@@ -657,8 +668,8 @@ class PageRead:
 
             try:
                 return pages.decode_read(t, self.rows, fetch([(int(t.offset[0]), int(t.offset[-1] + t.size[-1]))])[0],
-                                         fetch)
-            except pages.Unsupported:         # an encoding the page reader lacks: whole row groups
+                                         fetch), None
+            except pages.Unsupported as exc:  # an encoding the page reader lacks: whole row groups
                 import pyarrow.parquet as pq
 
                 pf = pq.ParquetFile(f)
@@ -667,7 +678,7 @@ class PageRead:
                 for g in np.unique(groups).tolist():
                     base = int(self.row_groups[g])
                     got.update((k + base, v) for k, v in _take(pf, self.column, g, self.rows[groups == g] - base))
-                return [got.get(k) for k in self.rows.tolist()]
+                return [got.get(k) for k in self.rows.tolist()], str(exc)
 
 
 def _is_image_struct(t) -> bool:

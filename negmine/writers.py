@@ -140,11 +140,15 @@ class DatasetWriter:
         for _ in distributor.imap(copy_out, batches()):
             pass
 
-    def clear_scratch(self) -> None:
-        """Remove what is left of the draw's scratch files (.work/) before publishing."""
+    def close_scratch(self) -> None:
+        """Close this process's scratch pack; its file stays for --resume."""
         pack = _PACKS.pop(self.scratch, None)
         if pack is not None:
             pack.close()
+
+    def clear_scratch(self) -> None:
+        """Remove what is left of the draw's scratch files (.work/) before publishing."""
+        self.close_scratch()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def publish(self) -> Path:
@@ -320,6 +324,7 @@ class Run:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.journal.close()
+        self.writer.close_scratch()      # a library caller's failed run must not keep the file open
         if isinstance(exc, NegmineError):
             if not exc.resumable:
                 self.writer.abort()      # resuming would fail the same way

@@ -191,6 +191,14 @@ def test_a_run_says_when_shards_cannot_be_read_page_by_page(positives, tmp_path)
 
     assert any("1 of 1 shards are read a row group at a time (no page index)" in w for w in run(plain, tmp_path / "a"))
     assert not any("row group at a time" in w for w in run(paged, tmp_path / "b"))
+    # a page index, but pages the reader cannot decode: found out where the pages are read (a worker)
+    delta = tmp_path / "delta"
+    (delta / "data").mkdir(parents=True)
+    (delta / "README.md").write_text((paged / "README.md").read_text())
+    pq.write_table(pq.read_table(shard), delta / "data" / shard.name, write_page_index=True, use_dictionary=False,
+                   column_encoding={"image.bytes": "DELTA_LENGTH_BYTE_ARRAY", "image.path": "PLAIN", "label": "PLAIN"})
+    assert any("1 of 1 shards are read a row group at a time (value encoding DELTA_LENGTH_BYTE_ARRAY)" in w
+               for w in run(delta, tmp_path / "c"))
     dry = _dry(positives, tmp_path, "-s", plain.resolve(), "--count", 20)
     assert "no page index" in dry["io"][str(plain.resolve())]["note"]
 

@@ -45,3 +45,20 @@ def test_a_torn_pack_is_an_error_not_a_short_file(tmp_path):
     target = str(w.staging / "a.jpg")
     with pytest.raises(NegmineError, match="truncated"):
         copy_out([(os.path.join(w.scratch, name), offset, length + 1, target)])
+
+
+def test_a_library_run_that_fails_mid_draw_closes_its_pack_and_keeps_it_for_resume(positives, pool, tmp_path,
+                                                                                    monkeypatch):
+    from negmine import writers
+    from negmine.pipeline import SampleOptions, run_sample
+    from negmine.sources import SourceSpec
+
+    def full_disk(self, entries):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writers.Journal, "extend", full_disk)
+    with pytest.raises(OSError):
+        run_sample(SampleOptions(positives=positives, out=tmp_path / "ds", sources=[SourceSpec(str(pool))],
+                                 count=20, seed=1, workers=1, progress=False))
+    assert writers._PACKS == {}                               # no file descriptor left open in this process
+    assert list((tmp_path / ".ds.negmine-partial").rglob("*.pack"))
