@@ -50,7 +50,7 @@ def _bits(block: np.ndarray) -> np.ndarray:
     return block > (v[31] + v[32]) / 2
 
 
-# hash_bytes resizes with Pillow's (antialiased) bilinear filter: 3x faster than LANCZOS on the
+# fast_hash resizes with Pillow's (antialiased) bilinear filter: 3x faster than LANCZOS on the
 # draft-decoded image, and within a bit of imagehash on average (BENCHMARKS.md). hash_image keeps
 # imagehash's LANCZOS by default, so on the same pixels it is bit-identical to imagehash.phash.
 FAST_RESAMPLE = Image.Resampling.BILINEAR
