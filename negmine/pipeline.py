@@ -189,7 +189,6 @@ class SampleRun:
         orders, weights, nears = [], [], []
         for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
             ratio = self.read_ratio(src)
-            blocks = src.blocks() if ratio else None
             keep = ~np.isin(src.codes, sc.excluded_codes)
             eligible = None if keep.all() else small_index(np.flatnonzero(keep))   # None: every row
             del keep
@@ -216,7 +215,7 @@ class SampleRun:
                     if o.max_read_ratio is None:    # default: never fewer classes than an unclustered draw
                         want = math.ceil(self.pool_target * weight / sum(s.weight for s in self.sources))
                         cap = want // max(1, len(np.unique(codes)))
-                    order = clustered_order(order, *blocks, ratio, cap)
+                    order = clustered_order(order, *src.blocks(), ratio, cap)
                 del codes
                 orders.append(order)
                 weights.append(weight)

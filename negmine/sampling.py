@@ -121,7 +121,7 @@ def uniform_order(n: int, rng: np.random.Generator) -> np.ndarray:
 HUB_READ_RATIO = 5.0
 
 
-def clustered_order(order: np.ndarray, block_of: np.ndarray, block_rows: np.ndarray, max_read: float,
+def clustered_order(order: np.ndarray, block_start: np.ndarray, block_rows: np.ndarray, max_read: float,
                     max_share: int | None = None) -> np.ndarray:
     """Reorder a draw so that reading a block (parquet page or row group) pays for several rows:
     where the order first reaches a block, the next rows the order would take from that block later
@@ -130,24 +130,50 @@ def clustered_order(order: np.ndarray, block_of: np.ndarray, block_rows: np.ndar
     kept near `max_read`, and any prefix still reaches blocks in the original (stratified) order.
     The rows of a block beyond its share keep their places, where they open the next share; with a
     share of 1 the order is unchanged.
+
+    Each block's rows, in order, fall into groups of its share; the result is the groups, by the
+    position of their first row, each in order. Blocks are given by their first rows (sorted; an
+    empty block may share its start with the next), so nothing is per pool row, and ~8 bytes per
+    row of `order` at peak (int32 throughout): the default Hub preset has 1.28M rows.
     """
     n = len(order)
-    if n == 0 or max_read <= 0:
+    if n == 0 or max_read <= 0 or len(block_rows) == 0:
         return order
-    b = block_of[order].astype(np.int64)
-    by = np.lexsort((np.arange(n), b))              # positions, by block, then by position
-    bs = b[by]
-    heads = np.r_[0, np.flatnonzero(np.diff(bs)) + 1]
-    head_of = np.repeat(heads, np.diff(np.r_[heads, n]))
-    rank = np.arange(n) - head_of                   # earlier rows of the same block
-    share = np.maximum(1, np.ceil(block_rows[bs] / max_read)).astype(np.int64)
+    share = np.maximum(1, np.ceil(np.asarray(block_rows) / max_read)).astype(np.int64)
     if max_share is not None:
         share = np.minimum(share, max(1, int(max_share)))
-    leader = np.empty(n, np.int64)                  # where the row's share of its block starts
-    leader[by] = by[head_of + rank // share * share]
-    rank_at = np.empty(n, np.int64)
-    rank_at[by] = rank
-    return order[np.lexsort((rank_at, leader))]
+    if int(share.max()) == 1:
+        return order
+    small = np.int32 if n < 2**31 else np.int64
+    chunk = 1 << 16
+    b = np.empty(n, small)                                    # the block of each row of `order`
+    for a in range(0, n, chunk):
+        b[a:a + chunk] = np.searchsorted(block_start, order[a:a + chunk], side="right") - 1
+    counts = np.bincount(b, minlength=len(share))
+    by = _stable_group(b, counts, chunk, small)               # positions in `order`, block by block
+    del b
+    start = (np.cumsum(counts) - counts).astype(small)
+    share, counts = share.astype(small), counts.astype(small)
+    per = -(-counts // share)                                 # groups per block
+    block = np.repeat(np.arange(len(counts), dtype=small), per)
+    first = (np.arange(len(block), dtype=small) - np.repeat((np.cumsum(per) - per).astype(small), per)) * share[block]
+    begin = start[block] + first                              # each group's first place in `by`
+    length = np.minimum(share[block], counts[block] - first)
+    del block, first
+    by_lead = np.argsort(by[begin])                           # groups by their first row's position
+    begin, length = begin[by_lead], length[by_lead]
+    del by_lead
+    idx = np.repeat(begin - (np.cumsum(length, dtype=small) - length), length)
+    del begin, length
+    # the rest in place, a chunk at a time (np.take would first copy the int32 indices to int64)
+    for a in range(0, n, chunk):
+        idx[a:a + chunk] = by[idx[a:a + chunk] + np.arange(a, min(a + chunk, n), dtype=small)]
+    del by
+    if order.dtype != idx.dtype:
+        return order[idx]
+    for a in range(0, n, chunk):
+        idx[a:a + chunk] = order[idx[a:a + chunk]]
+    return idx
 
 
 def merge_orders(orders: Sequence[np.ndarray], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -464,18 +464,17 @@ class ParquetSource(Source):
         return self._row_groups[fi], self._group_bytes[fi]
 
     def blocks(self) -> tuple[np.ndarray, np.ndarray]:
-        """(block of every row, rows per block): the units this source reads at once (parquet pages
-        or row groups), for a draw that takes several rows of each block it reads."""
-        ids, sizes, base = [], [], 0
+        """(first row of every block, rows per block), in row order: the units this source reads at
+        once (parquet pages or row groups), for a draw that takes several rows of each block it
+        reads. Per block, not per row: the pool may have millions of rows."""
+        starts, sizes = [], []
         for fi in range(len(self._paths)):
             bounds, _ = self._blocks_of(fi)
-            rows = np.diff(bounds)
-            ids.append(np.repeat(np.arange(base, base + len(rows), dtype=np.int32), rows))
-            sizes.append(rows)
-            base += len(rows)
-        if not ids:
-            return np.zeros(0, np.int32), np.zeros(0, np.int64)
-        return np.concatenate(ids), np.concatenate(sizes)
+            starts.append(np.asarray(bounds[:-1], np.int64) + int(self._starts[fi]))
+            sizes.append(np.diff(bounds))
+        if not starts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(starts), np.concatenate(sizes)
 
     def read_estimate(self, rows: Sequence[int]) -> tuple[int, int]:
         """(bytes of image data in the pages or row groups holding `rows`, bytes of image data in the

@@ -110,8 +110,8 @@ def test_pool_with_page_index_reads_the_same_rows_with_fewer_bytes(tmp_path):
     b = [(it.row, it.data, it.origin) for it in plain.read(rows)]
     assert a == b and len(a) == 40
     assert paged.read_estimate(rows)[0] < plain.read_estimate(rows)[0] / 3
-    ids, sizes = paged.blocks()
-    assert len(ids) == 3000 and sizes.sum() == 3000 and len(sizes) > 30
+    starts, sizes = paged.blocks()
+    assert starts[0] == 0 and np.array_equal(np.diff(starts), sizes[:-1]) and sizes.sum() == 3000 and len(sizes) > 30
     _, group_sizes = plain.blocks()
     assert list(group_sizes) == [1000, 1000, 1000]
 
@@ -120,7 +120,7 @@ def test_clustered_order_takes_several_rows_per_block_and_keeps_every_row():
     codes = np.repeat(np.arange(50), 40)                 # class-sorted, 40 rows per class
     block_of = np.arange(2000) // 20                     # blocks of 20 rows: 2 per class
     order = stratified_order(codes, rng_for(0, "draw"))
-    out = clustered_order(order, block_of, np.full(100, 20), max_read=5)
+    out = clustered_order(order, np.arange(0, 2000, 20), np.full(100, 20), max_read=5)
     assert sorted(out.tolist()) == list(range(2000))
     head = out[:200]
     blocks = block_of[head]
@@ -130,7 +130,37 @@ def test_clustered_order_takes_several_rows_per_block_and_keeps_every_row():
     for b in np.unique(blocks):                          # within a block, the stratified order's choice
         mine = [r for r in order.tolist() if block_of[r] == b][:4]
         assert sorted(mine) == sorted(head[blocks == b].tolist())
-    assert np.array_equal(clustered_order(order, block_of, np.full(100, 20), 0), order)
+    assert np.array_equal(clustered_order(order, np.arange(0, 2000, 20), np.full(100, 20), 0), order)
+
+
+def _clustered_reference(order, block_of, block_rows, max_read, max_share):
+    """The definition, one row at a time: each block's rows in order fall into groups of its share;
+    groups come in the order their first row appears, each group's rows together."""
+    import math
+
+    taken, groups = {}, {}
+    for r in order.tolist():
+        b = int(block_of[r])
+        share = max(1, math.ceil(block_rows[b] / max_read))
+        if max_share is not None:
+            share = min(share, max(1, max_share))
+        k = taken.get(b, 0)
+        taken[b] = k + 1
+        groups.setdefault((b, k // share), []).append(r)
+    return [r for rows in groups.values() for r in rows]
+
+
+def test_clustered_order_matches_its_definition_on_random_pools():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        rows, nblocks = int(rng.integers(1, 2000)), int(rng.integers(1, 150))
+        sizes = rng.multinomial(rows, rng.dirichlet(np.ones(nblocks)))
+        block_of = np.repeat(np.arange(nblocks, dtype=np.int32), sizes)
+        order = rng.permutation(rows)[:int(rng.integers(0, rows + 1))].astype(np.int32)
+        max_read = float(rng.choice([0.5, 1, 2, 5, 10, 100]))
+        max_share = None if rng.random() < 0.5 else int(rng.integers(1, 10))
+        out = clustered_order(order, np.cumsum(sizes) - sizes, sizes, max_read, max_share)   # empty blocks too
+        assert out.tolist() == _clustered_reference(order, block_of, sizes, max_read, max_share)
 
 
 def _dry(positives, tmp_path, *args):
