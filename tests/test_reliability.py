@@ -140,28 +140,32 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, t
     out = tmp_path / "killed"
     staging = out.parent / f".{out.name}.negmine-partial"
     rng = random.Random(20261122)
-    interrupted = 0
+    interrupted, runs = 0, []                  # runs: (seconds waited, killed, exit code, stderr), for a failure
     for _ in range(6):
         extra = ["--resume"] if staging.exists() else []
-        proc = subprocess.Popen(_cli(*args, *extra, "-o", out))
+        proc = subprocess.Popen(_cli(*args, *extra, "-o", out), stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30            # kill mid-run: once the journal exists, at a random moment
         while not (staging / ".negmine" / "journal.jsonl").exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
-        if proc.poll() is None:
+        wait = rng.uniform(0.0, 0.4)
+        time.sleep(wait)
+        killed = proc.poll() is None
+        if killed:
             proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert not out.exists() or (out / "negmine.json").is_file()      # never a half dataset
+        _, err = proc.communicate()
+        runs.append((round(wait, 2), killed, proc.returncode, err[-300:]))
+        assert not out.exists() or (out / "negmine.json").is_file(), runs      # never a half dataset
         interrupted += staging.exists()        # killed before publishing: something to resume
         if out.exists() or interrupted >= 3:
             break
     if not out.exists():
         r = subprocess.run(_cli(*args, "--resume", "-o", out), capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-    assert interrupted >= 1
-    assert not staging.exists()
-    assert (out / "manifest.jsonl").read_bytes() == (ref / "manifest.jsonl").read_bytes()
-    assert output_files(out) == output_files(ref)
+        assert r.returncode == 0, (r.stderr, runs)
+    assert interrupted >= 1, runs
+    assert not staging.exists(), runs
+    got, want = ((d / "manifest.jsonl").read_text().splitlines() for d in (out, ref))
+    assert got == want, (next(((a, b) for a, b in zip(got, want) if a != b), (len(got), len(want))), runs)
+    assert output_files(out) == output_files(ref), runs
 
 
 def test_ctrl_c_exits_130_with_one_line_and_resumes(positives, big_pool, tmp_path):
