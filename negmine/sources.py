@@ -618,13 +618,8 @@ class ParquetSource(Source):
             except pages.Unsupported as exc:
                 self._page_tables[fi] = None     # e.g. an encoding the page reader lacks
                 self._why_whole[fi] = str(exc)
-        out = []
-        groups = np.searchsorted(self._row_groups[fi], local, side="right") - 1
-        for g in np.unique(groups).tolist():
-            base = int(self._row_groups[fi][g])
-            wanted = (local[groups == g] - base).astype(np.int64)
-            out.extend((k + base, data) for k, data in self._with_file(fi, lambda pf: _take(pf, self.image_column, g, wanted)))
-        return out
+        return _take_rows(self._row_groups[fi], local,
+                          lambda g, wanted: self._with_file(fi, lambda pf: _take(pf, self.image_column, g, wanted)))
 
 
 def _take(pf, column: str, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:
@@ -642,6 +637,17 @@ def _take(pf, column: str, group: int, wanted: np.ndarray, batch: int = 512) -> 
         start = end
         if start > last:
             break
+    return out
+
+
+def _take_rows(row_groups: np.ndarray, rows: np.ndarray, take) -> list[tuple[int, bytes | None]]:
+    """(row, bytes) of some file-local rows, a row group at a time: `take(group, wanted)` reads the
+    wanted rows of one group (numbered within it), as `_take` does."""
+    out = []
+    groups = np.searchsorted(row_groups, rows, side="right") - 1
+    for g in np.unique(groups).tolist():
+        base = int(row_groups[g])
+        out.extend((k + base, v) for k, v in take(g, (rows[groups == g] - base).astype(np.int64)))
     return out
 
 
@@ -672,11 +678,7 @@ class PageRead:
                 import pyarrow.parquet as pq
 
                 pf = pq.ParquetFile(f)
-                got: dict[int, bytes | None] = {}
-                groups = np.searchsorted(self.row_groups, self.rows, side="right") - 1
-                for g in np.unique(groups).tolist():
-                    base = int(self.row_groups[g])
-                    got.update((k + base, v) for k, v in _take(pf, self.column, g, self.rows[groups == g] - base))
+                got = dict(_take_rows(self.row_groups, self.rows, lambda g, wanted: _take(pf, self.column, g, wanted)))
                 return [got.get(k) for k in self.rows.tolist()], str(exc)
 
 
