@@ -422,7 +422,7 @@ def sources(as_json: bool) -> None:
     """List the named pools (presets) usable with --source NAME."""
     from dataclasses import asdict
 
-    from negmine.presets import DEFAULT_PRESET, PRESETS
+    from negmine.sources.presets import DEFAULT_PRESET, PRESETS
 
     if as_json:
         click.echo(json.dumps([{**asdict(p), "default": p.name == DEFAULT_PRESET} for p in PRESETS.values()], indent=2))

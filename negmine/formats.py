@@ -142,7 +142,7 @@ def dataset_card(summary: dict, rows: list[dict]) -> str:
 def push_to_hub(out: Path, repo_id: str, summary: dict, rows: list[dict], private: bool = True) -> str:
     from huggingface_hub import HfApi
 
-    from negmine import hub
+    from negmine.sources import hub
 
     api = HfApi()
     card = dataset_card(summary, rows)

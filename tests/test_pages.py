@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from negmine import pages
+from negmine.sources import pages
 from negmine.sampling import clustered_order, rng_for, stratified_order
 from negmine.sources import SourceSpec, open_source
 

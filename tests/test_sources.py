@@ -119,12 +119,12 @@ def test_hub_index_is_cached_per_commit(tmp_path, monkeypatch):
 def test_hub_layout_splits_without_datasets_agree_with_datasets(tmp_path, names):
     from datasets.data_files import DataFilesDict, get_data_patterns
 
-    from negmine.sources import _sharded_parquet
+    from negmine.sources.layout import sharded_parquet
 
     (tmp_path / "data").mkdir()
     for n in names:
         (tmp_path / "data" / n).write_bytes(b"x")
-    fast = _sharded_parquet(str(tmp_path))
+    fast = sharded_parquet(str(tmp_path))
     try:
         slow = DataFilesDict.from_patterns(get_data_patterns(str(tmp_path)), base_path=str(tmp_path))
         slow = {k: sorted(map(str, v)) for k, v in slow.items()}
@@ -140,9 +140,9 @@ def test_feature_kinds_from_parquet_metadata_match_datasets(tmp_path):
     import datasets
     import pyarrow.parquet as pq
 
-    from negmine.sources import _feature_kinds, _schema_kinds
+    from negmine.sources.base import feature_kinds, schema_kinds
 
     repo = make_parquet_repo(tmp_path / "r", ["cat", "dog"], 2)
     schema = pq.read_schema(next((repo / "data").glob("*.parquet")))
-    assert _schema_kinds(schema) == _feature_kinds(datasets.Features.from_arrow_schema(schema))
-    assert _schema_kinds(schema) == {"image": ("Image", None), "label": ("ClassLabel", ["cat", "dog"])}
+    assert schema_kinds(schema) == feature_kinds(datasets.Features.from_arrow_schema(schema))
+    assert schema_kinds(schema) == {"image": ("Image", None), "label": ("ClassLabel", ["cat", "dog"])}

@@ -59,7 +59,7 @@ def _from_cache(repo_id: str, revision: str | None) -> HubRepo:
     return HubRepo(repo_id, path.rstrip("/").rsplit("/", 1)[-1], path, card)
 
 
-def _transient(exc: BaseException) -> bool:
+def transient(exc: BaseException) -> bool:
     """Worth another try: rate limits, server errors, dropped connections (not offline mode)."""
     from huggingface_hub import errors as hf_errors
 
@@ -83,7 +83,7 @@ def retrying(fn, *, retries: int | None = None):
         try:
             return fn()
         except Exception as exc:
-            if attempt == retries or not _transient(exc):
+            if attempt == retries or not transient(exc):
                 raise
             time.sleep(backoff * 2 ** attempt)
 
@@ -114,7 +114,7 @@ def resolve(repo_id: str, revision: str | None = None) -> HubRepo:
     except Exception as exc:
         if isinstance(exc, hf_errors.HfHubHTTPError) and getattr(exc.response, "status_code", 0) in (401, 403):
             raise HubAuthError(f"{repo_id}: access denied; {_login_hint(repo_id)}") from None
-        if not (_transient(exc) or isinstance(exc, (OSError, hf_errors.HfHubHTTPError))):
+        if not (transient(exc) or isinstance(exc, (OSError, hf_errors.HfHubHTTPError))):
             raise
         # No network: a repo already in the cache still works, as huggingface_hub does for downloads.
         try:

@@ -1,0 +1,98 @@
+"""Source adapters: every pool of candidate negatives behind one small interface (`base.Source`).
+
+| module | layout |
+|---|---|
+| `base` | `SourceSpec`, `Item`, `Source`, label and column detection, dataset cards |
+| `layout` | which files make up a split (push_to_hub layout, card `configs`, `datasets` conventions) |
+| `parquet` | parquet shards, local or on the Hub, read by page or row group |
+| `pages` | parquet page-index reads |
+| `remote` | exact range reads of Hub files, request budget and pacing |
+| `hub` | Hub repo resolution (online, or the HF cache offline) |
+| `disk` | `save_to_disk` folders |
+| `folder` | folders of image files |
+| `presets` | named pools |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from negmine.errors import SourceNotFound
+from negmine.sources import hub
+from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, card_licence, narrow_codes,
+                                  short_name)
+from negmine.sources.disk import DiskSource
+from negmine.sources.folder import FolderSource
+from negmine.sources.layout import split_files
+from negmine.sources.parquet import PageRead, ParquetSource
+from negmine.sources.presets import DEFAULT_PRESET, PRESETS
+
+__all__ = ["IMAGE_EXTENSIONS", "DiskSource", "FolderSource", "Item", "PageRead", "ParquetSource", "Source",
+           "SourceSpec", "narrow_codes", "open_source", "open_sources", "DEFAULT_PRESET", "PRESETS"]
+
+
+def _is_disk_dataset(path: Path) -> bool:
+    return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False) -> Source:
+    """Resolve a spec: a preset name, a local folder, or a Hub repo id."""
+    location = spec.location
+    if location in PRESETS:
+        preset = PRESETS[location]
+        spec = SourceSpec(preset.repo, spec.split or preset.split, spec.weight, spec.image_column,
+                          spec.label_column)
+        return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress)
+    path = Path(location).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise SourceNotFound(f"source {location} is a file; give a folder, a Hub repo or a preset")
+        path = path.resolve()
+        if _is_disk_dataset(path):
+            return DiskSource(path, spec)
+        if any(path.rglob("*.parquet")):
+            split, files = split_files(str(path), spec.split, str(path))
+            card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
+            return ParquetSource(id=str(path), short=short_name(path.name), revision=None, licence=card_licence(card),
+                                     base=str(path), files=files, split=split, spec=spec, card_text=card,
+                                 progress=progress)
+        source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
+        if not len(source):
+            raise SourceNotFound(f"source folder {path} holds no images")
+        return source
+    parsed = hub.parse_repo(location)
+    if parsed is None or location.startswith((".", "/", "~")):
+        raise SourceNotFound(f"source {location!r} is not a folder, a preset ({', '.join(PRESETS)}) "
+                             "or a Hub dataset repo (OWNER/NAME)")
+    return _open_hub(spec, *parsed, progress=progress)
+
+
+def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True) -> Source:
+    repo = hub.resolve(repo_id, revision)
+    where = f"{repo_id}@{repo.sha[:8]}"
+    licence = card_licence(repo.card_text)
+    split, files = split_files(repo.base, spec.split, where)
+    if all(f.endswith(".parquet") for f in files):
+        return ParquetSource(id=repo_id, short=short_name(repo_id.split("/")[-1]), revision=repo.sha,
+                             licence=licence, base=repo.base, files=files, split=split, spec=spec,
+                             card_text=repo.card_text, progress=progress)
+    if all(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files):
+        # An imagefolder repo: the split's common folder is the root, classes are sub-folders.
+        root = os.path.commonpath([f.split("://", 1)[-1] for f in files])
+        prefix = repo.base.split("://", 1)[0] + "://" if "://" in repo.base else ""
+        return FolderSource(prefix + root, SourceSpec(spec.location, split, spec.weight), id=repo_id,
+                            revision=repo.sha, licence=licence)
+    kinds = sorted({Path(f).suffix for f in files})
+    raise SourceNotFound(f"{where} split {split!r} holds {', '.join(kinds)} files; negmine reads parquet "
+                         "shards or image files")
+
+
+def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_symlinks: bool = False) -> list[Source]:
+    specs = list(specs) or [SourceSpec(DEFAULT_PRESET)]
+    sources = [open_source(s, progress, follow_symlinks) for s in specs]
+    for src in sources:
+        src.codes = narrow_codes(src.codes)
+    return sources
+

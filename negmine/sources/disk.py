@@ -1,0 +1,50 @@
+"""A `Dataset.save_to_disk` folder (memory-mapped arrow), read through `datasets` itself."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from negmine.errors import SourceNotFound
+from negmine.sources.base import (Item, Source, SourceSpec, codes_from_values, feature_kinds, is_image_struct,
+                                  pick_columns, short_name)
+
+class DiskSource(Source):
+    """A ``Dataset.save_to_disk`` folder (memory-mapped arrow), read through `datasets` itself."""
+
+    def __init__(self, path: Path, spec: SourceSpec):
+        import datasets
+
+        try:
+            ds = datasets.load_from_disk(str(path))
+        except Exception as exc:
+            raise SourceNotFound(f"cannot load save_to_disk folder {path}: {exc}".splitlines()[0]) from None
+        split = spec.split
+        if isinstance(ds, datasets.DatasetDict):
+            split = split or ("train" if "train" in ds else next(iter(ds)))
+            if split not in ds:
+                raise SourceNotFound(f"{path} has no split {split!r}; splits: {', '.join(ds)}")
+            ds = ds[split]
+        super().__init__(id=str(path), short=short_name(path.name), revision=None,
+                         licence=ds.info.license or None, weight=spec.weight, split=split)
+        structs = {n for n in ds.column_names if is_image_struct(ds.data.schema.field(n).type)}
+        self.image_column, self.label_column, names = pick_columns(
+            feature_kinds(ds.features), ds.column_names, spec.image_column, spec.label_column, str(path), structs)
+        self._table = ds.with_format("arrow")
+        if self.label_column:
+            self.classes, self.codes = codes_from_values(self._table[self.label_column], names)
+        else:
+            self.codes = np.full(len(ds), -1, dtype=np.int32)
+
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        rows = sorted(set(int(r) for r in rows))
+        col = self._table.select_columns([self.image_column])[rows].column(0)
+        for r, value in zip(rows, col.to_pylist()):
+            data = value.get("bytes") if isinstance(value, dict) else value
+            if not data and isinstance(value, dict) and value.get("path") and os.path.isfile(value["path"]):
+                data = Path(value["path"]).read_bytes()
+            yield Item(r, data or None, {"row": r}, None if data else "row has no image bytes")
+

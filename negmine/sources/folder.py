@@ -1,0 +1,59 @@
+"""A folder of image files (local, or any fsspec file system); class = the parent folder's name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from negmine.sources import hub
+from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, codes_from_values, short_name
+
+class FolderSource(Source):
+    """Image files under a folder, recursively; the class of a file is its parent folder's name."""
+
+    def __init__(self, root: str, spec: SourceSpec, *, id: str | None = None, revision: str | None = None,
+                 licence: str | None = None, follow_symlinks: bool = False):
+        from fsspec.core import url_to_fs
+
+        self._fs, self._root = url_to_fs(root)
+        self._root = self._root.rstrip("/")
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        self._remote = "file" not in protocols
+        super().__init__(id=id or root, short=short_name(Path(self._root).name), revision=revision,
+                         licence=licence, weight=spec.weight, split=spec.split)
+        files = sorted(p for p in self._fs.find(self._root)
+                       if Path(p).suffix.lower() in IMAGE_EXTENSIONS and not _hidden(p, self._root))
+        if not follow_symlinks and not self._remote:
+            # A link out of the folder would let a pool read files its owner never meant to share.
+            real_root = os.path.realpath(self._root)
+            files = [p for p in files if os.path.realpath(p).startswith(real_root + os.sep)]
+        self.paths = [p[len(self._root) + 1:] for p in files]
+        labels = [str(Path(p).parent) if str(Path(p).parent) != "." else None for p in self.paths]
+        # a folder called "images" says nothing about what is in it: no label rather than a fake class
+        labels = [Path(lab).name if lab and Path(lab).name.lower() not in GENERIC_FOLDERS else None
+                  for lab in labels]
+        self.classes, self.codes = codes_from_values(labels, None)
+
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        for r in sorted(set(int(r) for r in rows)):
+            rel = self.paths[r]
+            def once():
+                with self._fs.open(f"{self._root}/{rel}", "rb") as f:
+                    return f.read()
+
+            try:
+                data = hub.retrying(once) if self._remote else once()
+            except OSError as exc:
+                yield Item(r, None, {"file": rel}, f"cannot read file: {exc}")
+                continue
+            except Exception as exc:
+                if hub.transient(exc):
+                    raise hub.unavailable(self.id, exc) from None
+                raise
+            yield Item(r, data, {"file": rel})
+
+
+def _hidden(path: str, root: str) -> bool:
+    return any(part.startswith(".") for part in Path(path[len(root) + 1:]).parts)
+

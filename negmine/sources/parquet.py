@@ -1,0 +1,368 @@
+"""Parquet shards on any fsspec file system (a local folder in Hub layout, a cached or online Hub
+repo): the label column (or the footer's statistics) to plan, then only the pages or row groups
+holding the drawn rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from negmine.errors import NegmineError, SourceNotFound
+from negmine.sources import hub, pages
+from negmine.sources.base import (Item, Source, SourceSpec, card_features, feature_kinds, is_image_struct,
+                                  local_codes, pick_columns, schema_kinds, sorted_classes)
+
+class ParquetSource(Source):
+    """Parquet shards on any fsspec file system: a label-column read to plan, row-group reads to fetch."""
+
+    def __init__(self, *, id: str, short: str, revision: str | None, licence: str | None, base: str,
+                 files: list[str], split: str, spec: SourceSpec, card_text: str | None = None,
+                 progress: bool = True):
+        from fsspec.core import url_to_fs
+
+        super().__init__(id=id, short=short, revision=revision, licence=licence, weight=spec.weight,
+                         split=split)
+        self.base = base.rstrip("/")
+        self.files = files
+        self._fs, _ = url_to_fs(files[0])
+        self._paths = [url_to_fs(f)[1] for f in files]
+        self._remote = "file" not in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
+        self._meta: dict[int, object] = {}
+        self._why_whole: dict[int, str] = {}     # shard -> why it is read a row group at a time
+        schema = self._with_file(0, lambda pf: pf.schema_arrow)
+        kinds = schema_kinds(schema)
+        if kinds is None and schema.metadata and b"huggingface" in schema.metadata:
+            import datasets
+
+            kinds = feature_kinds(datasets.Features.from_arrow_schema(schema))
+        if not kinds and card_text:
+            kinds = feature_kinds(card_features(card_text))
+        structs = {n for n in schema.names if is_image_struct(schema.field(n).type)}
+        self.image_column, self.label_column, names = pick_columns(
+            kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)
+        self._image_struct = self.image_column in structs
+        cached = self._cache_path()
+        if cached is not None and cached.is_file():
+            self._load_index(cached)
+        else:
+            self._build_index(names, progress)
+            if cached is not None:
+                self._save_index(cached)
+
+    def _build_index(self, names: list[str] | None, progress: bool) -> None:
+        """Row counts per row group, and the label column as int codes, one row group at a time
+        (a million-row pool costs a few MB, never a Python object per row)."""
+        from negmine.progress import bar
+
+        self._row_groups: list[np.ndarray] = []   # per file: cumulative row counts per row group
+        starts, parts = [0], []
+        vocab: dict[str, int] = {}
+
+        self._group_bytes: list[np.ndarray] = []  # per file: compressed bytes of the image column per row group
+        self._page_tables: list[pages.PageTable | None] = []
+
+        def index_one(pf):
+            md = pf.metadata
+            groups = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
+            leaves = [k for k in range(md.num_columns)
+                      if md.schema.column(k).path.split(".")[0] == self.image_column]
+            sizes = np.array([sum(md.row_group(g).column(k).total_compressed_size for k in leaves)
+                              for g in range(md.num_row_groups)], dtype=np.int64)
+            if not self.label_column:
+                return groups, sizes, []
+            codes = np.empty(int(groups[-1]), np.int32)     # filled in place: no per-group arrays kept
+            for g in range(md.num_row_groups):
+                codes[groups[g]:groups[g + 1]] = local_codes(
+                    pf.read_row_group(g, columns=[self.label_column]).column(0), names, vocab)
+            return groups, sizes, [codes]
+
+        for i in bar(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
+                      show=progress, leave=False):
+            groups, sizes, file_parts = self._with_file(i, index_one)
+            self._row_groups.append(groups)
+            self._group_bytes.append(sizes)
+            parts.extend(file_parts)
+            starts.append(starts[-1] + int(groups[-1]))
+            self._page_tables.append(self._page_table(i))
+        self._starts = np.asarray(starts, dtype=np.int64)
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()   # label-column buffers: jemalloc would keep them
+        if not self.label_column:
+            self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
+            return
+        codes = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else np.zeros(0, np.int32)
+        del parts
+        if names is not None:
+            self.classes, self.codes = list(names), codes
+            return
+        self.classes, self.codes = sorted_classes(vocab, codes)
+
+    def _cache_path(self) -> Path | None:
+        """Hub revisions are immutable commits, so their index can be kept; local folders can change."""
+        if not self.revision:
+            return None
+        from negmine.cache import cache_dir
+
+        key = json.dumps(["index-v3", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+                          self.image_column, self.label_column])
+        return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
+
+    def _save_index(self, path: Path) -> None:
+        tables = self._page_tables
+        paged = {name: np.concatenate([getattr(t, name) for t in tables if t is not None] or [np.zeros(0, np.int64)])
+                 for name in pages.PageTable.ARRAYS}
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, codes=self.codes, starts=self._starts, classes=np.array(json.dumps(self.classes)),
+                 groups=np.concatenate(self._row_groups), group_sizes=[len(g) for g in self._row_groups],
+                 group_bytes=np.concatenate(self._group_bytes),
+                 page_meta=np.array(json.dumps([None if t is None else [t.path, t.max_def] for t in tables])),
+                 page_counts=np.array([[len(getattr(t, n)) if t is not None else 0 for n in pages.PageTable.ARRAYS]
+                                       for t in tables], np.int64).reshape(len(tables), -1),
+                 **{f"page_{name}": a for name, a in paged.items()})
+        os.replace(tmp, path)
+
+    def _load_index(self, path: Path) -> None:
+        with np.load(path) as z:
+            self.codes, self._starts = z["codes"], z["starts"]
+            self.classes = json.loads(str(z["classes"]))
+            self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
+            self._group_bytes = np.split(z["group_bytes"], np.cumsum([len(g) - 1 for g in self._row_groups])[:-1])
+            counts = z["page_counts"]
+            split = {n: np.split(z[f"page_{n}"], np.cumsum(counts[:, k])[:-1]) if len(counts) else []
+                     for k, n in enumerate(pages.PageTable.ARRAYS)}
+            self._page_tables = [None if m is None else pages.PageTable(m[0], m[1], *(split[n][i] for n in pages.PageTable.ARRAYS))
+                                 for i, m in enumerate(json.loads(str(z["page_meta"])))]
+
+    def _blocks_of(self, fi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(first row of each unit of reading, then the row count; image bytes of each unit) of shard
+        i: its pages when it has a page index, else its row groups."""
+        t = self._page_tables[fi]
+        if t is not None:
+            return t.start, t.size
+        return self._row_groups[fi], self._group_bytes[fi]
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first row of every block, rows per block), in row order: the units this source reads at
+        once (parquet pages or row groups), for a draw that takes several rows of each block it
+        reads. Per block, not per row: the pool may have millions of rows."""
+        starts, sizes = [], []
+        for fi in range(len(self._paths)):
+            bounds, _ = self._blocks_of(fi)
+            starts.append(np.asarray(bounds[:-1], np.int64) + int(self._starts[fi]))
+            sizes.append(np.diff(bounds))
+        if not starts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(starts), np.concatenate(sizes)
+
+    def read_estimate(self, rows: Sequence[int]) -> tuple[int, int]:
+        """(bytes of image data in the pages or row groups holding `rows`, bytes of image data in the
+        pool): what reading these rows costs."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        total = int(sum(int(g.sum()) for g in self._group_bytes))
+        if not len(rows):
+            return 0, total
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        touched = 0
+        for fi in np.unique(file_of).tolist():
+            local = rows[file_of == fi] - self._starts[fi]
+            bounds, sizes = self._blocks_of(fi)
+            touched += int(sizes[np.unique(np.searchsorted(bounds, local, side="right") - 1)].sum())
+        return touched, total
+
+    def _with_file(self, i: int, fn):
+        """Run fn(ParquetFile) on shard i; remote reads are retried, failures become one-line errors."""
+        import pyarrow.parquet as pq
+
+        def once():
+            with self._fs.open(self._paths[i], "rb") as f:
+                # no pre-buffering: pages are read as the batches need them
+                pf = pq.ParquetFile(f, metadata=self._meta.get(i), pre_buffer=False, buffer_size=1 << 20)
+                self._meta[i] = pf.metadata
+                return fn(pf)
+
+        return self._guarded(i, once)
+
+    def _ranges(self, i: int, ranges: list[tuple[int, int | None]]) -> list[bytes]:
+        """Byte ranges of shard i (negative start: from the end), exactly those bytes: no read-ahead
+        cache, so a remote file downloads only the pages asked for."""
+        return self._with_ranges(i, lambda read: [read(a, b) for a, b in ranges])
+
+    def _with_ranges(self, i: int, fn):
+        """fn(read) on shard i opened once without read-ahead, `read(start, end)` taking negative
+        offsets from the end (end None: to the end); retried and mapped like `_with_file`."""
+        def once():
+            with self._fs.open(self._paths[i], "rb", cache_type="none") as f:
+                size = f.size if getattr(f, "size", None) is not None else self._fs.size(self._paths[i])
+
+                def read(start: int, end: int | None) -> bytes:
+                    start = size + start if start < 0 else start
+                    end = size if end is None else (size + end if end < 0 else end)
+                    f.seek(start)
+                    return f.read(end - start)
+
+                return fn(read)
+
+        return self._guarded(i, once)
+
+    def _guarded(self, i: int, once):
+        try:
+            return hub.retrying(once) if self._remote else once()
+        except NegmineError:
+            raise
+        except Exception as exc:
+            if self._remote and (hub.transient(exc) or isinstance(exc, OSError)):
+                raise hub.unavailable(self.id, exc) from None
+            raise SourceNotFound(f"cannot read {self._relative(i)} of {self.id}: {exc}".splitlines()[0]) from None
+
+    def _page_table(self, i: int) -> "pages.PageTable | None":
+        """Shard i's page table of the image bytes, or None (no page index, or a layout the page
+        reader does not decode): then rows are read a row group at a time."""
+        md = self._meta[i]
+        path = [self.image_column, "bytes"] if self._image_struct else [self.image_column]
+        leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == ".".join(path)]
+        if len(leaf) != 1 or md.schema.column(leaf[0]).max_repetition_level:
+            self._why_whole[i] = "a nested image column"
+            return None
+        def build(read):                      # Unsupported is an answer here, not a read error
+            try:
+                return pages.page_table(read, path, md.schema.column(leaf[0]).max_definition_level)
+            except pages.Unsupported as exc:
+                return exc
+
+        table = self._with_ranges(i, build)
+        if isinstance(table, pages.Unsupported):
+            self._why_whole[i] = str(table)
+            return None
+        return table
+
+    def pages_unsupported(self, path: str, why: str) -> None:
+        """A worker could not decode this shard's pages: read it a row group at a time from now on."""
+        fi = self._paths.index(path)
+        self._page_tables[fi] = None
+        self._why_whole[fi] = why
+
+    def read_note(self) -> str | None:
+        """One line when some shards cannot be read page by page (and so cost whole row groups)."""
+        whole = [i for i, t in enumerate(self._page_tables) if t is None]
+        if not whole:
+            return None
+        why = sorted({self._why_whole.get(i, "no page index, or a layout the page reader lacks") for i in whole})
+        return (f"{self.id}: {len(whole)} of {len(self._page_tables)} shards are read a row group at a time "
+                f"({'; '.join(why)}), so draws read more than the pages they need")
+
+    def _relative(self, i: int) -> str:
+        f = self.files[i]
+        return f[len(self.base) + 1:] if f.startswith(self.base + "/") else f
+
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        for fi in np.unique(file_of).tolist():
+            local = rows[file_of == fi] - self._starts[fi]
+            for k, data in self._read_file(fi, local):
+                origin = {"file": self._relative(fi), "row": int(k)}
+                row = int(k + self._starts[fi])
+                if not data:
+                    yield Item(row, None, origin, "row has no image bytes")
+                else:
+                    yield Item(row, bytes(data), origin)
+
+    def read_jobs(self, rows: Sequence[int], max_items: int = 32, max_bytes: int = 2 << 20
+                  ) -> Iterator[tuple[list[Item], "PageRead | None"]]:
+        """Local shards with a page index are read by the workers, a run of pages each (the main
+        process would otherwise read every image and pickle it over a pipe); the rest here."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        for fi in np.unique(file_of).tolist():
+            part = rows[file_of == fi]
+            table = self._page_tables[fi]
+            if table is None or self._remote:
+                yield from super().read_jobs(part, max_items, max_bytes)
+                continue
+            rel, base = self._relative(fi), int(self._starts[fi])
+            for t, local in pages.plan_reads(table, part - base, 1 << 20):
+                items = [Item(k + base, None, {"file": rel, "row": k}) for k in local.tolist()]
+                yield items, PageRead(self._paths[fi], t, local, self.image_column, self._row_groups[fi])
+
+    def _read_file(self, fi: int, local: np.ndarray) -> list[tuple[int, bytes | None]]:
+        """(file-local row, image bytes) of some rows of shard fi: the rows' pages when the shard has
+        a page index, else whole row groups (read a batch at a time)."""
+        table = self._page_tables[fi]
+        if table is not None:
+            try:
+                # remote: few large requests (each costs a round trip); local: small reads, less memory
+                return pages.read_rows(table, local, lambda ranges: self._ranges(fi, ranges),
+                                       max_bytes=(16 << 20) if self._remote else (1 << 20))
+            except pages.Unsupported as exc:
+                self._page_tables[fi] = None     # e.g. an encoding the page reader lacks
+                self._why_whole[fi] = str(exc)
+        return take_rows(self._row_groups[fi], local,
+                          lambda g, wanted: self._with_file(fi, lambda pf: take_rows_of_group(pf, self.image_column, g, wanted)))
+
+
+def take_rows_of_group(pf, column: str, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:
+    """The image bytes of some rows of one row group, decoded a batch at a time: memory stays at
+    a batch, not a row group (row groups of Hub shards reach 100 MB), and reading stops after
+    the last wanted row."""
+    out, start, last = [], 0, int(wanted.max())
+    for rb in pf.iter_batches(batch_size=batch, row_groups=[group], columns=[column]):
+        end = start + rb.num_rows
+        col = rb.column(0)
+        for k in wanted[(wanted >= start) & (wanted < end)].tolist():
+            value = col[k - start].as_py()
+            data = value.get("bytes") if isinstance(value, dict) else value
+            out.append((k, bytes(data) if data else None))
+        start = end
+        if start > last:
+            break
+    return out
+
+
+def take_rows(row_groups: np.ndarray, rows: np.ndarray, take) -> list[tuple[int, bytes | None]]:
+    """(row, bytes) of some file-local rows, a row group at a time: `take(group, wanted)` reads the
+    wanted rows of one group (numbered within it), as `take_rows_of_group` does."""
+    out = []
+    groups = np.searchsorted(row_groups, rows, side="right") - 1
+    for g in np.unique(groups).tolist():
+        base = int(row_groups[g])
+        out.extend((k + base, v) for k, v in take(g, (rows[groups == g] - base).astype(np.int64)))
+    return out
+
+
+@dataclass
+class PageRead:
+    """Some rows of a local parquet shard, read by a worker process from the pages that hold them."""
+    path: str
+    table: "pages.PageTable"         # just those pages
+    rows: np.ndarray                 # file-local, sorted
+    column: str
+    row_groups: np.ndarray           # first row of each row group, then the row count
+
+    def read(self) -> list[bytes | None]:
+        return self.read_noted()[0]
+
+    def read_noted(self) -> tuple[list[bytes | None], str | None]:
+        """The rows' bytes, and why the pages could not be decoded when whole row groups were read
+        instead (the main process then stops handing out page reads of this shard, and says so)."""
+        t = self.table
+        with open(self.path, "rb") as f:
+            def fetch(ranges):
+                return [os.pread(f.fileno(), b - a, a) for a, b in ranges]
+
+            try:
+                return pages.decode_read(t, self.rows, fetch([(int(t.offset[0]), int(t.offset[-1] + t.size[-1]))])[0],
+                                         fetch), None
+            except pages.Unsupported as exc:  # an encoding the page reader lacks: whole row groups
+                import pyarrow.parquet as pq
+
+                pf = pq.ParquetFile(f)
+                got = dict(take_rows(self.row_groups, self.rows, lambda g, wanted: take_rows_of_group(pf, self.column, g, wanted)))
+                return [got.get(k) for k in self.rows.tolist()], str(exc)
+
