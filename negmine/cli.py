@@ -38,6 +38,29 @@ def _handle_errors(fn):
     return click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks.")(wrapper)
 
 
+def _parse_size(text: str | None) -> int | None:
+    """'500MB', '2GB', '1.5G', '100000' (bytes) -> bytes (decimal units, as the dry run prints)."""
+    import re
+
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not m:
+        raise click.BadParameter(f"expected a size such as 500MB or 2GB, got {text!r}")
+    return int(float(m.group(1)) * 1000 ** " kmgt".index(m.group(2) or " "))
+
+
+def _quiet_hub() -> None:
+    """--quiet: huggingface_hub's retry warnings and bars go too (errors still come through)."""
+    os.environ["HF_HUB_VERBOSITY"] = "error"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars, logging
+
+        logging.set_verbosity_error()
+        disable_progress_bars()
+
+
 def _emit(data: dict, as_json: bool, human: str) -> None:
     click.echo(json.dumps(data, indent=2) if as_json else human)
 
@@ -72,6 +95,12 @@ def cli() -> None:
 @click.option("--max-read-ratio", type=click.FloatRange(min=0), metavar="R",
               help="Parquet pools: read about R bytes per byte kept by taking several rows of each page "
                    "read (fewer distinct spots of the pool). 0: off. Default: 5 for Hub repos, off for local files.")
+@click.option("--max-download", callback=lambda ctx, p, v: _parse_size(v), metavar="SIZE",
+              help="Hub pools: download at most SIZE (e.g. 500MB, 2GB) in the draw; it takes more rows of each "
+                   "page or row group it reads to fit, or exits 1 saying what it needs.")
+@click.option("--hub-rate", metavar="N[/SECONDS]",
+              help="Resolver requests allowed per window (default: the Hub's limit, 5000/300 logged in, "
+                   "3000/300 anonymous; also $NEGMINE_HUB_RATE).")
 @click.option("--split", default="0.8,0.1,0.1", show_default=True,
               help="train,val[,test] fractions, applied per class.")
 @click.option("--negative-class", default="other", show_default=True, help="Name of the negative class.")
@@ -133,6 +162,8 @@ def sample(sources, quiet, as_json, **kw) -> None:
 
     kw["exclude"] = list(kw["exclude"])
     kw["cutout_fills"] = tuple(kw["cutout_fills"]) or ("noise",)
+    if quiet:
+        _quiet_hub()
     if kw["seed"] is None and not kw["resume"]:      # drawn here, so it is on screen before any work
         import secrets
 
@@ -166,7 +197,16 @@ def _summary_text(s: dict) -> str:
                else f"\nfor contact sheets and a gallery: negmine report {s['out']}")
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
-            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{warn}{pushed}")
+            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{_hub_text(s.get('hub'))}"
+            f"{warn}{pushed}")
+
+
+def _hub_text(h: dict | None) -> str:
+    if not h:
+        return ""
+    return (f"\nHub: downloaded {_size(h['bytes'])} in {h['requests']} requests ({h['resolver_requests']} resolver, "
+            f"{h['cdn_requests']} storage, {h['api_requests']} API); {h['retries']} retries, {h['rate_limited']} "
+            f"rate-limited (429)" + (f", {h['paced_seconds']:g} s waiting for the rate limit" if h['paced_seconds'] else ""))
 
 
 def _classes_text(report: dict) -> str:
@@ -209,8 +249,17 @@ def _plan_text(p: dict) -> str:
                else "one row per page or row group read; --max-read-ratio R reads less")
         lines.append(f"{sid}: will {where} about {_size(io['image_bytes_to_read'])} of "
                      f"{_size(io['pool_image_bytes'])} of image data, ~{ratio:.1f}x the images kept ({how})")
+        if "download_bytes" in io:
+            wait = f"; at least {io['min_seconds']:.0f} s under the rate limit" if io["min_seconds"] else ""
+            lines.append(f"{sid}: the draw will download {_size(io['download_bytes'])} in "
+                         f"{io['download_requests']} range requests and {io['resolver_requests']} resolver requests{wait}")
         if io.get("note"):
             lines.append(f"note: {io['note']}")
+    lines += [f"note: {n}" for n in p.get("notes", [])]
+    if p.get("hub_planning"):
+        h = p["hub_planning"]
+        lines.append(f"planning downloaded {_size(h['bytes'])} in {h['requests']} requests "
+                     f"({h['resolver_requests']} resolver; the label index is kept per commit)")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "
@@ -235,6 +284,8 @@ def classes(sources, positives, exclude, exclude_unmapped, image_column, label_c
     """
     from negmine.overlap import plan_classes
     from negmine.positives import scan_positives
+    from dataclasses import replace
+
     from negmine.sources import SourceSpec, open_sources
 
     terms = list(scan_positives(positives).labels.values()) if positives else []
@@ -242,8 +293,8 @@ def classes(sources, positives, exclude, exclude_unmapped, image_column, label_c
     if not terms:
         raise NegmineError("name the positives: --positives DIR and/or --exclude TERM")
     specs = [SourceSpec.parse(s) for s in sources]
-    specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or image_column,
-                        s.label_column or label_column) for s in specs]
+    specs = [replace(s, image_column=s.image_column or image_column, label_column=s.label_column or label_column)
+             for s in specs]
     report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped).report()
     _emit(report, as_json, _classes_text(report))
 

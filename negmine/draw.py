@@ -140,6 +140,12 @@ def transform(cands: list[Candidate], sources: Sequence[Source], writer: Dataset
     return sorted(cands, key=lambda c: c.priority)
 
 
+def window_size(need: int) -> int:
+    """Candidates read at once when `need` more are wanted: a 5% margin (+8) for rejections, so a
+    draw is usually one window; what it reads is what `sample --dry-run` estimates."""
+    return math.ceil(need * 1.05) + 8
+
+
 def draw(candidate: Callable[[int], Candidate], available: int, target: int, sources: Sequence[Source], filters,
          writer: DatasetWriter, distributor, opts: EncodeOptions, hash_kind: str | None,
          journal: Journal | None = None, bar=None, on_drop: Callable[[Candidate], None] | None = None
@@ -166,7 +172,7 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
         bar.update(len(accepted))
     while len(accepted) < target and pos < available:
         need = target - len(accepted)
-        window = range(pos, min(available, pos + math.ceil(need * 1.05) + 8))
+        window = range(pos, min(available, pos + window_size(need)))
         pos = window.stop
         cands = transform([candidate(p) for p in window], sources, writer, distributor, opts, hash_kind)
         for f in filters:

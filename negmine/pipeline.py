@@ -11,7 +11,7 @@ import math
 import secrets
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -28,13 +28,13 @@ from negmine.images import (EncodeOptions, ImageRejected, encode, portable_exten
 from negmine.manifest import row as manifest_row
 from negmine.manifest import sort_rows, write_outputs
 from negmine.naming import UniqueNames, safe_name
-from negmine.draw import Candidate, draw
+from negmine.draw import Candidate, draw, window_size
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed,
                               parse_split, rng_for, small_index, stratified_order, uniform_order)
-from negmine.sources import Source, SourceSpec, open_sources
+from negmine.sources import Source, SourceSpec, open_sources, remote
 from negmine.writers import DatasetWriter, Journal, Run, plain_record, run_options, stored_seed
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
@@ -71,6 +71,8 @@ class SampleOptions:
     allow_short: bool = False
     stratify: bool = True
     max_read_ratio: float | None = None      # None: sampling.HUB_READ_RATIO for Hub parquet, off for local
+    max_download: int | None = None          # bytes the draw may download from the Hub; None: no cap
+    hub_rate: str | None = None              # resolver requests per window, "N[/SECONDS]"
     split: str = "0.8,0.1,0.1"
     negative_class: str = "other"
     exclude: list[str] = field(default_factory=list)
@@ -104,7 +106,7 @@ class SampleOptions:
 
     def record(self) -> dict:
         d = plain_record(asdict(self))
-        for volatile in ("progress", "resume", "dry_run"):
+        for volatile in ("progress", "resume", "dry_run", "hub_rate"):   # none changes what is written
             d.pop(volatile)
         return d
 
@@ -149,6 +151,7 @@ class SampleRun:
     def plan(self) -> dict:
         _release_freed_memory()
         o = self.opts
+        remote.configure(o.hub_rate)
         self.positives: Positives = scan_positives(o.positives, follow_symlinks=o.follow_symlinks)
         if self.negative_class.lower() in {c.lower() for c in self.positives.classes}:
             raise NegmineError(f"the negative class {self.negative_class!r} is also a positive class; "
@@ -167,13 +170,15 @@ class SampleRun:
             # at most one cutout per annotated positive; what they cannot supply comes from the pool
             self.synthetic_target = min(annotated, int(math.floor(o.synthetic * self.needed + 0.5)))
         self.pool_target = self.needed - self.synthetic_target
-        specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or o.image_column,
-                            s.label_column or o.label_column) for s in o.sources]
+        specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
+                 for s in o.sources]
         self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks)
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                     anchors=folders)
         self._plan_order()
+        if o.max_download is not None:
+            self._fit_download(o.max_download)
         _release_freed_memory()
         if self.available < self.pool_target and not o.allow_short:
             raise PoolTooSmall(f"the pool has only {self.available} images after excluding overlapping classes, "
@@ -212,7 +217,8 @@ class SampleRun:
                 del local
                 if ratio:
                     cap = None
-                    if o.max_read_ratio is None:    # default: never fewer classes than an unclustered draw
+                    if o.max_read_ratio is None and not getattr(self, "_forced_ratio", None):
+                        # default: never fewer classes than an unclustered draw
                         want = math.ceil(self.pool_target * weight / sum(s.weight for s in self.sources))
                         cap = want // max(1, len(np.unique(codes)))
                     order = clustered_order(order, *src.blocks(), ratio, cap)
@@ -227,12 +233,41 @@ class SampleRun:
         self.order_stratum = stratum
         self.available = len(self.order_row)
 
+    def _download(self) -> dict:
+        """What the planned draw would download from the Hub (bytes, range and resolver requests):
+        the pages or row groups of its first window of candidates."""
+        n = min(window_size(self.pool_target), self.available)
+        total = {"bytes": 0, "requests": 0, "resolver_requests": 0}
+        for i, src in enumerate(self.sources):
+            if hasattr(src, "download_estimate"):
+                est = src.download_estimate(self.order_row[:n][self.order_src[:n] == i])
+                for k in total:
+                    total[k] += est[k]
+        return total
+
+    def _fit_download(self, cap: int) -> None:
+        """`--max-download`: cluster the draw more (more rows from each page or row group read,
+        even if that reaches fewer classes) until what it downloads fits, or say what it needs."""
+        need = self._download()["bytes"]
+        for ratio in (HUB_READ_RATIO, 3.0, 2.0, 1.5, 1.0):
+            if need <= cap:
+                return
+            self._forced_ratio = ratio
+            self._plan_order()
+            need = self._download()["bytes"]
+        if need > cap:
+            raise NegmineError(f"the draw would download {need / 1e6:.1f} MB from the Hub even taking every row "
+                               f"of each page or row group it reads, over --max-download {cap / 1e6:.1f} MB; "
+                               "raise --max-download, or ask for fewer negatives")
+
     def read_ratio(self, src: Source) -> float | None:
         """Clustering applies to sources read by page or row group; by default only to Hub repos,
         where every byte is a download (decided by the spec, so offline and online runs agree), and
         only as far as the draw still reaches as many classes as an unclustered one."""
         if not hasattr(src, "blocks"):
             return None
+        if getattr(self, "_forced_ratio", None) and getattr(src, "_hf", False):
+            return self._forced_ratio
         r = self.opts.max_read_ratio
         if r is None:
             return HUB_READ_RATIO if src.revision else None
@@ -261,6 +296,12 @@ class SampleRun:
                               "note": src.read_note(),
                               "image_bytes_drawn_estimate": int(total / max(1, len(src)) * len(rows)),
                               "max_read_ratio": self.read_ratio(src)}
+                if getattr(src, "_hf", False):
+                    w = min(window_size(self.pool_target), self.available)
+                    est = src.download_estimate(self.order_row[:w][self.order_src[:w] == i])
+                    io[src.id].update(download_bytes=est["bytes"], download_requests=est["requests"],
+                                      resolver_requests=est["resolver_requests"],
+                                      min_seconds=remote.min_seconds(est["resolver_requests"]))
         plan = {
             "seed": self.seed, "negatives_needed": self.needed, "pool_available": self.available, "io": io,
             "positives": {c: len(f) for c, f in self.positives.classes.items()},
@@ -268,6 +309,9 @@ class SampleRun:
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
             "classes": self.classes.report(),
         }
+        if remote.used() is not None:
+            plan["hub_planning"] = remote.used()
+        plan["notes"] = [n for n in (s.partial_note() for s in self.sources) if n]
         if self.opts.synthetic:
             plan["synthetic"] = {"fraction": self.opts.synthetic, "planned": self.synthetic_target,
                                  "annotated_positives": len({k for k, v in self.pos_boxes.items() if v}
@@ -329,9 +373,12 @@ class SampleRun:
             "hash": self.hash_kind, "hash_distance": self.opts.hash_distance,
             "sources": [s.describe() for s in self.sources],
         }
+        if remote.used() is not None:
+            summary["hub"] = remote.used()
         boxes = {k: [[b.x0, b.y0, b.x1, b.y1, b.label] for b in v] for k, v in self.pos_boxes.items()}
         summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
+        summary["warnings"] += [n for n in (s.partial_note() for s in self.sources) if n]
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
                                               "classes": self.classes.report()})

@@ -21,6 +21,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import sys  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests/hub_server.py, for the fixture and bench/
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -40,12 +42,18 @@ def jpeg_bytes(seed: int, size=(48, 36)) -> bytes:
 
 def make_parquet_repo(root: Path, class_names, per_class: int, *, shards: int = 1, string_labels: bool = False,
                       image_column: str = "image", label_column: str = "label", licence: str = "cc-by-4.0",
-                      split: str = "train", seed: int = 0) -> Path:
-    """A dataset repo in Hub layout: data/<split>-0000k-of-0000n.parquet (class-sorted rows) + card."""
+                      split: str = "train", seed: int = 0, layout: str = "pages", shuffled: bool = False,
+                      row_group_rows: int = 10, image_size=(48, 36)) -> Path:
+    """A dataset repo in Hub layout: data/<split>-0000k-of-0000n.parquet + card. Rows are sorted by
+    class unless `shuffled`. `layout`: "pages", as `datasets` 5.x writes shards (page index,
+    content-defined pages), or "row-groups", as repos pushed before 2025 were written (row groups of
+    `row_group_rows` rows, no page index)."""
     import datasets
 
     labels = [i for i in range(len(class_names)) for _ in range(per_class)]
-    images = [{"bytes": jpeg_bytes(seed * 100_000 + k), "path": None} for k in range(len(labels))]
+    if shuffled:
+        labels = np.random.default_rng(seed).permutation(labels).tolist()
+    images = [{"bytes": jpeg_bytes(seed * 100_000 + k, image_size), "path": None} for k in range(len(labels))]
     if string_labels:
         feats = datasets.Features({image_column: datasets.Image(), label_column: datasets.Value("string")})
         label_values = [class_names[i] for i in labels]
@@ -56,8 +64,14 @@ def make_parquet_repo(root: Path, class_names, per_class: int, *, shards: int = 
     ds = datasets.Dataset.from_dict({image_column: images, label_column: label_values}, features=feats)
     (root / "data").mkdir(parents=True, exist_ok=True)
     for k in range(shards):
-        ds.shard(shards, k, contiguous=True).to_parquet(
-            str(root / "data" / f"{split}-{k:05d}-of-{shards:05d}.parquet"))
+        part = ds.shard(shards, k, contiguous=True)
+        path = root / "data" / f"{split}-{k:05d}-of-{shards:05d}.parquet"
+        if layout == "pages":
+            part.to_parquet(str(path))
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(part.data.table, str(path), row_group_size=row_group_rows, write_page_index=False)
     (root / "README.md").write_text(f"---\nlicense: {licence}\n---\n# test pool\n")
     return root
 
@@ -94,3 +108,30 @@ def pool(tmp_path) -> Path:
 
 def read_manifest(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def hub_server(monkeypatch):
+    """A local Hub (tests/hub_server.py) that the real huggingface_hub client talks to, online.
+
+    huggingface_hub and datasets read HF_ENDPOINT and HF_HUB_OFFLINE once, at import: the constants
+    they derived are set here as the environment would have set them (and the environment too, for
+    child processes)."""
+    from huggingface_hub import HfFileSystem, constants
+    import datasets.config
+    from hub_server import HubServer
+
+    with HubServer() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_TOKEN", hub.token)
+        monkeypatch.setenv("NEGMINE_HUB_BACKOFF", "0")
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", hub.endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+        HfFileSystem.clear_instance_cache()
+        yield hub
+        HfFileSystem.clear_instance_cache()

@@ -226,60 +226,7 @@ def test_journal_ignores_a_torn_last_line(tmp_path):
     assert [e["p"] for e in Journal(path).entries] == [0, 1, 2, 3, 4]
 
 
-# -- Hub failures -------------------------------------------------------------------------------------
-def _http_error(cls, status):
-    import httpx2
-
-    request = httpx2.Request("GET", "https://huggingface.co/api/datasets/o/n")
-    return cls(f"{status} error", response=httpx2.Response(status, request=request))
-
-
-@pytest.mark.parametrize("make,code,words", [
-    (lambda e: _http_error(e.RepositoryNotFoundError, 404), 4, "no dataset repo o/n"),
-    (lambda e: _http_error(e.GatedRepoError, 403), 6, "HF_TOKEN"),
-    (lambda e: _http_error(e.RevisionNotFoundError, 404), 4, "no revision"),
-    (lambda e: _http_error(e.HfHubHTTPError, 503), 5, "HTTP 503"),
-    (lambda e: _http_error(e.HfHubHTTPError, 429), 5, "HTTP 429"),
-    (lambda e: _http_error(e.HfHubHTTPError, 401), 6, "hf auth login"),
-    (lambda e: ConnectionError("Name or service not known"), 5, "cannot reach the Hub"),
-])
-def test_hub_failures_are_one_line_with_distinct_exit_codes(positives, tmp_path, monkeypatch, make, code, words):
-    import huggingface_hub
-    from huggingface_hub import constants, errors
-
-    calls = []
-
-    def failing(self, repo_id, revision=None, **kw):
-        calls.append(repo_id)
-        raise make(errors)
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", failing)
-    monkeypatch.setenv("NEGMINE_HUB_BACKOFF", "0")
-    r = invoke("sample", "-q", "-p", positives, "-s", "o/n", "-o", tmp_path / "ds")
-    assert r.exit_code == code, r.output
-    assert words in r.output and r.output.strip().count("\n") == 0 and "Traceback" not in r.output
-    transient = code == 5
-    assert len(calls) == (5 if transient else 1)            # rate limits and 5xx are retried, then reported
-
-
-def test_retry_then_success(positives, tmp_path, monkeypatch):
-    import huggingface_hub
-    from huggingface_hub import constants, errors
-
-    attempts = []
-
-    def flaky(self, repo_id, revision=None, **kw):
-        attempts.append(1)
-        if len(attempts) < 3:
-            raise _http_error(errors.HfHubHTTPError, 502)
-        raise _http_error(errors.RepositoryNotFoundError, 404)
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", flaky)
-    monkeypatch.setenv("NEGMINE_HUB_BACKOFF", "0")
-    r = invoke("sample", "-q", "-p", positives, "-s", "o/n", "-o", tmp_path / "ds")
-    assert len(attempts) == 3 and r.exit_code == 4
+# Hub failures: tests/test_hub.py, against a local Hub over HTTP.
 
 
 def test_missing_column_and_debug_traceback(positives, pool, tmp_path):

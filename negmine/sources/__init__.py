@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from negmine.errors import SourceNotFound
 from negmine.sources import hub
-from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, card_licence, narrow_codes,
-                                  short_name)
+from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, card_data, card_licence,
+                                  narrow_codes, short_name)
 from negmine.sources.disk import DiskSource
 from negmine.sources.folder import FolderSource
 from negmine.sources.layout import split_files
@@ -42,8 +43,7 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
     location = spec.location
     if location in PRESETS:
         preset = PRESETS[location]
-        spec = SourceSpec(preset.repo, spec.split or preset.split, spec.weight, spec.image_column,
-                          spec.label_column)
+        spec = replace(spec, location=preset.repo, split=spec.split or preset.split)
         return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress)
     path = Path(location).expanduser()
     if path.exists():
@@ -53,11 +53,13 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
         if _is_disk_dataset(path):
             return DiskSource(path, spec)
         if any(path.rglob("*.parquet")):
-            split, files = split_files(str(path), spec.split, str(path))
             card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
-            return ParquetSource(id=str(path), short=short_name(path.name), revision=None, licence=card_licence(card),
-                                     base=str(path), files=files, split=split, spec=spec, card_text=card,
-                                 progress=progress)
+            found = split_files(str(path), spec.split, str(path), card_data(card), spec.config)
+            src = ParquetSource(id=str(path), short=short_name(path.name), revision=None, licence=card_licence(card),
+                                base=str(path), files=found.files, split=found.split, spec=spec, card_text=card,
+                                progress=progress)
+            src.partial = found.partial
+            return src
         source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
             raise SourceNotFound(f"source folder {path} holds no images")
@@ -70,14 +72,20 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
 
 
 def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True) -> Source:
+    from negmine.sources import remote
+
+    remote.budget()                  # count and pace from the first request on
     repo = hub.resolve(repo_id, revision)
     where = f"{repo_id}@{repo.sha[:8]}"
     licence = card_licence(repo.card_text)
-    split, files = split_files(repo.base, spec.split, where)
+    found = split_files(repo.base, spec.split, where, card_data(repo.card_text), spec.config)
+    split, files = found.split, found.files
     if all(f.endswith(".parquet") for f in files):
-        return ParquetSource(id=repo_id, short=short_name(repo_id.split("/")[-1]), revision=repo.sha,
-                             licence=licence, base=repo.base, files=files, split=split, spec=spec,
-                             card_text=repo.card_text, progress=progress)
+        src = ParquetSource(id=repo_id, short=short_name(repo_id.split("/")[-1]), revision=repo.sha,
+                            licence=licence, base=repo.base, files=files, split=split, spec=spec,
+                            card_text=repo.card_text, progress=progress)
+        src.partial = found.partial
+        return src
     if all(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files):
         # An imagefolder repo: the split's common folder is the root, classes are sub-folders.
         root = os.path.commonpath([f.split("://", 1)[-1] for f in files])

@@ -34,15 +34,16 @@ class SourceSpec:
     weight: float = 1.0
     image_column: str | None = None
     label_column: str | None = None
+    config: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
         location, _, query = text.partition("?")
         opts = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
-        unknown = set(opts) - {"split", "weight", "image", "label"}
+        unknown = set(opts) - {"split", "weight", "image", "label", "config"}
         if unknown:
             raise NegmineError(f"unknown source option(s) {sorted(unknown)} in {text!r}; "
-                               "known: split, weight, image, label")
+                               "known: split, config, weight, image, label")
         try:
             weight = float(opts.get("weight", 1.0))
         except ValueError:
@@ -51,7 +52,7 @@ class SourceSpec:
             raise NegmineError(f"source weight must be > 0, got {weight}")
         if not location:
             raise NegmineError(f"empty source location in {text!r}")
-        return cls(location, opts.get("split"), weight, opts.get("image"), opts.get("label"))
+        return cls(location, opts.get("split"), weight, opts.get("image"), opts.get("label"), opts.get("config"))
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Source(ABC):
     codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))   # class per row, -1 none
     weight: float = 1.0
     split: str | None = None
+    partial: bool = False                # only part of the split exists here (refs/convert/parquet `partial-*`)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -109,9 +111,20 @@ class Source(ABC):
             yield batch, None
 
     def describe(self) -> dict:
-        return {"id": self.id, "revision": self.revision, "split": self.split, "licence": self.licence,
-                "rows": len(self), "classes": len(self.classes), "label_kind": self.label_kind,
-                "weight": self.weight}
+        d = {"id": self.id, "revision": self.revision, "split": self.split, "licence": self.licence,
+             "rows": len(self), "classes": len(self.classes), "label_kind": self.label_kind,
+             "weight": self.weight}
+        if self.partial:
+            d["partial"] = True
+        return d
+
+    def partial_note(self) -> str | None:
+        """One line when the source is not the whole split, so no plan presents it as the pool."""
+        if not self.partial:
+            return None
+        return (f"{self.id}: split {self.split!r} is the Hub's partial conversion (its first ~5 GB): "
+                f"the {len(self)} rows here are the start of the split, not all of it, and its later "
+                "classes and rows cannot be drawn")
 
 
 def codes_from_values(values, names: list[str] | None) -> tuple[list[str], np.ndarray]:

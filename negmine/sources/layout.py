@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 from negmine.errors import SourceNotFound
 
@@ -36,21 +37,101 @@ def sharded_parquet(base: str) -> dict[str, list[str]] | None:
     return {s: found[s] for s in order}
 
 
-def split_files(base: str, split: str | None, where: str) -> tuple[str, list[str]]:
-    """The data files of one split, found by the same conventions the Hub and `datasets` use."""
-    files = sharded_parquet(base)
-    if files is None:
-        from datasets.data_files import DataFilesDict, get_data_patterns
+@dataclass(frozen=True)
+class SplitFiles:
+    """The files of one split, and how they were found."""
+    split: str
+    files: list[str]
+    config: str | None = None
+    partial: bool = False        # refs/convert/parquet `partial-SPLIT`: only the first ~5 GB of the split
+    how: str = "conventions"     # "card configs", "converted parquet", "push_to_hub layout", "conventions"
 
-        try:
-            patterns = get_data_patterns(base)
-            files = DataFilesDict.from_patterns(patterns, base_path=base)
-        except Exception as exc:
-            raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
-    available = list(files)
+
+# refs/convert/parquet: CONFIG/SPLIT/0000.parquet, or CONFIG/partial-SPLIT/0000.parquet when the Hub
+# converted only the first 5 GB of a large split (hf.co/docs/dataset-viewer/parquet)
+_CONVERTED = re.compile(r"(?P<config>[^/]+)/(?P<partial>partial-)?(?P<split>[^/]+)/[0-9]{4,}\.parquet")
+
+
+def _listing(base: str) -> list[str]:
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(base)
+    root = root.rstrip("/")
+    return sorted(p[len(root) + 1:] for p in fs.find(root) if not any(
+        part.startswith(".") for part in p[len(root) + 1:].split("/")))
+
+
+def _join(base: str, rel: str) -> str:
+    return base.rstrip("/") + "/" + rel
+
+
+def _from_card(base: str, card_data: dict, config: str | None, where: str) -> dict[str, list[str]] | None:
+    """Splits from the card's YAML `configs` (data_files per split, by name or glob), as `datasets`
+    reads them: a file the card does not list is not part of the dataset."""
+    configs = card_data.get("configs") if isinstance(card_data, dict) else None
+    if not isinstance(configs, list) or not configs:
+        return None
+    from datasets.data_files import DataFilesDict, sanitize_patterns
+
+    by_name = {c.get("config_name", "default"): c for c in configs if isinstance(c, dict)}
+    if config is None:
+        chosen = next((c for c in by_name.values() if c.get("default")), by_name.get("default"))
+        chosen = chosen or next(iter(by_name.values()))
+    elif config in by_name:
+        chosen = by_name[config]
+    else:
+        raise SourceNotFound(f"{where} has no config {config!r}; configs: {', '.join(by_name)}")
+    if "data_files" not in chosen:
+        return None
+    try:
+        files = DataFilesDict.from_patterns(sanitize_patterns(chosen["data_files"]), base_path=base)
+    except Exception as exc:
+        raise SourceNotFound(f"the card of {where} lists data files that are not there: {exc}".splitlines()[0]) from None
+    return {str(k): [str(f) for f in v] for k, v in files.items()}
+
+
+def split_files(base: str, split: str | None, where: str, card_data: dict | None = None,
+                config: str | None = None) -> SplitFiles:
+    """The data files of one split, found as the Hub and `datasets` find them: the card's `configs`
+    first, then the auto-converted parquet layout (refs/convert/parquet), then push_to_hub's
+    layout, then `datasets`' naming conventions.
+
+    Raises SourceNotFound when there are no data files, or no such split or config."""
+    how, partial = "conventions", set()
+    files = _from_card(base, card_data or {}, config, where)
+    if files is not None:
+        how = "card configs"
+    else:
+        listing = _listing(base)
+        converted = [m for m in map(_CONVERTED.fullmatch, listing) if m]
+        data = [f for f in listing if f.endswith(".parquet")]
+        if converted and len(converted) == len(data):
+            how = "converted parquet"
+            configs = sorted({m["config"] for m in converted})
+            config = config or ("default" if "default" in configs else configs[0])
+            if config not in configs:
+                raise SourceNotFound(f"{where} has no config {config!r}; configs: {', '.join(configs)}")
+            files = {}
+            for m in converted:
+                if m["config"] == config:
+                    files.setdefault(m["split"], []).append(_join(base, m.string))
+                    if m["partial"]:
+                        partial.add(m["split"])
+        else:
+            files = sharded_parquet(base)
+            how = "push_to_hub layout"
+            if files is None:
+                how = "conventions"
+                from datasets.data_files import DataFilesDict, get_data_patterns
+
+                try:
+                    patterns = get_data_patterns(base)
+                    files = DataFilesDict.from_patterns(patterns, base_path=base)
+                except Exception as exc:
+                    raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
+    available = [s for s in _DEFAULT_SPLITS if s in files] + sorted(set(files) - set(_DEFAULT_SPLITS))
     if split is None:
         split = "train" if "train" in files else available[0]
     if split not in files:
         raise SourceNotFound(f"{where} has no split {split!r}; splits: {', '.join(available)}")
-    return split, sorted(str(f) for f in files[split])
-
+    return SplitFiles(split, sorted(str(f) for f in files[split]), config, split in partial, how)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import NegmineError, SourceNotFound
-from negmine.sources import hub, pages
+from negmine.sources import hub, pages, remote
 from negmine.sources.base import (Item, Source, SourceSpec, card_features, feature_kinds, is_image_struct,
                                   local_codes, pick_columns, schema_kinds, sorted_classes)
 
@@ -35,6 +35,10 @@ class ParquetSource(Source):
         self._remote = "file" not in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
         self._meta: dict[int, object] = {}
         self._why_whole: dict[int, str] = {}     # shard -> why it is read a row group at a time
+        # Hub files are read by exact ranges (remote.RangeFile), never through fsspec's read-ahead.
+        self._hf = files[0].startswith("hf://")
+        self._range_files: dict[int, remote.RangeFile] = {}
+        self._footer_len: dict[int, int] = {}    # Hub shards: footer bytes, for download estimates
         schema = self._with_file(0, lambda pf: pf.schema_arrow)
         kinds = schema_kinds(schema)
         if kinds is None and schema.metadata and b"huggingface" in schema.metadata:
@@ -67,26 +71,48 @@ class ParquetSource(Source):
         self._group_bytes: list[np.ndarray] = []  # per file: compressed bytes of the image column per row group
         self._page_tables: list[pages.PageTable | None] = []
 
-        def index_one(pf):
+        self._group_span: list[np.ndarray] = []   # per file: [start, end) of the image column per row group
+        self.index_stats = {"row_groups": 0, "labels_from_statistics": 0, "label_chunk_bytes": 0}
+
+        def index_one(i, pf):
             md = pf.metadata
-            groups = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
+            n = md.num_row_groups
+            groups = np.cumsum([0] + [md.row_group(g).num_rows for g in range(n)])
             leaves = [k for k in range(md.num_columns)
                       if md.schema.column(k).path.split(".")[0] == self.image_column]
+            spans = np.array([chunk_span([md.row_group(g).column(k) for k in leaves]) for g in range(n)],
+                             dtype=np.int64).reshape(n, 2)
             sizes = np.array([sum(md.row_group(g).column(k).total_compressed_size for k in leaves)
-                              for g in range(md.num_row_groups)], dtype=np.int64)
+                              for g in range(n)], dtype=np.int64)
+            self.index_stats["row_groups"] += n
             if not self.label_column:
-                return groups, sizes, []
+                return groups, sizes, spans, []
             codes = np.empty(int(groups[-1]), np.int32)     # filled in place: no per-group arrays kept
-            for g in range(md.num_row_groups):
+            label_leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == self.label_column]
+            to_read = []
+            for g in range(n):
+                value = _single_value(md.row_group(g), label_leaf)
+                if value is _UNKNOWN:
+                    to_read.append(g)
+                    continue
+                self.index_stats["labels_from_statistics"] += 1
+                codes[groups[g]:groups[g + 1]] = _code_of(value, names, vocab)
+            if to_read and label_leaf:
+                # exactly the label column chunks, fetched together (merged where they are close)
+                ranges = [chunk_span([md.row_group(g).column(label_leaf[0])]) for g in to_read]
+                self.index_stats["label_chunk_bytes"] += sum(b - a for a, b in ranges)
+                self._prefetch(i, ranges)
+            for g in to_read:
                 codes[groups[g]:groups[g + 1]] = local_codes(
                     pf.read_row_group(g, columns=[self.label_column]).column(0), names, vocab)
-            return groups, sizes, [codes]
+            return groups, sizes, spans, [codes]
 
         for i in bar(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
                       show=progress, leave=False):
-            groups, sizes, file_parts = self._with_file(i, index_one)
+            groups, sizes, spans, file_parts = self._with_file(i, lambda pf: index_one(i, pf))
             self._row_groups.append(groups)
             self._group_bytes.append(sizes)
+            self._group_span.append(spans)
             parts.extend(file_parts)
             starts.append(starts[-1] + int(groups[-1]))
             self._page_tables.append(self._page_table(i))
@@ -110,7 +136,7 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps(["index-v3", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v4", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
@@ -121,7 +147,8 @@ class ParquetSource(Source):
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         np.savez(tmp, codes=self.codes, starts=self._starts, classes=np.array(json.dumps(self.classes)),
                  groups=np.concatenate(self._row_groups), group_sizes=[len(g) for g in self._row_groups],
-                 group_bytes=np.concatenate(self._group_bytes),
+                 group_bytes=np.concatenate(self._group_bytes), group_span=np.concatenate(self._group_span),
+                 footer_len=np.array([self._footer_len.get(i, 0) for i in range(len(self.files))], np.int64),
                  page_meta=np.array(json.dumps([None if t is None else [t.path, t.max_def] for t in tables])),
                  page_counts=np.array([[len(getattr(t, n)) if t is not None else 0 for n in pages.PageTable.ARRAYS]
                                        for t in tables], np.int64).reshape(len(tables), -1),
@@ -133,7 +160,10 @@ class ParquetSource(Source):
             self.codes, self._starts = z["codes"], z["starts"]
             self.classes = json.loads(str(z["classes"]))
             self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
-            self._group_bytes = np.split(z["group_bytes"], np.cumsum([len(g) - 1 for g in self._row_groups])[:-1])
+            cuts = np.cumsum([len(g) - 1 for g in self._row_groups])[:-1]
+            self._group_bytes = np.split(z["group_bytes"], cuts)
+            self._group_span = np.split(z["group_span"], cuts)
+            self._footer_len.update({i: int(n) for i, n in enumerate(z["footer_len"]) if n and i not in self._footer_len})
             counts = z["page_counts"]
             split = {n: np.split(z[f"page_{n}"], np.cumsum(counts[:, k])[:-1]) if len(counts) else []
                      for k, n in enumerate(pages.PageTable.ARRAYS)}
@@ -176,12 +206,43 @@ class ParquetSource(Source):
             touched += int(sizes[np.unique(np.searchsorted(bounds, local, side="right") - 1)].sum())
         return touched, total
 
+    def download_estimate(self, rows: Sequence[int]) -> dict:
+        """What reading `rows` would fetch from the Hub now: {"bytes", "requests" (range requests,
+        after what this run already fetched and merged as `remote.plan_requests` merges them),
+        "resolver_requests" (shards not yet located)}. Zeros for local shards. A page that turns
+        out to need its row group's dictionary page costs one more range (rare for images)."""
+        out = {"bytes": 0, "requests": 0, "resolver_requests": 0}
+        if not self._hf:
+            return out
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        for fi in np.unique(file_of).tolist():
+            local = rows[file_of == fi] - self._starts[fi]
+            table = self._page_tables[fi]
+            if table is not None:
+                idx = np.unique(np.searchsorted(table.start, local, side="right") - 1)
+                ranges = list(zip(table.offset[idx].tolist(), (table.offset[idx] + table.size[idx]).tolist()))
+            else:
+                idx = np.unique(np.searchsorted(self._row_groups[fi], local, side="right") - 1)
+                ranges = [tuple(map(int, self._group_span[fi][g])) for g in idx.tolist()]
+            rf = self._range_files.get(fi)
+            reqs = rf.missing(ranges) if rf is not None else remote.plan_requests(ranges)
+            out["bytes"] += sum(b - a for a, b in reqs)
+            out["requests"] += len(reqs)
+            if table is None and fi not in self._meta:       # pyarrow decodes row groups with the footer
+                out["bytes"] += self._footer_len.get(fi, 0)
+                out["requests"] += 2
+            out["resolver_requests"] += int(rf is None or rf._location is None)
+        return out
+
     def _with_file(self, i: int, fn):
         """Run fn(ParquetFile) on shard i; remote reads are retried, failures become one-line errors."""
         import pyarrow.parquet as pq
 
         def once():
-            with self._fs.open(self._paths[i], "rb") as f:
+            if self._hf and i not in self._meta:
+                self._meta[i] = self._footer(i)
+            with (self._range_file(i).open() if self._hf else self._fs.open(self._paths[i], "rb")) as f:
                 # no pre-buffering: pages are read as the batches need them
                 pf = pq.ParquetFile(f, metadata=self._meta.get(i), pre_buffer=False, buffer_size=1 << 20)
                 self._meta[i] = pf.metadata
@@ -189,14 +250,49 @@ class ParquetSource(Source):
 
         return self._guarded(i, once)
 
+    def _footer(self, i: int):
+        """A Hub shard's FileMetaData from exactly its footer: its last 8 bytes (the footer's length),
+        then the footer (pyarrow would read the last 64 KB on speculation, image data included)."""
+        import io
+        import struct
+
+        import pyarrow.parquet as pq
+
+        rf = self._range_file(i)
+        tail = rf.read([(-8, None)])[0]
+        if tail[4:] != b"PAR1":
+            raise SourceNotFound(f"{self._relative(i)} of {self.id} is not a parquet file")
+        n = struct.unpack("<i", tail[:4])[0]
+        body = rf.read([(-8 - n, -8)])[0]
+        self._footer_len[i] = 8 + n
+        # the thrift footer holds absolute offsets: framed as a file of its own, pyarrow parses it
+        return pq.ParquetFile(io.BytesIO(b"PAR1" + body + tail)).metadata
+
+    def _range_file(self, i: int) -> "remote.RangeFile":
+        if i not in self._range_files:
+            self._range_files[i] = remote.RangeFile(self.files[i])
+        return self._range_files[i]
+
+    def _prefetch(self, i: int, ranges: list[tuple[int, int]]) -> None:
+        """Fetch these byte ranges of a Hub shard in as few requests as `remote.plan_requests`
+        allows, before pyarrow reads them one at a time (local files: nothing to do)."""
+        if self._hf and ranges:
+            self._guarded(i, lambda: self._range_file(i).read(ranges))
+
     def _ranges(self, i: int, ranges: list[tuple[int, int | None]]) -> list[bytes]:
         """Byte ranges of shard i (negative start: from the end), exactly those bytes: no read-ahead
         cache, so a remote file downloads only the pages asked for."""
+        if self._hf:                           # all at once: merged, in parallel
+            return self._guarded(i, lambda: self._range_file(i).read(ranges))
         return self._with_ranges(i, lambda read: [read(a, b) for a, b in ranges])
 
     def _with_ranges(self, i: int, fn):
         """fn(read) on shard i opened once without read-ahead, `read(start, end)` taking negative
         offsets from the end (end None: to the end); retried and mapped like `_with_file`."""
+        if self._hf:
+            rf = self._range_file(i)
+            return self._guarded(i, lambda: fn(lambda a, b: rf.read([(a, b)])[0]))
+
         def once():
             with self._fs.open(self._paths[i], "rb", cache_type="none") as f:
                 size = f.size if getattr(f, "size", None) is not None else self._fs.size(self._paths[i])
@@ -303,8 +399,54 @@ class ParquetSource(Source):
             except pages.Unsupported as exc:
                 self._page_tables[fi] = None     # e.g. an encoding the page reader lacks
                 self._why_whole[fi] = str(exc)
+        if self._hf:                           # the row groups' image chunks, exactly, in few requests
+            groups = np.unique(np.searchsorted(self._row_groups[fi], local, side="right") - 1)
+            self._prefetch(fi, [tuple(map(int, self._group_span[fi][g])) for g in groups.tolist()])
         return take_rows(self._row_groups[fi], local,
                           lambda g, wanted: self._with_file(fi, lambda pf: take_rows_of_group(pf, self.image_column, g, wanted)))
+
+
+_UNKNOWN = object()
+
+
+def chunk_span(chunks) -> tuple[int, int]:
+    """[start, end) in the file of some column chunks of one row group (a struct column has one
+    per leaf, written side by side): from the dictionary page, if any, to the last data page."""
+    starts = [c.dictionary_page_offset if c.has_dictionary_page and c.dictionary_page_offset else c.data_page_offset
+              for c in chunks]
+    ends = [s + c.total_compressed_size for s, c in zip(starts, chunks)]
+    return (min(starts), max(ends)) if chunks else (0, 0)
+
+
+def _single_value(row_group, leaf: list[int]):
+    """The one value a row group's label column holds, when its statistics say min == max with no
+    nulls and the value is exact (an int, or an untruncated string); else _UNKNOWN."""
+    if len(leaf) != 1:
+        return _UNKNOWN
+    col = row_group.column(leaf[0])
+    st = col.statistics
+    if st is None or not st.has_min_max or not st.has_null_count or st.null_count:
+        return _UNKNOWN
+    if col.physical_type not in ("INT32", "INT64", "BYTE_ARRAY") or st.min != st.max:
+        return _UNKNOWN
+    if getattr(st, "is_min_value_exact", True) is False or getattr(st, "is_max_value_exact", True) is False:
+        return _UNKNOWN
+    value = st.min
+    if isinstance(value, bytes):
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:
+            return _UNKNOWN
+    return value
+
+
+def _code_of(value, names: list[str] | None, vocab: dict[str, int]) -> int:
+    """The class code of one label value, as `local_codes` gives it for a whole column."""
+    if names is not None and isinstance(value, int):
+        return value if 0 <= value < len(names) else -1
+    if value is None or value == "":
+        return -1
+    return vocab.setdefault(str(value), len(vocab))
 
 
 def take_rows_of_group(pf, column: str, group: int, wanted: np.ndarray, batch: int = 512) -> list[tuple[int, bytes | None]]:

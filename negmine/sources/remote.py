@@ -1,0 +1,486 @@
+"""Exact range reads of files in Hub repos, under the Hub's request budget.
+
+Every byte negmine downloads from a Hub repo goes through `RangeFile.read(ranges)`: the ranges a
+plan needs (a footer, label column chunks, image pages or row groups), each fetched at most once in
+a run (what was fetched is kept in a sparse local file), neighbouring ranges merged only when the
+gap between them is under `MERGE_GAP`. No fsspec block cache, no read-ahead.
+
+A file's ``/resolve/`` URL is asked once (a HEAD, as ``huggingface_hub.get_hf_file_metadata`` does);
+the Hub answers large files with a redirect to its storage CDN, and the range reads go to that
+location, as huggingface_hub's own accelerated downloads did. Only ``/resolve/`` and ``/api/`` URLs
+count against the Hub's rate limits (hf.co/docs/hub/rate-limits: "Resolvers: all the URLs that
+contain a /resolve/ segment"), so a draw costs one resolver request per shard, not one per range;
+a location that expires (403 from the CDN) is asked again.
+
+`Budget` counts every HTTP request huggingface_hub makes in this process (an httpx event hook on its
+shared client), paces resolver and API requests under sliding-window limits (defaults from the
+Hub's published limits per 5 minutes: resolvers 5,000 logged in / 3,000 anonymous, API 1,000 /
+500), and honours ``Retry-After`` and ``RateLimit`` headers on a 429.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from negmine.errors import HubUnavailable, NegmineError, SourceNotFound
+
+MERGE_GAP = 4 << 10           # bytes: two wanted ranges closer than this are fetched as one request
+MAX_REQUEST = 64 << 20        # bytes: a merged request stops growing here (memory per request)
+WINDOW_S = 300.0              # the Hub's rate-limit window
+RESOLVER_LIMIT = {True: 5000, False: 3000}    # per window, with / without a token
+API_LIMIT = {True: 1000, False: 500}
+CONNECTIONS = int(os.environ.get("NEGMINE_HUB_CONNECTIONS", 8))
+
+
+def _token_present() -> bool:
+    try:
+        from huggingface_hub import get_token
+
+        return bool(get_token())
+    except Exception:
+        return False
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"5000/300"`` (requests per seconds) or ``"5000"`` (per 300 s) -> (requests, seconds).
+
+    Raises NegmineError on anything else."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*s?)?\s*", text or "")
+    if not m or int(m.group(1)) < 1:
+        raise NegmineError(f"--hub-rate must be REQUESTS[/SECONDS] (e.g. 5000/300), got {text!r}")
+    return int(m.group(1)), float(m.group(2) or WINDOW_S)
+
+
+class _Window:
+    """A sliding-window limit: at most n events in any `window` seconds."""
+
+    def __init__(self, n: int, window: float):
+        self.n, self.window = n, window
+        self.times: deque[float] = deque()
+        self.lock = threading.Lock()
+        self.paused_until = 0.0
+
+    def acquire(self) -> float:
+        """Block until one more event fits; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                while self.times and self.times[0] <= now - self.window:
+                    self.times.popleft()
+                wait = max(self.paused_until - now,
+                           (self.times[0] + self.window - now) if len(self.times) >= self.n else 0.0)
+                if wait <= 0:
+                    self.times.append(now)
+                    return waited
+            time.sleep(min(wait, 5.0))
+            waited += min(wait, 5.0)
+
+    def pause(self, seconds: float) -> None:
+        """The server said to wait (429): no event of this kind before then."""
+        with self.lock:
+            self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+
+@dataclass
+class Budget:
+    """Request counts and pacing for one run (one per process: every worker thread shares it)."""
+
+    resolver: _Window
+    api: _Window
+    counts: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def kind(self, url: str) -> str:
+        path = urlsplit(str(url)).path
+        if "/resolve/" in path:
+            return "resolve"
+        return "api" if path.startswith("/api/") else "cdn"
+
+    def before(self, request) -> None:
+        kind = self.kind(request.url)
+        waited = (self.resolver if kind == "resolve" else self.api if kind == "api" else None)
+        waited = waited.acquire() if waited is not None else 0.0
+        with self.lock:
+            self.counts[f"{kind}_requests"] += 1
+            if waited:
+                self.counts["paced_ms"] += int(waited * 1000)
+
+    def after(self, response) -> None:
+        kind = self.kind(response.request.url)
+        with self.lock:
+            if response.request.method != "HEAD" and response.status_code in (200, 206):
+                self.counts[f"{kind}_bytes"] += int(response.headers.get("Content-Length") or 0)
+            if response.status_code == 429:
+                self.counts["rate_limited"] += 1
+            elif response.status_code >= 500:
+                self.counts["server_errors"] += 1
+        if response.status_code == 429:
+            wait = retry_after(response.headers)
+            if wait:
+                (self.resolver if kind == "resolve" else self.api).pause(wait)
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+    def summary(self) -> dict:
+        """Requests by kind, bytes downloaded, retries, 429s, seconds spent waiting for the limit."""
+        c = self.counts
+        return {"requests": c["api_requests"] + c["resolve_requests"] + c["cdn_requests"],
+                "api_requests": c["api_requests"], "resolver_requests": c["resolve_requests"],
+                "cdn_requests": c["cdn_requests"],
+                "bytes": c["api_bytes"] + c["resolve_bytes"] + c["cdn_bytes"],
+                "retries": c["retries"], "rate_limited": c["rate_limited"], "server_errors": c["server_errors"],
+                "paced_seconds": round(c["paced_ms"] / 1000, 1)}
+
+
+def retry_after(headers) -> float | None:
+    """Seconds to wait from ``Retry-After`` (delay-seconds) or ``RateLimit: "..";r=0;t=S``."""
+    value = headers.get("Retry-After")
+    if value and value.strip().isdigit():
+        return float(value.strip())
+    m = re.search(r"r\s*=\s*0\s*;\s*t\s*=\s*(\d+)", headers.get("RateLimit") or "")
+    return float(m.group(1)) if m else None
+
+
+_BUDGET: Budget | None = None
+_RATE: str | None = None
+
+
+def budget() -> Budget:
+    """This process's budget, made and installed on huggingface_hub's HTTP client on first use:
+    the resolver limit is `--hub-rate` (see `configure`), else $NEGMINE_HUB_RATE, else the Hub's
+    published limit for a logged-in or an anonymous user."""
+    global _BUDGET
+    if _BUDGET is None:
+        rate = _RATE or os.environ.get("NEGMINE_HUB_RATE")
+        token = _token_present()
+        n, window = parse_rate(rate) if rate else (RESOLVER_LIMIT[token], WINDOW_S)
+        _BUDGET = Budget(_Window(n, window), _Window(API_LIMIT[token], WINDOW_S))
+        _install_hooks()
+    return _BUDGET
+
+
+def configure(rate: str | None = None) -> None:
+    """Start a run: counts from zero, resolver limit `rate` ("REQUESTS[/SECONDS]"; checked here,
+    NegmineError if malformed). Nothing is imported until the Hub is used."""
+    global _BUDGET, _RATE
+    if rate:
+        parse_rate(rate)
+    _RATE, _BUDGET = rate, None
+
+
+def used() -> dict | None:
+    """The run's Hub requests so far (`Budget.summary`), or None when it never touched the Hub."""
+    return _BUDGET.summary() if _BUDGET is not None else None
+
+
+def min_seconds(resolver_requests: int) -> float:
+    """The least time this many resolver requests take under the run's limit (a full window for
+    each limit's worth beyond the first)."""
+    win = budget().resolver if _BUDGET is not None or resolver_requests else None
+    if win is None or resolver_requests <= win.n:
+        return 0.0
+    return (resolver_requests - 1) // win.n * win.window
+
+
+_INSTALLED = False
+
+
+def _install_hooks() -> None:
+    """Count and pace every request huggingface_hub sends, through its public client factory."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    import huggingface_hub
+    from huggingface_hub.utils import _http
+
+    default = getattr(_http, "default_client_factory", None)
+    if default is None:                      # an unknown huggingface_hub: count our own requests only
+        return
+
+    def factory():
+        client = default()
+        client.event_hooks = {"request": list(client.event_hooks.get("request", [])) + [lambda r: budget().before(r)],
+                              "response": list(client.event_hooks.get("response", [])) + [lambda r: budget().after(r)]}
+        return client
+
+    huggingface_hub.set_client_factory(factory)
+    _INSTALLED = True
+
+
+def plan_requests(ranges: Sequence[tuple[int, int]], gap: int = MERGE_GAP, limit: int = MAX_REQUEST
+                  ) -> list[tuple[int, int]]:
+    """Merge sorted byte ranges [start, end) into requests: neighbours closer than `gap` bytes join,
+    up to `limit` bytes a request (one range larger than that stays one request)."""
+    out: list[list[int]] = []
+    for a, b in sorted((int(a), int(b)) for a, b in ranges if b > a):
+        if out and a - out[-1][1] < gap and max(b, out[-1][1]) - out[-1][0] <= limit:
+            out[-1][1] = max(out[-1][1], b)
+        elif out and a < out[-1][1]:          # overlapping but too large to merge: the rest only
+            if b > out[-1][1]:
+                out.append([out[-1][1], b])
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+class _Intervals:
+    """Sorted, disjoint [start, end) intervals: what of a file is already here."""
+
+    def __init__(self):
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def missing(self, a: int, b: int) -> list[tuple[int, int]]:
+        import bisect
+
+        out, pos = [], a
+        k = max(0, bisect.bisect_right(self.starts, a) - 1)
+        while k < len(self.starts) and self.starts[k] < b:
+            s, e = self.starts[k], self.ends[k]
+            if e > pos:
+                if s > pos:
+                    out.append((pos, s))
+                pos = max(pos, e)
+            k += 1
+        if pos < b:
+            out.append((pos, b))
+        return out
+
+    def add(self, a: int, b: int) -> None:
+        import bisect
+
+        lo = bisect.bisect_left(self.ends, a)          # first interval that ends at or after a
+        hi = bisect.bisect_right(self.starts, b)       # intervals starting after b stay
+        if lo < hi:
+            a, b = min(a, self.starts[lo]), max(b, self.ends[hi - 1])
+        self.starts[lo:hi] = [a]
+        self.ends[lo:hi] = [b]
+
+
+_SCRATCH: str | None = None
+
+
+def _scratch_dir() -> str:
+    global _SCRATCH
+    if _SCRATCH is None:
+        import atexit
+        import shutil
+
+        _SCRATCH = tempfile.mkdtemp(prefix="negmine-ranges-")
+        atexit.register(shutil.rmtree, _SCRATCH, True)
+    return _SCRATCH
+
+
+class RangeFile:
+    """One file of a Hub repo at a commit, read by exact byte ranges.
+
+    `path`: ``hf://datasets/OWNER/NAME@SHA/PATH`` (what HfFileSystem and `datasets` list)."""
+
+    def __init__(self, path: str, size: int | None = None):
+        self.path = path
+        self._size = size
+        self._location: str | None = None
+        self._have = _Intervals()
+        self._lock = threading.Lock()
+        fd, self._store = tempfile.mkstemp(dir=_scratch_dir(), suffix=".part")
+        self._fd = fd
+
+    def __del__(self):
+        try:
+            os.close(self._fd)
+            os.unlink(self._store)
+        except (OSError, AttributeError):
+            pass
+
+    def __getstate__(self):
+        raise TypeError("a RangeFile stays in the process that opened it")
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._locate()
+        return self._size
+
+    def _resolve_url(self) -> str:
+        from huggingface_hub import HfFileSystem
+
+        return HfFileSystem().url(self.path.removeprefix("hf://"))
+
+    def _locate(self) -> str:
+        """One resolver request: where the bytes are (the CDN location for large files) and the size."""
+        from huggingface_hub import get_hf_file_metadata
+        from huggingface_hub import errors as hf_errors
+
+        try:
+            meta = _retrying(lambda: get_hf_file_metadata(self._resolve_url()))
+        except hf_errors.EntryNotFoundError:
+            raise SourceNotFound(f"{self.path} does not exist") from None
+        self._location = meta.location
+        if meta.size is not None:
+            self._size = int(meta.size)
+        return self._location
+
+    def read(self, ranges: Sequence[tuple[int, int | None]]) -> list[bytes]:
+        """The bytes of each [start, end) (negative: from the end of the file; end None: to the
+        end). Only what was not fetched before in this run is requested, merged by `plan_requests`."""
+        size = self.size
+        spans = []
+        for a, b in ranges:
+            a = size + a if a < 0 else a
+            b = size if b is None else (size + b if b < 0 else b)
+            spans.append((max(0, a), min(size, b)))
+        with self._lock:
+            requests = self.missing(spans)
+            # Fetch what is missing, several requests at once (each a round trip to the CDN).
+            if len(requests) > 1 and CONNECTIONS > 1:
+                with ThreadPoolExecutor(min(CONNECTIONS, len(requests))) as pool:
+                    list(pool.map(self._fetch_into_store, requests))
+            else:
+                for req in requests:
+                    self._fetch_into_store(req)
+        return [os.pread(self._fd, b - a, a) if b > a else b"" for a, b in spans]
+
+    def missing(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The requests `read(ranges)` would send now: what is not here yet, merged, and never
+        across bytes already here (no byte is fetched twice)."""
+        merged = plan_requests([m for a, b in ranges for m in self._have.missing(a, b)])
+        return [m for a, b in merged for m in self._have.missing(a, b)]
+
+    def _fetch_into_store(self, req: tuple[int, int]) -> None:
+        a, b = req
+        data = self._get(a, b)
+        os.pwrite(self._fd, data, a)
+        self._have.add(a, b)
+
+    def _get(self, a: int, b: int) -> bytes:
+        """GET bytes [a, b) with retries: 429 waits as the server says, 5xx and dropped
+        connections back off ($NEGMINE_HUB_RETRIES, $NEGMINE_HUB_BACKOFF), an expired CDN location
+        is asked again."""
+        from huggingface_hub.utils import build_hf_headers, get_session
+
+        retries = int(os.environ.get("NEGMINE_HUB_RETRIES", 4))
+        backoff = float(os.environ.get("NEGMINE_HUB_BACKOFF", 1.0))
+        b_ = budget()
+        relocated = False
+        attempt = 0
+        while True:
+            location = self._location or self._locate()
+            same_host = urlsplit(location).netloc == urlsplit(self._resolve_url()).netloc
+            # the token goes to the Hub only, never to the storage host
+            headers = build_hf_headers() if same_host else {}
+            headers["Range"] = f"bytes={a}-{b - 1}"
+            headers["Accept-Encoding"] = "identity"
+            try:
+                r = get_session().get(location, headers=headers, follow_redirects=True)
+            except Exception as exc:
+                if transient_exception(exc) and attempt < retries:
+                    attempt += 1
+                    b_.add("retries")
+                    time.sleep(backoff * 2 ** (attempt - 1))
+                    continue
+                raise HubUnavailable(f"cannot reach the Hub for {self.path} ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else ''}) after retries") from None
+            if r.status_code == 206:
+                data = r.content
+                if len(data) != b - a:
+                    raise HubUnavailable(f"{self.path}: asked for {b - a} bytes at {a}, got {len(data)}")
+                return data
+            if r.status_code == 200:       # a server that ignores Range: the whole file came
+                data = r.content
+                b_.add("whole_file_answers")
+                return data[a:b]
+            if r.status_code in (401, 403, 404, 410) and not same_host and not relocated:
+                relocated = True           # a signed CDN location that expired: ask the resolver again
+                self._location = None
+                continue
+            if r.status_code == 416:
+                raise SourceNotFound(f"{self.path}: bytes {a}-{b} are past its end (the file changed?)")
+            if (r.status_code == 429 or r.status_code >= 500) and attempt < retries:
+                attempt += 1
+                b_.add("retries")
+                wait = retry_after(r.headers) if r.status_code == 429 else None
+                time.sleep(wait + 1 if wait else backoff * 2 ** (attempt - 1))
+                continue
+            if r.status_code in (401, 403) and not same_host:
+                raise HubUnavailable(f"the Hub's storage refused {self.path} (HTTP {r.status_code}) even at a "
+                                     "fresh location; try again later")
+            if r.status_code in (401, 403):
+                from negmine.errors import HubAuthError
+
+                raise HubAuthError(f"{self.path}: access denied (HTTP {r.status_code}); log in with "
+                                   "`hf auth login` or set HF_TOKEN")
+            raise HubUnavailable(f"cannot read {self.path} (HTTP {r.status_code}) after retries; check the "
+                                 "network, or set HF_HUB_OFFLINE=1 to use the local cache")
+
+    def open(self) -> "SparseReader":
+        return SparseReader(self)
+
+
+def transient_exception(exc: BaseException) -> bool:
+    mod = type(exc).__module__
+    return isinstance(exc, (ConnectionError, TimeoutError)) or mod.startswith(
+        ("httpx", "httpcore", "requests", "urllib3", "aiohttp"))
+
+
+def _retrying(fn):
+    from negmine.sources.hub import retrying
+
+    return retrying(fn)
+
+
+class SparseReader:
+    """A seekable binary file over a RangeFile, for pyarrow: every read is an exact range read
+    (served from what was fetched before when it can be)."""
+
+    def __init__(self, rf: RangeFile):
+        self.rf = rf
+        self.pos = 0
+        self.closed = False
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.rf.size + offset)
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        end = self.rf.size if n is None or n < 0 else min(self.rf.size, self.pos + n)
+        if end <= self.pos:
+            return b""
+        data = self.rf.read([(self.pos, end)])[0]
+        self.pos = end
+        return data
+
+    def size(self) -> int:
+        return self.rf.size
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
