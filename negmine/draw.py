@@ -140,9 +140,13 @@ def transform(cands: list[Candidate], sources: Sequence[Source], writer: Dataset
     return sorted(cands, key=lambda c: c.priority)
 
 
-def window_size(need: int) -> int:
+def window_size(need: int, sources: Sequence[Source] = ()) -> int:
     """Candidates read at once when `need` more are wanted: a 5% margin (+8) for rejections, so a
-    draw is usually one window; what it reads is what `sample --dry-run` estimates."""
+    local draw is usually one pass; none when a source downloads from the Hub, where every
+    candidate read costs bytes (a rejection is replaced in a small next window instead). The
+    result never depends on it, only what is read; `sample --dry-run` estimates that."""
+    if any(s.downloads for s in sources):
+        return need
     return math.ceil(need * 1.05) + 8
 
 
@@ -172,7 +176,7 @@ def draw(candidate: Callable[[int], Candidate], available: int, target: int, sou
         bar.update(len(accepted))
     while len(accepted) < target and pos < available:
         need = target - len(accepted)
-        window = range(pos, min(available, pos + window_size(need)))
+        window = range(pos, min(available, pos + window_size(need, sources)))
         pos = window.stop
         cands = transform([candidate(p) for p in window], sources, writer, distributor, opts, hash_kind)
         for f in filters:

@@ -236,7 +236,7 @@ class SampleRun:
     def _download(self) -> dict:
         """What the planned draw would download from the Hub (bytes, range and resolver requests):
         the pages or row groups of its first window of candidates."""
-        n = min(window_size(self.pool_target), self.available)
+        n = min(window_size(self.pool_target, self.sources), self.available)
         total = {"bytes": 0, "requests": 0, "resolver_requests": 0}
         for i, src in enumerate(self.sources):
             if hasattr(src, "download_estimate"):
@@ -297,7 +297,7 @@ class SampleRun:
                               "image_bytes_drawn_estimate": int(total / max(1, len(src)) * len(rows)),
                               "max_read_ratio": self.read_ratio(src)}
                 if getattr(src, "_hf", False):
-                    w = min(window_size(self.pool_target), self.available)
+                    w = min(window_size(self.pool_target, self.sources), self.available)
                     est = src.download_estimate(self.order_row[:w][self.order_src[:w] == i])
                     io[src.id].update(download_bytes=est["bytes"], download_requests=est["requests"],
                                       resolver_requests=est["resolver_requests"],

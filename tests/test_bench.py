@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout"]
+NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -32,5 +32,9 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         assert all(v > 50 for v in result["peak_rss_mb"].values())
     if name == "end_to_end":
         assert result["disk"]["negmine_kept"] == result["disk"]["script_kept"] == result["negatives"]
+    if name == "hub_io":
+        for run in result["runs"].values():      # every run kept its negatives and was measured against its floor
+            assert run["negmine"]["kept"] > 0 and run["floor"]["bytes"] > 0
+            assert run["negmine"]["classes_covered"] >= run["datasets_streaming"]["classes_covered"]
     if name == "cutout":
         assert set(result["images_per_s"]) >= {"noise", "blur", "mean", "black", "tile", "inpaint"}

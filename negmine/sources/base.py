@@ -76,6 +76,7 @@ class Source(ABC):
     weight: float = 1.0
     split: str | None = None
     partial: bool = False                # only part of the split exists here (refs/convert/parquet `partial-*`)
+    downloads: bool = False              # reading costs downloads (a Hub repo online), not local reads
 
     def __len__(self) -> int:
         return len(self.codes)

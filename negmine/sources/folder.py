@@ -22,6 +22,7 @@ class FolderSource(Source):
         self._remote = "file" not in protocols
         super().__init__(id=id or root, short=short_name(Path(self._root).name), revision=revision,
                          licence=licence, weight=spec.weight, split=spec.split)
+        self.downloads = self._remote
         files = sorted(p for p in self._fs.find(self._root)
                        if Path(p).suffix.lower() in IMAGE_EXTENSIONS and not _hidden(p, self._root))
         if not follow_symlinks and not self._remote:

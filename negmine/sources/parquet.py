@@ -38,6 +38,7 @@ class ParquetSource(Source):
         # Hub files are read by exact ranges (remote.RangeFile), never through fsspec's read-ahead.
         self._hf = files[0].startswith("hf://")
         self._range_files: dict[int, remote.RangeFile] = {}
+        self.downloads = self._hf               # every byte read is a download: the draw reads no spare
         self._footer_len: dict[int, int] = {}    # Hub shards: footer bytes, for download estimates
         schema = self._with_file(0, lambda pf: pf.schema_arrow)
         kinds = schema_kinds(schema)
