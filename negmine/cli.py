@@ -444,6 +444,8 @@ def mine(quiet, as_json, exclude, **kw) -> None:
     """
     from negmine.mining import MineJob, run_mine
 
+    if quiet:
+        _quiet_hub()
     s = run_mine(MineJob(exclude=list(exclude), progress=not quiet, **kw))
     _emit(s, as_json, f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
                       f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}; "
