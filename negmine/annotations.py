@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -365,7 +364,3 @@ def match_images(boxes: dict, image_keys: list[str]) -> dict[str, list[Box]]:
                 raise NegmineError(f"annotation {name!r} fits {len(hits)} images ({', '.join(hits[:3])}{more}); "
                                    "give the annotations the same sub-folders as the images")
     return out
-
-
-def is_finite(box: Box) -> bool:
-    return all(math.isfinite(v) for v in (box.x0, box.y0, box.x1, box.y1))
