@@ -166,6 +166,9 @@ class SampleRun:
             self.pos_boxes, self.pos_masks = ann.boxes, ann.masks
             if o.format == "yolo-det":
                 self._leave_out_unlabelled(ann.invalid)
+            else:                               # still positives; only their cutouts are impossible
+                self.left_out = [{"role": "synthetic", "source": str(self.positives.root), "file": k, "reason": r}
+                                 for k, r in sorted(ann.invalid.items())]
         self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
         self.synthetic_target = 0
         if o.synthetic:

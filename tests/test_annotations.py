@@ -447,3 +447,54 @@ def test_data_yaml_resolves_from_any_directory(tmp_path, pool, monkeypatch):
             root = _ultralytics_root(data, yaml_file, tmp_path / "datasets", recent)
             for split in ("train", "val"):
                 assert any((root / data[split]).glob("*.jpg")), (cwd, recent, split)
+
+
+def test_coco_file_names_with_folders_and_rotated_positives_in_yolo_det(tmp_path, pool):
+    b = [Box(1, 1, 5, 5)]
+    coco = {"train/a.jpg": b, "val/a.jpg": b}
+    assert match_images(coco, ["train/a.jpg", "val/a.jpg"]) == {"train/a.jpg": b, "val/a.jpg": b}
+    # a phone photo annotated on its stored pixels: the label is in the upright frame trainers load
+    pos = tmp_path / "phones" / "images"
+    scene(pos / "phone.jpg", rect=(200, 20, 299, 79), exif_orientation=6)
+    scene(pos / "plain.jpg", rect=(10, 10, 50, 50))
+    _voc(tmp_path / "phones" / "ann" / "phone.xml", "phone.jpg", (320, 240), [(200, 20, 300, 80)])
+    _voc(tmp_path / "phones" / "ann" / "plain.xml", "plain.jpg", (320, 240), [(10, 10, 50, 50)])
+    out = tmp_path / "o"
+    r = invoke("sample", "-q", "-p", pos, "--boxes", tmp_path / "phones" / "ann", "--format", "yolo-det", "-s", pool,
+               "--count", 1, "--split", "0.5,0.5", "--seed", 1, "--workers", 1, "-o", out)
+    assert r.exit_code == 0, r.output
+    row = next(x for x in read_manifest(out) if x["file"] == "phone.jpg")
+    assert (row["width"], row["height"]) == (240, 320)
+    assert _labels(out)[Path(row["path"]).stem] == ["0 0.791667 0.781250 0.250000 0.312500"]   # x 160-220, y 200-300
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers(-5, 50) | st.floats(allow_nan=True) | st.text(max_size=6),
+                    lambda kids: st.lists(kids, max_size=8) | st.dictionaries(st.sampled_from(["size", "counts"]), kids,
+                                                                             max_size=2), max_leaves=20))
+def test_coco_segmentation_fuzz(tmp_path_factory, seg):
+    d = tmp_path_factory.mktemp("s")
+    (d / "c.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "width": 40, "height": 30}],
+                                          "annotations": [{"image_id": 1, "bbox": [1, 2, 3, 4], "segmentation": seg}]}))
+    try:
+        (box,) = parse_coco(d / "c.json")["a.jpg"]
+    except NegmineError as exc:
+        assert str(exc).startswith(str(d / "c.json"))
+        return
+    if box.shape:
+        m = shape_mask(box, 40, 30) if box.shape[0] == "rle" else None
+        assert m is None or m.shape == (30, 40)
+
+
+def test_synthetic_share_skips_bad_boxes_with_a_reason(tmp_path, pool):
+    pos, ann = _apples(tmp_path, {**{f"a{i}": [(100, 60, 200, 160)] for i in range(3)}, "bad": [(10, 10, 10, 90)]})
+    out = tmp_path / "o"
+    r = invoke("sample", "-q", "-p", pos, "--boxes", ann, "--synthetic", 1, "--count", 4, "-s", pool,
+               "--cutout-fill", "black", "--split", "0.5,0.5", "--seed", 1, "--workers", 1, "--allow-short", "-o", out)
+    assert r.exit_code == 0, r.output
+    rows = read_manifest(out)
+    assert sorted(x["file"] for x in rows if x["cutout"]) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+    assert all(x["cutout"]["region_area"] == 100 * 100 for x in rows if x["cutout"])
+    assert "bad.jpg" in {x["file"] for x in rows if x["role"] == "positive"}      # still a positive
+    bad = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines() if "bad.jpg" in x]
+    assert bad and bad[0]["role"] == "synthetic" and "zero width" in bad[0]["reason"]
