@@ -172,21 +172,28 @@ def _class_names(folder: Path) -> list[str]:
     return []
 
 
-def parse_yolo(folder: Path, image_sizes: dict[str, tuple[int, int]] | None = None) -> dict[str, list[Box]]:
+def parse_yolo(folder: Path, image_sizes: dict[str, tuple[int, int]] | None = None,
+               image_keys: list[str] | None = None) -> dict[str, list[Box]]:
     """One `.txt` per image, mirroring the image tree: `class cx cy w h` rows (detection) or
     `class x1 y1 ... xn yn` rows (segmentation polygons, n >= 3), all in 0..1 of the image.
 
     Rows with more than 6 values are polygons, the rule of Ultralytics' `verify_image_label`; a
     file mixing both kinds is an error naming `file:line` (Ultralytics PR #25657). Keys are the
-    label file's path relative to folder without `.txt`; boxes stay normalised. With image_sizes
-    ({image key: (width, height)}, upright), keys are matched to those images and scaled."""
+    label file's path relative to folder without `.txt`; boxes stay normalised. With image_keys,
+    only the files that name one of those images are read (a dataset root also holds Ultralytics'
+    train.txt image lists, a README.txt, ...). With image_sizes ({image key: (width, height)},
+    upright), keys are matched to those images and scaled."""
     folder = Path(folder)
     names = _class_names(folder)
+    if image_keys is None and image_sizes is not None:
+        image_keys = list(image_sizes)
+    index = _Index(image_keys) if image_keys is not None else None
     out: dict[str, list[Box]] = {}
     for txt in sorted(folder.rglob("*.txt")):
-        if txt.name in ("classes.txt", "obj.names"):
+        key = txt.relative_to(folder).with_suffix("").as_posix()
+        if txt.name in ("classes.txt", "obj.names") or (index is not None and not index.find(key)):
             continue
-        boxes = out.setdefault(txt.relative_to(folder).with_suffix("").as_posix(), [])
+        boxes = out.setdefault(key, [])
         kinds: dict[str, int] = {}
         for n, line in enumerate(txt.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             parts = line.split()
@@ -280,8 +287,10 @@ def detect_format(path: Path) -> str:
     raise NegmineError(f"--boxes {path} does not exist")
 
 
-def load_boxes(path: Path, fmt: str = "auto", image_sizes: dict[str, tuple[int, int]] | None = None) -> dict:
-    """Parse an annotation file or folder; see the module docstring for the keys and values."""
+def load_boxes(path: Path, fmt: str = "auto", image_sizes: dict[str, tuple[int, int]] | None = None,
+               image_keys: list[str] | None = None) -> dict:
+    """Parse an annotation file or folder; see the module docstring for the keys and values.
+    image_sizes, image_keys: see `parse_yolo` (other formats are small enough to read whole)."""
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "coco":
         return parse_coco(path)
@@ -290,7 +299,7 @@ def load_boxes(path: Path, fmt: str = "auto", image_sizes: dict[str, tuple[int, 
     if fmt == "csv":
         return parse_csv(path)
     if fmt == "yolo":
-        return parse_yolo(path, image_sizes)
+        return parse_yolo(path, image_sizes, image_keys)
     raise NegmineError(f"unknown annotation format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 

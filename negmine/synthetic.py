@@ -65,7 +65,7 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
     found: dict[str, list[Box]] = {}
     invalid: dict[str, str] = {}
     if boxes is not None:
-        raw = load_boxes(Path(boxes), fmt)
+        raw = load_boxes(Path(boxes), fmt, image_keys=keys)
         matched = match_images(raw, keys)
         if raw and not matched:
             example = next(iter(raw))

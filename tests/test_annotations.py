@@ -498,3 +498,16 @@ def test_synthetic_share_skips_bad_boxes_with_a_reason(tmp_path, pool):
     assert "bad.jpg" in {x["file"] for x in rows if x["role"] == "positive"}      # still a positive
     bad = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines() if "bad.jpg" in x]
     assert bad and bad[0]["role"] == "synthetic" and "zero width" in bad[0]["reason"]
+
+
+def test_yolo_folder_reads_only_the_label_files_of_the_images(tmp_path):
+    """Ultralytics dataset roots hold train.txt (a list of image paths) beside labels/."""
+    scene(tmp_path / "images" / "train" / "x.jpg", rect=(20, 20, 120, 120))
+    (tmp_path / "labels" / "train").mkdir(parents=True)
+    (tmp_path / "labels" / "train" / "x.txt").write_text("0 0.2197 0.2917 0.3156 0.4208\n")
+    (tmp_path / "train.txt").write_text("./images/train/x.jpg\n")
+    out = tmp_path / "o"
+    r = invoke("cutout", "-q", "--images", tmp_path / "images", "--boxes", tmp_path, "--box-format", "yolo",
+               "--seed", 0, "--workers", 1, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert [x["file"] for x in read_manifest(out)] == ["train/x.jpg"]
