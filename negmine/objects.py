@@ -45,6 +45,7 @@ def image_frame(path: Path) -> tuple[int, int, int]:
 
 
 def upright_size(w: int, h: int, orientation: int) -> tuple[int, int]:
+    """(width, height) shown after the EXIF orientation: swapped for 5-8 (the 90-degree turns)."""
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
