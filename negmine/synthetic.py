@@ -82,14 +82,9 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
         mroot = Path(masks).expanduser()
         if not mroot.is_dir():
             raise NegmineError(f"--masks {mroot} is not a folder")
-        by_stem = {}
-        for p in sorted(mroot.rglob("*.png")):
-            by_stem.setdefault(p.relative_to(mroot).with_suffix("").as_posix(), p)
-            by_stem.setdefault(p.stem, p)
-        for k in keys:
-            m = by_stem.get(Path(k).with_suffix("").as_posix()) or by_stem.get(Path(k).stem)
-            if m is not None:
-                mask_files[k] = m
+        # paired like label files: the mask tree mirrors the image tree, never a stem from another folder
+        pngs = {p.relative_to(mroot).with_suffix("").as_posix(): [p] for p in sorted(mroot.rglob("*.png"))}
+        mask_files = {k: ps[0] for k, ps in match_images(pngs, keys).items()}
     if classes:
         wanted = {c.strip() for c in classes if c.strip()}
         found = {k: [b for b in v if b.label in wanted] for k, v in found.items()}
@@ -117,7 +112,7 @@ def _task(task: tuple, opts: CutoutOptions, mode: str, crop: dict) -> list[Cutou
             ys, xs = np.nonzero(mask)
             if not len(xs):
                 raise ImageRejected("mask is empty")
-            boxes = [Box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
+            boxes = [Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))]   # JSON-able
         if mode == "crops":
             return background_crops(data, boxes, opts, seed, **crop)
         return [cutout(data, boxes, opts, seed, mask if opts.region == "mask" else None)]

@@ -511,3 +511,19 @@ def test_yolo_folder_reads_only_the_label_files_of_the_images(tmp_path):
                "--seed", 0, "--workers", 1, "--out", out)
     assert r.exit_code == 0, r.output
     assert [x["file"] for x in read_manifest(out)] == ["train/x.jpg"]
+
+
+def test_mask_pngs_follow_the_folders_too(tmp_path):
+    scene(tmp_path / "images" / "dogs" / "1.png", rect=(20, 20, 119, 119))
+    scene(tmp_path / "images" / "not_dogs" / "1.png")
+    (tmp_path / "masks" / "dogs").mkdir(parents=True)
+    m = np.zeros((240, 320), np.uint8)
+    m[20:120, 20:120] = 255
+    Image.fromarray(m).save(tmp_path / "masks" / "dogs" / "1.png")
+    out = tmp_path / "o"
+    r = invoke("cutout", "-q", "--images", tmp_path / "images", "--masks", tmp_path / "masks", "--fill", "black",
+               "--image-format", "png", "--seed", 0, "--workers", 1, "--out", out)
+    assert r.exit_code == 0, r.output
+    (row,) = read_manifest(out)
+    assert row["file"] == "dogs/1.png" and row["region_area"] == 100 * 100 and red(out / row["path"]) == 0
+    assert rejects(out) == {"not_dogs/1.png": "no annotation"}
