@@ -72,6 +72,9 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
             example = example[0] if isinstance(example, tuple) else example
             raise NegmineError(f"--boxes {boxes}: none of its {len(raw)} annotated images is in --images {root} "
                                f"(first: {example!r}); the names must be the images' paths or file names")
+        if classes:             # before validation: a bad box of another class costs nothing here
+            wanted = {c.strip() for c in classes if c.strip()}
+            matched = {k: [b for b in v if b.label in wanted] for k, v in matched.items()}
         for k, bxs in matched.items():
             try:
                 found[k] = resolve(bxs, *_frame(root / k)) if bxs else []
@@ -85,9 +88,6 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
         # paired like label files: the mask tree mirrors the image tree, never a stem from another folder
         pngs = {p.relative_to(mroot).with_suffix("").as_posix(): [p] for p in sorted(mroot.rglob("*.png"))}
         mask_files = {k: ps[0] for k, ps in match_images(pngs, keys).items()}
-    if classes:
-        wanted = {c.strip() for c in classes if c.strip()}
-        found = {k: [b for b in v if b.label in wanted] for k, v in found.items()}
     return Annotated(root, keys, found, mask_files, invalid)
 
 
