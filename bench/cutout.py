@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from bench.common import SHARED, interleaved
-from negmine.annotations import parse_voc
+from negmine.annotations import match_images, parse_voc
 from negmine.cutout import FILLS, CutoutOptions, cutout
 
 
 def run(scale: str = "default") -> dict:
     n = {"tiny": 5, "default": 60, "full": 200}[scale]
-    boxes = parse_voc(SHARED / "raccoon-voc" / "annotations")
+    images = SHARED / "raccoon-voc" / "images"
+    boxes = match_images(parse_voc(SHARED / "raccoon-voc" / "annotations"), [p.name for p in images.glob("*.jpg")])
     names = sorted(boxes)[:n]
     datas = [(SHARED / "raccoon-voc" / "images" / k).read_bytes() for k in names]
 

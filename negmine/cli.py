@@ -122,6 +122,8 @@ def cli() -> None:
               help="Fill(s) for --synthetic cutouts (default noise).")
 @click.option("--cutout-region", type=click.Choice(["box", "mask"]), default="box")
 @click.option("--cutout-margin", default="0", help="Grow the cut region: pixels or percent of the box.")
+@click.option("--unannotated", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+              help="yolo-det: positives with no annotation stop the run, or are left out (never backgrounds).")
 @click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash", "none"]), default="phash",
               show_default=True, help="Perceptual hash for near-duplicate checks ('none': exact only).")
 @click.option("--hash-distance", type=int, default=10, show_default=True,

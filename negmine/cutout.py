@@ -19,6 +19,7 @@ from PIL import Image, ImageFilter
 from negmine.annotations import Box
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected, open_image, to_rgb
+from negmine.objects import box_mask, shape_mask
 
 FILLS = ("noise", "blur", "mean", "black", "tile", "inpaint")
 REGIONS = ("box", "mask")
@@ -67,6 +68,7 @@ class Cutout:
     boxes: list = field(default_factory=list)
     seed: int = 0
     crop: list | None = None           # [x0, y0, x1, y1] in crops mode
+    region_area: int = 0               # pixels filled
 
 
 def _cv2():
@@ -94,13 +96,6 @@ def _grow(box: Box, margin: tuple[float, bool], w: int, h: int) -> Box:
     dx = (box.x1 - box.x0) * value / 100 if pct else value
     dy = (box.y1 - box.y0) * value / 100 if pct else value
     return Box(box.x0 - dx, box.y0 - dy, box.x1 + dx, box.y1 + dy, box.label).clip(w, h) or box
-
-
-def _box_mask(boxes: list[Box], w: int, h: int) -> np.ndarray:
-    mask = np.zeros((h, w), bool)
-    for b in boxes:
-        mask[int(np.floor(b.y0)):int(np.ceil(b.y1)), int(np.floor(b.x0)):int(np.ceil(b.x1))] = True
-    return mask
 
 
 def _grabcut(rgb: np.ndarray, boxes: list[Box], min_mask: float) -> np.ndarray:
@@ -132,17 +127,54 @@ def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return np.asarray(im) > 0
 
 
-def region_mask(rgb: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mask: np.ndarray | None = None
-                ) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    margin = parse_margin(opts.margin)
-    if opts.region == "box":
-        return _box_mask([_grow(b, margin, w, h) for b in boxes], w, h)
-    mask = given_mask if given_mask is not None else _grabcut(rgb, boxes, opts.min_mask)
+def _margin_px(boxes: list[Box], margin: tuple[float, bool]) -> int:
     value, pct = margin
     if pct and boxes:
         value = value / 100 * max(max(b.x1 - b.x0, b.y1 - b.y0) for b in boxes)
-    return _dilate(mask, int(round(value)))
+    return int(round(value))
+
+
+def _shapes(boxes: list[Box], w: int, h: int, given_mask: np.ndarray | None) -> np.ndarray:
+    """The objects' own pixels: polygon and RLE masks, and the --masks PNG."""
+    mask = np.zeros((h, w), bool) if given_mask is None else given_mask.copy()
+    for b in boxes:
+        if b.shape:
+            mask |= shape_mask(b, w, h)
+    return mask
+
+
+def region_mask(rgb: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mask: np.ndarray | None = None
+                ) -> np.ndarray:
+    """The pixels to fill (h x w bool). box: every box grown by the margin, plus any object pixel
+    outside it; mask: the objects' silhouettes (polygons, RLE, --masks; GrabCut for a box that has
+    none) dilated by the margin (a percentage is of the longest box side)."""
+    h, w = rgb.shape[:2]
+    margin = parse_margin(opts.margin)
+    shapes = _shapes(boxes, w, h, given_mask)
+    if opts.region == "box":
+        return box_mask([_grow(b, margin, w, h) for b in boxes], w, h) | shapes
+    bare = [b for b in boxes if not b.shape]
+    if bare and given_mask is None:
+        shapes |= _grabcut(rgb, bare, opts.min_mask)
+    return _dilate(shapes, _margin_px(boxes, margin))
+
+
+def uncovered(mask: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mask: np.ndarray | None) -> int:
+    """Object pixels (margin included) the region leaves: 0 for a correct region. Each object is
+    its box grown by the margin (region box) or its annotated silhouette dilated by the margin
+    (region mask; a GrabCut silhouette is an estimate, so a box without one is not checked)."""
+    h, w = mask.shape
+    margin = parse_margin(opts.margin)
+    if opts.region == "box":
+        need = box_mask([_grow(b, margin, w, h) for b in boxes], w, h)
+        for b in boxes:
+            if b.shape:
+                need |= shape_mask(b, w, h)
+    else:
+        need = _dilate(_shapes(boxes, w, h, None), _margin_px(boxes, margin))
+    if given_mask is not None:
+        need |= given_mask
+    return int((need & ~mask).sum())
 
 
 def _noise(rgb: np.ndarray, mask: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -242,7 +274,10 @@ def load_rgb(data: bytes) -> np.ndarray:
 
 def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
            given_mask: np.ndarray | None = None) -> Cutout:
-    """Remove the boxed objects and fill the hole. Raises ImageRejected with the skip reason."""
+    """Remove the annotated objects and fill the hole. boxes: in the upright frame (see
+    `negmine.objects.resolve`), with their polygon/RLE shapes; given_mask: h x w bool object
+    pixels (--masks). Every object pixel, margin included, is checked to lie in the filled region.
+    Raises ImageRejected with the skip reason."""
     rgb = load_rgb(data)
     h, w = rgb.shape[:2]
     clipped = [c for c in (b.clip(w, h) for b in boxes) if c is not None]
@@ -251,6 +286,9 @@ def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
     if given_mask is not None and given_mask.shape != (h, w):
         raise ImageRejected(f"mask size {given_mask.shape[1]}x{given_mask.shape[0]} differs from the image {w}x{h}")
     mask = region_mask(rgb, clipped, opts, given_mask)
+    left = uncovered(mask, clipped, opts, given_mask)
+    if left:       # a negative that still shows part of the object is worse than none
+        raise ImageRejected(f"the region misses {left} object pixels (a bug: please report it)")
     cover = mask.mean()
     if cover > opts.max_cover:
         raise ImageRejected(f"region covers {cover:.0%} of the image (more than --max-cover {opts.max_cover:.0%})")
@@ -261,7 +299,8 @@ def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
     rng = np.random.default_rng(seed)
     grown = [_grow(b, parse_margin(opts.margin), w, h) for b in clipped] if opts.region == "box" else clipped
     out = apply_fill(rgb, mask, fill, opts, rng, grown)
-    return Cutout(_encode(out, opts), w, h, fill, opts.region, [b.as_list() for b in clipped], seed)
+    return Cutout(_encode(out, opts), w, h, fill, opts.region, [b.as_list() for b in clipped], seed,
+                  region_area=int(mask.sum()))
 
 
 def _iou(a: tuple, b: Box) -> float:

@@ -61,7 +61,14 @@ def class_weights(counts: dict[str, int], beta: float = 0.999) -> dict:
 
 
 def _yolo_line(box: list, w: int, h: int, idx: int) -> str:
-    x0, y0, x1, y1 = (max(0.0, min(float(v), lim)) for v, lim in zip(box[:4], (w, h, w, h)))
+    """`class cx cy w h` in 0..1 of a w x h image, corners ordered and clipped. Ultralytics drops
+    an image with a negative, out-of-range or zero-size label, so a box that leaves no area is a
+    NegmineError (boxes reach here validated by `objects.resolve`; this is the last guard)."""
+    xs = sorted(max(0.0, min(float(v), w)) for v in (box[0], box[2]))
+    ys = sorted(max(0.0, min(float(v), h)) for v in (box[1], box[3]))
+    (x0, x1), (y0, y1) = xs, ys
+    if not (x1 - x0 > 0 and y1 - y0 > 0):          # also false for NaN
+        raise NegmineError(f"box {box[:4]} has no area inside the {w}x{h} image; refusing to write its YOLO label")
     return f"{idx} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}"
 
 
@@ -82,16 +89,22 @@ def finalize(fmt: str, writer, rows: list[dict], split_names: Sequence[str], neg
     if fmt == "yolo-det":
         names = sorted({b[4] or r["label"] for r in rows if r["role"] == "positive" for b in (boxes or {}).get(r["file"], [])})
         index = {n: i for i, n in enumerate(names)}
+        backgrounds = 0
         for r in rows:
             stem = Path(r["path"]).with_suffix(".txt").name
             lines = [_yolo_line(b, r["width"], r["height"], index[b[4] or r["label"]])
                      for b in ((boxes or {}).get(r["file"], []) if r["role"] == "positive" else [])]
+            backgrounds += not lines
             _text(writer, f"labels/{r['split']}/{stem}", "\n".join(lines) + ("\n" if lines else ""))
-        yaml = "path: .\n" + "".join(f"{s}: images/{s}\n" for s in split_names) + "names:\n" + \
+        # `path` absolute: Ultralytics' check_det_dataset joins a relative `path` (`.` included) to the
+        # current directory or to its datasets_dir, and uses the yaml's own folder for a missing one
+        # only in recent releases; an absolute path reads the same from any directory in all of them.
+        yaml = f"path: {json.dumps(str(Path(writer.out).resolve()))}\n" + \
+            "".join(f"{s}: images/{s}\n" for s in split_names) + "names:\n" + \
             "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names))
         _text(writer, "data.yaml", yaml)
         _text(writer, "classes.txt", "".join(n + "\n" for n in names))
-        bg = sum(r["role"] == "negative" for r in rows) / max(1, len(rows))
+        bg = backgrounds / max(1, len(rows))       # every image without a label line, positives included
         if bg > BACKGROUND_WARN:
             warnings.append(f"{bg:.0%} of the images are backgrounds; Ultralytics suggests 0-10% "
                             f"(try --ratio {BACKGROUND_WARN / (1 - BACKGROUND_WARN):.2f})")

@@ -86,6 +86,7 @@ class SampleOptions:
     cutout_fills: tuple[str, ...] = ("noise",)
     cutout_region: str = "box"
     cutout_margin: str = "0"
+    unannotated: str = "error"               # yolo-det: a positive without annotation stops the run, or "skip"
     hash: str = "phash"
     hash_distance: int = DEFAULT_DISTANCE
     dihedral: bool = False
@@ -142,6 +143,8 @@ class SampleRun:
         check_class_name(self.negative_class, opts.format)
         if opts.format == "yolo-det" and opts.boxes is None:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
+        if opts.unannotated not in ("error", "skip"):
+            raise NegmineError("--unannotated must be error or skip")
         self.t0 = time.monotonic()
 
     def _bar(self, **kw):
@@ -156,15 +159,21 @@ class SampleRun:
         if self.negative_class.lower() in {c.lower() for c in self.positives.classes}:
             raise NegmineError(f"the negative class {self.negative_class!r} is also a positive class; "
                                "choose another with --negative-class")
-        self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
         for cls in self.positives.classes:
             check_class_name(cls, o.format)
         self.pos_boxes: dict[str, list] = {}
         self.pos_masks: dict[str, Path] = {}
-        self.synthetic_target = 0
+        self.left_out: list[dict] = []          # positives not written (yolo-det: no or bad annotation)
         if o.format == "yolo-det" or o.synthetic:
-            _, _, self.pos_boxes, self.pos_masks = annotated_images(self.positives.root, o.boxes, o.masks, None,
-                                                                    o.box_format)
+            ann = annotated_images(self.positives.root, o.boxes, o.masks, None, o.box_format)
+            self.pos_boxes, self.pos_masks = ann.boxes, ann.masks
+            if o.format == "yolo-det":
+                self._leave_out_unlabelled(ann.invalid)
+            else:                               # still positives; only their cutouts are impossible
+                self.left_out = [{"role": "synthetic", "source": str(self.positives.root), "file": k, "reason": r}
+                                 for k, r in sorted(ann.invalid.items())]
+        self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
+        self.synthetic_target = 0
         if o.synthetic:
             annotated = len({k for k, v in self.pos_boxes.items() if v} | set(self.pos_masks))
             # at most one cutout per annotated positive; what they cannot supply comes from the pool
@@ -185,6 +194,29 @@ class SampleRun:
                                f"{self.pool_target} negatives needed from it; add a source, lower --ratio/--count, "
                                "or pass --allow-short", self.available, self.pool_target)
         return self._plan_summary()
+
+    def _leave_out_unlabelled(self, invalid: dict[str, str]) -> None:
+        """A detector takes an image without label lines for a background, so a positive is written
+        only when its annotation says what is in it (an explicitly empty one: a true background).
+        Unannotated positives stop the run unless --unannotated skip; images with a bad box or
+        frame (`objects.resolve`) are left out. Both are recorded in rejects.jsonl."""
+        files = [f for fs in self.positives.classes.values() for f in fs]
+        missing = [f.rel for f in files if f.rel not in self.pos_boxes and f.rel not in invalid]
+        if missing and self.opts.unannotated == "error":
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise NegmineError(f"{len(missing)} positives have no annotation in --boxes ({', '.join(missing[:5])}{more}); "
+                               "a detector would learn them as backgrounds. Annotate them (an empty label file "
+                               "means 'no object'), or leave them out with --unannotated skip")
+        reasons = {**{k: "positive has no annotation (--unannotated skip)" for k in missing}, **invalid}
+        for cls, fs in list(self.positives.classes.items()):
+            self.positives.classes[cls] = [f for f in fs if f.rel not in reasons]
+            if not self.positives.classes[cls]:
+                del self.positives.classes[cls]
+        if not self.positives.classes:
+            raise NegmineError("no positive is left with a usable annotation (see the reasons with --unannotated skip)"
+                               if missing else f"no positive is left with a usable annotation: {next(iter(invalid.values()))}")
+        self.left_out = [{"role": "positive", "source": str(self.positives.root), "file": k, "reason": r}
+                         for k, r in sorted(reasons.items())]
 
     def _plan_order(self) -> None:
         """The priority order over every eligible pool row: per source (and near/far stratum) a
@@ -357,7 +389,7 @@ class SampleRun:
                                f"({len(dropped)} rejected), {target} needed; pass --allow-short "
                                "to keep fewer", len(accepted), target)
         rows += synthetic + self._place_negatives(writer, distributor, accepted)
-        rejects += syn_rejects + [self._reject_row(c) for c in dropped]
+        rejects += self.left_out + syn_rejects + [self._reject_row(c) for c in dropped]
         rows = sort_rows(rows, self.split_names)
         counts: dict[str, dict[str, int]] = {s: {} for s in self.split_names}
         for r in rows:
@@ -471,7 +503,7 @@ class SampleRun:
         while len(rows) < self.synthetic_target and pos < len(queue):
             batch = queue[pos:pos + self.synthetic_target - len(rows)]
             pos += len(batch)
-            tasks = [(str(self.positives.root / k), [(b.x0, b.y0, b.x1, b.y1, b.label) for b in self.pos_boxes.get(k, [])],
+            tasks = [(str(self.positives.root / k), self.pos_boxes.get(k, []),
                       self.pos_masks.get(k), image_seed(self.seed, k)) for k in batch]
             for k, result in zip(batch, distributor.imap(fn, tasks)):
                 if isinstance(result, str):
@@ -488,7 +520,7 @@ class SampleRun:
                     source=str(self.positives.root), file=k, label=pos_row[k]["label"],
                     sha256=hashlib.sha256(c.data).hexdigest(), width=c.width, height=c.height, reencoded=True,
                     cutout={"boxes": c.boxes, "region": c.region, "fill": c.fill, "seed": c.seed,
-                            "margin": self.cutout_opts.margin}))
+                            "margin": self.cutout_opts.margin, "region_area": c.region_area}))
                 journal.append({"t": "syn", "file": k, "row": rows[-1]})
         return rows, rejects
 

@@ -14,6 +14,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -26,6 +27,7 @@ from negmine.distribute import make_distributor
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 from negmine.manifest import write_outputs
+from negmine.objects import image_frame, resolve
 from negmine.positives import _images_under
 from negmine.writers import Run, plain_record, run_options, stored_seed
 
@@ -36,20 +38,21 @@ def image_seed(seed: int, key: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(key.encode())]).generate_state(1)[0])
 
 
-def _image_sizes(root: Path, keys: list[str]) -> dict[str, tuple[int, int]]:
-    sizes = {}
-    for k in keys:
-        try:
-            with Image.open(root / k) as im:
-                sizes[k] = im.size
-        except Exception:
-            pass
-    return sizes
+class Annotated(NamedTuple):
+    root: Path                       # the images folder, resolved
+    keys: list[str]                  # every image, relative to root
+    boxes: dict[str, list[Box]]      # annotated images: upright, valid, clipped objects ([]: none there)
+    masks: dict[str, Path]           # mask PNG per image
+    invalid: dict[str, str]          # annotated images left out, with the reason (a bad box, a wrong frame)
 
 
 def annotated_images(images: Path, boxes: Path | None, masks: Path | None, classes: list[str] | None,
-                     fmt: str = "auto") -> tuple[Path, list[str], dict[str, list[Box]], dict[str, Path]]:
-    """(root, image keys, boxes per key, mask file per key); keys are paths relative to root."""
+                     fmt: str = "auto") -> Annotated:
+    """Find the images and pair them with their annotations (see `annotations.match_images`), each
+    image's objects brought into its upright frame and validated (`objects.resolve`, one header
+    read per annotated image). An image absent from `boxes` has no annotation; one with [] was
+    annotated with no object (of the chosen classes). Raises NegmineError on unreadable or
+    ambiguous annotations, and when annotations were given but fit none of the images."""
     root = Path(images).expanduser()
     if not root.is_dir():
         raise NegmineError(f"--images {root} is not a folder")
@@ -60,27 +63,37 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
     if boxes is None and masks is None:
         raise NegmineError("give the objects to remove: --boxes (COCO/VOC/YOLO/CSV) and/or --masks DIR")
     found: dict[str, list[Box]] = {}
+    invalid: dict[str, str] = {}
     if boxes is not None:
-        needs_sizes = fmt == "yolo" or (fmt == "auto" and Path(boxes).is_dir() and not any(Path(boxes).rglob("*.xml")))
-        raw = load_boxes(Path(boxes), fmt, _image_sizes(root, keys) if needs_sizes else None)
-        found = match_images(raw, keys)
+        raw = load_boxes(Path(boxes), fmt, image_keys=keys)
+        matched = match_images(raw, keys)
+        if raw and not matched:
+            example = next(iter(raw))
+            example = example[0] if isinstance(example, tuple) else example
+            raise NegmineError(f"--boxes {boxes}: none of its {len(raw)} annotated images is in --images {root} "
+                               f"(first: {example!r}); the names must be the images' paths or file names")
+        if classes:             # before validation: a bad box of another class costs nothing here
+            wanted = {c.strip() for c in classes if c.strip()}
+            matched = {k: [b for b in v if b.label in wanted] for k, v in matched.items()}
+        for k, bxs in matched.items():
+            try:
+                found[k] = resolve(bxs, *_frame(root / k)) if bxs else []
+            except ImageRejected as exc:
+                invalid[k] = str(exc)
     mask_files: dict[str, Path] = {}
     if masks is not None:
         mroot = Path(masks).expanduser()
         if not mroot.is_dir():
             raise NegmineError(f"--masks {mroot} is not a folder")
-        by_stem = {}
-        for p in sorted(mroot.rglob("*.png")):
-            by_stem.setdefault(p.relative_to(mroot).with_suffix("").as_posix(), p)
-            by_stem.setdefault(p.stem, p)
-        for k in keys:
-            m = by_stem.get(Path(k).with_suffix("").as_posix()) or by_stem.get(Path(k).stem)
-            if m is not None:
-                mask_files[k] = m
-    if classes:
-        wanted = {c.strip() for c in classes if c.strip()}
-        found = {k: [b for b in v if b.label in wanted] for k, v in found.items()}
-    return root, keys, found, mask_files
+        # paired like label files: the mask tree mirrors the image tree, never a stem from another folder
+        pngs = {p.relative_to(mroot).with_suffix("").as_posix(): [p] for p in sorted(mroot.rglob("*.png"))}
+        mask_files = {k: ps[0] for k, ps in match_images(pngs, keys).items()}
+    return Annotated(root, keys, found, mask_files, invalid)
+
+
+def _frame(path: Path) -> tuple[tuple[int, int], int]:
+    w, h, orientation = image_frame(path)
+    return (w, h), orientation
 
 
 def _load_mask(path: Path | None) -> np.ndarray | None:
@@ -94,12 +107,12 @@ def _task(task: tuple, opts: CutoutOptions, mode: str, crop: dict) -> list[Cutou
     try:
         data = Path(path).read_bytes()
         mask = _load_mask(mask_path)
-        boxes = [Box(*b) for b in boxes]
+        boxes = [b if isinstance(b, Box) else Box(*b) for b in boxes]
         if mask is not None and not boxes:
             ys, xs = np.nonzero(mask)
             if not len(xs):
                 raise ImageRejected("mask is empty")
-            boxes = [Box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
+            boxes = [Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))]   # JSON-able
         if mode == "crops":
             return background_crops(data, boxes, opts, seed, **crop)
         return [cutout(data, boxes, opts, seed, mask if opts.region == "mask" else None)]
@@ -140,17 +153,21 @@ def run_cutout(job: CutoutJob) -> dict:
     if job.seed is None and job.resume:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
-    root, keys, boxes, masks = annotated_images(job.images, job.boxes, job.masks, job.classes, job.box_format)
+    root, keys, boxes, masks, invalid = annotated_images(job.images, job.boxes, job.masks, job.classes,
+                                                         job.box_format)
     record = plain_record({**asdict(job), "seed": seed, "options": asdict(opts)})
     key = {"negmine_version": __version__, "seed": seed, "options": run_options(record)}
     rows, rejects, tasks = [], [], []
     for k in keys:
-        if k in boxes and boxes[k] or k in masks:
-            tasks.append((k, (str(root / k), [(b.x0, b.y0, b.x1, b.y1, b.label) for b in boxes.get(k, [])],
-                              masks.get(k), image_seed(seed, k))))
+        if k in invalid:
+            rejects.append({"file": k, "reason": invalid[k]})
+        elif k in boxes and boxes[k] or k in masks:
+            tasks.append((k, (str(root / k), boxes.get(k, []), masks.get(k), image_seed(seed, k))))
+        elif k in boxes:
+            rejects.append({"file": k, "reason": "no object of the chosen classes" if job.classes
+                            else "annotated with no object: nothing to remove"})
         else:
-            reason = "no object of the chosen classes" if job.classes and k in boxes else "no annotation"
-            rejects.append({"file": k, "reason": reason})
+            rejects.append({"file": k, "reason": "no annotation"})
     crop = {"size": job.crop_size, "count": job.crops_per_image, "max_iou": job.crop_iou}
     ext = "." + opts.image_format
     distributor = make_distributor(job.workers)
@@ -178,6 +195,7 @@ def run_cutout(job: CutoutJob) -> dict:
                     made.append({"path": rel, "source": str(root), "file": key_, "mode": job.mode,
                                  "region": c.region, "fill": c.fill, "noise": opts.noise if c.fill == "noise" else None,
                                  "margin": opts.margin, "boxes": c.boxes, "crop": c.crop, "seed": c.seed,
+                                 "region_area": c.region_area if job.mode == "cutout" else None,
                                  "width": c.width, "height": c.height, "sha256": hashlib.sha256(c.data).hexdigest()})
                 rows += made
                 run.journal.append({"file": key_, "rows": made})

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import SHARED, read_manifest
-from negmine.annotations import Box, load_boxes, parse_coco, parse_csv, parse_voc
+from negmine.annotations import Box, load_boxes, match_images, parse_coco, parse_csv, parse_voc
 from negmine.cli import cli
 from negmine.cutout import FILLS, CutoutOptions, background_crops, cutout, load_rgb
 from negmine.errors import NegmineError
@@ -29,7 +29,7 @@ def invoke(*args):
 
 
 def voc_boxes():
-    return parse_voc(VOC)
+    return match_images(parse_voc(VOC), [p.name for p in IMAGES.glob("*.jpg")])
 
 
 def test_annotation_formats_agree(tmp_path):
