@@ -392,6 +392,9 @@ class ParquetSource(Source):
         """(file-local row, image bytes) of some rows of shard fi: the rows' pages when the shard has
         a page index, else whole row groups (read a batch at a time)."""
         table = self._page_tables[fi]
+        if table is not None and self._hf:     # every page at once: contiguous pages are one request
+            idx = np.unique(np.searchsorted(table.start, local, side="right") - 1)
+            self._prefetch(fi, list(zip(table.offset[idx].tolist(), (table.offset[idx] + table.size[idx]).tolist())))
         if table is not None:
             try:
                 # remote: few large requests (each costs a round trip); local: small reads, less memory

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from negmine.errors import HubUnavailable, NegmineError, SourceNotFound
 
 MERGE_GAP = 4 << 10           # bytes: two wanted ranges closer than this are fetched as one request
-MAX_REQUEST = 64 << 20        # bytes: a merged request stops growing here (memory per request)
+MAX_REQUEST = 1 << 30         # bytes: a merged request stops growing here (it is streamed to disk)
 WINDOW_S = 300.0              # the Hub's rate-limit window
 RESOLVER_LIMIT = {True: 5000, False: 3000}    # per window, with / without a token
 API_LIMIT = {True: 1000, False: 500}
@@ -359,17 +359,13 @@ class RangeFile:
         return [m for a, b in merged for m in self._have.missing(a, b)]
 
     def _fetch_into_store(self, req: tuple[int, int]) -> None:
-        a, b = req
-        data = self._get(a, b)
-        os.pwrite(self._fd, data, a)
-        self._have.add(a, b)
-
-    def _get(self, a: int, b: int) -> bytes:
-        """GET bytes [a, b) with retries: 429 waits as the server says, 5xx and dropped
-        connections back off ($NEGMINE_HUB_RETRIES, $NEGMINE_HUB_BACKOFF), an expired CDN location
-        is asked again."""
+        """GET bytes [a, b) into the scratch file, streamed (memory stays at one chunk however
+        large the range), with retries: a 429 waits as the server says, 5xx and dropped connections
+        back off ($NEGMINE_HUB_RETRIES, $NEGMINE_HUB_BACKOFF), an expired CDN location is asked
+        again once."""
         from huggingface_hub.utils import build_hf_headers, get_session
 
+        a, b = req
         retries = int(os.environ.get("NEGMINE_HUB_RETRIES", 4))
         backoff = float(os.environ.get("NEGMINE_HUB_BACKOFF", 1.0))
         b_ = budget()
@@ -383,7 +379,28 @@ class RangeFile:
             headers["Range"] = f"bytes={a}-{b - 1}"
             headers["Accept-Encoding"] = "identity"
             try:
-                r = get_session().get(location, headers=headers, follow_redirects=True)
+                with get_session().stream("GET", location, headers=headers, follow_redirects=True) as r:
+                    status, rheaders = r.status_code, r.headers
+                    if status in (200, 206):
+                        pos, skip = a, (a if status == 200 else 0)   # 200: a server that ignores Range
+                        for chunk in r.iter_bytes(1 << 20):
+                            if skip:
+                                cut = min(skip, len(chunk))
+                                chunk, skip = chunk[cut:], skip - cut
+                            chunk = chunk[:b - pos]
+                            if chunk:
+                                os.pwrite(self._fd, chunk, pos)
+                                pos += len(chunk)
+                            if pos >= b:
+                                break
+                        if status == 200:
+                            b_.add("whole_file_answers")
+                        if pos != b:
+                            raise HubUnavailable(f"{self.path}: asked for {b - a} bytes at {a}, got {pos - a}")
+                        self._have.add(a, b)
+                        return
+            except HubUnavailable:
+                raise
             except Exception as exc:
                 if transient_exception(exc) and attempt < retries:
                     attempt += 1
@@ -392,36 +409,27 @@ class RangeFile:
                     continue
                 raise HubUnavailable(f"cannot reach the Hub for {self.path} ({type(exc).__name__}: "
                                      f"{str(exc).splitlines()[0] if str(exc) else ''}) after retries") from None
-            if r.status_code == 206:
-                data = r.content
-                if len(data) != b - a:
-                    raise HubUnavailable(f"{self.path}: asked for {b - a} bytes at {a}, got {len(data)}")
-                return data
-            if r.status_code == 200:       # a server that ignores Range: the whole file came
-                data = r.content
-                b_.add("whole_file_answers")
-                return data[a:b]
-            if r.status_code in (401, 403, 404, 410) and not same_host and not relocated:
+            if status in (401, 403, 404, 410) and not same_host and not relocated:
                 relocated = True           # a signed CDN location that expired: ask the resolver again
                 self._location = None
                 continue
-            if r.status_code == 416:
+            if status == 416:
                 raise SourceNotFound(f"{self.path}: bytes {a}-{b} are past its end (the file changed?)")
-            if (r.status_code == 429 or r.status_code >= 500) and attempt < retries:
+            if (status == 429 or status >= 500) and attempt < retries:
                 attempt += 1
                 b_.add("retries")
-                wait = retry_after(r.headers) if r.status_code == 429 else None
+                wait = retry_after(rheaders) if status == 429 else None
                 time.sleep(wait + 1 if wait else backoff * 2 ** (attempt - 1))
                 continue
-            if r.status_code in (401, 403) and not same_host:
-                raise HubUnavailable(f"the Hub's storage refused {self.path} (HTTP {r.status_code}) even at a "
+            if status in (401, 403) and not same_host:
+                raise HubUnavailable(f"the Hub's storage refused {self.path} (HTTP {status}) even at a "
                                      "fresh location; try again later")
-            if r.status_code in (401, 403):
+            if status in (401, 403):
                 from negmine.errors import HubAuthError
 
-                raise HubAuthError(f"{self.path}: access denied (HTTP {r.status_code}); log in with "
+                raise HubAuthError(f"{self.path}: access denied (HTTP {status}); log in with "
                                    "`hf auth login` or set HF_TOKEN")
-            raise HubUnavailable(f"cannot read {self.path} (HTTP {r.status_code}) after retries; check the "
+            raise HubUnavailable(f"cannot read {self.path} (HTTP {status}) after retries; check the "
                                  "network, or set HF_HUB_OFFLINE=1 to use the local cache")
 
     def open(self) -> "SparseReader":
