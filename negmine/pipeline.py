@@ -34,7 +34,7 @@ from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_co
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed,
                               parse_split, rng_for, small_index, stratified_order, uniform_order)
-from negmine.sources import Source, SourceSpec, open_sources, remote
+from negmine.sources import Source, SourceSpec, budget, open_sources
 from negmine.writers import DatasetWriter, Journal, Run, plain_record, run_options, stored_seed
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
@@ -154,7 +154,7 @@ class SampleRun:
     def plan(self) -> dict:
         _release_freed_memory()
         o = self.opts
-        remote.configure(o.hub_rate)
+        budget.configure(o.hub_rate)
         self.positives: Positives = scan_positives(o.positives, follow_symlinks=o.follow_symlinks)
         if self.negative_class.lower() in {c.lower() for c in self.positives.classes}:
             raise NegmineError(f"the negative class {self.negative_class!r} is also a positive class; "
@@ -333,7 +333,7 @@ class SampleRun:
                     est = src.download_estimate(self.order_row[:w][self.order_src[:w] == i])
                     io[src.id].update(download_bytes=est["bytes"], download_requests=est["requests"],
                                       resolver_requests=est["resolver_requests"],
-                                      min_seconds=remote.min_seconds(est["resolver_requests"]))
+                                      min_seconds=budget.min_seconds(est["resolver_requests"]))
         plan = {
             "seed": self.seed, "negatives_needed": self.needed, "pool_available": self.available, "io": io,
             "positives": {c: len(f) for c, f in self.positives.classes.items()},
@@ -341,8 +341,8 @@ class SampleRun:
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
             "classes": self.classes.report(),
         }
-        if remote.used() is not None:
-            plan["hub_planning"] = remote.used()
+        if budget.used() is not None:
+            plan["hub_planning"] = budget.used()
         plan["notes"] = [n for n in (s.partial_note() for s in self.sources) if n]
         if self.opts.synthetic:
             plan["synthetic"] = {"fraction": self.opts.synthetic, "planned": self.synthetic_target,
@@ -405,8 +405,8 @@ class SampleRun:
             "hash": self.hash_kind, "hash_distance": self.opts.hash_distance,
             "sources": [s.describe() for s in self.sources],
         }
-        if remote.used() is not None:
-            summary["hub"] = remote.used()
+        if budget.used() is not None:
+            summary["hub"] = budget.used()
         boxes = {k: [[b.x0, b.y0, b.x1, b.y1, b.label] for b in v] for k, v in self.pos_boxes.items()}
         summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]

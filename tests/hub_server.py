@@ -65,6 +65,18 @@ class Logged:
     t: float
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    errors: list
+
+    def handle_error(self, request, client_address):
+        """A client that hangs up mid-answer (it read the status of an error and closed) is normal
+        for a server; keep the rest for the tests to see, off stderr."""
+        import sys
+
+        self.errors.append(repr(sys.exc_info()[1]))
+
+
 class HubServer:
     """`with HubServer() as hub: hub.add_repo(...); os.environ["HF_ENDPOINT"] = hub.endpoint`.
 
@@ -78,6 +90,7 @@ class HubServer:
         self.limits = dict(limits or {})
         self.url_ttl = url_ttl
         self.log: list[Logged] = []
+        self.errors: list[str] = []              # exceptions while answering (hang-ups mostly)
         self._windows: dict[str, deque] = {}
         self._fail: list[list] = []              # [kind, status, remaining]
         self._lock = threading.Lock()
@@ -119,8 +132,8 @@ class HubServer:
     def start(self) -> None:
         handler = _handler(self)
         for _ in range(2):                        # the Hub, then its CDN on a second host
-            srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-            srv.daemon_threads = True
+            srv = _Server(("127.0.0.1", 0), handler)
+            srv.errors = self.errors
             threading.Thread(target=srv.serve_forever, daemon=True).start()
             self._servers.append(srv)
         self.endpoint = f"http://127.0.0.1:{self._servers[0].server_port}"

@@ -6,7 +6,8 @@
 | `layout` | which files make up a split (push_to_hub layout, card `configs`, `datasets` conventions) |
 | `parquet` | parquet shards, local or on the Hub, read by page or row group |
 | `pages` | parquet page-index reads |
-| `remote` | exact range reads of Hub files, request budget and pacing |
+| `remote` | exact range reads of Hub files |
+| `budget` | the run's Hub request budget: counts, pacing, 429s |
 | `hub` | Hub repo resolution (online, or the HF cache offline) |
 | `disk` | `save_to_disk` folders |
 | `folder` | folders of image files |
@@ -21,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from negmine.errors import SourceNotFound
-from negmine.sources import hub
+from negmine.sources import budget, hub
 from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, card_data, card_licence,
                                   narrow_codes, short_name)
 from negmine.sources.disk import DiskSource
@@ -72,9 +73,7 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
 
 
 def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True) -> Source:
-    from negmine.sources import remote
-
-    remote.budget()                  # count and pace from the first request on
+    budget.current()                 # count and pace from the first request on
     repo = hub.resolve(repo_id, revision)
     where = f"{repo_id}@{repo.sha[:8]}"
     licence = card_licence(repo.card_text)
