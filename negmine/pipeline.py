@@ -145,6 +145,7 @@ class SampleRun:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
         if opts.unannotated not in ("error", "skip"):
             raise NegmineError("--unannotated must be error or skip")
+        self._forced_ratio: float | None = None    # --max-download: clustering past the class-coverage cap
         self.t0 = time.monotonic()
 
     def _bar(self, **kw):
@@ -249,7 +250,7 @@ class SampleRun:
                 del local
                 if ratio:
                     cap = None
-                    if o.max_read_ratio is None and not getattr(self, "_forced_ratio", None):
+                    if o.max_read_ratio is None and not self._forced_ratio:
                         # default: never fewer classes than an unclustered draw
                         want = math.ceil(self.pool_target * weight / sum(s.weight for s in self.sources))
                         cap = want // max(1, len(np.unique(codes)))
@@ -298,7 +299,7 @@ class SampleRun:
         only as far as the draw still reaches as many classes as an unclustered one."""
         if not hasattr(src, "blocks"):
             return None
-        if getattr(self, "_forced_ratio", None) and getattr(src, "_hf", False):
+        if self._forced_ratio and src.downloads:
             return self._forced_ratio
         r = self.opts.max_read_ratio
         if r is None:
@@ -328,7 +329,7 @@ class SampleRun:
                               "note": src.read_note(),
                               "image_bytes_drawn_estimate": int(total / max(1, len(src)) * len(rows)),
                               "max_read_ratio": self.read_ratio(src)}
-                if getattr(src, "_hf", False):
+                if src.downloads and hasattr(src, "download_estimate"):
                     w = min(window_size(self.pool_target, self.sources), self.available)
                     est = src.download_estimate(self.order_row[:w][self.order_src[:w] == i])
                     io[src.id].update(download_bytes=est["bytes"], download_requests=est["requests"],

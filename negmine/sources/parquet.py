@@ -211,7 +211,7 @@ class ParquetSource(Source):
     def download_estimate(self, rows: Sequence[int]) -> dict:
         """What reading `rows` would fetch from the Hub now: {"bytes", "requests" (range requests,
         after what this run already fetched and merged as `remote.plan_requests` merges them),
-        "resolver_requests" (shards not yet located)}. Zeros for local shards. A page that turns
+        "resolver_requests" (one per shard read)}. Zeros for local shards. A page that turns
         out to need its row group's dictionary page costs one more range (rare for images)."""
         out = {"bytes": 0, "requests": 0, "resolver_requests": 0}
         if not self._hf:
@@ -234,7 +234,7 @@ class ParquetSource(Source):
             if table is None and fi not in self._meta:       # pyarrow decodes row groups with the footer
                 out["bytes"] += self._footer_len.get(fi, 0)
                 out["requests"] += 2
-            out["resolver_requests"] += int(rf is None or rf._location is None)
+            out["resolver_requests"] += 1     # a run locates each shard it reads once (a new process: again)
         return out
 
     def _with_file(self, i: int, fn):
