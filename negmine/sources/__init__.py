@@ -10,11 +10,15 @@
 | `hub` | Hub repo resolution (online, or the HF cache offline) |
 | `disk` | `save_to_disk` folders |
 | `folder` | folders of image files |
+| `imagefolder` | imagefolder splits: loose images or zip archives, labels from metadata.jsonl/csv or folders |
+| `webdataset` | WebDataset tar shards: a few whole shards chosen by seed |
+| `archive` | what the archive layouts share: per-sample labels, card class names, local copies of Hub files |
 | `presets` | named pools |
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,11 +29,13 @@ from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, ca
                                   short_name)
 from negmine.sources.disk import DiskSource
 from negmine.sources.folder import FolderSource
+from negmine.sources.imagefolder import ImageFolderSource, is_imagefolder_file, is_metadata
 from negmine.sources.layout import split_files
 from negmine.sources.parquet import PageRead, ParquetSource
 from negmine.sources.presets import DEFAULT_PRESET, PRESETS
+from negmine.sources.webdataset import WebDatasetSource
 
-__all__ = ["IMAGE_EXTENSIONS", "DiskSource", "FolderSource", "Item", "PageRead", "ParquetSource", "Source",
+__all__ = ["IMAGE_EXTENSIONS", "DiskSource", "FolderSource", "ImageFolderSource", "Item", "WebDatasetSource", "PageRead", "ParquetSource", "Source",
            "SourceSpec", "narrow_codes", "open_source", "open_sources", "DEFAULT_PRESET", "PRESETS"]
 
 
@@ -37,14 +43,30 @@ def _is_disk_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
 
 
-def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False) -> Source:
-    """Resolve a spec: a preset name, a local folder, or a Hub repo id."""
+def _archive_layout(path: Path) -> str | None:
+    """"webdataset" for a folder of tar shards, "imagefolder" for one with zip archives or
+    metadata.jsonl/csv files, else None (plain image files: the folder layout)."""
+    kind = None
+    for p in path.rglob("*"):
+        if any(part.startswith(".") for part in p.relative_to(path).parts):
+            continue
+        if p.suffix.lower() == ".tar":
+            return "webdataset"
+        if p.suffix.lower() == ".zip" or is_metadata(p.name):
+            kind = "imagefolder"
+    return kind
+
+
+def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False, *,
+                seed: int | None = None, want: int | None = None) -> Source:
+    """Resolve a spec: a preset name, a local folder, or a Hub repo id. `seed` and `want` (rows
+    this source should supply) choose the shards a WebDataset source reads; see `webdataset`."""
     location = spec.location
     if location in PRESETS:
         preset = PRESETS[location]
         spec = SourceSpec(preset.repo, spec.split or preset.split, spec.weight, spec.image_column,
                           spec.label_column)
-        return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress)
+        return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress, seed=seed, want=want)
     path = Path(location).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -58,6 +80,14 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
             return ParquetSource(id=str(path), short=short_name(path.name), revision=None, licence=card_licence(card),
                                      base=str(path), files=files, split=split, spec=spec, card_text=card,
                                  progress=progress)
+        layout = _archive_layout(path)
+        if layout:
+            split, files = split_files(str(path), spec.split, str(path))
+            card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
+            if not follow_symlinks:     # as for folders: no links out of the pool
+                files = [f for f in files if os.path.realpath(f).startswith(str(path) + os.sep)]
+            return _open_archive(layout, spec, str(path), files, split, id=str(path), revision=None,
+                                 card_text=card, progress=progress, seed=seed, want=want)
         source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
             raise SourceNotFound(f"source folder {path} holds no images")
@@ -66,10 +96,24 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
     if parsed is None or location.startswith((".", "/", "~")):
         raise SourceNotFound(f"source {location!r} is not a folder, a preset ({', '.join(PRESETS)}) "
                              "or a Hub dataset repo (OWNER/NAME)")
-    return _open_hub(spec, *parsed, progress=progress)
+    return _open_hub(spec, *parsed, progress=progress, seed=seed, want=want)
 
 
-def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True) -> Source:
+def _open_archive(layout: str, spec: SourceSpec, base: str, files: list[str], split: str, *, id: str,
+                  revision: str | None, card_text: str | None, progress: bool, seed: int | None,
+                  want: int | None) -> Source:
+    """A WebDataset (tar shards) or imagefolder (zips, metadata files) split as its source."""
+    if layout == "webdataset":
+        tars = [f for f in files if f.lower().endswith(".tar")]
+        return WebDatasetSource(id=id, base=base, files=tars, split=split, spec=spec, revision=revision,
+                                licence=card_licence(card_text), card_text=card_text, seed=seed, want=want,
+                                progress=progress)
+    return ImageFolderSource(id=id, base=base, files=[f for f in files if is_imagefolder_file(f)], split=split,
+                             spec=spec, revision=revision, licence=card_licence(card_text), card_text=card_text)
+
+
+def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True, *,
+              seed: int | None = None, want: int | None = None) -> Source:
     repo = hub.resolve(repo_id, revision)
     where = f"{repo_id}@{repo.sha[:8]}"
     licence = card_licence(repo.card_text)
@@ -78,6 +122,12 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
         return ParquetSource(id=repo_id, short=short_name(repo_id.split("/")[-1]), revision=repo.sha,
                              licence=licence, base=repo.base, files=files, split=split, spec=spec,
                              card_text=repo.card_text, progress=progress)
+    if files and all(f.lower().endswith(".tar") for f in files):
+        return _open_archive("webdataset", spec, repo.base, files, split, id=repo_id, revision=repo.sha,
+                             card_text=repo.card_text, progress=progress, seed=seed, want=want)
+    if all(is_imagefolder_file(f) for f in files) and any(f.lower().endswith(".zip") or is_metadata(f) for f in files):
+        return _open_archive("imagefolder", spec, repo.base, files, split, id=repo_id, revision=repo.sha,
+                             card_text=repo.card_text, progress=progress, seed=seed, want=want)
     if all(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files):
         # An imagefolder repo: the split's common folder is the root, classes are sub-folders.
         root = os.path.commonpath([f.split("://", 1)[-1] for f in files])
@@ -86,12 +136,17 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
                             revision=repo.sha, licence=licence)
     kinds = sorted({Path(f).suffix for f in files})
     raise SourceNotFound(f"{where} split {split!r} holds {', '.join(kinds)} files; negmine reads parquet "
-                         "shards or image files")
+                         "shards, tar shards, zip archives or image files")
 
 
-def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_symlinks: bool = False) -> list[Source]:
+def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_symlinks: bool = False, *,
+                 seed: int | None = None, want: int | None = None) -> list[Source]:
+    """Open every spec (the default preset when none); `want`, the rows the whole pool should
+    supply, is shared by weight (only WebDataset sources use it, with `seed`, to choose shards)."""
     specs = list(specs) or [SourceSpec(DEFAULT_PRESET)]
-    sources = [open_source(s, progress, follow_symlinks) for s in specs]
+    total = sum(s.weight for s in specs)
+    sources = [open_source(s, progress, follow_symlinks, seed=seed,
+                           want=None if want is None else math.ceil(want * s.weight / total)) for s in specs]
     for src in sources:
         src.codes = narrow_codes(src.codes)
     return sources
