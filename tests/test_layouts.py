@@ -124,17 +124,24 @@ def test_bad_samples_in_a_shard_are_recorded_skips(positives, tmp_path):
         add(tf, "labelonly.txt", b"thing1")                             # no image: not a sample
         add(tf, "jsonok.webp", _webp(102))
         add(tf, "jsonok.json", json.dumps({"class": "thing2", "id": 7}).encode())
-    out = tmp_path / "ds"
-    run("-p", positives, "-s", pool, "--count", 9, "--seed", 0, "-o", out)
+        add(tf, "../../escape/evil.jpg", jpeg_bytes(103))                # a hostile member name
+        add(tf, "../../escape/evil.txt", b"../../../etc")
+    out = tmp_path / "nest" / "ds"
+    run("-p", positives, "-s", pool, "--count", 10, "--seed", 0, "-o", out)
     neg = negatives(out)
-    assert sorted(r["member"] for r in neg) == sorted([f"good{i}.jpg" for i in range(8)] + ["jsonok.webp"])
+    assert sorted(r["member"] for r in neg) == sorted([f"good{i}.jpg" for i in range(8)] +
+                                                      ["jsonok.webp", "../../escape/evil.jpg"])
+    written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file()} - {(pool / "only.tar").resolve()}
+    written -= {p.resolve() for p in positives.rglob("*")}
+    assert written and all(out.resolve() in p.parents for p in written)
     assert {r["member"]: r["label"] for r in neg}["jsonok.webp"] == "thing2"
     assert all(r["label"] == f"thing{int(r['member'][4]) % 3}" for r in neg if r["member"].startswith("good"))
+    assert {r["member"]: r["label"] for r in neg}["../../escape/evil.jpg"] == "../../../etc"
     reasons = {r["member"]: r["reason"] for r in rejects(out)}
     assert set(reasons) == {"corrupt.jpg", "nolabel.jpg", "badjson.jpg"}
     assert "no label" in reasons["nolabel.jpg"] and "not valid JSON" in reasons["badjson.jpg"]
     assert all(r["file"] == "only.tar" for r in rejects(out))
-    assert record(out)["sources"][0]["rows"] == 12                        # labelonly is no sample
+    assert record(out)["sources"][0]["rows"] == 13                        # labelonly is no sample
 
 
 def _webp(seed: int) -> bytes:
@@ -289,3 +296,21 @@ def test_a_damaged_zip_is_a_one_line_error(positives, tmp_path):
     r = run("-p", positives, "-s", pool, "-o", tmp_path / "ds", ok=False)
     assert r.exit_code == 4 and "images.zip is not a readable zip archive" in r.output
     assert "Traceback" not in r.output
+
+
+def test_hub_imagefolder_repo_of_loose_files_with_metadata_csv(positives, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "train" / "pics").mkdir(parents=True)
+    lines = ["file_name,caption,kind"]
+    for i in range(12):
+        (repo / "train" / "pics" / f"{i:02d}.jpg").write_bytes(jpeg_bytes(300 + i))
+        lines.append(f"pics/{i:02d}.jpg,a photo,{['bench', 'kite', 'sofa'][i % 3]}")
+    (repo / "train" / "metadata.csv").write_text("\n".join(lines) + "\n")
+    (repo / "README.md").write_text("---\nlicense: mit\n---\n")
+    install_in_hf_cache(repo, "someone/loose-meta")
+    out = tmp_path / "ds"
+    run("-p", positives, "-s", "someone/loose-meta?label=kind", "--count", 6, "--seed", 5, "-o", out)
+    neg = negatives(out)
+    assert len(neg) == 6 and all(r["file"].startswith("train/pics/") and r["licence"] == "mit" for r in neg)
+    assert all(r["label"] == ["bench", "kite", "sofa"][int(Path(r["file"]).stem) % 3] for r in neg)
+    assert Counter(r["label"] for r in neg) == {"bench": 2, "kite": 2, "sofa": 2}

@@ -47,13 +47,18 @@ def _archive_layout(path: Path) -> str | None:
     """"webdataset" for a folder of tar shards, "imagefolder" for one with zip archives or
     metadata.jsonl/csv files, else None (plain image files: the folder layout)."""
     kind = None
-    for p in path.rglob("*"):
-        if any(part.startswith(".") for part in p.relative_to(path).parts):
-            continue
-        if p.suffix.lower() == ".tar":
-            return "webdataset"
-        if p.suffix.lower() == ".zip" or is_metadata(p.name):
-            kind = "imagefolder"
+    for folder, dirs, names in os.walk(path):
+        # archives and metadata files sit at most in data/<split>/: no need to list deep class trees
+        depth = len(Path(folder).relative_to(path).parts)
+        dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < 3 else []
+        for name in names:
+            low = name.lower()
+            if name.startswith("."):
+                continue
+            if low.endswith(".tar"):
+                return "webdataset"
+            if low.endswith(".zip") or is_metadata(name):
+                kind = "imagefolder"
     return kind
 
 
@@ -122,7 +127,8 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
         return ParquetSource(id=repo_id, short=short_name(repo_id.split("/")[-1]), revision=repo.sha,
                              licence=licence, base=repo.base, files=files, split=split, spec=spec,
                              card_text=repo.card_text, progress=progress)
-    if files and all(f.lower().endswith(".tar") for f in files):
+    if any(f.lower().endswith(".tar") for f in files) and not any(f.endswith(".parquet") for f in files):
+        # WebDataset repos may carry index or info files (.json, .idx) beside the shards: tars only
         return _open_archive("webdataset", spec, repo.base, files, split, id=repo_id, revision=repo.sha,
                              card_text=repo.card_text, progress=progress, seed=seed, want=want)
     if all(is_imagefolder_file(f) for f in files) and any(f.lower().endswith(".zip") or is_metadata(f) for f in files):
