@@ -314,3 +314,9 @@ def test_hub_imagefolder_repo_of_loose_files_with_metadata_csv(positives, tmp_pa
     assert len(neg) == 6 and all(r["file"].startswith("train/pics/") and r["licence"] == "mit" for r in neg)
     assert all(r["label"] == ["bench", "kite", "sofa"][int(Path(r["file"]).stem) % 3] for r in neg)
     assert Counter(r["label"] for r in neg) == {"bench": 2, "kite": 2, "sofa": 2}
+
+
+def test_a_missing_split_of_an_archive_pool_is_a_one_line_error(positives, tmp_path):
+    make_wds(tmp_path / "wds", shards=2, per_shard=5, classes=2, prefix="pool-train-")
+    r = run("-p", positives, "-s", f"{tmp_path / 'wds'}?split=test", "-o", tmp_path / "ds", ok=False)
+    assert r.exit_code == 4 and "has no split 'test'; splits: train" in r.output and "Traceback" not in r.output

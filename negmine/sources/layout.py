@@ -47,6 +47,7 @@ def split_files(base: str, split: str | None, where: str) -> tuple[str, list[str
             files = DataFilesDict.from_patterns(patterns, base_path=base)
         except Exception as exc:
             raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
+    files = {str(k): v for k, v in files.items()}    # datasets' NamedSplit keys are no str (json, join)
     available = list(files)
     if split is None:
         split = "train" if "train" in files else available[0]
