@@ -320,3 +320,37 @@ def test_a_missing_split_of_an_archive_pool_is_a_one_line_error(positives, tmp_p
     make_wds(tmp_path / "wds", shards=2, per_shard=5, classes=2, prefix="pool-train-")
     r = run("-p", positives, "-s", f"{tmp_path / 'wds'}?split=test", "-o", tmp_path / "ds", ok=False)
     assert r.exit_code == 4 and "has no split 'test'; splits: train" in r.output and "Traceback" not in r.output
+
+
+def test_label_option_picks_a_json_field_over_cls(positives, tmp_path):
+    pool = tmp_path / "wds"
+    pool.mkdir()
+    with tarfile.open(pool / "a.tar", "w") as tf:
+        for i in range(6):
+            add(tf, f"k{i}.jpg", jpeg_bytes(i))
+            add(tf, f"k{i}.cls", str(i % 2).encode())
+            add(tf, f"k{i}.json", json.dumps({"label": i % 2, "class_name": ["tench", "goldfish"][i % 2]}).encode())
+    run("-p", positives, "-s", pool, "--count", 4, "--seed", 0, "-o", tmp_path / "cls")
+    assert {r["label"] for r in negatives(tmp_path / "cls")} == {"0", "1"}          # no card: the int as label
+    run("-p", positives, "-s", f"{pool}?label=class_name", "--count", 4, "--seed", 0, "-o", tmp_path / "named")
+    assert all(r["label"] == ["tench", "goldfish"][int(r["member"][1]) % 2] for r in negatives(tmp_path / "named"))
+
+
+def test_hub_shards_are_read_from_one_download_into_the_hf_cache(tmp_path):
+    # The online base (hf://datasets/OWNER/NAME@SHA): a chosen shard comes through hf_hub_download,
+    # here answered by the HF cache (offline), and members are re-read from that local copy.
+    from negmine.sources import SourceSpec, WebDatasetSource
+
+    repo = tmp_path / "repo"
+    truth = make_wds(repo / "data", shards=3, per_shard=10, classes=4, prefix="train-")
+    sha = install_in_hf_cache(repo, "someone/online-wds")
+    base = f"hf://datasets/someone/online-wds@{sha}"
+    src = WebDatasetSource(id="someone/online-wds", base=base, files=[f"{base}/data/train-{k:04d}.tar" for k in range(3)],
+                           split="train", spec=SourceSpec("someone/online-wds"), revision=sha, seed=1, want=8)
+    assert len(src.shards) == 2 and all("/snapshots/" in s.local for s in src.shards)
+    items = list(src.read(range(len(src))))
+    assert len(items) == 20 and all(i.error is None for i in items)
+    for item in items:
+        assert item.origin["file"].startswith("data/train-")
+        assert src.label_of(item.row) == str(truth[(item.origin["file"][5:], item.origin["member"])])
+        assert Image.open(io.BytesIO(item.data)).size == (48, 36)

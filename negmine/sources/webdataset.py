@@ -173,7 +173,8 @@ class WebDatasetSource(Source):
     def _label(self, parts: dict) -> tuple[object, str | None]:
         """(label value, reason it is unusable) from a sample's .cls / .txt / .json members."""
         wanted = self._label_field
-        exts = [wanted] if wanted in _LABEL_EXTENSIONS else list(_LABEL_EXTENSIONS)
+        # ?label=cls|txt|json picks the member; any other name is a field of the .json member
+        exts = list(_LABEL_EXTENSIONS) if not wanted else [wanted] if wanted in _LABEL_EXTENSIONS else ["json"]
         for ext in exts:
             if ext not in parts:
                 continue
