@@ -112,16 +112,14 @@ class WebDatasetSource(Source):
         if not self._members:
             raise SourceNotFound(f"{id}: the chosen shards ({', '.join(s.rel for s in self.shards)}) "
                                  "hold no samples with an image member")
-        has_labels = any(v is not None for v in values)
         self.classes, self.codes, bad = label_codes(values, names)
         for i, reason in bad.items():
             self._errors.setdefault(i, reason)
-        if has_labels:
+        if any(v is not None for v in values):
+            # a labelled dataset: a sample without its label is a broken sample, not "unlabelled"
             for i, v in enumerate(values):
                 if v is None:
                     self._errors.setdefault(i, "sample has no label (.cls, .txt or .json)")
-        else:
-            self._errors = {i: e for i, e in self._errors.items() if not e.startswith("sample has no label")}
 
     def _index(self, shard: _Shard) -> Iterator[tuple[str, int, int, object, str | None]]:
         """Stream the shard once: per sample with an image, (member, data offset, size, label value,
