@@ -211,6 +211,9 @@ def _plan_text(p: dict) -> str:
                      f"{_size(io['pool_image_bytes'])} of image data, ~{ratio:.1f}x the images kept ({how})")
         if io.get("note"):
             lines.append(f"note: {io['note']}")
+    for src in p["sources"]:
+        if src.get("coverage"):              # tar shards: the draw only sees the shards read
+            lines.append(f"{src['id']}: {src['coverage']}")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "

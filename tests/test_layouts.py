@@ -100,6 +100,9 @@ def test_tar_shards_draw_whole_seeded_shards_with_member_origins(positives, tmp_
     assert src["classes_seen"] == len({c for (s, _), c in truth.items() if s in read})
     assert "2 of 6 shards chosen by seed" in src["coverage"]
     assert digests(pool) == before                                      # inputs untouched
+    dry = CliRunner().invoke(cli, ["sample", "--dry-run", "-p", positives, "-s", pool, "--ratio", 1, "--seed", 3,
+                                   "-o", tmp_path / "dry"])
+    assert dry.exit_code == 0 and f"{pool}: 2 of 6 shards chosen by seed, 60 samples" in dry.output
     # reproducible by seed; another seed reads other shards
     run("-p", positives, "-s", pool, "--ratio", 1, "--seed", 3, "-o", tmp_path / "b")
     assert (out / "manifest.jsonl").read_bytes() == (tmp_path / "b" / "manifest.jsonl").read_bytes()
