@@ -357,3 +357,20 @@ def test_hub_shards_are_read_from_one_download_into_the_hf_cache(tmp_path):
         assert item.origin["file"].startswith("data/train-")
         assert src.label_of(item.row) == str(truth[(item.origin["file"][5:], item.origin["member"])])
         assert Image.open(io.BytesIO(item.data)).size == (48, 36)
+
+
+def test_zip_members_read_in_one_go_match_zipfile(tmp_path):
+    from negmine.sources.imagefolder import read_member
+
+    path = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("stored.jpg", jpeg_bytes(1))
+        zf.writestr("deflated.png", png_bytes(2), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("bzip2.jpg", jpeg_bytes(3), compress_type=zipfile.ZIP_BZIP2)
+        info = zipfile.ZipInfo("big-extra/é.jpg")
+        info.extra = b"\xca\xfe" + (3000).to_bytes(2, "little") + b"x" * 3000
+        zf.writestr(info, jpeg_bytes(4))
+        zf.writestr("empty.jpg", b"")
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            assert read_member(zf, name) == zf.read(name)

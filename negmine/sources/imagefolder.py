@@ -17,7 +17,9 @@ import io
 import json
 import os
 import posixpath
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 
 from negmine.errors import SourceNotFound
@@ -170,7 +172,7 @@ class ImageFolderSource(Source):
                         return f.read()
             else:
                 def once():
-                    return self._zip(z).read(name)
+                    return read_member(self._zip(z), name)
             try:
                 data = hub.retrying(once) if self._remote else once()
             except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
@@ -179,7 +181,7 @@ class ImageFolderSource(Source):
             except Exception as exc:
                 if hub.transient(exc):
                     raise hub.unavailable(self.id, exc) from None
-                if type(exc).__module__ == "zlib":
+                if isinstance(exc, zlib.error):
                     yield Item(r, None, origin, f"cannot read zip member: {exc}")
                     continue
                 raise
@@ -188,6 +190,38 @@ class ImageFolderSource(Source):
     def describe(self) -> dict:
         return {**super().describe(), "layout": "imagefolder", "labels_from": self.label_from,
                 "zips": len(self._zips)}
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")     # zipfile's structFileHeader: 30 bytes
+_SLACK = 64        # a local extra field may outgrow the central one (Info-ZIP timestamps: +8 bytes)
+
+
+def read_member(zf: zipfile.ZipFile, name: str) -> bytes:
+    """One member's bytes in (almost always) ONE read of its local header and data: zipfile's own
+    ``read`` makes three or four small reads, each a range request on a Hub file. Stored and
+    deflated members are checked against their CRC here; other methods go through zipfile.
+    Raises zipfile.BadZipFile (bad header or CRC), zlib.error, OSError."""
+    info = zf.getinfo(name)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1:
+        return zf.read(info)
+    f = zf.fp
+    head = _LOCAL_HEADER.size + len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+    f.seek(info.header_offset)
+    buf = f.read(head + len(info.extra) + info.compress_size + _SLACK)
+    if len(buf) < _LOCAL_HEADER.size or buf[:4] != zipfile.stringFileHeader:
+        raise zipfile.BadZipFile(f"bad local header for {name}")
+    fields = _LOCAL_HEADER.unpack(buf[:_LOCAL_HEADER.size])
+    start = _LOCAL_HEADER.size + fields[10] + fields[11]     # + file name length + extra length
+    end = start + info.compress_size
+    if len(buf) < end:                                       # a huge local extra field: read the rest
+        buf += f.read(end - len(buf))
+        if len(buf) < end:
+            raise zipfile.BadZipFile(f"{name} is cut short")
+    raw = buf[start:end]
+    data = raw if info.compress_type == zipfile.ZIP_STORED else zlib.decompress(raw, -15)
+    if zlib.crc32(data) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {name!r}")
+    return data
 
 
 def _folder_label(path: str, common: str) -> str | None:
