@@ -360,7 +360,7 @@ def test_hub_shards_are_read_from_one_download_into_the_hf_cache(tmp_path):
 
 
 def test_zip_members_read_in_one_go_match_zipfile(tmp_path):
-    from negmine.sources.imagefolder import read_member
+    from negmine.sources.imagefolder import member_ends, read_member
 
     path = tmp_path / "mixed.zip"
     with zipfile.ZipFile(path, "w") as zf:
@@ -372,5 +372,6 @@ def test_zip_members_read_in_one_go_match_zipfile(tmp_path):
         zf.writestr(info, jpeg_bytes(4))
         zf.writestr("empty.jpg", b"")
     with zipfile.ZipFile(path) as zf:
+        ends = member_ends(zf)
         for name in zf.namelist():
-            assert read_member(zf, name) == zf.read(name)
+            assert read_member(zf, name) == zf.read(name) == read_member(zf, name, ends[name])

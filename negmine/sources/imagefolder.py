@@ -68,6 +68,7 @@ class ImageFolderSource(Source):
         rels = sorted(r for r in (self._rel(f) for f in files) if not _skipped(r))
         self._zips: list[str] = [r for r in rels if r.lower().endswith(".zip")]
         self._open_zips: dict[int, zipfile.ZipFile] = {}
+        self._ends: dict[int, dict[str, int]] = {}
         self._items: list[tuple[int, str]] = []      # per row: (zip index or -1, loose path or member)
         logical: list[str] = []
         labels: dict[str, object] = {}               # logical path -> label value, from metadata
@@ -160,7 +161,7 @@ class ImageFolderSource(Source):
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
         """The drawn images' bytes: loose files whole, zip members by offset; an unreadable one (or a
         row whose label is unusable) comes with `error` set."""
-        for r in sorted(set(int(r) for r in rows), key=lambda r: self._items[r]):
+        for r in sorted(set(int(r) for r in rows), key=self._position):
             z, name = self._items[r]
             origin = {"file": name} if z < 0 else {"file": self._zips[z], "member": name}
             if r in self._errors:
@@ -172,7 +173,10 @@ class ImageFolderSource(Source):
                         return f.read()
             else:
                 def once():
-                    return read_member(self._zip(z), name)
+                    zf = self._zip(z)
+                    if z not in self._ends:
+                        self._ends[z] = member_ends(zf)
+                    return read_member(zf, name, self._ends[z].get(name))
             try:
                 data = hub.retrying(once) if self._remote else once()
             except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
@@ -187,6 +191,11 @@ class ImageFolderSource(Source):
                 raise
             yield Item(r, data, origin)
 
+    def _position(self, row: int) -> tuple:
+        """Where a row's bytes are: loose files by path, zip members by offset (reads in file order)."""
+        z, name = self._items[row]
+        return (z, self._zip(z).getinfo(name).header_offset if z >= 0 else 0, name)
+
     def describe(self) -> dict:
         return {**super().describe(), "layout": "imagefolder", "labels_from": self.label_from,
                 "zips": len(self._zips)}
@@ -196,18 +205,30 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")     # zipfile's structFileHeader: 
 _SLACK = 64        # a local extra field may outgrow the central one (Info-ZIP timestamps: +8 bytes)
 
 
-def read_member(zf: zipfile.ZipFile, name: str) -> bytes:
+def member_ends(zf: zipfile.ZipFile) -> dict[str, int]:
+    """{member: offset where the next record starts}: a member's local header, data and data
+    descriptor lie before it, so a read up to it takes no byte of another member."""
+    infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
+    nexts = [i.header_offset for i in infos[1:]] + [zf.start_dir]
+    return {i.filename: n for i, n in zip(infos, nexts)}
+
+
+def read_member(zf: zipfile.ZipFile, name: str, end: int | None = None) -> bytes:
     """One member's bytes in (almost always) ONE read of its local header and data: zipfile's own
-    ``read`` makes three or four small reads, each a range request on a Hub file. Stored and
-    deflated members are checked against their CRC here; other methods go through zipfile.
+    ``read`` makes three or four small reads, each a range request on a Hub file. `end` (from
+    `member_ends`) bounds the read at the next record. Stored and deflated members are checked
+    against their CRC here; other methods go through zipfile.
     Raises zipfile.BadZipFile (bad header or CRC), zlib.error, OSError."""
     info = zf.getinfo(name)
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1:
         return zf.read(info)
     f = zf.fp
     head = _LOCAL_HEADER.size + len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+    want = head + len(info.extra) + info.compress_size + _SLACK
+    if end is not None and end > info.header_offset:
+        want = end - info.header_offset
     f.seek(info.header_offset)
-    buf = f.read(head + len(info.extra) + info.compress_size + _SLACK)
+    buf = f.read(want)
     if len(buf) < _LOCAL_HEADER.size or buf[:4] != zipfile.stringFileHeader:
         raise zipfile.BadZipFile(f"bad local header for {name}")
     fields = _LOCAL_HEADER.unpack(buf[:_LOCAL_HEADER.size])
