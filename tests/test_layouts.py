@@ -375,3 +375,12 @@ def test_zip_members_read_in_one_go_match_zipfile(tmp_path):
         ends = member_ends(zf)
         for name in zf.namelist():
             assert read_member(zf, name) == zf.read(name) == read_member(zf, name, ends[name])
+
+
+def test_a_folder_of_images_with_a_stray_tar_is_a_one_line_error(positives, tmp_path):
+    pool = tmp_path / "pool"
+    (pool / "cat").mkdir(parents=True)
+    (pool / "cat" / "a.jpg").write_bytes(jpeg_bytes(1))
+    make_wds(pool / "backup", shards=1, per_shard=3, classes=1)
+    r = run("-p", positives, "-s", pool, "-o", tmp_path / "ds", ok=False)
+    assert r.exit_code == 4 and "holds both .tar shards and image files" in r.output

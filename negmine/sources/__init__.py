@@ -46,7 +46,7 @@ def _is_disk_dataset(path: Path) -> bool:
 def _archive_layout(path: Path) -> str | None:
     """"webdataset" for a folder of tar shards, "imagefolder" for one with zip archives or
     metadata.jsonl/csv files, else None (plain image files: the folder layout)."""
-    kind = None
+    tars = images = archive = False
     for folder, dirs, names in os.walk(path):
         # archives and metadata files sit at most in data/<split>/: no need to list deep class trees
         depth = len(Path(folder).relative_to(path).parts)
@@ -55,11 +55,14 @@ def _archive_layout(path: Path) -> str | None:
             low = name.lower()
             if name.startswith("."):
                 continue
-            if low.endswith(".tar"):
-                return "webdataset"
-            if low.endswith(".zip") or is_metadata(name):
-                kind = "imagefolder"
-    return kind
+            tars = tars or low.endswith(".tar")
+            archive = archive or low.endswith(".zip") or is_metadata(name)
+            images = images or Path(low).suffix in IMAGE_EXTENSIONS
+    if tars and images:
+        # one stray tar in a folder of class folders must not silently replace the images
+        raise SourceNotFound(f"source folder {path} holds both .tar shards and image files; give the folder "
+                             "of the shards or of the images")
+    return "webdataset" if tars else "imagefolder" if archive else None
 
 
 def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False, *,
