@@ -76,7 +76,7 @@ class ImageFolderSource(Source):
         self.metadata_files: list[str] = []
         for r in rels:
             if is_metadata(r):
-                self._metadata(self._fs.open(f"{self._root}/{r}", "rb").read(), posixpath.dirname(r), r, labels)
+                self._metadata(self._read_file(r), posixpath.dirname(r), r, labels)
             elif posixpath.splitext(r)[1].lower() in IMAGE_EXTENSIONS:
                 self._items.append((-1, r))
                 logical.append(r)
@@ -95,7 +95,7 @@ class ImageFolderSource(Source):
                     self._metadata(raw, posixpath.join(folder, posixpath.dirname(name)), f"{r}/{name}", labels)
                 elif posixpath.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                     self._items.append((z, name))
-                    logical.append(posixpath.join(folder, name))
+                    logical.append(posixpath.normpath(posixpath.join(folder, name)))
         if not self._items:
             raise SourceNotFound(f"{id} split {split!r} holds no images (loose or in zip archives)")
         self.label_from = "metadata" if labels else "folder"
@@ -106,6 +106,21 @@ class ImageFolderSource(Source):
             values = [_folder_label(p, common) for p in logical]
         names = card_class_names(card_text, tuple(x for x in (spec.label_column, "label") if x))
         self.classes, self.codes, self._errors = label_codes(values, names)
+
+    def _read_file(self, rel: str) -> bytes:
+        """A whole small file of the split (a metadata file); SourceNotFound when unreadable."""
+        def once():
+            with self._fs.open(f"{self._root}/{rel}", "rb") as f:
+                return f.read()
+
+        try:
+            return hub.retrying(once) if self._remote else once()
+        except OSError as exc:
+            raise SourceNotFound(f"{self.id}: cannot read {rel}: {exc}".splitlines()[0]) from None
+        except Exception as exc:
+            if hub.transient(exc):
+                raise hub.unavailable(self.id, exc) from None
+            raise
 
     def _rel(self, path: str) -> str:
         """A split file's path relative to the source (split files are listed under `base`)."""
@@ -179,15 +194,12 @@ class ImageFolderSource(Source):
                     return read_member(zf, name, self._ends[z].get(name))
             try:
                 data = hub.retrying(once) if self._remote else once()
-            except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+            except (OSError, zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
                 yield Item(r, None, origin, f"cannot read {'file' if z < 0 else 'zip member'}: {exc}")
                 continue
             except Exception as exc:
                 if hub.transient(exc):
                     raise hub.unavailable(self.id, exc) from None
-                if isinstance(exc, zlib.error):
-                    yield Item(r, None, origin, f"cannot read zip member: {exc}")
-                    continue
                 raise
             yield Item(r, data, origin)
 
