@@ -384,3 +384,16 @@ def test_a_folder_of_images_with_a_stray_tar_is_a_one_line_error(positives, tmp_
     make_wds(pool / "backup", shards=1, per_shard=3, classes=1)
     r = run("-p", positives, "-s", pool, "-o", tmp_path / "ds", ok=False)
     assert r.exit_code == 4 and "holds both .tar shards and image files" in r.output
+
+
+def test_metadata_labels_only_the_files_it_lists(positives, tmp_path):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i in range(6):
+        (pool / f"{i}.jpg").write_bytes(jpeg_bytes(700 + i))
+    (pool / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{i}.jpg", "label": "vase"}) + "\n"
+                                                 for i in range(4)))
+    out = tmp_path / "ds"
+    run("-p", positives, "-s", pool, "--count", 6, "--seed", 0, "-o", out)
+    assert {r["file"]: r["label"] for r in negatives(out)} == {"0.jpg": "vase", "1.jpg": "vase", "2.jpg": "vase",
+                                                                "3.jpg": "vase", "4.jpg": None, "5.jpg": None}

@@ -99,6 +99,8 @@ class WebDatasetSource(Source):
                     break
                 rel = rels[k]
                 local = hub_local_copy(self._base, rel)
+                if not os.path.isfile(local):       # removed since the split was listed
+                    raise SourceNotFound(f"cannot read shard {rel}: no such file")
                 shard = _Shard(rel, local, os.path.getsize(local))
                 before = len(self._members)
                 for member, offset, size, value, error in self._index(shard):
@@ -129,7 +131,7 @@ class WebDatasetSource(Source):
         try:
             f = open(shard.local, "rb")
         except OSError as exc:
-            raise SourceNotFound(f"cannot read shard {shard.rel}: {exc}") from None
+            raise SourceNotFound(f"cannot read shard {shard.rel}: {exc.strerror or exc}") from None
         with f:
             try:
                 tf = tarfile.open(fileobj=f, mode="r:")
