@@ -348,8 +348,8 @@ def test_hub_shards_are_read_from_one_download_into_the_hf_cache(tmp_path):
     truth = make_wds(repo / "data", shards=3, per_shard=10, classes=4, prefix="train-")
     sha = install_in_hf_cache(repo, "someone/online-wds")
     base = f"hf://datasets/someone/online-wds@{sha}"
-    src = WebDatasetSource(id="someone/online-wds", base=base, files=[f"{base}/data/train-{k:04d}.tar" for k in range(3)],
-                           split="train", spec=SourceSpec("someone/online-wds"), revision=sha, seed=1, want=8)
+    src = WebDatasetSource(id="someone/online-wds", base=base,
+                           files=[f"{base}/data/train-{k:04d}.tar" for k in range(3)], split="train", spec=SourceSpec("someone/online-wds"), revision=sha, seed=1, want=8)
     assert len(src.shards) == 2 and all("/snapshots/" in s.local for s in src.shards)
     items = list(src.read(range(len(src))))
     assert len(items) == 20 and all(i.error is None for i in items)

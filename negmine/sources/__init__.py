@@ -12,7 +12,7 @@
 | `folder` | folders of image files |
 | `imagefolder` | imagefolder splits: loose images or zip archives, labels from metadata.jsonl/csv or folders |
 | `webdataset` | WebDataset tar shards: a few whole shards chosen by seed |
-| `archive` | what the archive layouts share: per-sample labels, card class names, local copies of Hub files |
+| `archive` | which archive layout (tar shards, zips, metadata files) a folder or Hub split is; what those sources share |
 | `presets` | named pools |
 """
 
@@ -29,40 +29,20 @@ from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, ca
                                   short_name)
 from negmine.sources.disk import DiskSource
 from negmine.sources.folder import FolderSource
-from negmine.sources.imagefolder import ImageFolderSource, is_imagefolder_file, is_metadata
+from negmine.sources.archive import hub_layout, local_layout, open_archive
+from negmine.sources.imagefolder import ImageFolderSource
 from negmine.sources.layout import split_files
 from negmine.sources.parquet import PageRead, ParquetSource
 from negmine.sources.presets import DEFAULT_PRESET, PRESETS
 from negmine.sources.webdataset import WebDatasetSource
 
-__all__ = ["IMAGE_EXTENSIONS", "DiskSource", "FolderSource", "ImageFolderSource", "Item", "WebDatasetSource", "PageRead", "ParquetSource", "Source",
-           "SourceSpec", "narrow_codes", "open_source", "open_sources", "DEFAULT_PRESET", "PRESETS"]
+__all__ = ["IMAGE_EXTENSIONS", "DiskSource", "FolderSource", "Item", "PageRead", "ParquetSource", "Source",
+           "SourceSpec", "narrow_codes", "open_source", "open_sources", "DEFAULT_PRESET", "PRESETS",
+           "ImageFolderSource", "WebDatasetSource"]
 
 
 def _is_disk_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
-
-
-def _archive_layout(path: Path) -> str | None:
-    """"webdataset" for a folder of tar shards, "imagefolder" for one with zip archives or
-    metadata.jsonl/csv files, else None (plain image files: the folder layout)."""
-    tars = images = archive = False
-    for folder, dirs, names in os.walk(path):
-        # archives and metadata files sit at most in data/<split>/: no need to list deep class trees
-        depth = len(Path(folder).relative_to(path).parts)
-        dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < 3 else []
-        for name in names:
-            low = name.lower()
-            if name.startswith("."):
-                continue
-            tars = tars or low.endswith(".tar")
-            archive = archive or low.endswith(".zip") or is_metadata(name)
-            images = images or Path(low).suffix in IMAGE_EXTENSIONS
-    if tars and images:
-        # one stray tar in a folder of class folders must not silently replace the images
-        raise SourceNotFound(f"source folder {path} holds both .tar shards and image files; give the folder "
-                             "of the shards or of the images")
-    return "webdataset" if tars else "imagefolder" if archive else None
 
 
 def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False, *,
@@ -88,13 +68,13 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
             return ParquetSource(id=str(path), short=short_name(path.name), revision=None, licence=card_licence(card),
                                      base=str(path), files=files, split=split, spec=spec, card_text=card,
                                  progress=progress)
-        layout = _archive_layout(path)
+        layout = local_layout(path)
         if layout:
             split, files = split_files(str(path), spec.split, str(path))
             card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
             if not follow_symlinks:     # as for folders: no links out of the pool
                 files = [f for f in files if os.path.realpath(f).startswith(str(path) + os.sep)]
-            return _open_archive(layout, spec, str(path), files, split, id=str(path), revision=None,
+            return open_archive(layout, spec, str(path), files, split, id=str(path), revision=None,
                                  card_text=card, progress=progress, seed=seed, want=want)
         source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
@@ -107,19 +87,6 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
     return _open_hub(spec, *parsed, progress=progress, seed=seed, want=want)
 
 
-def _open_archive(layout: str, spec: SourceSpec, base: str, files: list[str], split: str, *, id: str,
-                  revision: str | None, card_text: str | None, progress: bool, seed: int | None,
-                  want: int | None) -> Source:
-    """A WebDataset (tar shards) or imagefolder (zips, metadata files) split as its source."""
-    if layout == "webdataset":
-        tars = [f for f in files if f.lower().endswith(".tar")]
-        return WebDatasetSource(id=id, base=base, files=tars, split=split, spec=spec, revision=revision,
-                                licence=card_licence(card_text), card_text=card_text, seed=seed, want=want,
-                                progress=progress)
-    return ImageFolderSource(id=id, base=base, files=[f for f in files if is_imagefolder_file(f)], split=split,
-                             spec=spec, revision=revision, licence=card_licence(card_text), card_text=card_text)
-
-
 def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True, *,
               seed: int | None = None, want: int | None = None) -> Source:
     repo = hub.resolve(repo_id, revision)
@@ -130,13 +97,10 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
         return ParquetSource(id=repo_id, short=short_name(repo_id.split("/")[-1]), revision=repo.sha,
                              licence=licence, base=repo.base, files=files, split=split, spec=spec,
                              card_text=repo.card_text, progress=progress)
-    if any(f.lower().endswith(".tar") for f in files) and not any(f.endswith(".parquet") for f in files):
-        # WebDataset repos may carry index or info files (.json, .idx) beside the shards: tars only
-        return _open_archive("webdataset", spec, repo.base, files, split, id=repo_id, revision=repo.sha,
-                             card_text=repo.card_text, progress=progress, seed=seed, want=want)
-    if all(is_imagefolder_file(f) for f in files) and any(f.lower().endswith(".zip") or is_metadata(f) for f in files):
-        return _open_archive("imagefolder", spec, repo.base, files, split, id=repo_id, revision=repo.sha,
-                             card_text=repo.card_text, progress=progress, seed=seed, want=want)
+    layout = hub_layout(files)
+    if layout:
+        return open_archive(layout, spec, repo.base, files, split, id=repo_id, revision=repo.sha,
+                            card_text=repo.card_text, progress=progress, seed=seed, want=want)
     if all(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files):
         # An imagefolder repo: the split's common folder is the root, classes are sub-folders.
         root = os.path.commonpath([f.split("://", 1)[-1] for f in files])

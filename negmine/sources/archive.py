@@ -1,12 +1,19 @@
-"""What the archive layouts (WebDataset tar shards, imagefolder zips and metadata files) share:
-labels given per sample as values (ints or strings), class names from the dataset card, and a
+"""The archive layouts (WebDataset tar shards; imagefolder splits with zip archives or metadata
+files): which one a local folder or Hub split is, opening it as its source, and what their sources
+share: labels given per sample as values (ints or strings), class names from the dataset card, a
 local copy of a Hub file."""
 
 from __future__ import annotations
 
+import os
+import posixpath
+from pathlib import Path
+
 import numpy as np
 
-from negmine.sources.base import card_features, codes_from_values, feature_kinds
+from negmine.errors import SourceNotFound
+from negmine.sources.base import (IMAGE_EXTENSIONS, Source, SourceSpec, card_features, card_licence,
+                                  codes_from_values, feature_kinds)
 
 LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "category", "class_name", "wnid", "synset")
 
@@ -85,3 +92,66 @@ def hub_local_copy(base: str, rel: str) -> str:
         if hub.transient(exc):
             raise hub.unavailable(f"{repo_id}/{rel}", exc) from None
         raise
+
+
+METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
+
+
+def is_metadata(path: str) -> bool:
+    return posixpath.basename(path) in METADATA_NAMES
+
+
+def is_imagefolder_file(path: str) -> bool:
+    """A file an imagefolder split may hold: an image, a zip of images, or a metadata file."""
+    ext = posixpath.splitext(path)[1].lower()
+    return ext in IMAGE_EXTENSIONS or ext == ".zip" or is_metadata(path)
+
+
+def local_layout(path: Path) -> str | None:
+    """"webdataset" for a folder of tar shards, "imagefolder" for one with zip archives or
+    metadata.jsonl/csv files, else None (plain image files: the folder layout)."""
+    tars = images = archive = False
+    for folder, dirs, names in os.walk(path):
+        # archives and metadata files sit at most in data/<split>/: no need to list deep class trees
+        depth = len(Path(folder).relative_to(path).parts)
+        dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < 3 else []
+        for name in names:
+            low = name.lower()
+            if name.startswith("."):
+                continue
+            tars = tars or low.endswith(".tar")
+            archive = archive or low.endswith(".zip") or is_metadata(name)
+            images = images or Path(low).suffix in IMAGE_EXTENSIONS
+    if tars and images:
+        # one stray tar in a folder of class folders must not silently replace the images
+        raise SourceNotFound(f"source folder {path} holds both .tar shards and image files; give the folder "
+                             "of the shards or of the images")
+    return "webdataset" if tars else "imagefolder" if archive else None
+
+
+def hub_layout(files: list[str]) -> str | None:
+    """The archive layout of a Hub split's files, or None (parquet, plain images: not an archive)."""
+    if any(f.lower().endswith(".tar") for f in files) and not any(f.endswith(".parquet") for f in files):
+        # WebDataset repos may carry index or info files (.json, .idx) beside the shards: tars only
+        return "webdataset"
+    if all(is_imagefolder_file(f) for f in files) and any(f.lower().endswith(".zip") or is_metadata(f)
+                                                          for f in files):
+        return "imagefolder"
+    return None
+
+
+def open_archive(layout: str, spec: SourceSpec, base: str, files: list[str], split: str, *, id: str,
+                 revision: str | None, card_text: str | None, progress: bool, seed: int | None,
+                 want: int | None) -> Source:
+    """A WebDataset (tar shards) or imagefolder (zips, metadata files) split as its source; `files`:
+    the split's files under `base`, `seed` and `want` as for `WebDatasetSource`."""
+    from negmine.sources.imagefolder import ImageFolderSource     # they import this module's helpers
+    from negmine.sources.webdataset import WebDatasetSource
+
+    if layout == "webdataset":
+        tars = [f for f in files if f.lower().endswith(".tar")]
+        return WebDatasetSource(id=id, base=base, files=tars, split=split, spec=spec, revision=revision,
+                                licence=card_licence(card_text), card_text=card_text, seed=seed, want=want,
+                                progress=progress)
+    return ImageFolderSource(id=id, base=base, files=[f for f in files if is_imagefolder_file(f)], split=split,
+                             spec=spec, revision=revision, licence=card_licence(card_text), card_text=card_text)

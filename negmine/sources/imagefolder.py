@@ -24,20 +24,8 @@ from collections.abc import Iterator, Sequence
 
 from negmine.errors import SourceNotFound
 from negmine.sources import hub
-from negmine.sources.archive import card_class_names, json_label, label_codes
+from negmine.sources.archive import card_class_names, is_metadata, json_label, label_codes
 from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
-
-METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
-
-
-def is_metadata(path: str) -> bool:
-    return posixpath.basename(path) in METADATA_NAMES
-
-
-def is_imagefolder_file(path: str) -> bool:
-    """A file an imagefolder split may hold: an image, a zip of images, or a metadata file."""
-    ext = posixpath.splitext(path)[1].lower()
-    return ext in IMAGE_EXTENSIONS or ext == ".zip" or is_metadata(path)
 
 
 def _skipped(name: str) -> bool:
