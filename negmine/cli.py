@@ -262,6 +262,9 @@ def _plan_text(p: dict) -> str:
         h = p["hub_planning"]
         lines.append(f"planning downloaded {_size(h['bytes'])} in {h['requests']} requests "
                      f"({h['resolver_requests']} resolver; the label index is kept per commit)")
+    for src in p["sources"]:
+        if src.get("coverage"):              # tar shards: the draw only sees the shards read
+            lines.append(f"{src['id']}: {src['coverage']}")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "

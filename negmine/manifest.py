@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-FIELDS = ("path", "split", "class", "role", "source", "revision", "file", "row", "label", "sha256",
+FIELDS = ("path", "split", "class", "role", "source", "revision", "file", "row", "member", "label", "sha256",
           "width", "height", "licence", "reencoded", "near", "hash", "cutout")
 
 

@@ -182,7 +182,8 @@ class SampleRun:
         self.pool_target = self.needed - self.synthetic_target
         specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
                  for s in o.sources]
-        self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks)
+        self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks, seed=self.seed,
+                                                  want=self.pool_target)
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                     anchors=folders)
@@ -564,14 +565,16 @@ class SampleRun:
         for c, s in zip(accepted, splits):
             src = self.sources[c.source]
             label = src.label_of(c.row)
-            if c.origin.get("row") is None and c.origin.get("file"):   # a file: its own name says most
-                stem = safe_name(Path(c.origin["file"]).stem)
+            named = c.origin.get("member") or c.origin.get("file")   # a tar or zip member: its own name
+            if c.origin.get("row") is None and named:                 # a file: its own name says most
+                stem = safe_name(Path(named).stem)
             else:
                 stem = safe_name(f"{label or 'img'}_{src.short}_{c.origin.get('row', c.row)}")
             c.path = rel_path(self.opts.format, self.split_names[s], self.negative_class, names.take(stem, '.jpg'))
             rows.append(manifest_row(
                 path=c.path, split=self.split_names[s], **{"class": self.negative_class}, role="negative",
                 source=src.id, revision=src.revision, file=c.origin.get("file"), row=c.origin.get("row"),
+                member=c.origin.get("member"),
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
                 licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None))

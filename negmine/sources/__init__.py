@@ -11,11 +11,15 @@
 | `hub` | Hub repo resolution (online, or the HF cache offline) |
 | `disk` | `save_to_disk` folders |
 | `folder` | folders of image files |
+| `imagefolder` | imagefolder splits: loose images or zip archives, labels from metadata.jsonl/csv or folders |
+| `webdataset` | WebDataset tar shards: a few whole shards chosen by seed |
+| `archive` | which archive layout (tar shards, zips, metadata files) a folder or Hub split is; what those sources share |
 | `presets` | named pools |
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import replace
@@ -27,25 +31,31 @@ from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, ca
                                   narrow_codes, short_name)
 from negmine.sources.disk import DiskSource
 from negmine.sources.folder import FolderSource
+from negmine.sources.archive import hub_layout, local_layout, open_archive
+from negmine.sources.imagefolder import ImageFolderSource
 from negmine.sources.layout import split_files
 from negmine.sources.parquet import PageRead, ParquetSource
 from negmine.sources.presets import DEFAULT_PRESET, PRESETS
+from negmine.sources.webdataset import WebDatasetSource
 
 __all__ = ["IMAGE_EXTENSIONS", "DiskSource", "FolderSource", "Item", "PageRead", "ParquetSource", "Source",
-           "SourceSpec", "narrow_codes", "open_source", "open_sources", "DEFAULT_PRESET", "PRESETS"]
+           "SourceSpec", "narrow_codes", "open_source", "open_sources", "DEFAULT_PRESET", "PRESETS",
+           "ImageFolderSource", "WebDatasetSource"]
 
 
 def _is_disk_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
 
 
-def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False) -> Source:
-    """Resolve a spec: a preset name, a local folder, or a Hub repo id."""
+def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False, *,
+                seed: int | None = None, want: int | None = None) -> Source:
+    """Resolve a spec: a preset name, a local folder, or a Hub repo id. `seed` and `want` (rows
+    this source should supply) choose the shards a WebDataset source reads; see `webdataset`."""
     location = spec.location
     if location in PRESETS:
         preset = PRESETS[location]
         spec = replace(spec, location=preset.repo, split=spec.split or preset.split)
-        return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress)
+        return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress, seed=seed, want=want)
     path = Path(location).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -61,6 +71,15 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
                                 progress=progress)
             src.partial = found.partial
             return src
+        layout = local_layout(path)
+        if layout:
+            card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
+            found = split_files(str(path), spec.split, str(path), card_data(card), spec.config)
+            files = found.files
+            if not follow_symlinks:     # as for folders: no links out of the pool
+                files = [f for f in files if os.path.realpath(f).startswith(str(path) + os.sep)]
+            return open_archive(layout, spec, str(path), files, found.split, id=str(path), revision=None,
+                                card_text=card, progress=progress, seed=seed, want=want)
         source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
             raise SourceNotFound(f"source folder {path} holds no images")
@@ -69,10 +88,11 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
     if parsed is None or location.startswith((".", "/", "~")):
         raise SourceNotFound(f"source {location!r} is not a folder, a preset ({', '.join(PRESETS)}) "
                              "or a Hub dataset repo (OWNER/NAME)")
-    return _open_hub(spec, *parsed, progress=progress)
+    return _open_hub(spec, *parsed, progress=progress, seed=seed, want=want)
 
 
-def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True) -> Source:
+def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bool = True, *,
+              seed: int | None = None, want: int | None = None) -> Source:
     budget.current()                 # count and pace from the first request on
     repo = hub.resolve(repo_id, revision)
     where = f"{repo_id}@{repo.sha[:8]}"
@@ -85,6 +105,10 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
                             card_text=repo.card_text, progress=progress)
         src.partial = found.partial
         return src
+    layout = hub_layout(files)
+    if layout:
+        return open_archive(layout, spec, repo.base, files, split, id=repo_id, revision=repo.sha,
+                            card_text=repo.card_text, progress=progress, seed=seed, want=want)
     if all(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files):
         # An imagefolder repo: the split's common folder is the root, classes are sub-folders.
         root = os.path.commonpath([f.split("://", 1)[-1] for f in files])
@@ -93,12 +117,17 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
                             revision=repo.sha, licence=licence)
     kinds = sorted({Path(f).suffix for f in files})
     raise SourceNotFound(f"{where} split {split!r} holds {', '.join(kinds)} files; negmine reads parquet "
-                         "shards or image files")
+                         "shards, tar shards, zip archives or image files")
 
 
-def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_symlinks: bool = False) -> list[Source]:
+def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_symlinks: bool = False, *,
+                 seed: int | None = None, want: int | None = None) -> list[Source]:
+    """Open every spec (the default preset when none); `want`, the rows the whole pool should
+    supply, is shared by weight (only WebDataset sources use it, with `seed`, to choose shards)."""
     specs = list(specs) or [SourceSpec(DEFAULT_PRESET)]
-    sources = [open_source(s, progress, follow_symlinks) for s in specs]
+    total = sum(s.weight for s in specs)
+    sources = [open_source(s, progress, follow_symlinks, seed=seed,
+                           want=None if want is None else math.ceil(want * s.weight / total)) for s in specs]
     for src in sources:
         src.codes = narrow_codes(src.codes)
     return sources

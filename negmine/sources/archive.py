@@ -1,0 +1,157 @@
+"""The archive layouts (WebDataset tar shards; imagefolder splits with zip archives or metadata
+files): which one a local folder or Hub split is, opening it as its source, and what their sources
+share: labels given per sample as values (ints or strings), class names from the dataset card, a
+local copy of a Hub file."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+
+import numpy as np
+
+from negmine.errors import SourceNotFound
+from negmine.sources.base import (IMAGE_EXTENSIONS, Source, SourceSpec, card_features, card_licence,
+                                  codes_from_values, feature_kinds)
+
+LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "category", "class_name", "wnid", "synset")
+
+
+def card_class_names(card_text: str | None, prefer: tuple[str, ...] = ()) -> list[str] | None:
+    """The names of the dataset card's ClassLabel feature (the one named in `prefer` first, else
+    the first one), or None when the card declares none."""
+    try:
+        kinds = feature_kinds(card_features(card_text))
+    except ValueError:
+        return None
+    labels = {name: names for name, (kind, names) in kinds.items() if kind == "ClassLabel"}
+    for name in prefer:
+        if name in labels:
+            return labels[name]
+    return next(iter(labels.values()), None)
+
+
+def label_codes(values: list, names: list[str] | None) -> tuple[list[str], np.ndarray, dict[int, str]]:
+    """Class list, one code per value (-1: none) and {index: reason} for values that are not a
+    usable label. Ints are ClassLabel codes when `names` is given (out of range: a reason), else
+    their decimal text; strings are class names; None means no label."""
+    errors: dict[int, str] = {}
+    ints = names is not None and all(v is None or isinstance(v, int) for v in values)
+    if ints:
+        clean: list = []
+        for i, v in enumerate(values):
+            if v is not None and not 0 <= v < len(names):
+                errors[i] = f"label {v} is outside the card's {len(names)} classes"
+                v = None
+            clean.append(v)
+        import pyarrow as pa
+
+        classes, codes = codes_from_values(pa.array(clean, pa.int64()), names)
+        return classes, codes, errors
+    text = [None if v is None else str(v).strip() or None for v in values]
+    if not any(t is not None for t in text):
+        return [], np.full(len(values), -1, np.int32), errors
+    classes, codes = codes_from_values(text, None)
+    return classes, codes, errors
+
+
+def json_label(obj, field: str | None) -> object:
+    """The label in a JSON sample or metadata record: `field`, else the first conventional one.
+    Ints stay ints (ClassLabel codes); bools and containers are not labels."""
+    if not isinstance(obj, dict):
+        return None
+    keys = (field,) if field else LABEL_FIELDS
+    for k in keys:
+        if k in obj:
+            v = obj[k]
+            if isinstance(v, bool) or isinstance(v, (list, dict)):
+                return None
+            return v
+    return None
+
+
+def hub_local_copy(base: str, rel: str) -> str:
+    """A local path holding `rel` of the repo at `base`: the file itself for a local base (a folder
+    or the HF-cache snapshot), else one download into the HF cache (`hf_hub_download`, shared with
+    `datasets` and resumable), so a shard is fetched once however often it is read."""
+    if "://" not in base:
+        return f"{base.rstrip('/')}/{rel}"
+    from huggingface_hub import hf_hub_download
+
+    from negmine.sources import hub
+
+    repo = base.split("://", 1)[1]
+    if not repo.startswith("datasets/"):
+        raise ValueError(f"not a Hub dataset path: {base}")
+    repo_id, _, revision = repo[len("datasets/"):].partition("@")
+    try:
+        return hub.retrying(lambda: hf_hub_download(repo_id, rel, repo_type="dataset",
+                                                    revision=revision or None))
+    except Exception as exc:
+        if hub.transient(exc):
+            raise hub.unavailable(f"{repo_id}/{rel}", exc) from None
+        raise
+
+
+METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
+
+
+def is_metadata(path: str) -> bool:
+    return posixpath.basename(path) in METADATA_NAMES
+
+
+def is_imagefolder_file(path: str) -> bool:
+    """A file an imagefolder split may hold: an image, a zip of images, or a metadata file."""
+    ext = posixpath.splitext(path)[1].lower()
+    return ext in IMAGE_EXTENSIONS or ext == ".zip" or is_metadata(path)
+
+
+def local_layout(path: Path) -> str | None:
+    """"webdataset" for a folder of tar shards, "imagefolder" for one with zip archives or
+    metadata.jsonl/csv files, else None (plain image files: the folder layout)."""
+    tars = images = archive = False
+    for folder, dirs, names in os.walk(path):
+        # archives and metadata files sit at most in data/<split>/: no need to list deep class trees
+        depth = len(Path(folder).relative_to(path).parts)
+        dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < 3 else []
+        for name in names:
+            low = name.lower()
+            if name.startswith("."):
+                continue
+            tars = tars or low.endswith(".tar")
+            archive = archive or low.endswith(".zip") or is_metadata(name)
+            images = images or Path(low).suffix in IMAGE_EXTENSIONS
+    if tars and images:
+        # one stray tar in a folder of class folders must not silently replace the images
+        raise SourceNotFound(f"source folder {path} holds both .tar shards and image files; give the folder "
+                             "of the shards or of the images")
+    return "webdataset" if tars else "imagefolder" if archive else None
+
+
+def hub_layout(files: list[str]) -> str | None:
+    """The archive layout of a Hub split's files, or None (parquet, plain images: not an archive)."""
+    if any(f.lower().endswith(".tar") for f in files) and not any(f.endswith(".parquet") for f in files):
+        # WebDataset repos may carry index or info files (.json, .idx) beside the shards: tars only
+        return "webdataset"
+    if all(is_imagefolder_file(f) for f in files) and any(f.lower().endswith(".zip") or is_metadata(f)
+                                                          for f in files):
+        return "imagefolder"
+    return None
+
+
+def open_archive(layout: str, spec: SourceSpec, base: str, files: list[str], split: str, *, id: str,
+                 revision: str | None, card_text: str | None, progress: bool, seed: int | None,
+                 want: int | None) -> Source:
+    """A WebDataset (tar shards) or imagefolder (zips, metadata files) split as its source; `files`:
+    the split's files under `base`, `seed` and `want` as for `WebDatasetSource`."""
+    from negmine.sources.imagefolder import ImageFolderSource     # they import this module's helpers
+    from negmine.sources.webdataset import WebDatasetSource
+
+    if layout == "webdataset":
+        tars = [f for f in files if f.lower().endswith(".tar")]
+        return WebDatasetSource(id=id, base=base, files=tars, split=split, spec=spec, revision=revision,
+                                licence=card_licence(card_text), card_text=card_text, seed=seed, want=want,
+                                progress=progress)
+    return ImageFolderSource(id=id, base=base, files=[f for f in files if is_imagefolder_file(f)], split=split,
+                             spec=spec, revision=revision, licence=card_licence(card_text), card_text=card_text)

@@ -1,0 +1,255 @@
+"""imagefolder datasets as `datasets` reads them (https://huggingface.co/docs/datasets/image_load):
+image files, loose or in zip archives, labelled by a ``metadata.jsonl`` / ``metadata.csv``
+(``file_name`` + a label column) or else by the folder each image sits in.
+
+Every image has a logical path: its path under the source for a loose file, the zip's folder
+joined with the member name for a zip member. A metadata file (loose, or inside a zip) labels the
+images whose logical path is its own folder joined with ``file_name``, as `datasets` resolves it.
+Zip members are read by offset through the archive's central directory: a local zip is opened
+in place, a Hub zip through an fsspec file with no cache, so only the central directory and the
+drawn members' bytes are fetched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import posixpath
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
+
+from negmine.errors import SourceNotFound
+from negmine.sources import hub
+from negmine.sources.archive import card_class_names, is_metadata, json_label, label_codes
+from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
+
+
+def _skipped(name: str) -> bool:
+    """Hidden files and folders, and the resource forks macOS puts into zips."""
+    return any(p.startswith(".") or p == "__MACOSX" for p in name.split("/"))
+
+
+class ImageFolderSource(Source):
+    """Loose images and zip members of one split, labelled by metadata files or folders.
+
+    `files`: the split's files (local paths, or URLs under `base`), images, ``.zip`` and
+    metadata files; other files are ignored. The label column of a metadata file is
+    `spec.label_column`, else the first conventional one (label, class, ...); int labels are
+    named by the card's ClassLabel when it has one. Raises SourceNotFound when the split holds no
+    image, and for a zip or metadata file that cannot be read."""
+
+    def __init__(self, *, id: str, base: str, files: Sequence[str], split: str | None, spec: SourceSpec,
+                 revision: str | None = None, licence: str | None = None, card_text: str | None = None):
+        from fsspec.core import url_to_fs
+
+        self._base = base.rstrip("/")
+        self._fs, root = url_to_fs(base)
+        self._root = root.rstrip("/")
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        self._remote = "file" not in protocols
+        super().__init__(id=id, short=short_name(posixpath.basename(self._root).split("@")[0]), revision=revision,
+                         licence=licence, weight=spec.weight, split=split)
+        rels = sorted(r for r in (self._rel(f) for f in files) if not _skipped(r))
+        self._zips: list[str] = [r for r in rels if r.lower().endswith(".zip")]
+        self._open_zips: dict[int, zipfile.ZipFile] = {}
+        self._ends: dict[int, dict[str, int]] = {}
+        self._items: list[tuple[int, str]] = []      # per row: (zip index or -1, loose path or member)
+        logical: list[str] = []
+        labels: dict[str, object] = {}               # logical path -> label value, from metadata
+        self._label_column = spec.label_column
+        self.metadata_files: list[str] = []
+        for r in rels:
+            if is_metadata(r):
+                self._metadata(self._read_file(r), posixpath.dirname(r), r, labels)
+            elif posixpath.splitext(r)[1].lower() in IMAGE_EXTENSIONS:
+                self._items.append((-1, r))
+                logical.append(r)
+        for z, r in enumerate(self._zips):
+            zf = self._zip(z)
+            folder = posixpath.dirname(r)
+            for info in zf.infolist():
+                name = info.filename
+                if info.is_dir() or _skipped(name):
+                    continue
+                if is_metadata(name):
+                    try:
+                        raw = zf.read(info)
+                    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                        raise SourceNotFound(f"cannot read {name} in {r}: {exc}") from None
+                    self._metadata(raw, posixpath.join(folder, posixpath.dirname(name)), f"{r}/{name}", labels)
+                elif posixpath.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    self._items.append((z, name))
+                    logical.append(posixpath.normpath(posixpath.join(folder, name)))
+        if not self._items:
+            raise SourceNotFound(f"{id} split {split!r} holds no images (loose or in zip archives)")
+        self.label_from = "metadata" if labels else "folder"
+        if labels:
+            values = [labels.get(p) for p in logical]
+        else:
+            common = posixpath.commonpath([posixpath.dirname(p) for p in logical]) if logical else ""
+            values = [_folder_label(p, common) for p in logical]
+        names = card_class_names(card_text, tuple(x for x in (spec.label_column, "label") if x))
+        self.classes, self.codes, self._errors = label_codes(values, names)
+
+    def _read_file(self, rel: str) -> bytes:
+        """A whole small file of the split (a metadata file); SourceNotFound when unreadable."""
+        def once():
+            with self._fs.open(f"{self._root}/{rel}", "rb") as f:
+                return f.read()
+
+        try:
+            return hub.retrying(once) if self._remote else once()
+        except OSError as exc:
+            raise SourceNotFound(f"{self.id}: cannot read {rel}: {exc}".splitlines()[0]) from None
+        except Exception as exc:
+            if hub.transient(exc):
+                raise hub.unavailable(self.id, exc) from None
+            raise
+
+    def _rel(self, path: str) -> str:
+        """A split file's path relative to the source (split files are listed under `base`)."""
+        if path.startswith(self._base + "/"):
+            return path[len(self._base) + 1:]
+        if "://" not in path and "://" not in self._base:
+            return os.path.relpath(path, self._base).replace(os.sep, "/")
+        raise ValueError(f"{path} is not under {self._base}")
+
+    def _zip(self, z: int) -> zipfile.ZipFile:
+        """The zip archive, opened once: zipfile reads the central directory now and each member by
+        its offset later (an fsspec file with no cache: each read is one exact range request)."""
+        zf = self._open_zips.get(z)
+        if zf is None:
+            path = f"{self._root}/{self._zips[z]}"
+            try:
+                if self._remote:
+                    f = hub.retrying(lambda: self._fs.open(path, "rb", cache_type="none"))
+                else:
+                    f = open(path, "rb")
+                zf = zipfile.ZipFile(f)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise SourceNotFound(f"{self.id}: {self._zips[z]} is not a readable zip archive: {exc}") from None
+            self._open_zips[z] = zf
+        return zf
+
+    def _metadata(self, raw: bytes, folder: str, where: str, labels: dict[str, object]) -> None:
+        """Add {folder/file_name: label} from a metadata.jsonl / .csv file's bytes."""
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise SourceNotFound(f"{self.id}: {where} is not UTF-8 text") from None
+        if where.endswith(".csv"):
+            records = list(csv.DictReader(io.StringIO(text)))
+        else:
+            records = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        raise SourceNotFound(f"{self.id}: {where} line {n} is not JSON") from None
+        for rec in records:
+            if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str):
+                raise SourceNotFound(f"{self.id}: {where} has a record without a file_name")
+            value = json_label(rec, self._label_column)
+            if where.endswith(".csv") and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)              # csv has no types; datasets reads a digit column as ints
+            if value is not None:
+                labels[posixpath.normpath(posixpath.join(folder, rec["file_name"]))] = value
+        self.metadata_files.append(where)
+
+    def read(self, rows: Sequence[int]) -> Iterator[Item]:
+        """The drawn images' bytes: loose files whole, zip members by offset; an unreadable one (or a
+        row whose label is unusable) comes with `error` set."""
+        for r in sorted(set(int(r) for r in rows), key=self._position):
+            z, name = self._items[r]
+            origin = {"file": name} if z < 0 else {"file": self._zips[z], "member": name}
+            if r in self._errors:
+                yield Item(r, None, origin, self._errors[r])
+                continue
+            if z < 0:
+                def once():
+                    with self._fs.open(f"{self._root}/{name}", "rb") as f:
+                        return f.read()
+            else:
+                def once():
+                    zf = self._zip(z)
+                    if z not in self._ends:
+                        self._ends[z] = member_ends(zf)
+                    return read_member(zf, name, self._ends[z].get(name))
+            try:
+                data = hub.retrying(once) if self._remote else once()
+            except (OSError, zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+                yield Item(r, None, origin, f"cannot read {'file' if z < 0 else 'zip member'}: {exc}")
+                continue
+            except Exception as exc:
+                if hub.transient(exc):
+                    raise hub.unavailable(self.id, exc) from None
+                raise
+            yield Item(r, data, origin)
+
+    def _position(self, row: int) -> tuple:
+        """Where a row's bytes are: loose files by path, zip members by offset (reads in file order)."""
+        z, name = self._items[row]
+        return (z, self._zip(z).getinfo(name).header_offset if z >= 0 else 0, name)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "layout": "imagefolder", "labels_from": self.label_from,
+                "zips": len(self._zips)}
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")     # zipfile's structFileHeader: 30 bytes
+_SLACK = 64        # a local extra field may outgrow the central one (Info-ZIP timestamps: +8 bytes)
+
+
+def member_ends(zf: zipfile.ZipFile) -> dict[str, int]:
+    """{member: offset where the next record starts}: a member's local header, data and data
+    descriptor lie before it, so a read up to it takes no byte of another member."""
+    infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
+    nexts = [i.header_offset for i in infos[1:]] + [zf.start_dir]
+    return {i.filename: n for i, n in zip(infos, nexts)}
+
+
+def read_member(zf: zipfile.ZipFile, name: str, end: int | None = None) -> bytes:
+    """One member's bytes in (almost always) ONE read of its local header and data: zipfile's own
+    ``read`` makes three or four small reads, each a range request on a Hub file. `end` (from
+    `member_ends`) bounds the read at the next record. Stored and deflated members are checked
+    against their CRC here; other methods go through zipfile.
+    Raises zipfile.BadZipFile (bad header or CRC), zlib.error, OSError."""
+    info = zf.getinfo(name)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1:
+        return zf.read(info)
+    f = zf.fp
+    head = _LOCAL_HEADER.size + len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+    want = head + len(info.extra) + info.compress_size + _SLACK
+    if end is not None and end > info.header_offset:
+        want = end - info.header_offset
+    f.seek(info.header_offset)
+    buf = f.read(want)
+    if len(buf) < _LOCAL_HEADER.size or buf[:4] != zipfile.stringFileHeader:
+        raise zipfile.BadZipFile(f"bad local header for {name}")
+    fields = _LOCAL_HEADER.unpack(buf[:_LOCAL_HEADER.size])
+    start = _LOCAL_HEADER.size + fields[10] + fields[11]     # + file name length + extra length
+    end = start + info.compress_size
+    if len(buf) < end:                                       # a huge local extra field: read the rest
+        buf += f.read(end - len(buf))
+        if len(buf) < end:
+            raise zipfile.BadZipFile(f"{name} is cut short")
+    raw = buf[start:end]
+    data = raw if info.compress_type == zipfile.ZIP_STORED else zlib.decompress(raw, -15)
+    if zlib.crc32(data) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {name!r}")
+    return data
+
+
+def _folder_label(path: str, common: str) -> str | None:
+    """The folder an image sits in, below the split's common folder; none for an image at the top
+    or in a folder whose name says nothing ("images")."""
+    parent = posixpath.dirname(path)
+    if parent == common or not parent:
+        return None
+    name = posixpath.basename(parent)
+    return None if name.lower() in GENERIC_FOLDERS else name
