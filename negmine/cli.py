@@ -98,6 +98,10 @@ def cli() -> None:
 @click.option("--hash-distance", type=int, default=10, show_default=True,
               help="Drop a negative within this many bits of a positive or of a kept negative.")
 @click.option("--dihedral", is_flag=True, help="Also match the 8 rotations/flips of each positive.")
+@click.option("--dedup-positives", is_flag=True,
+              help="Keep one positive per group of duplicates (by default a group is kept whole, in one split).")
+@click.option("--allow-missing-classes", is_flag=True,
+              help="Write a class too small to have an image in every split instead of failing.")
 @click.option("--format", "format", type=click.Choice(["imagefolder", "hf", "multilabel-csv", "yolo-cls", "yolo-det"]),
               default="imagefolder", show_default=True, help="Output layout (see README: Formats).")
 @click.option("--push-to-hub", metavar="REPO", help="Upload the result to this Hub dataset repo (private).")
@@ -166,7 +170,22 @@ def _summary_text(s: dict) -> str:
                else f"\nfor contact sheets and a gallery: negmine report {s['out']}")
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
-            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{warn}{pushed}")
+            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{_input_notes(s)}{warn}{pushed}")
+
+
+def _input_notes(s: dict) -> str:
+    """Lines on what the positives held besides what was written: files left out, duplicates."""
+    notes = ""
+    if s.get("skipped"):
+        notes += f"\nskipped {s['skipped']} files of the positives (hidden or not images; see rejects.jsonl)"
+    groups = s.get("duplicate_positives") or []
+    if groups:
+        shown = "; ".join(" = ".join(g["files"]) for g in groups[:5]) + (" ..." if len(groups) > 5 else "")
+        kept = ("one of each kept (--dedup-positives)" if any("kept" in g for g in groups)
+                else "each kept in one split; --dedup-positives keeps one of each")
+        notes += (f"\n{len(groups)} groups of duplicate positives ({sum(len(g['files']) for g in groups)} images), "
+                  f"{kept}: {shown}")
+    return notes
 
 
 def _classes_text(report: dict) -> str:

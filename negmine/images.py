@@ -19,6 +19,30 @@ _ORIENTATION = 0x0112
 _SRGB = ImageCms.createProfile("sRGB")
 
 
+# Formats negmine reads as images. Pillow's registered extensions for them include every spelling
+# in use (.jpe, .jfif, .pnm, ...); .jif is a JPEG spelling Pillow does not register.
+_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "AVIF")
+IMAGE_EXTENSIONS = frozenset({ext for ext, fmt in Image.registered_extensions().items() if fmt in _FORMATS}
+                             | {".jif", ".avif", ".heic"})
+
+
+def sniff_image(path: str) -> str | None:
+    """The Pillow format name of the file at `path` judged by its content (the header only), or
+    None when it is not an image negmine reads. For files whose extension does not say."""
+    try:
+        with Image.open(path, formats=[f for f in _FORMATS if f in Image.OPEN]) as im:
+            return im.format
+    except Exception:        # not an image, or unreadable: either way not one to take
+        return None
+
+
+def is_image_file(path: str, sniff: bool = True) -> bool:
+    """True for a file named as an image (any case), or with `sniff`, one whose content is an image
+    whatever its name (a camera's .JPE, a download saved without extension)."""
+    suffix = path[path.rfind("."):].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return suffix in IMAGE_EXTENSIONS or (sniff and sniff_image(path) is not None)
+
+
 class ImageRejected(Exception):
     """The image cannot be used; the message is the reason recorded in rejects.jsonl."""
 

@@ -738,8 +738,9 @@ class FolderSource(Source):
         self._remote = "file" not in protocols
         super().__init__(id=id or root, short=_short(Path(self._root).name), revision=revision,
                          licence=licence, weight=spec.weight, split=spec.split)
+        from negmine.images import is_image_file   # by name, or locally by content (.jpe, no extension)
         files = sorted(p for p in self._fs.find(self._root)
-                       if Path(p).suffix.lower() in IMAGE_EXTENSIONS and not _hidden(p, self._root))
+                       if not _hidden(p, self._root) and is_image_file(p, sniff=not self._remote))
         if not follow_symlinks and not self._remote:
             # A link out of the folder would let a pool read files its owner never meant to share.
             real_root = os.path.realpath(self._root)

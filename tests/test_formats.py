@@ -144,7 +144,7 @@ def test_class_names_that_look_like_splits_are_refused(pool, tmp_path):
     r = invoke("sample", "-q", "-p", pos.parent, "-s", pool, "--format", "yolo-det", "--boxes", RAC / "annotations",
                "--split", "0.9,0.1", "-o", tmp_path / "x")
     assert r.exit_code == 1 and "read as a split" in r.output               # yolo-det reads images/, labels/
-    r = invoke("sample", "-q", "-p", pos, "-s", pool, "--seed", 1, "-o", tmp_path / "generic")
+    r = invoke("sample", "-q", "-p", pos, "-s", pool, "--seed", 1, "--allow-missing-classes", "-o", tmp_path / "generic")
     assert r.exit_code == 0 and {x["class"] for x in read_manifest(tmp_path / "generic")} == {"pos", "other"}
     r = invoke("sample", "-q", "-p", pos, "-s", pool, "-o", tmp_path / "y", "--negative-class", "val")
     assert r.exit_code == 1

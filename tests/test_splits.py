@@ -1,0 +1,157 @@
+"""Splits every trainer reads the same way: duplicates never straddle splits, every class in every
+split (or a clear error), ratios on what was written, and every input file accounted for."""
+
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import jpeg_bytes, read_manifest
+from negmine.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["sample", "--quiet", "--workers", "1", *map(str, args)])
+
+
+def ok(*args) -> dict:
+    r = run(*args, "--json")
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    return json.loads(r.output)
+
+
+def _resized(data: bytes, size) -> bytes:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(data)).resize(size, Image.Resampling.BILINEAR).save(buf, "JPEG", quality=70)
+    return buf.getvalue()
+
+
+def _positives_with_duplicates(root: Path) -> dict[str, list[str]]:
+    """Class a: 10 distinct pictures plus, for 3 of them, a byte copy and for 3 others a resized,
+    re-encoded copy (a near duplicate); class b: 8 distinct. Returns the expected groups."""
+    a, b = root / "a", root / "b"
+    a.mkdir(parents=True)
+    b.mkdir()
+    groups = {}
+    for k in range(10):
+        data = jpeg_bytes(1000 + k, (96, 72))
+        (a / f"img{k}.jpg").write_bytes(data)
+        if k < 3:
+            (a / f"copy{k}.jpg").write_bytes(data)
+            groups[f"a/img{k}.jpg"] = ["a/copy%d.jpg" % k, f"a/img{k}.jpg"]
+        elif k < 6:
+            (a / f"small{k}.jpg").write_bytes(_resized(data, (64, 48)))
+            groups[f"a/img{k}.jpg"] = [f"a/img{k}.jpg", f"a/small{k}.jpg"]
+    for k in range(8):
+        (b / f"b{k}.jpg").write_bytes(jpeg_bytes(2000 + k, (96, 72)))
+    return groups
+
+
+def test_exact_and_near_duplicate_positives_go_to_one_split(pool, tmp_path):
+    expected = _positives_with_duplicates(tmp_path / "pos")
+    for seed in range(4):
+        out = tmp_path / f"ds{seed}"
+        s = ok("-p", tmp_path / "pos", "-s", pool, "--split", "0.5,0.5", "--seed", seed, "-o", out)
+        split = {r["file"]: r["split"] for r in read_manifest(out) if r["role"] == "positive"}
+        assert len(split) == 24                                     # all kept: grouped, not dropped
+        for members in expected.values():
+            assert len({split[f] for f in members}) == 1, (seed, members, split)
+        listed = sorted(sorted(g["files"]) for g in s["duplicate_positives"])
+        assert listed == sorted(expected.values())
+        assert all(g["split"] == split[g["files"][0]] for g in s["duplicate_positives"])
+        record = json.loads((out / "negmine.json").read_text())
+        assert len(record["duplicate_positives"]) == 6
+        # every class still in every split, in the asked proportions as far as whole groups allow
+        per = Counter((r["split"], r["class"]) for r in read_manifest(out))
+        assert per[("train", "b")] == per[("val", "b")] == 4
+        assert abs(per[("train", "a")] - per[("val", "a")]) <= 2
+
+
+def test_the_summary_line_names_the_duplicates(pool, tmp_path):
+    _positives_with_duplicates(tmp_path / "pos")
+    r = run("-p", tmp_path / "pos", "-s", pool, "--seed", 1, "-o", tmp_path / "ds")
+    assert r.exit_code == 0, r.output
+    assert "6 groups of duplicate positives (12 images)" in r.output and "a/copy0.jpg = a/img0.jpg" in r.output
+
+
+def test_dedup_positives_keeps_one_per_group_and_says_which(pool, tmp_path):
+    _positives_with_duplicates(tmp_path / "pos")
+    out = tmp_path / "ds"
+    s = ok("-p", tmp_path / "pos", "-s", pool, "--dedup-positives", "--ratio", 1, "--seed", 3, "-o", out)
+    files = {r["file"] for r in read_manifest(out) if r["role"] == "positive"}
+    assert len(files) == 18 and s["positives"] == 18 and s["negatives"] == 18
+    # exact copies: the tie on size goes to the first path; resized copies: the larger picture stays
+    assert {"a/copy0.jpg", "a/img3.jpg"} <= files and not {"a/img0.jpg", "a/small3.jpg"} & files
+    rejects = {x["file"]: x["reason"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
+    assert rejects["a/small3.jpg"] == "duplicate of the positive a/img3.jpg (--dedup-positives)"
+    assert {g["kept"] for g in s["duplicate_positives"]} == {"a/copy0.jpg", "a/copy1.jpg", "a/copy2.jpg",
+                                                              "a/img3.jpg", "a/img4.jpg", "a/img5.jpg"}
+
+
+def _classes(root: Path, sizes: dict[str, int]) -> Path:
+    for i, (cls, n) in enumerate(sizes.items()):
+        (root / cls).mkdir(parents=True)
+        for k in range(n):
+            (root / cls / f"{k}.jpg").write_bytes(jpeg_bytes(3000 + 100 * i + k, (96, 72)))
+    return root
+
+
+def test_a_class_too_small_for_every_split_is_refused_before_any_work(pool, tmp_path):
+    pos = _classes(tmp_path / "pos", {"big": 10, "tiny": 2})
+    r = run("-p", pos, "-s", pool, "--seed", 1, "-o", tmp_path / "ds")
+    assert r.exit_code == 1 and "class 'tiny' has 2 usable images" in r.output and "at least 3" in r.output
+    assert "--allow-missing-classes" in r.output and not (tmp_path / "ds").exists()
+    s = ok("-p", pos, "-s", pool, "--seed", 1, "--allow-missing-classes", "-o", tmp_path / "ds")
+    assert s["counts"]["val"].get("tiny", 0) + s["counts"]["test"].get("tiny", 0) < 2
+    assert ok("-p", pos, "-s", pool, "--seed", 1, "--split", "0.5,0.5", "-o", tmp_path / "two")["counts"]["val"]["tiny"] == 1
+
+
+def test_duplicates_count_once_when_a_class_must_fill_every_split(pool, tmp_path):
+    pos = _classes(tmp_path / "pos", {"big": 10, "three": 3})
+    (pos / "three" / "2.jpg").write_bytes((pos / "three" / "1.jpg").read_bytes())
+    r = run("-p", pos, "-s", pool, "--seed", 1, "-o", tmp_path / "ds")
+    assert r.exit_code == 1 and "class 'three' has 3 usable images (2 once duplicates are grouped)" in r.output
+
+
+def test_a_negative_class_too_small_for_every_split_is_refused(pool, tmp_path):
+    pos = _classes(tmp_path / "pos", {"big": 10})
+    r = run("-p", pos, "-s", pool, "--count", 2, "--seed", 1, "-o", tmp_path / "ds")
+    assert r.exit_code == 1 and "class 'other' (the negatives) would have 2 images" in r.output
+
+
+def test_ratio_and_balanced_count_the_positives_written(pool, tmp_path):
+    pos = _classes(tmp_path / "pos", {"a": 10, "b": 6})
+    (pos / "a" / "broken.jpg").write_bytes(jpeg_bytes(1)[:200])          # truncated: rejected
+    (pos / "a" / "notes.txt").write_text("not a picture")
+    (pos / "a" / ".DS_Store").write_bytes(b"\0\1")
+    (pos / "b" / ".hidden.jpg").write_bytes(jpeg_bytes(2))
+    out = tmp_path / "ds"
+    s = ok("-p", pos, "-s", pool, "--ratio", 1, "--seed", 1, "-o", out)
+    assert s["positives"] == 16 and s["negatives"] == 16 and s["negatives_needed"] == 16
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    by_file = {x["file"]: x for x in rejects if x["role"] == "positive"}
+    assert set(by_file) == {"a/broken.jpg", "a/notes.txt", "a/.DS_Store", "b/.hidden.jpg"}
+    assert "hidden" in by_file["a/.DS_Store"]["reason"] and "not an image" in by_file["a/notes.txt"]["reason"]
+    assert s["skipped"] == 3 and s["rejected"] >= 1
+    assert ok("-p", pos, "-s", pool, "--balanced", "--seed", 1, "-o", tmp_path / "bal")["negatives"] == 8
+
+
+def test_images_are_recognised_by_content_in_positives_and_folder_pools(tmp_path):
+    pos, pool = tmp_path / "pos" / "bird", tmp_path / "pool"
+    pos.mkdir(parents=True)
+    names = ["a.JPG", "b.jpe", "c.JFIF", "d.jif", "e", "f.Jpeg", "g.dat", "h.jpg"]
+    for k, n in enumerate(names):
+        (pos / n).write_bytes(jpeg_bytes(10 + k, (96, 72)))
+    for cls in ("plane", "ship"):
+        (pool / cls).mkdir(parents=True)
+        for k, n in enumerate(names):
+            (pool / cls / n).write_bytes(jpeg_bytes(100 + k + 20 * len(cls), (96, 72)))
+    out = tmp_path / "ds"
+    s = ok("-p", tmp_path / "pos", "-s", pool, "--count", 16, "--split", "0.5,0.5", "--seed", 1, "-o", out)
+    rows = read_manifest(out)
+    assert sorted(r["file"] for r in rows if r["role"] == "positive") == sorted(f"bird/{n}" for n in names)
+    assert len([r for r in rows if r["role"] == "negative"]) == 16 and s["skipped"] == 0
+    assert {Path(r["path"]).suffix for r in rows} == {".jpg"}
