@@ -155,3 +155,43 @@ def test_images_are_recognised_by_content_in_positives_and_folder_pools(tmp_path
     assert sorted(r["file"] for r in rows if r["role"] == "positive") == sorted(f"bird/{n}" for n in names)
     assert len([r for r in rows if r["role"] == "negative"]) == 16 and s["skipped"] == 0
     assert {Path(r["path"]).suffix for r in rows} == {".jpg"}
+
+
+def test_hf_format_loads_with_one_class_label_in_every_split(pool, tmp_path):
+    import datasets
+
+    pos = _classes(tmp_path / "pos", {"big": 10, "tiny": 2})            # tiny misses a split
+    out = tmp_path / "ds"
+    ok("-p", pos, "-s", pool, "--seed", 1, "--allow-missing-classes", "--format", "hf", "-o", out)
+    dd = datasets.load_dataset(str(out))
+    rows = read_manifest(out)
+    classes = (out / "classes.txt").read_text().split()
+    assert classes == ["big", "other", "tiny"]
+    assert set(dd) == {"train", "val", "test"}
+    missing = [s for s in dd if "tiny" not in {r["class"] for r in rows if r["split"] == s}]
+    assert missing                                                       # the case that shifted ids before
+    for split, d in dd.items():
+        assert d.features["label"].names == classes                     # same names, same ids everywhere
+        expected = Counter(r["class"] for r in rows if r["split"] == split)
+        assert Counter(classes[i] for i in d["label"]) == expected
+    # each image is a file the manifest lists with that label (names repeat across classes: compare pairs)
+    table = dd["train"].cast_column("image", datasets.Image(decode=False))
+    assert Counter((item["image"]["path"], classes[item["label"]]) for item in table) == \
+        Counter((Path(r["path"]).name, r["class"]) for r in rows if r["split"] == "train")
+
+
+def test_hf_card_pushed_keeps_the_features_and_configs(positives, pool, tmp_path, monkeypatch):
+    import huggingface_hub
+    import yaml
+
+    calls = {}
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: f"https://hf.co/datasets/{repo_id}")
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_file", lambda self, **kw: calls.setdefault("card", kw))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: calls.setdefault("folder", kw))
+    ok("-p", positives, "-s", pool, "--seed", 1, "--format", "hf", "--push-to-hub", "me/x", "-o", tmp_path / "ds")
+    card = calls["card"]["path_or_fileobj"].decode()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train-*"}
+    assert header["dataset_info"]["features"][1]["dtype"]["class_label"]["names"] == {
+        "0": "other", "1": "raccoon", "2": "trash_panda"}
+    assert "ds.class_encode_column" not in card and header["license"] == "cc-by-4.0"
