@@ -288,7 +288,10 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
     image is kept. Unreadable files are listed, not fatal.
     """
     from negmine.dedup import copy_kept, find_duplicates, write_report
+    from negmine.writers import refuse_out_inside
 
+    if out:                                    # before hashing: refuse in a second, not after the work
+        refuse_out_inside(out, [("FOLDER", folder), ("--against", against)])
     result = find_duplicates(folder, against, kind=hash, radius=hash_distance, dihedral=dihedral,
                              workers=workers, progress=not quiet)
     if report:

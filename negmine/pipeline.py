@@ -35,7 +35,8 @@ from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders, negatives_needed,
                               parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
-from negmine.writers import DatasetWriter, Journal, Run, plain_record, run_options, stored_seed
+from negmine.writers import (DatasetWriter, Journal, Run, plain_record, refuse_out_inside, run_options,
+                             stored_seed)
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
 from negmine.synthetic import annotated_images, image_seed
@@ -142,6 +143,8 @@ class SampleRun:
         check_class_name(self.negative_class, opts.format)
         if opts.format == "yolo-det" and opts.boxes is None:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
+        refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks)]
+                          + [("--source", s.location) for s in opts.sources])
         self.t0 = time.monotonic()
 
     def _bar(self, **kw):

@@ -195,3 +195,28 @@ def test_hf_card_pushed_keeps_the_features_and_configs(positives, pool, tmp_path
     assert header["dataset_info"]["features"][1]["dtype"]["class_label"]["names"] == {
         "0": "other", "1": "raccoon", "2": "trash_panda"}
     assert "ds.class_encode_column" not in card and header["license"] == "cc-by-4.0"
+
+
+def test_out_inside_any_input_is_refused_in_one_line_by_every_command(pool, tmp_path):
+    pos = _classes(tmp_path / "pos", {"cat": 4, "dog": 4})
+    folder_pool = _classes(tmp_path / "fpool", {"wallpaper": 10})
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("filename,xmin,ymin,xmax,ymax,class\ncat/0.jpg,2,2,40,30,cat\n")
+    scores = tmp_path / "scores.csv"
+    scores.write_text("id,score\nwallpaper/0.jpg,0.9\n")
+    base = ["sample", "-q", "--workers", "1", "--seed", 1, "--count", 8]
+    cases = [
+        (base + ["-p", pos, "-s", pool, "-o", pos / "with-other"], "inside --positives"),
+        (base + ["-p", pos, "-s", folder_pool, "-o", folder_pool / "x"], "inside --source"),
+        (base + ["-p", pos, "-s", pool, "-o", pos], "inside --positives"),               # --out is the input
+        (base + ["-p", pos, "-s", pool, "-o", tmp_path, "--overwrite"], "is inside --out"),  # input in --out
+        (["cutout", "-q", "--images", pos, "--boxes", boxes, "-o", pos / "bg"], "inside --images"),
+        (["dedup", "-q", pos, "--out", pos / "d"], "inside FOLDER"),
+        (["mine", "-q", "--scores", scores, "--pool", folder_pool, "--count", 1, "-o", folder_pool / "m"],
+         "inside --pool"),
+    ]
+    for args, says in cases:
+        r = CliRunner().invoke(cli, list(map(str, args)))
+        assert r.exit_code == 1 and says in r.output and r.output.count("\n") == 1, (args, r.output)
+    assert sorted(p.name for p in pos.iterdir()) == ["cat", "dog"]                       # nothing written there
+    assert sorted(p.name for p in folder_pool.iterdir()) == ["wallpaper"]
