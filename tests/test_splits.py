@@ -91,11 +91,11 @@ def test_dedup_positives_keeps_one_per_group_and_says_which(pool, tmp_path):
                                                               "a/img3.jpg", "a/img4.jpg", "a/img5.jpg"}
 
 
-def _classes(root: Path, sizes: dict[str, int]) -> Path:
+def _classes(root: Path, sizes: dict[str, int], base: int = 3000) -> Path:
     for i, (cls, n) in enumerate(sizes.items()):
         (root / cls).mkdir(parents=True)
         for k in range(n):
-            (root / cls / f"{k}.jpg").write_bytes(jpeg_bytes(3000 + 100 * i + k, (96, 72)))
+            (root / cls / f"{k}.jpg").write_bytes(jpeg_bytes(base + 100 * i + k, (96, 72)))
     return root
 
 
@@ -199,7 +199,7 @@ def test_hf_card_pushed_keeps_the_features_and_configs(positives, pool, tmp_path
 
 def test_out_inside_any_input_is_refused_in_one_line_by_every_command(pool, tmp_path):
     pos = _classes(tmp_path / "pos", {"cat": 4, "dog": 4})
-    folder_pool = _classes(tmp_path / "fpool", {"wallpaper": 10})
+    folder_pool = _classes(tmp_path / "fpool", {"wallpaper": 10}, base=5000)
     boxes = tmp_path / "boxes.csv"
     boxes.write_text("filename,xmin,ymin,xmax,ymax,class\ncat/0.jpg,2,2,40,30,cat\n")
     scores = tmp_path / "scores.csv"
@@ -220,3 +220,38 @@ def test_out_inside_any_input_is_refused_in_one_line_by_every_command(pool, tmp_
         assert r.exit_code == 1 and says in r.output and r.output.count("\n") == 1, (args, r.output)
     assert sorted(p.name for p in pos.iterdir()) == ["cat", "dog"]                       # nothing written there
     assert sorted(p.name for p in folder_pool.iterdir()) == ["wallpaper"]
+
+
+def _libjpeg_warnings(path: Path) -> str:
+    """What OpenCV's libjpeg prints decoding `path` (C-level stderr, so in a child process)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", "import cv2, sys; assert cv2.imread(sys.argv[1]) is not None", str(path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stderr
+
+
+def _junk_before_marker(data: bytes) -> bytes:
+    """The JPEG with 5 stray bytes between its first two segments, as scanners and editors leave."""
+    first_end = 4 + int.from_bytes(data[4:6], "big")             # SOI + the first segment (APP0)
+    return data[:first_end] + b"\x00junk" + data[first_end:]
+
+
+def test_a_jpeg_decoders_warn_about_is_reencoded_not_copied(tmp_path):
+    pos, pool = tmp_path / "pos", tmp_path / "pool"
+    _classes(pos, {"a": 6})
+    _classes(pool, {"p": 8}, base=5000)
+    bad_pos, bad_pool = pos / "a" / "junk.jpg", pool / "p" / "junk.jpg"
+    bad_pos.write_bytes(_junk_before_marker(jpeg_bytes(77, (96, 72))))
+    bad_pool.write_bytes(_junk_before_marker(jpeg_bytes(78, (96, 72))))
+    assert "extraneous bytes" in _libjpeg_warnings(bad_pos)
+    out = tmp_path / "ds"
+    ok("-p", pos, "-s", pool, "--count", 9, "--split", "0.5,0.5", "--hash", "none", "--seed", 1, "-o", out)
+    rows = {(r["role"], r["file"]): r for r in read_manifest(out)}
+    for key in (("positive", "a/junk.jpg"), ("negative", "p/junk.jpg")):
+        r = rows[key]
+        assert r["reencoded"] is True and _libjpeg_warnings(out / r["path"]) == ""
+    clean = rows[("positive", "a/0.jpg")]
+    assert clean["reencoded"] is False and (out / clean["path"]).read_bytes() == (pos / "a" / "0.jpg").read_bytes()
