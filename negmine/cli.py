@@ -218,6 +218,10 @@ def _size(n: int) -> str:
 def _plan_text(p: dict) -> str:
     lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "
              f"{p['pool_available']}", _classes_text(p["classes"]), _table(p["splits"])]
+    notes = _input_notes({"skipped": sum(1 for x in p.get("skipped_positives", []) if x.get("skipped")),
+                          "duplicate_positives": p.get("duplicate_positives")}).strip("\n")
+    if notes:
+        lines.append(notes)
     if p.get("near"):
         lines.append(f"near: {p['near']['planned']} planned from the nearest classes "
                      f"(levels {p['near']['levels']})")

@@ -75,6 +75,8 @@ def test_the_summary_line_names_the_duplicates(pool, tmp_path):
     r = run("-p", tmp_path / "pos", "-s", pool, "--seed", 1, "-o", tmp_path / "ds")
     assert r.exit_code == 0, r.output
     assert "6 groups of duplicate positives (12 images)" in r.output and "a/copy0.jpg = a/img0.jpg" in r.output
+    dry = run("-p", tmp_path / "pos", "-s", pool, "--seed", 1, "--dry-run", "-o", tmp_path / "plan")
+    assert dry.exit_code == 0 and "6 groups of duplicate positives (12 images)" in dry.output
     rep = CliRunner().invoke(cli, ["report", str(tmp_path / "ds")])
     assert rep.exit_code == 0 and "duplicate positives: 6 groups, each in one split: a/copy0.jpg = a/img0.jpg" in rep.output
     page = (tmp_path / "ds" / "report" / "report.html").read_text()
