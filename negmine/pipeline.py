@@ -32,8 +32,8 @@ from negmine.draw import Candidate, draw
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
-from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders, negatives_needed,
-                              parse_split, rng_for, small_index, stratified_order, uniform_order)
+from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
+                              negatives_needed, parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, open_sources
 from negmine.writers import (DatasetWriter, Journal, Run, plain_record, refuse_out_inside, run_options,
                              stored_seed)

@@ -261,3 +261,29 @@ def test_a_jpeg_decoders_warn_about_is_reencoded_not_copied(tmp_path):
         assert r["reencoded"] is True and _libjpeg_warnings(out / r["path"]) == ""
     clean = rows[("positive", "a/0.jpg")]
     assert clean["reencoded"] is False and (out / clean["path"]).read_bytes() == (pos / "a" / "0.jpg").read_bytes()
+
+
+def test_dihedral_also_groups_mirrored_positives_real_photos(pool, tmp_path):
+    import shutil
+
+    from conftest import SHARED
+
+    ukb = SHARED / "near-dups-ukbench"
+    pos = tmp_path / "pos" / "gadget"
+    pos.mkdir(parents=True)
+    for f in sorted((ukb / "base_images").glob("*.jpg")):
+        shutil.copy(f, pos / f.name)
+    for name in ("ukbench00120_hflip.jpg", "ukbench00120_resize.jpg", "ukbench09268_corrupt.jpg"):
+        shutil.copy(ukb / "transformed" / name, pos / name)
+    # groups.csv: the resize is 0 bits from its original, the mirror 32 (a phash is not flip-invariant)
+    plain = ok("-p", pos.parent, "-s", pool, "--split", "0.5,0.5", "--seed", 2, "-o", tmp_path / "a")
+    assert [g["files"] for g in plain["duplicate_positives"]] == [
+        ["gadget/ukbench00120.jpg", "gadget/ukbench00120_resize.jpg"]]
+    flips = ok("-p", pos.parent, "-s", pool, "--split", "0.5,0.5", "--seed", 2, "--dihedral", "-o", tmp_path / "b")
+    assert [g["files"] for g in flips["duplicate_positives"]] == [
+        ["gadget/ukbench00120.jpg", "gadget/ukbench00120_hflip.jpg", "gadget/ukbench00120_resize.jpg"]]
+    split = {r["file"]: r["split"] for r in read_manifest(tmp_path / "b")}
+    assert len({split[f] for f in flips["duplicate_positives"][0]["files"]}) == 1
+    rejects = [json.loads(x) for x in (tmp_path / "b" / "rejects.jsonl").read_text().splitlines()]
+    corrupt = next(x for x in rejects if x["file"] == "gadget/ukbench09268_corrupt.jpg")
+    assert "skipped" not in corrupt and flips["positives"] == 12 and flips["negatives"] == 12
