@@ -88,7 +88,9 @@ def finalize(fmt: str, writer, rows: list[dict], split_names: Sequence[str], neg
             lines = [_yolo_line(b, r["width"], r["height"], index[b[4] or r["label"]])
                      for b in ((boxes or {}).get(r["file"], []) if r["role"] == "positive" else [])]
             _text(writer, f"labels/{r['split']}/{stem}", "\n".join(lines) + ("\n" if lines else ""))
-        yaml = "path: .\n" + "".join(f"{s}: images/{s}\n" for s in split_names) + "names:\n" + \
+        # no `path:` key: Ultralytics (8.4) resolves a relative one against the working directory, and
+        # without one against the folder of data.yaml, so train(data="out/data.yaml") works from anywhere
+        yaml = "".join(f"{s}: images/{s}\n" for s in split_names) + "names:\n" + \
             "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names))
         _text(writer, "data.yaml", yaml)
         _text(writer, "classes.txt", "".join(n + "\n" for n in names))

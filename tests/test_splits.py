@@ -287,3 +287,24 @@ def test_dihedral_also_groups_mirrored_positives_real_photos(pool, tmp_path):
     rejects = [json.loads(x) for x in (tmp_path / "b" / "rejects.jsonl").read_text().splitlines()]
     corrupt = next(x for x in rejects if x["file"] == "gadget/ukbench09268_corrupt.jpg")
     assert "skipped" not in corrupt and flips["positives"] == 12 and flips["negatives"] == 12
+
+
+def test_yolo_det_data_yaml_resolves_from_its_own_folder(tmp_path, pool):
+    import yaml
+
+    from conftest import SHARED
+
+    rac = SHARED / "raccoon-voc"
+    pos = tmp_path / "objects" / "raccoon"
+    pos.mkdir(parents=True)
+    for p in sorted((rac / "images").glob("*.jpg"))[:20]:
+        (pos / p.name).write_bytes(p.read_bytes())
+    out = tmp_path / "det"
+    ok("-p", pos.parent, "-s", pool, "--format", "yolo-det", "--boxes", rac / "annotations", "--ratio", 0.1,
+       "--split", "0.9,0.1", "--seed", 1, "-o", out)
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    # Ultralytics joins a relative `path` to the working directory, not to data.yaml's folder (checked
+    # with ultralytics 8.4: `path: .` fails unless run from inside the dataset); without `path` it
+    # takes data.yaml's folder, where every split must then be
+    assert "path" not in data
+    assert all((out / data[s]).is_dir() for s in ("train", "val"))
