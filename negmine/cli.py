@@ -129,6 +129,10 @@ def cli() -> None:
 @click.option("--hash-distance", type=int, default=10, show_default=True,
               help="Drop a negative within this many bits of a positive or of a kept negative.")
 @click.option("--dihedral", is_flag=True, help="Also match the 8 rotations/flips of each positive.")
+@click.option("--dedup-positives", is_flag=True,
+              help="Keep one positive per group of duplicates (by default a group is kept whole, in one split).")
+@click.option("--allow-missing-classes", is_flag=True,
+              help="Write a class too small to have an image in every split instead of failing.")
 @click.option("--format", "format", type=click.Choice(["imagefolder", "hf", "multilabel-csv", "yolo-cls", "yolo-det"]),
               default="imagefolder", show_default=True, help="Output layout (see README: Formats).")
 @click.option("--push-to-hub", metavar="REPO", help="Upload the result to this Hub dataset repo (private).")
@@ -199,8 +203,8 @@ def _summary_text(s: dict) -> str:
                else f"\nfor contact sheets and a gallery: negmine report {s['out']}")
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
-            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{_hub_text(s.get('hub'))}"
-            f"{warn}{pushed}")
+            f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{_input_notes(s)}"
+            f"{_hub_text(s.get('hub'))}{warn}{pushed}")
 
 
 def _hub_text(h: dict | None) -> str:
@@ -209,6 +213,21 @@ def _hub_text(h: dict | None) -> str:
     return (f"\nHub: downloaded {_size(h['bytes'])} in {h['requests']} requests ({h['resolver_requests']} resolver, "
             f"{h['cdn_requests']} storage, {h['api_requests']} API); {h['retries']} retries, {h['rate_limited']} "
             f"rate-limited (429)" + (f", {h['paced_seconds']:g} s waiting for the rate limit" if h['paced_seconds'] else ""))
+
+
+def _input_notes(s: dict) -> str:
+    """Lines on what the positives held besides what was written: files left out, duplicates."""
+    notes = ""
+    if s.get("skipped"):
+        notes += f"\nskipped {s['skipped']} files of the positives (hidden or not images; see rejects.jsonl)"
+    groups = s.get("duplicate_positives") or []
+    if groups:
+        shown = "; ".join(" = ".join(g["files"]) for g in groups[:5]) + (" ..." if len(groups) > 5 else "")
+        kept = ("one of each kept (--dedup-positives)" if any("kept" in g for g in groups)
+                else "each kept in one split; --dedup-positives keeps one of each")
+        notes += (f"\n{len(groups)} groups of duplicate positives ({sum(len(g['files']) for g in groups)} images), "
+                  f"{kept}: {shown}")
+    return notes
 
 
 def _classes_text(report: dict) -> str:
@@ -241,6 +260,10 @@ def _size(n: int) -> str:
 def _plan_text(p: dict) -> str:
     lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "
              f"{p['pool_available']}", _classes_text(p["classes"]), _table(p["splits"])]
+    notes = _input_notes({"skipped": sum(1 for x in p.get("skipped_positives", []) if x.get("skipped")),
+                          "duplicate_positives": p.get("duplicate_positives")}).strip("\n")
+    if notes:
+        lines.append(notes)
     if p.get("near"):
         lines.append(f"near: {p['near']['planned']} planned from the nearest classes "
                      f"(levels {p['near']['levels']})")
@@ -325,7 +348,10 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
     image is kept. Unreadable files are listed, not fatal.
     """
     from negmine.dedup import copy_kept, find_duplicates, write_report
+    from negmine.writers import refuse_out_inside
 
+    if out:                                    # before hashing: refuse in a second, not after the work
+        refuse_out_inside(out, [("FOLDER", folder), ("--against", against)])
     result = find_duplicates(folder, against, kind=hash, radius=hash_distance, dihedral=dihedral,
                              workers=workers, progress=not quiet)
     if report:

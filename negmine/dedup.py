@@ -17,6 +17,7 @@ from negmine.errors import NegmineError
 from negmine.neighbors import nearest, pairs_within
 from negmine.overlap import hash_files
 from negmine.positives import _images_under
+from negmine.writers import refuse_out_inside
 
 
 @dataclass
@@ -133,9 +134,8 @@ def write_report(result: DedupResult, path: Path) -> None:
 
 def copy_kept(result: DedupResult, out: Path) -> int:
     """Copy every image that is neither a dropped duplicate nor unreadable; the source is untouched."""
+    refuse_out_inside(out, [("FOLDER", result.root), ("--against", result.against)])
     out = Path(out).expanduser().resolve()
-    if out == result.root or result.root in out.parents:
-        raise NegmineError("--out must not be inside the folder being deduplicated")
     if out.exists() and any(out.iterdir()):
         raise NegmineError(f"--out {out} is not empty")
     drop = result.dropped | {x["path"] for x in result.skipped}

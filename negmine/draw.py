@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from negmine.hashing import fast_hash, open_for_hash
-from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, pass_through_size
+from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, jpeg_is_clean, pass_through_size
 from negmine.errors import SourceNotFound
 from negmine.sources import Source
 from negmine.writers import DatasetWriter, Journal, scratch_pack
@@ -56,7 +56,7 @@ def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
         pixels = gray.tobytes()
         digest = hashlib.blake2b(pixels + repr(gray.size).encode(), digest_size=16).hexdigest()
         h = fast_hash(gray, hash_kind, pixels=pixels)[0] if hash_kind else None
-        size = header[0] if header else None
+        size = header[0] if header and jpeg_is_clean(data) else None   # a JPEG decoders warn about: rewrite
         if size is not None:
             return Encoded(b"", size[0], size[1], digest, False), source_sha, source_sha, h
         result = encode(data, opts)

@@ -3,7 +3,8 @@
 | format           | images                          | extra files                                   |
 |------------------|---------------------------------|-----------------------------------------------|
 | imagefolder      | split/class/file                | classes.txt                                   |
-| hf               | split/class/file                | split/metadata.jsonl with an explicit label   |
+| hf               | split/class/file                | data/split-0000k-of-0000n.parquet (Image +    |
+|                  |                                 | ClassLabel), README.md card, metadata.jsonl   |
 | multilabel-csv   | split/class/file                | labels.csv: fname,labels,split + one-hot      |
 | yolo-cls         | split/class/file (train, val)   | classes.txt                                   |
 | yolo-det         | images/split/file               | labels/split/file.txt, data.yaml              |
@@ -111,6 +112,7 @@ def finalize(fmt: str, writer, rows: list[dict], split_names: Sequence[str], neg
         return warnings
     _text(writer, "classes.txt", "".join(c + "\n" for c in classes))
     if fmt == "hf":
+        _hf_shards(writer, rows, split_names, classes)
         for split in split_names:
             lines = [json.dumps({"file_name": r["path"].split("/", 1)[1], "label": r["class"]})
                      for r in rows if r["split"] == split]
@@ -128,12 +130,78 @@ def finalize(fmt: str, writer, rows: list[dict], split_names: Sequence[str], neg
     return warnings
 
 
+HF_SHARD_BYTES = 500 << 20     # image bytes per parquet shard (the Hub's own uploads aim at ~500 MB)
+
+
+def hf_card_header(rows: list[dict], split_names: Sequence[str], classes: Sequence[str],
+                   split_bytes: dict[str, int] | None = None) -> dict:
+    """The card header `push_to_hub` writes: features (the label a ClassLabel over every class,
+    in classes.txt order), split sizes, and the config naming each split's shards. With it,
+    `datasets.load_dataset(OUT)` reads the parquet shards with the same ids in every split."""
+    counts = Counter(r["split"] for r in rows)
+    present = [s for s in split_names if counts[s]]
+    return {
+        "dataset_info": {
+            "features": [{"name": "image", "dtype": "image"},
+                         {"name": "label", "dtype": {"class_label": {"names": {str(i): c for i, c in enumerate(classes)}}}}],
+            "splits": [{"name": s, "num_bytes": (split_bytes or {}).get(s, 0), "num_examples": counts[s]}
+                       for s in present]},
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": s, "path": f"data/{s}-*"} for s in present]}],
+    }
+
+
+def _hf_shards(writer, rows: list[dict], split_names: Sequence[str], classes: list[str]) -> None:
+    """data/{split}-{k:05d}-of-{n:05d}.parquet in Hub layout, what `Dataset.push_to_hub` writes:
+    the image bytes embedded, the label a ClassLabel shared by every split (datasets' `imagefolder`
+    numbers the classes of each split on its own, so a class missing from one shifts the others).
+    Written a batch at a time: the images are never all in memory."""
+    import math
+    import os
+
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(classes))})
+    schema = features.arrow_schema           # carries the features as "huggingface" metadata, as datasets writes
+    index = {c: i for i, c in enumerate(classes)}
+    split_bytes = {}
+    for split in split_names:
+        part = [r for r in rows if r["split"] == split]
+        if not part:
+            continue
+        size = split_bytes[split] = sum(os.path.getsize(writer.path(r["path"])) for r in part)
+        n = max(1, min(len(part), math.ceil(size / HF_SHARD_BYTES)))
+        per = math.ceil(len(part) / n)
+        for k in range(n):
+            target = writer.path(f"data/{split}-{k:05d}-of-{n:05d}.parquet")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            with pq.ParquetWriter(tmp, schema) as w:
+                shard = part[k * per:(k + 1) * per]
+                for a in range(0, len(shard), 64):
+                    batch = shard[a:a + 64]
+                    images = [{"bytes": writer.path(r["path"]).read_bytes(), "path": Path(r["path"]).name}
+                              for r in batch]
+                    w.write_table(pa.table({"image": images, "label": [index[r["class"]] for r in batch]},
+                                           schema=schema))
+            os.replace(tmp, target)
+    header = yaml.safe_dump(hf_card_header(rows, split_names, classes, split_bytes), sort_keys=False, allow_unicode=True)
+    _text(writer, "README.md", f"---\n{header}---\n\n# Dataset with a negative class\n\nBuilt with negmine. "
+          "Load it with the same class ids in every split:\n\n```python\nfrom datasets import load_dataset\n"
+          "ds = load_dataset(\"path/to/this/folder\")   # or the Hub repo id\n"
+          "ds[\"train\"].features[\"label\"].names      # as in classes.txt\n```\n")
+
+
 def _text(writer, rel: str, text: str) -> None:
     writer.write_bytes(rel, text.encode("utf-8"))
 
 
-def dataset_card(summary: dict, rows: list[dict]) -> str:
-    """README.md for --push-to-hub: counts, sources with revisions and licences, seed, how to load."""
+def dataset_card(summary: dict, rows: list[dict], header: dict | None = None) -> str:
+    """README.md for --push-to-hub: counts, sources with revisions and licences, seed, how to load.
+    `header`: more card metadata (the `hf` format's features and configs)."""
     per_split = Counter((r["split"], r["class"]) for r in rows)
     splits = list(summary.get("counts") or sorted({s for s, _ in per_split}))
     classes = sorted({c for _, c in per_split})
@@ -143,13 +211,20 @@ def dataset_card(summary: dict, rows: list[dict]) -> str:
     sources = "".join(f"- `{s['id']}` @ `{s.get('revision') or 'local'}` ({s.get('licence') or 'licence unknown'}), "
                       f"{s['rows']} rows\n" for s in summary.get("sources", []))
     lic = licences[0] if len(licences) == 1 else "other"
-    return (f"---\nlicense: {lic}\ntask_categories:\n- image-classification\ntags:\n- negmine\n---\n\n"
+    extra = ""
+    if header:
+        import yaml
+
+        extra = yaml.safe_dump(header, sort_keys=False, allow_unicode=True)
+    load = ('ds = load_dataset("REPO_OR_FOLDER")  # features and ids from the card: no class_encode_column\n'
+            if header else 'ds = load_dataset("imagefolder", data_dir="...")  # or the repo id\n'
+                           'ds = ds.class_encode_column("label")\n')
+    return (f"---\nlicense: {lic}\ntask_categories:\n- image-classification\ntags:\n- negmine\n{extra}---\n\n"
             f"# Dataset with a negative class\n\nBuilt with negmine {summary.get('negmine_version')} "
             f"(seed {summary.get('seed')}).\n\n{table}\n## Sources of the negatives\n\n{sources}\n"
             "Licences of the images: " + ", ".join(licences) + ". `manifest.jsonl` records the source, "
             "revision, file, row and licence of every image.\n\n## Load\n\n```python\nfrom datasets import "
-            "load_dataset\nds = load_dataset(\"imagefolder\", data_dir=\"...\")  # or the repo id\n"
-            "ds = ds.class_encode_column(\"label\")\n```\n")
+            "load_dataset\n" + load + "```\n")
 
 
 def push_to_hub(out: Path, repo_id: str, summary: dict, rows: list[dict], private: bool = True) -> str:
@@ -158,7 +233,13 @@ def push_to_hub(out: Path, repo_id: str, summary: dict, rows: list[dict], privat
     from negmine.sources import hub
 
     api = HfApi()
-    card = dataset_card(summary, rows)
+    header = None
+    written = Path(out) / "README.md"           # the hf format's card: keep its features and configs
+    if written.is_file() and written.read_text(encoding="utf-8").startswith("---\n"):
+        import yaml
+
+        header = yaml.safe_load(written.read_text(encoding="utf-8").split("---\n")[1])
+    card = dataset_card(summary, rows, header)
     try:
         url = hub.retrying(lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))
         hub.retrying(lambda: api.upload_file(path_or_fileobj=card.encode(), path_in_repo="README.md",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,30 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 BACKGROUND = (255, 255, 255)
 _ORIENTATION = 0x0112
 _SRGB = ImageCms.createProfile("sRGB")
+
+
+# Formats negmine reads as images. Pillow's registered extensions for them include every spelling
+# in use (.jpe, .jfif, .pnm, ...); .jif is a JPEG spelling Pillow does not register.
+_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "AVIF")
+IMAGE_EXTENSIONS = frozenset({ext for ext, fmt in Image.registered_extensions().items() if fmt in _FORMATS}
+                             | {".jif", ".avif", ".heic"})
+
+
+def sniff_image(path: str) -> str | None:
+    """The Pillow format name of the file at `path` judged by its content (the header only), or
+    None when it is not an image negmine reads. For files whose extension does not say."""
+    try:
+        with Image.open(path, formats=[f for f in _FORMATS if f in Image.OPEN]) as im:
+            return im.format
+    except Exception:        # not an image, or unreadable: either way not one to take
+        return None
+
+
+def is_image_file(path: str, sniff: bool = True) -> bool:
+    """True for a file named as an image (any case), or with `sniff`, one whose content is an image
+    whatever its name (a camera's .JPE, a download saved without extension)."""
+    suffix = path[path.rfind("."):].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return suffix in IMAGE_EXTENSIONS or (sniff and sniff_image(path) is not None)
 
 
 class ImageRejected(Exception):
@@ -121,6 +146,46 @@ def _can_pass_through(src: Image.Image, opts: EncodeOptions) -> bool:
     )
 
 
+def jpeg_is_clean(data: bytes) -> bool:
+    """False for a JPEG that libjpeg (under TensorFlow, OpenCV, torchvision) warns about while
+    decoding: "Corrupt JPEG data: N extraneous bytes before marker", or "Premature end of JPEG
+    file". Pillow silences those warnings, so the markers are walked instead (ITU T.81 B.1.1): each
+    segment must start at an 0xFF (fill 0xFF allowed), and the file must end its last scan with an
+    EOI. Scan data is skipped to its next marker (0xFF00 stuffing and RSTn belong to it); junk
+    inside a scan's entropy-coded data needs a full decode to see and is not detected."""
+    n = len(data)
+    if data[:2] != b"\xff\xd8":
+        return False
+    i = 2
+    while i < n:
+        if data[i] != 0xFF:
+            return False                              # extraneous bytes before the next marker
+        while i < n and data[i] == 0xFF:
+            i += 1
+        if i >= n:
+            return False
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:                            # EOI
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers: no length
+            continue
+        if i + 2 > n or int.from_bytes(data[i:i + 2], "big") < 2:
+            return False
+        i += int.from_bytes(data[i:i + 2], "big")
+        if marker == 0xDA:                            # SOS: entropy-coded data up to the next marker
+            while True:
+                j = data.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    return False                      # no EOI: truncated
+                if data[j + 1] == 0x00 or 0xD0 <= data[j + 1] <= 0xD7:
+                    i = j + 2
+                    continue
+                i = j
+                break
+    return False
+
+
 def encode(data: bytes, opts: EncodeOptions = EncodeOptions()) -> Encoded:
     """Normalise one image. Raises ImageRejected with the reason when it cannot be used.
 
@@ -128,7 +193,8 @@ def encode(data: bytes, opts: EncodeOptions = EncodeOptions()) -> Encoded:
     re-encoding it would only add loss and time.
     """
     src = open_image(data)
-    keep = _can_pass_through(src, opts)         # judged before anything below changes the image
+    # judged before anything below changes the image; a JPEG decoders warn about is rewritten clean
+    keep = _can_pass_through(src, opts) and jpeg_is_clean(data)
     im = to_rgb(src)
     if opts.max_size is not None and max(im.size) > opts.max_size:
         im = im.copy() if im is src else im      # to_rgb may hand back src itself
@@ -152,7 +218,8 @@ def portable_extension(path: str) -> str | None:
     try:
         with Image.open(path) as im:
             ok = (im.format in PORTABLE and im.mode in ("RGB", "L") and "transparency" not in im.info
-                  and im.getexif().get(_ORIENTATION, 1) in (0, 1) and getattr(im, "n_frames", 1) == 1)
+                  and im.getexif().get(_ORIENTATION, 1) in (0, 1) and getattr(im, "n_frames", 1) == 1
+                  and (im.format != "JPEG" or jpeg_is_clean(Path(path).read_bytes())))
             return PORTABLE[im.format] if ok else None
     except Exception:
         return None

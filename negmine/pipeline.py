@@ -32,10 +32,11 @@ from negmine.draw import Candidate, draw, window_size
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
-from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed,
-                              parse_split, rng_for, small_index, stratified_order, uniform_order)
+from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
+                              negatives_needed, parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, budget, open_sources
-from negmine.writers import DatasetWriter, Journal, Run, plain_record, run_options, stored_seed
+from negmine.writers import (DatasetWriter, Journal, Run, plain_record, refuse_out_inside, run_options,
+                             stored_seed)
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
 from negmine.synthetic import annotated_images, image_seed
@@ -90,6 +91,8 @@ class SampleOptions:
     hash: str = "phash"
     hash_distance: int = DEFAULT_DISTANCE
     dihedral: bool = False
+    dedup_positives: bool = False            # keep one positive per duplicate group
+    allow_missing_classes: bool = False      # write a class too small for every split (ids then differ per split)
     format: str = "imagefolder"
     push_to_hub: str | None = None
     public: bool = False
@@ -145,6 +148,8 @@ class SampleRun:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
         if opts.unannotated not in ("error", "skip"):
             raise NegmineError("--unannotated must be error or skip")
+        refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks)]
+                          + [("--source", s.location) for s in opts.sources])
         self._forced_ratio: float | None = None    # --max-download: clustering past the class-coverage cap
         self.t0 = time.monotonic()
 
@@ -162,6 +167,9 @@ class SampleRun:
                                "choose another with --negative-class")
         for cls in self.positives.classes:
             check_class_name(cls, o.format)
+        negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)  # checks options
+        self._check_every_split({c: len(f) for c, f in self.positives.classes.items()})   # before any hashing
+        self._prepare_positives()
         self.pos_boxes: dict[str, list] = {}
         self.pos_masks: dict[str, Path] = {}
         self.left_out: list[dict] = []          # positives not written (yolo-det: no or bad annotation)
@@ -173,7 +181,10 @@ class SampleRun:
             else:                               # still positives; only their cutouts are impossible
                 self.left_out = [{"role": "synthetic", "source": str(self.positives.root), "file": k, "reason": r}
                                  for k, r in sorted(ann.invalid.items())]
-        self.needed = negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)
+        # counted on the positives that will be written (unreadable ones, dropped duplicates and, for
+        # yolo-det, unannotated ones are not)
+        self.needed = negatives_needed(self.positives.sizes or [0], ratio=o.ratio, balanced=o.balanced, count=o.count)
+        self._check_negative_class(self.needed)
         self.synthetic_target = 0
         if o.synthetic:
             annotated = len({k for k, v in self.pos_boxes.items() if v} | set(self.pos_masks))
@@ -315,7 +326,7 @@ class SampleRun:
             per_source.setdefault(src.id, Counter())[src.label_of(r) or "(unlabelled)"] += 1
         splits = {name: {} for name in self.split_names}
         for cls, files in self.positives.classes.items():
-            for name, k in zip(self.split_names, np.bincount(self._positive_splits(cls, len(files)),
+            for name, k in zip(self.split_names, np.bincount([self.pos_split[f.rel] for f in files],
                                                             minlength=len(self.split_names))):
                 splits[name][cls] = int(k)
         neg_splits = assign_splits(n + self.synthetic_target, self.split_fracs, rng_for(self.seed, "split-neg"))
@@ -342,6 +353,7 @@ class SampleRun:
             "splits": splits, "sources": [s.describe() for s in self.sources],
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
             "classes": self.classes.report(),
+            "duplicate_positives": self.pos_groups, "skipped_positives": self.pos_rejects,
         }
         if budget.used() is not None:
             plan["hub_planning"] = budget.used()
@@ -355,8 +367,105 @@ class SampleRun:
             plan["near"] = {"fraction": self.opts.near, "planned": near, "levels": self.near_levels}
         return plan
 
-    def _positive_splits(self, cls: str, n: int) -> np.ndarray:
-        return assign_splits(n, self.split_fracs, rng_for(self.seed, "split-pos", int(hashlib.sha1(cls.encode()).hexdigest()[:8], 16)))
+    def _check_every_split(self, sizes: dict[str, int], distinct: dict[str, int] | None = None,
+                           missing: dict[str, list[str]] | None = None) -> None:
+        """Every class needs an image in every split with a fraction > 0: loaders that list classes
+        per split folder (torchvision, Keras, datasets' imagefolder) number them per split, so a
+        class missing from one shifts the ids of the others there. Raises NegmineError naming the
+        class and the count it needs, unless --allow-missing-classes. `distinct`: images per class
+        once duplicates are grouped; `missing`: splits an assignment left without the class."""
+        if self.opts.allow_missing_classes or self.opts.format == "yolo-det":   # yolo-det: ids from data.yaml
+            return
+        wanted = sum(f > 0 for f in self.split_fracs)
+        for cls, n in sizes.items():
+            units = n if distinct is None else distinct[cls]
+            lost = (missing or {}).get(cls)
+            if units < wanted or lost:
+                grouped = "" if distinct is None or units == n else f" ({units} once duplicates are grouped)"
+                where = f", none in {', '.join(lost)}" if lost else ""
+                raise NegmineError(f"class {cls!r} has {n} usable images{grouped}{where}; every split of --split "
+                                   f"{self.opts.split} needs one, so it needs at least {wanted} distinct images: "
+                                   "add images, change --split, or pass --allow-missing-classes")
+
+    def _check_negative_class(self, needed: int) -> None:
+        wanted = sum(f > 0 for f in self.split_fracs)
+        if 0 < needed < wanted and not self.opts.allow_missing_classes and self.opts.format != "yolo-det":
+            raise NegmineError(f"class {self.negative_class!r} (the negatives) would have {needed} images; every "
+                               f"split of --split {self.opts.split} needs one, so it needs at least {wanted}: raise "
+                               "--ratio or --count, change --split, or pass --allow-missing-classes")
+
+    def _prepare_positives(self) -> None:
+        """Decide, before anything is written, which positives are used and their splits.
+
+        Sets `pos_hashed` (path -> (hashes, (w, h))), `pos_rejects` (reject rows: skipped files,
+        unreadable images, duplicates dropped by --dedup-positives), `pos_groups` (the duplicate
+        groups: same file bytes, or perceptual hashes within --hash-distance bits, counting the
+        rotations/flips with --dihedral) and `pos_split` (file -> split index). The members of a
+        group share a split, also across classes, so no picture is both trained and tested on."""
+        o, pos = self.opts, self.positives
+        root = str(pos.root)
+        self.pos_rejects = [{"role": "positive", "source": root, "file": x["file"], "reason": x["reason"],
+                             "skipped": True} for x in pos.skipped]
+        files = [f for fs in pos.classes.values() for f in fs]
+        if self.hash_kind:
+            distributor = make_distributor(o.workers)
+            try:
+                self.pos_hashed = hash_files([str(f.path) for f in files], self.hash_kind, o.dihedral, distributor,
+                                             o.progress, desc="hashing positives")
+            finally:
+                distributor.close()
+        else:
+            self.pos_hashed = {}
+            for f in files:
+                try:
+                    self.pos_hashed[str(f.path)] = ([], probe_size(str(f.path)))
+                except ImageRejected as exc:
+                    self.pos_hashed[str(f.path)] = str(exc)
+        ok = []
+        for f in files:
+            res = self.pos_hashed[str(f.path)]
+            if isinstance(res, str):
+                self.pos_rejects.append({"role": "positive", "source": root, "file": f.rel, "reason": res})
+            else:
+                ok.append(f)
+        group = _duplicate_groups(ok, self.pos_hashed, self.opts.hash_distance if self.hash_kind else None)
+        members: dict[int, list] = {}
+        for f in ok:
+            members.setdefault(group[f.rel], []).append(f)
+        dups = sorted((sorted(m, key=lambda f: f.rel) for m in members.values() if len(m) > 1),
+                      key=lambda m: m[0].rel)
+        cls_of = {f.rel: c for c, fs in pos.classes.items() for f in fs}
+        self.pos_groups = [{"files": [f.rel for f in m], "classes": sorted({cls_of[f.rel] for f in m})} for m in dups]
+        drop = set()
+        if o.dedup_positives:
+            for g, m in zip(self.pos_groups, dups):
+                # keep the largest picture (most pixels); ties by path, as `negmine dedup` does
+                size = {f.rel: self.pos_hashed[str(f.path)][1] for f in m}
+                keep = min(m, key=lambda f: (-size[f.rel][0] * size[f.rel][1], f.rel)).rel
+                g["kept"] = keep
+                for f in m:
+                    if f.rel != keep:
+                        drop.add(f.rel)
+                        self.pos_rejects.append({"role": "positive", "source": root, "file": f.rel,
+                                                 "reason": f"duplicate of the positive {keep} (--dedup-positives)"})
+        usable = {f.rel for f in ok} - drop
+        before = {c: [f for f in fs if f.rel in usable] for c, fs in pos.classes.items()}
+        pos.classes = {c: fs for c, fs in before.items() if fs or not o.allow_missing_classes}
+        self.pos_rejects.sort(key=lambda r: r["file"])
+        fixed: dict[int, int] = {}
+        self.pos_split: dict[str, int] = {}
+        missing, distinct = {}, {}
+        for cls, fs in pos.classes.items():
+            gids = [group[f.rel] for f in fs]
+            distinct[cls] = len(set(gids))
+            rng = rng_for(self.seed, "split-pos", int(hashlib.sha1(cls.encode()).hexdigest()[:8], 16))
+            splits = assign_group_splits(gids, self.split_fracs, rng, {g: fixed[g] for g in gids if g in fixed})
+            for f, g, sp in zip(fs, gids, splits.tolist()):
+                self.pos_split[f.rel] = sp
+                fixed[g] = sp
+            missing[cls] = [self.split_names[i] for i, frac in enumerate(self.split_fracs)
+                            if frac > 0 and i not in set(splits.tolist())]
+        self._check_every_split({c: len(fs) for c, fs in pos.classes.items()}, distinct, missing)
 
     # -- execution ------------------------------------------------------------------------------
     def run_key(self) -> dict:
@@ -383,6 +492,10 @@ class SampleRun:
         self.neg_names = UniqueNames()          # synthetic and pool negatives share the class folder
         rows, rejects, pos_hashes = self._write_positives(writer, distributor, journal)
         synthetic, syn_rejects = self._make_synthetic(writer, distributor, journal, rows)
+        written = Counter(r["class"] for r in rows)
+        # --ratio and --balanced count the positives written: a positive that failed to encode is not one
+        self.needed = negatives_needed([written[c] for c in self.positives.classes] or [0], ratio=self.opts.ratio,
+                                       balanced=self.opts.balanced, count=self.opts.count)
         target = self.needed - len(synthetic)
         accepted, dropped = self._draw_negatives(writer, distributor, journal, rows, pos_hashes, target)
         short = len(accepted) < target
@@ -401,11 +514,14 @@ class SampleRun:
             "negmine_version": __version__, "seed": self.seed, "out": str(writer.out),
             "positives": sum(1 for r in rows if r["role"] == "positive"),
             "negatives": len(accepted) + len(synthetic), "synthetic": len(synthetic),
-            "negatives_needed": self.needed, "short": short, "rejected": len(rejects),
+            "negatives_needed": self.needed, "short": short,
+            "rejected": sum(1 for r in rejects if not r.get("skipped")),
             "reject_reasons": dict(sorted(reasons.items())), "counts": counts,
             "near": sum(1 for c in accepted if c.near) if self.opts.near else None,
             "hash": self.hash_kind, "hash_distance": self.opts.hash_distance,
             "sources": [s.describe() for s in self.sources],
+            "skipped": sum(1 for r in rejects if r.get("skipped")),
+            "duplicate_positives": self._groups_with_splits(rows),
         }
         if budget.used() is not None:
             summary["hub"] = budget.used()
@@ -426,13 +542,12 @@ class SampleRun:
         rows, rejects = [], []
         done = {e["file"]: e for e in journal.entries if e["t"] in ("pos", "pos-reject")}
         all_files = [f for files in self.positives.classes.values() for f in files]
-        if self.hash_kind:
-            hashed = hash_files([str(f.path) for f in all_files], self.hash_kind, self.opts.dihedral, distributor,
-                                self.opts.progress, desc="hashing positives")
+        hashed = self.pos_hashed                        # hashed while planning (splits follow duplicates)
+        rejects += self.pos_rejects
         pos_hashes, pos_owner = [], []
         bar = self._bar(total=len(all_files), desc="positives", unit="img")
         for cls, files in self.positives.classes.items():
-            splits = self._positive_splits(cls, len(files))
+            splits = [self.pos_split[f.rel] for f in files]
             names = UniqueNames()
             for f, s in zip(files, splits):
                 bar.update()
@@ -448,11 +563,11 @@ class SampleRun:
                         pos_hashes += hashes
                         pos_owner += [e["row"]["path"]] * len(hashes)
                         continue
-                res = hashed[str(f.path)] if self.hash_kind else None
                 try:
-                    if isinstance(res, str):
-                        raise ImageRejected(res)
-                    hashes, (width, height) = res if res else ([], probe_size(str(f.path)))
+                    hashes, (width, height) = hashed[str(f.path)]
+                    suffix = portable_extension(str(f.path))
+                    if suffix is None:   # re-encoded like the negatives, so no loader reads it differently
+                        enc = encode(f.path.read_bytes(), EncodeOptions(self.opts.quality))
                 except ImageRejected as exc:
                     rejects.append({"role": "positive", "source": str(self.positives.root), "file": f.rel,
                                     "reason": str(exc)})
@@ -460,9 +575,7 @@ class SampleRun:
                     continue
                 inner = f.rel.split("/", 1)[-1] if len(self.positives.classes) > 1 or "/" in f.rel else f.rel
                 stem = safe_name(str(Path(inner).with_suffix("")))
-                suffix = portable_extension(str(f.path))
-                if suffix is None:       # re-encoded like the negatives, so no loader reads it differently
-                    enc = encode(f.path.read_bytes(), EncodeOptions(self.opts.quality))
+                if suffix is None:
                     rel = rel_path(self.opts.format, self.split_names[s], cls, names.take(stem, '.jpg'))
                     writer.write_bytes(rel, enc.data)
                     digest, (width, height) = hashlib.sha256(enc.data).hexdigest(), (enc.width, enc.height)
@@ -591,6 +704,42 @@ class SampleRun:
         if c.thumbnail:
             row["thumbnail"] = c.thumbnail
         return row
+
+
+    def _groups_with_splits(self, rows: list[dict]) -> list[dict]:
+        """The duplicate groups of the positives, each with the split its members went to."""
+        split_of = {r["file"]: r["split"] for r in rows if r["role"] == "positive"}
+        return [{**g, "split": next((split_of[f] for f in g["files"] if f in split_of), None)} for g in self.pos_groups]
+
+
+def _duplicate_groups(files: list, hashed: dict, radius: int | None) -> dict[str, int]:
+    """Group id of each positive (by its `rel`): equal for files with the same bytes, or, with a
+    `radius`, perceptual hashes within `radius` bits (any of a file's dihedral variants counts), and
+    joined transitively (union-find, as `negmine dedup` groups)."""
+    from negmine.dedup import _find
+    from negmine.neighbors import pairs_within
+
+    parent = list(range(len(files)))
+
+    def union(a: int, b: int) -> None:
+        ra, rb = _find(parent, a), _find(parent, b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    first: dict[str, int] = {}
+    for k, f in enumerate(files):
+        digest = hashlib.sha256(f.path.read_bytes()).hexdigest()
+        union(first.setdefault(digest, k), k)
+    if radius is not None and files:
+        hashes = [hashed[str(f.path)][0] for f in files]
+        ident = np.array([h[0] for h in hashes], dtype=np.uint64)
+        variants = np.array([x for h in hashes for x in h], dtype=np.uint64)
+        owner = np.repeat(np.arange(len(files)), [len(h) for h in hashes])
+        i, j, _ = pairs_within(ident, variants, radius)
+        for a, b in zip(i.tolist(), owner[j].tolist()):
+            if a != b:
+                union(a, b)
+    return {f.rel: _find(parent, k) for k, f in enumerate(files)}
 
 
 def _split_suffix(name: str) -> tuple[str, str]:

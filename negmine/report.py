@@ -85,6 +85,9 @@ def summarize(out: Path, display: Path | None = None) -> dict:
         "sources": [{k: s.get(k) for k in ("id", "revision", "split", "licence", "rows", "classes")}
                     for s in record.get("sources", [])],
         "licences": sorted({r.get("licence") for r in neg if r.get("licence")}),
+        # positives that are copies of one another: each group went to one split (or one was kept)
+        "duplicate_positives": record.get("duplicate_positives") or [],
+        "skipped_inputs": len([x for x in rejects if x.get("skipped")]),
     }
 
 
@@ -116,6 +119,13 @@ def text(s: dict) -> str:
             f"{e['label']} ({e['reason']})" for e in s["excluded_classes"][:3]))
     if s["drops"]:
         lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in s["drops"].items()))
+    if s.get("duplicate_positives"):
+        groups = s["duplicate_positives"]
+        lines.append(f"duplicate positives: {len(groups)} groups, each in one split: " + "; ".join(
+            " = ".join(g["files"]) + (f" ({g['split']})" if g.get("split") else "") for g in groups[:5])
+            + (" ..." if len(groups) > 5 else ""))
+    if s.get("skipped_inputs"):
+        lines.append(f"skipped input files: {s['skipped_inputs']} (hidden or not images; see rejects.jsonl)")
     for src in s["sources"]:
         lines.append(f"source {src['id']} @ {src.get('revision') or 'local'}: licence {src.get('licence') or 'unknown'}")
     return "\n".join(lines)
@@ -219,6 +229,12 @@ def gallery(out: Path, summary: dict, rows: list[dict], rejects: list[dict], *, 
         f'<div class="pair"><figure><img src="{esc(x["thumbnail"][len(REPORT_DIR) + 1:])}" alt=""><figcaption>dropped: '
         f'{esc(str(x.get("file") or x.get("id") or ""))}</figcaption></figure>{figure(x["duplicate_of"], "kept: " + x["duplicate_of"])}'
         f'<p>{esc(x["reason"])}</p></div>' for x in drops[:24])
+    path_of = {r.get("file"): r["path"] for r in pos}
+    dup_html = "".join(
+        '<div class="pair">' + "".join(figure(path_of[f], f) if f in path_of else f"<p>{esc(f)} (not written)</p>"
+                                       for f in g["files"])
+        + f'<p>{esc(g.get("split") or "")}{" &middot; kept " + esc(g["kept"]) if g.get("kept") else ""}</p></div>'
+        for g in summary.get("duplicate_positives", [])[:50])
     table = "".join(f"<tr><th>{esc(c)}</th>" + "".join(f"<td>{summary['counts'][s].get(c, 0)}</td>" for s in summary["counts"])
                     + "</tr>" for c in sorted({c for per in summary["counts"].values() for c in per}))
     excluded = "".join(f"<li><b>{esc(pretty(e['label']))}</b> ({e.get('rows', '?')} rows): {esc(e['reason'])}</li>"
@@ -245,6 +261,7 @@ licences: {esc(", ".join(summary["licences"]) or "unknown")}</p>
 <details{" open" if len(summary["excluded_classes"]) <= 20 else ""}><summary><h2 style="display:inline">Excluded
 source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}</ul></details>
 <h2>Dropped duplicates, beside the image they duplicate</h2>{drop_html or "<p>none</p>"}
+<h2>Duplicate positives ({len(summary.get("duplicate_positives", []))} groups, each in one split)</h2>{dup_html or "<p>none</p>"}
 {groups("Negatives by source class", by_label, lambda r: str(r.get("file") or r["path"]))}
 {groups("Synthetic negatives by fill", by_fill, lambda r: str(r.get("file") or r["path"])) if by_fill else ""}
 {groups("Positives by class", by_pos, lambda r: str(r.get("file") or r["path"]))}

@@ -227,3 +227,43 @@ def assign_splits(n: int, fracs: Sequence[float], rng: np.random.Generator) -> n
     """Split index for each of n items: exact counts, random placement."""
     labels = np.repeat(np.arange(len(fracs)), split_counts(n, fracs))
     return rng.permutation(labels)
+
+
+def assign_group_splits(groups: Sequence[int], fracs: Sequence[float], rng: np.random.Generator,
+                        fixed: dict[int, int] | None = None) -> np.ndarray:
+    """Split index for each of n items where items with the same group id must share a split
+    (duplicates of one another: one on each side of a split would be trained on and tested on).
+
+    `fixed` maps group ids already placed (their members in another class) to their split. The
+    per-split counts follow `split_counts` as closely as whole groups allow: groups are placed
+    largest first (random order among equal sizes), each into the split furthest below its count,
+    and while as many groups are left as wanted splits are still empty, into an empty one, so every
+    split with a fraction > 0 gets an item whenever there are enough groups. Without groups or
+    fixed splits this is exactly `assign_splits` (a seed gives the same splits as before)."""
+    n = len(groups)
+    fixed = fixed or {}
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(int(g), []).append(i)
+    if not fixed and all(len(m) == 1 for m in members.values()):
+        return assign_splits(n, fracs, rng)
+    targets = split_counts(n, fracs)
+    assigned = [0] * len(fracs)
+    out = np.zeros(n, dtype=np.int64)
+    free = []
+    for g, m in members.items():
+        if g in fixed:
+            out[m] = fixed[g]
+            assigned[fixed[g]] += len(m)
+        else:
+            free.append(m)
+    order = rng.permutation(len(free)).tolist()
+    order.sort(key=lambda k: -len(free[k]))                 # stable: random among equal sizes
+    wanted = [i for i, f in enumerate(fracs) if f > 0]
+    for left, k in zip(range(len(order), 0, -1), order):
+        empty = [i for i in wanted if assigned[i] == 0]
+        pick_from = empty if empty and left <= len(empty) else wanted
+        s = max(pick_from, key=lambda i: (targets[i] - assigned[i], -i))
+        out[free[k]] = s
+        assigned[s] += len(free[k])
+    return out

@@ -29,7 +29,7 @@ from negmine.images import ImageRejected
 from negmine.manifest import write_outputs
 from negmine.objects import image_frame, resolve
 from negmine.positives import _images_under
-from negmine.writers import Run, plain_record, run_options, stored_seed
+from negmine.writers import Run, plain_record, refuse_out_inside, run_options, stored_seed
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -150,6 +150,7 @@ def run_cutout(job: CutoutJob) -> dict:
     opts = job.options.validate()
     if job.mode not in ("cutout", "crops"):
         raise NegmineError("--mode must be cutout or crops")
+    refuse_out_inside(job.out, [("--images", job.images), ("--boxes", job.boxes), ("--masks", job.masks)])
     if job.seed is None and job.resume:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)

@@ -21,6 +21,29 @@ RUN_RECORD = "negmine.json"
 STATE = ".negmine"
 
 
+def refuse_out_inside(out: Path, inputs: Iterable[tuple[str, object]]) -> None:
+    """Raise NegmineError (one line) when --out is an input folder or inside one, or an input is
+    inside --out. `inputs`: (option name, path or None); paths that do not exist locally (Hub repo
+    ids, hf:// URLs) are ignored. An output inside an input changes the input, and the next run reads
+    the previous output's files as input (its negatives as a positive class); an input inside the
+    output is deleted by --overwrite. The staging folder sits beside --out, so this covers it too."""
+    o = Path(out).expanduser().absolute()
+    o = o.parent.resolve() / o.name                  # --out may not exist yet; its parent may be a link
+    for option, given in inputs:
+        if given is None or not isinstance(given, (str, os.PathLike)):
+            continue
+        p = Path(given).expanduser()
+        if not p.exists():
+            continue
+        q = p.resolve()
+        if q.is_dir() and (o == q or q in o.parents):
+            raise NegmineError(f"--out {out} is inside {option} {given}: the output would become part of the input "
+                               "(the next run would read it as input); choose a folder outside it")
+        if o in q.parents:
+            raise NegmineError(f"{option} {given} is inside --out {out}: --overwrite would delete it; "
+                               "choose an output folder that holds none of the inputs")
+
+
 class DatasetWriter:
     def __init__(self, out: Path, *, overwrite: bool = False, resume: bool = False):
         self.out = Path(out).expanduser().absolute()

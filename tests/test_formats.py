@@ -66,18 +66,20 @@ def test_class_weights_math():
     assert 1 < w["effective_number"]["b"] / w["effective_number"]["a"] < 10   # softer than inverse frequency
 
 
-def test_hf_format_loads_with_labels_from_metadata(positives, pool, tmp_path):
+def test_hf_format_loads_with_the_same_class_ids_in_every_split(positives, pool, tmp_path):
     import datasets
 
     out = tmp_path / "ds"
     sample(positives, pool, out, "--format", "hf")
-    dd = datasets.load_dataset("imagefolder", data_dir=str(out))
-    assert set(dd) == {"train", "validation", "test"}
+    dd = datasets.load_dataset(str(out))                  # the README's call: no class_encode_column
+    assert set(dd) == {"train", "val", "test"}
     rows = read_manifest(out)
-    for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
-        assert Counter(dd[name]["label"]) == Counter(r["class"] for r in rows if r["split"] == split)
-    encoded = dd["train"].class_encode_column("label")
-    assert encoded.features["label"].names == ["other", "raccoon", "trash_panda"]
+    names = ["other", "raccoon", "trash_panda"]
+    for split in ("train", "val", "test"):
+        assert dd[split].features["label"].names == names
+        assert Counter(names[i] for i in dd[split]["label"]) == Counter(r["class"] for r in rows if r["split"] == split)
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        "test-00000-of-00001.parquet", "train-00000-of-00001.parquet", "val-00000-of-00001.parquet"]
 
 
 def test_multilabel_csv_has_empty_label_sets_for_negatives(positives, pool, tmp_path):
@@ -144,7 +146,7 @@ def test_class_names_that_look_like_splits_are_refused(pool, tmp_path):
     r = invoke("sample", "-q", "-p", pos.parent, "-s", pool, "--format", "yolo-det", "--boxes", RAC / "annotations",
                "--split", "0.9,0.1", "-o", tmp_path / "x")
     assert r.exit_code == 1 and "read as a split" in r.output               # yolo-det reads images/, labels/
-    r = invoke("sample", "-q", "-p", pos, "-s", pool, "--seed", 1, "-o", tmp_path / "generic")
+    r = invoke("sample", "-q", "-p", pos, "-s", pool, "--seed", 1, "--allow-missing-classes", "-o", tmp_path / "generic")
     assert r.exit_code == 0 and {x["class"] for x in read_manifest(tmp_path / "generic")} == {"pos", "other"}
     r = invoke("sample", "-q", "-p", pos, "-s", pool, "-o", tmp_path / "y", "--negative-class", "val")
     assert r.exit_code == 1

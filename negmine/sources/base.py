@@ -16,9 +16,8 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from negmine.errors import NegmineError, SourceNotFound
+from negmine.images import IMAGE_EXTENSIONS  # noqa: F401  (one list: what Pillow reads, any case)
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm",
-                    ".jfif", ".avif", ".heic", ".mpo"}
 _LABEL_NAMES = ("label", "labels", "class", "fine_label", "category", "wnid", "synset")
 _IMAGE_NAMES = ("image", "img", "jpg", "jpeg", "png", "picture")
 _WNID = re.compile(r"^n\d{8}$")

@@ -7,7 +7,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from negmine.sources import hub
-from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, codes_from_values, short_name
+from negmine.images import is_image_file
+from negmine.sources.base import GENERIC_FOLDERS, Item, Source, SourceSpec, codes_from_values, short_name
 
 class FolderSource(Source):
     """Image files under a folder, recursively; the class of a file is its parent folder's name."""
@@ -23,8 +24,9 @@ class FolderSource(Source):
         super().__init__(id=id or root, short=short_name(Path(self._root).name), revision=revision,
                          licence=licence, weight=spec.weight, split=spec.split)
         self.downloads = self._remote
+        # by name, or (local files) by content: a camera's .JPE, a download saved without extension
         files = sorted(p for p in self._fs.find(self._root)
-                       if Path(p).suffix.lower() in IMAGE_EXTENSIONS and not _hidden(p, self._root))
+                       if not _hidden(p, self._root) and is_image_file(p, sniff=not self._remote))
         if not follow_symlinks and not self._remote:
             # A link out of the folder would let a pool read files its owner never meant to share.
             real_root = os.path.realpath(self._root)
