@@ -146,3 +146,18 @@ def test_feature_kinds_from_parquet_metadata_match_datasets(tmp_path):
     schema = pq.read_schema(next((repo / "data").glob("*.parquet")))
     assert schema_kinds(schema) == feature_kinds(datasets.Features.from_arrow_schema(schema))
     assert schema_kinds(schema) == {"image": ("Image", None), "label": ("ClassLabel", ["cat", "dog"])}
+
+
+def test_folder_pool_accounts_for_every_file_it_leaves_out(tmp_path):
+    from conftest import jpeg_bytes
+
+    root = tmp_path / "pool"
+    (root / "cats").mkdir(parents=True)
+    (root / "cats" / "a.jpg").write_bytes(jpeg_bytes(1))
+    (root / "cats" / "b.JPE").write_bytes(jpeg_bytes(2))          # a camera's spelling: read by content
+    (root / "cats" / "notes.txt").write_text("not an image")
+    (root / "cats" / ".hidden.jpg").write_bytes(jpeg_bytes(3))
+    src = open_source(SourceSpec.parse(str(root)))
+    assert sorted(src.paths) == ["cats/a.jpg", "cats/b.JPE"]
+    skipped = {s["file"]: s["reason"] for s in src.describe()["skipped"]["first"]}
+    assert skipped == {"cats/notes.txt": "not an image", "cats/.hidden.jpg": "hidden file"}

@@ -24,19 +24,34 @@ class FolderSource(Source):
         super().__init__(id=id or root, short=short_name(Path(self._root).name), revision=revision,
                          licence=licence, weight=spec.weight, split=spec.split)
         self.downloads = self._remote
-        # by name, or (local files) by content: a camera's .JPE, a download saved without extension
-        files = sorted(p for p in self._fs.find(self._root)
-                       if not _hidden(p, self._root) and is_image_file(p, sniff=not self._remote))
-        if not follow_symlinks and not self._remote:
-            # A link out of the folder would let a pool read files its owner never meant to share.
-            real_root = os.path.realpath(self._root)
-            files = [p for p in files if os.path.realpath(p).startswith(real_root + os.sep)]
+        # by name, or (local files) by content: a camera's .JPE, a download saved without extension;
+        # every file left out is accounted for in `skipped` (negmine.json lists it with the source)
+        self.skipped: list[tuple[str, str]] = []
+        files = []
+        real_root = os.path.realpath(self._root)
+        for p in sorted(self._fs.find(self._root)):
+            rel = p[len(self._root) + 1:]
+            if _hidden(p, self._root):
+                self.skipped.append((rel, "hidden file"))
+            elif not is_image_file(p, sniff=not self._remote):
+                self.skipped.append((rel, "not an image"))
+            elif not follow_symlinks and not self._remote and not os.path.realpath(p).startswith(real_root + os.sep):
+                # a link out of the folder would let a pool read files its owner never meant to share
+                self.skipped.append((rel, "link out of the folder (--follow-symlinks follows it)"))
+            else:
+                files.append(p)
         self.paths = [p[len(self._root) + 1:] for p in files]
         labels = [str(Path(p).parent) if str(Path(p).parent) != "." else None for p in self.paths]
         # a folder called "images" says nothing about what is in it: no label rather than a fake class
         labels = [Path(lab).name if lab and Path(lab).name.lower() not in GENERIC_FOLDERS else None
                   for lab in labels]
         self.classes, self.codes = codes_from_values(labels, None)
+
+    def describe(self) -> dict:
+        d = super().describe()
+        if self.skipped:
+            d["skipped"] = {"files": len(self.skipped), "first": [{"file": f, "reason": r} for f, r in self.skipped[:20]]}
+        return d
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
         for r in sorted(set(int(r) for r in rows)):
