@@ -433,12 +433,13 @@ def test_data_yaml_resolves_from_any_directory(tmp_path, pool, monkeypatch):
     """README: `YOLO("yolo11n.pt").train(data="out/data.yaml")` from the folder holding out/."""
     import yaml
 
-    pos, ann = _apples(tmp_path, {f"a{i}": [(100, 60, 200, 160)] for i in range(4)})
+    # distinct pictures (identical ones would be kept in one split together), exact-duplicate check only
+    pos, ann = _apples(tmp_path, {f"a{i}": [(20 + 60 * i, 60, 60 + 60 * i, 160)] for i in range(4)})
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
     r = invoke("sample", "-q", "-p", pos, "--boxes", ann, "--format", "yolo-det", "-s", pool, "--count", 1,
-               "--split", "0.5,0.5", "--seed", 1, "--workers", 1, "-o", "out")
+               "--split", "0.5,0.5", "--seed", 1, "--workers", 1, "--hash", "none", "-o", "out")
     assert r.exit_code == 0, r.output
     data = yaml.safe_load((work / "out" / "data.yaml").read_text())
     for cwd, yaml_file in ((work, "out/data.yaml"), (work / "out", "data.yaml"), (tmp_path, "work/out/data.yaml")):
@@ -502,12 +503,13 @@ def test_synthetic_share_skips_bad_boxes_with_a_reason(tmp_path, pool):
 
 def test_yolo_folder_reads_only_the_label_files_of_the_images(tmp_path):
     """Ultralytics dataset roots hold train.txt (a list of image paths) beside labels/."""
-    scene(tmp_path / "images" / "train" / "x.jpg", rect=(20, 20, 120, 120))
-    (tmp_path / "labels" / "train").mkdir(parents=True)
-    (tmp_path / "labels" / "train" / "x.txt").write_text("0 0.2197 0.2917 0.3156 0.4208\n")
-    (tmp_path / "train.txt").write_text("./images/train/x.jpg\n")
-    out = tmp_path / "o"
-    r = invoke("cutout", "-q", "--images", tmp_path / "images", "--boxes", tmp_path, "--box-format", "yolo",
+    root = tmp_path / "dataset"
+    scene(root / "images" / "train" / "x.jpg", rect=(20, 20, 120, 120))
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "train" / "x.txt").write_text("0 0.2197 0.2917 0.3156 0.4208\n")
+    (root / "train.txt").write_text("./images/train/x.jpg\n")
+    out = tmp_path / "o"                          # beside the dataset: never inside an input
+    r = invoke("cutout", "-q", "--images", root / "images", "--boxes", root, "--box-format", "yolo",
                "--seed", 0, "--workers", 1, "--out", out)
     assert r.exit_code == 0, r.output
     assert [x["file"] for x in read_manifest(out)] == ["train/x.jpg"]
