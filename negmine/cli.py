@@ -81,6 +81,9 @@ def cli() -> None:
 @click.option("--auto-exclude/--no-auto-exclude", default=True, show_default=True,
               help="Exclude the concepts named by the positive class folders.")
 @click.option("--exclude-unmapped", is_flag=True, help="Exclude source classes WordNet cannot place.")
+@click.option("--max-contamination", type=float, default=None, metavar="RATE",
+              help="ImageNet-1k pools: also exclude classes whose images show a positive at more than this "
+                   "rate (ImageNet-ReaL prior; see README: Keeping the positives out). 1: off. Default 0.05.")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
 @click.option("--synthetic", type=float, metavar="F",
@@ -132,6 +135,8 @@ def sample(sources, quiet, as_json, **kw) -> None:
     from negmine.sources import SourceSpec
 
     kw["exclude"] = list(kw["exclude"])
+    if kw["max_contamination"] is None:
+        kw.pop("max_contamination")              # the library's default
     kw["cutout_fills"] = tuple(kw["cutout_fills"]) or ("noise",)
     if kw["seed"] is None and not kw["resume"]:      # drawn here, so it is on screen before any work
         import secrets
@@ -185,6 +190,17 @@ def _classes_text(report: dict) -> str:
             lines.append(f"  ambiguous names (kept): {', '.join(a['label'] for a in src['ambiguous'][:20])}")
         if src["label_kind"] == "none":
             lines.append("  unlabelled: class overlap cannot be checked here; only image checks apply")
+        cont = src.get("contamination")
+        if cont:
+            exp = cont["expected_per_1000"]
+            lines.append(f"  positives under other labels ({report['contamination']['prior']}): "
+                         f"{cont['excluded']} of {cont['classes_estimated']} classes above "
+                         f"--max-contamination {report['contamination']['max_contamination']:g} excluded; "
+                         f"per 1000 negatives drawn evenly, ~{exp['taxonomy_only']:g} show a positive with the "
+                         f"taxonomy alone, ~{exp['with_prior']:g} with these exclusions")
+            if cont["highest_kept"]:
+                lines.append("  highest kept: " + ", ".join(
+                    f"{h['label']} {h['images']}/{h['of']}" for h in cont["highest_kept"][:5]))
     return "\n".join(lines)
 
 
@@ -199,6 +215,11 @@ def _size(n: int) -> str:
 def _plan_text(p: dict) -> str:
     lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "
              f"{p['pool_available']}", _classes_text(p["classes"]), _table(p["splits"])]
+    if p.get("contamination"):
+        c = p["contamination"]
+        lines.append(f"expected negatives showing a positive (ImageNet-ReaL prior): ~{c['taxonomy_only']:g} of "
+                     f"{c['negatives']} with the taxonomy's exclusions alone, ~{c['with_prior']:g} after excluding "
+                     f"classes above --max-contamination {c['max_contamination']:g}")
     if p.get("near"):
         lines.append(f"near: {p['near']['planned']} planned from the nearest classes "
                      f"(levels {p['near']['levels']})")
@@ -223,11 +244,15 @@ def _plan_text(p: dict) -> str:
 @click.option("--positives", "-p", type=click.Path(path_type=Path), help="Take positive concepts from its class folders.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID", help="Positive concept (repeatable).")
 @click.option("--exclude-unmapped", is_flag=True, help="Count source classes WordNet cannot place as excluded.")
+@click.option("--max-contamination", type=float, default=None, metavar="RATE",
+              help="As for `sample`: exclude ImageNet-1k classes whose images show a positive at more than "
+                   "this rate. 1: off. Default 0.05.")
 @click.option("--image-column")
 @click.option("--label-column")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_handle_errors
-def classes(sources, positives, exclude, exclude_unmapped, image_column, label_column, as_json) -> None:
+def classes(sources, positives, exclude, exclude_unmapped, max_contamination, image_column, label_column,
+            as_json) -> None:
     """Show which source classes overlap the positives, and why (the path through WordNet).
 
     \b
@@ -244,7 +269,8 @@ def classes(sources, positives, exclude, exclude_unmapped, image_column, label_c
     specs = [SourceSpec.parse(s) for s in sources]
     specs = [SourceSpec(s.location, s.split, s.weight, s.image_column or image_column,
                         s.label_column or label_column) for s in specs]
-    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped).report()
+    extra = {} if max_contamination is None else {"max_contamination": max_contamination}
+    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped, **extra).report()
     _emit(report, as_json, _classes_text(report))
 
 

@@ -30,6 +30,7 @@ from negmine.manifest import sort_rows, write_outputs
 from negmine.naming import UniqueNames, safe_name
 from negmine.draw import Candidate, draw
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
+from negmine.contamination import DEFAULT_MAX_CONTAMINATION
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_splits, clustered_order, merge_orders, negatives_needed,
@@ -76,6 +77,7 @@ class SampleOptions:
     exclude: list[str] = field(default_factory=list)
     auto_exclude: bool = True
     exclude_unmapped: bool = False
+    max_contamination: float = DEFAULT_MAX_CONTAMINATION
     near: float | None = None
     synthetic: float | None = None
     boxes: Path | None = None
@@ -172,7 +174,7 @@ class SampleRun:
         self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks)
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
-                                    anchors=folders)
+                                    anchors=folders, max_contamination=o.max_contamination)
         self._plan_order()
         _release_freed_memory()
         if self.available < self.pool_target and not o.allow_short:
@@ -268,6 +270,9 @@ class SampleRun:
             "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
             "classes": self.classes.report(),
         }
+        expected = self._expected_contaminated(n)
+        if expected:
+            plan["contamination"] = expected
         if self.opts.synthetic:
             plan["synthetic"] = {"fraction": self.opts.synthetic, "planned": self.synthetic_target,
                                  "annotated_positives": len({k for k, v in self.pos_boxes.items() if v}
@@ -276,6 +281,22 @@ class SampleRun:
             near = sum(1 for s in self.order_stratum[:n].tolist() if self.order_near[s])
             plan["near"] = {"fraction": self.opts.near, "planned": near, "levels": self.near_levels}
         return plan
+
+    def _expected_contaminated(self, n: int) -> dict | None:
+        """Negatives expected to show a positive among the `n` drawn from the pool, before and after
+        the co-occurrence exclusions (overlap.ClassPlan.expected_contaminated; sources share `n` by
+        weight, --near strata ignored). None when no source has ImageNet-1k classes."""
+        per = [(sc, src.weight) for src, sc in zip(self.sources, self.classes.per_source) if sc.contamination]
+        if not per:
+            return None
+        total = sum(s.weight for s in self.sources)
+        out = {"negatives": n, "taxonomy_only": 0.0, "with_prior": 0.0,
+               "max_contamination": self.classes.max_contamination}
+        for sc, weight in per:
+            e = self.classes.expected_contaminated(sc, round(n * weight / total), self.opts.stratify)
+            out["taxonomy_only"] = round(out["taxonomy_only"] + e["taxonomy_only"], 2)
+            out["with_prior"] = round(out["with_prior"] + e["with_prior"], 2)
+        return out
 
     def _positive_splits(self, cls: str, n: int) -> np.ndarray:
         return assign_splits(n, self.split_fracs, rng_for(self.seed, "split-pos", int(hashlib.sha1(cls.encode()).hexdigest()[:8], 16)))
@@ -334,7 +355,8 @@ class SampleRun:
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
-                                              "classes": self.classes.report()})
+                                              "classes": self.classes.report(),
+                                              "contamination": self._expected_contaminated(len(accepted))})
         if self.opts.report:
             summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
