@@ -39,7 +39,7 @@ def _split_tables(wnids, real, seed: int):
 
 
 def measure(concepts=CONCEPTS, thresholds=THRESHOLDS, seed: int = 0) -> dict:
-    from negmine.contamination import positive_classes
+    from negmine.contamination import DEFAULT_MAX_CONTAMINATION, Cooccurrence, positive_classes
     from negmine.taxonomy import Taxonomy, judge_classes, resolve_concepts
 
     folder = SHARED / "imagenet-real"
@@ -55,7 +55,14 @@ def measure(concepts=CONCEPTS, thresholds=THRESHOLDS, seed: int = 0) -> dict:
         rate_a = np.array([table_a.showing(c, positive) / table_a.rows[c].images for c in kept])
         cont_b = np.array([table_b.showing(c, positive) for c in kept])
         imgs_b = np.array([table_b.rows[c].images for c in kept])
+        full = Cooccurrence.load()
+        rate_full = np.array([full.showing(c, positive) / full.rows[c].images for c in kept])
         row = {"positive_classes": len(positive), "kept_classes": len(kept),
+               "shipped_table_default": {"classes_excluded": int((rate_full > DEFAULT_MAX_CONTAMINATION).sum()),
+                                         "in_sample_removed_share": round(float(
+                                             rate_full[rate_full > DEFAULT_MAX_CONTAMINATION].sum()
+                                             / max(1e-9, rate_full.sum())), 4),
+                                         "contaminated_images_50": int(round(rate_full.sum() * 50))},
                "contaminated_held_out": int(cont_b.sum()), "held_out_images": int(imgs_b.sum()),
                "classes_with_any_a": int((rate_a > 0).sum()), "by_threshold": {}}
         for t in thresholds:
@@ -67,6 +74,7 @@ def measure(concepts=CONCEPTS, thresholds=THRESHOLDS, seed: int = 0) -> dict:
                 "image_share": round(float(imgs_b[ex].sum() / imgs_b.sum()), 4),
                 "removed_share": round(float(cont_b[ex].sum() / max(1, cont_b.sum())), 4),
                 "contamination_left": round(float(cont_b[~ex].sum() / max(1, left)), 5),
+                "held_out_rate_of_excluded": round(float(cont_b[ex].sum() / max(1, imgs_b[ex].sum())), 4),
             }
         out[term] = row
     return out
@@ -81,8 +89,14 @@ def summary(per: dict, thresholds=THRESHOLDS) -> dict:
         removed = sum(r["by_threshold"][k]["removed_share"] * r["contaminated_held_out"] for r in per.values())
         classes = sum(r["by_threshold"][k]["classes_excluded"] for r in per.values())
         kept = sum(r["kept_classes"] for r in per.values())
+        held = sum(r["held_out_images"] for r in per.values())
+        left = sum(r["by_threshold"][k]["contamination_left"] * r["held_out_images"]
+                   * (1 - r["by_threshold"][k]["image_share"]) for r in per.values())
         tot[k] = {"removed_share": round(removed / max(1, cont), 4), "class_share": round(classes / kept, 4),
-                  "removed_per_class_excluded": round(removed / max(1, classes), 2)}
+                  "classes_excluded": classes, "contaminated_removed": int(round(removed)),
+                  "contaminated_held_out": cont,
+                  "held_out_rate_of_excluded": round(removed / max(1, classes * 25), 4),
+                  "contamination_left": round(left / held, 5)}
     return tot
 
 
