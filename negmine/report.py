@@ -81,11 +81,32 @@ def summarize(out: Path, display: Path | None = None) -> dict:
         "bottom_source_classes": [{"source": s, "label": lab, "count": n} for (s, lab), n in ordered[-10:]][::-1],
         "shares": {k: round(v / len(neg), 4) for k, v in Counter(_kind(r) for r in neg).items()} if neg else {},
         "excluded_classes": excluded,
+        "possible_positives": _possible_positives(record, neg),
         "drops": dict(reasons.most_common()),
         "sources": [{k: s.get(k) for k in ("id", "revision", "split", "licence", "rows", "classes")}
                     for s in record.get("sources", [])],
         "licences": sorted({r.get("licence") for r in neg if r.get("licence")}),
     }
+
+
+def _possible_positives(record: dict, neg: list[dict]) -> dict:
+    """What may show a positive although its label does not: the source classes excluded for their
+    ImageNet-ReaL contamination rate, the kept classes with the highest rates and how many of this
+    output's negatives come from them, and the run's expected count (see negmine.contamination)."""
+    classes = record.get("classes") or {}
+    excluded, kept = [], []
+    drawn = Counter((r.get("source"), r.get("label")) for r in neg)
+    for s in classes.get("sources", []):
+        for e in s.get("excluded", []):
+            if "contamination" in e:
+                excluded.append({"source": s["source"], "label": e["label"], "rows": e.get("rows"),
+                                 **e["contamination"]})
+        for h in (s.get("contamination") or {}).get("highest_kept", []):
+            kept.append({"source": s["source"], **h, "negatives": drawn.get((s["source"], h["label"]), 0)})
+    kept.sort(key=lambda h: (-h["rate"], -h["negatives"], h["label"]))
+    return {"excluded": sorted(excluded, key=lambda e: (-e["rate"], e["label"])), "highest_kept": kept,
+            "expected": record.get("contamination"),
+            "max_contamination": (classes.get("contamination") or {}).get("max_contamination")}
 
 
 def _reason_kind(reason: str) -> str:
@@ -114,6 +135,17 @@ def text(s: dict) -> str:
     if s["excluded_classes"]:
         lines.append(f"excluded source classes: {len(s['excluded_classes'])}, e.g. " + "; ".join(
             f"{e['label']} ({e['reason']})" for e in s["excluded_classes"][:3]))
+    pp = s.get("possible_positives") or {}
+    if pp.get("excluded") or pp.get("highest_kept"):
+        lines.append(f"possible positives: {len(pp['excluded'])} classes excluded for showing positives ("
+                     + ", ".join(f"{pretty(e['label'], short=True)} {e['rate']:.0%}" for e in pp["excluded"][:5])
+                     + "); kept negatives from the highest-rate classes: "
+                     + (", ".join(f"{pretty(h['label'], short=True)} {h['rate']:.0%} x{h['negatives']}"
+                                  for h in pp["highest_kept"] if h["negatives"])[:300] or "none"))
+    if pp.get("expected"):
+        lines.append(f"expected negatives showing a positive: ~{pp['expected']['with_prior']:g} of "
+                     f"{pp['expected']['negatives']} (~{pp['expected']['taxonomy_only']:g} without the "
+                     "contamination exclusions)")
     if s["drops"]:
         lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in s["drops"].items()))
     for src in s["sources"]:
@@ -223,6 +255,7 @@ def gallery(out: Path, summary: dict, rows: list[dict], rejects: list[dict], *, 
                     + "</tr>" for c in sorted({c for per in summary["counts"].values() for c in per}))
     excluded = "".join(f"<li><b>{esc(pretty(e['label']))}</b> ({e.get('rows', '?')} rows): {esc(e['reason'])}</li>"
                        for e in summary["excluded_classes"][:500])
+    possible = _possible_html(summary.get("possible_positives") or {}, neg, figure, rng)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>negmine report</title>
 <style>
@@ -244,6 +277,7 @@ dropped: {esc(", ".join(f"{k} {v}" for k, v in summary["drops"].items())) or "no
 licences: {esc(", ".join(summary["licences"]) or "unknown")}</p>
 <details{" open" if len(summary["excluded_classes"]) <= 20 else ""}><summary><h2 style="display:inline">Excluded
 source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}</ul></details>
+{possible}
 <h2>Dropped duplicates, beside the image they duplicate</h2>{drop_html or "<p>none</p>"}
 {groups("Negatives by source class", by_label, lambda r: str(r.get("file") or r["path"]))}
 {groups("Synthetic negatives by fill", by_fill, lambda r: str(r.get("file") or r["path"])) if by_fill else ""}
@@ -254,6 +288,43 @@ source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(page, encoding="utf-8")
     return dest
+
+
+def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, classes: int = 8) -> str:
+    """The "Possible positives" section: excluded contaminated classes with their rates, then kept
+    negatives of the classes with the highest rates (a seeded few per class), captioned with the rate."""
+    if not (pp.get("excluded") or pp.get("highest_kept")):
+        return ""
+    esc = html.escape
+
+    def rate(e: dict) -> str:
+        lo, hi = e["ci95"]
+        return f"{e['images']} of {e['of']} images ({e['rate']:.0%}, 95% interval {lo:.0%}-{hi:.0%})"
+
+    exp = pp.get("expected")
+    parts = ['<h2 id="possible-positives">Possible positives</h2><p>Images that may show a positive although '
+             "their label does not, from the ImageNet-ReaL co-occurrence prior (rates: share of a class's 50 "
+             "ImageNet validation images that show a positive)."]
+    if exp:
+        parts.append(f" Expected among the {exp['negatives']} negatives: ~{exp['with_prior']:g} "
+                     f"(~{exp['taxonomy_only']:g} with the taxonomy's exclusions alone).")
+    parts.append("</p>")
+    if pp.get("excluded"):
+        parts.append(f"<h3>Excluded for their rate (above {pp.get('max_contamination')})</h3><ul>" + "".join(
+            f"<li><b>{esc(pretty(e['label']))}</b>: {esc(rate(e))}; shows "
+            f"{esc(', '.join(f'{t} {k}' for t, k in e['shows'].items() if k))}</li>" for e in pp["excluded"]) + "</ul>")
+    shown = [h for h in pp.get("highest_kept", []) if h["negatives"] and h["images"]][:classes]
+    if shown:
+        parts.append("<h3>Kept negatives from the classes with the highest rates: worth a look</h3>")
+        for h in shown:
+            members = [r for r in neg if r.get("source") == h["source"] and r.get("label") == h["label"]]
+            pick = [members[i] for i in sorted(rng.choice(len(members), size=min(per_class, len(members)),
+                                                          replace=False))]
+            parts.append(f"<details open><summary>{esc(pretty(h['label']))} <span class=\"n\">{esc(rate(h))}, "
+                         f"{len(members)} kept</span></summary><div class=\"grid\">"
+                         + "".join(figure(r["path"], f"{h['rate']:.0%}: {r.get('file') or r['path']}") for r in pick)
+                         + "</div></details>")
+    return "".join(parts)
 
 
 def write_report(out: Path, *, seed: int | None = None, per_class: bool = False, count: int = 48,
