@@ -217,3 +217,19 @@ def test_table_file_is_small():
     assert path.stat().st_size < 100_000
     with gzip.open(path, "rt") as f:
         assert sum(1 for line in f if not line.startswith("#")) == 1000
+
+
+def test_the_threshold_is_part_of_the_class_plan_cache_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGMINE_CACHE", str(tmp_path))
+    first = plan_classes([pool(WNIDS)], ["dog"], max_contamination=0.05)
+
+    def refuse():
+        raise AssertionError("WordNet loaded for a question already answered")
+
+    monkeypatch.setattr(Taxonomy, "load", refuse)
+    again = plan_classes([pool(WNIDS)], ["dog"], max_contamination=0.05)       # from the cache
+    assert again.report() == first.report()
+    assert [e and e.images for e in again.per_source[0].contamination] == \
+        [e and e.images for e in first.per_source[0].contamination]
+    with pytest.raises(AssertionError, match="WordNet loaded"):                  # another threshold: afresh
+        plan_classes([pool(WNIDS)], ["dog"], max_contamination=0.1)
