@@ -84,6 +84,12 @@ def cli() -> None:
 @click.option("--max-contamination", type=float, default=None, metavar="RATE",
               help="ImageNet-1k pools: also exclude classes whose images show a positive at more than this "
                    "rate (ImageNet-ReaL prior; see README: Keeping the positives out). 1: off. Default 0.05.")
+@click.option("--content-check", type=click.Choice(["clip"]),
+              help="Also score each candidate with zero-shot CLIP against the positives and WordNet neighbour "
+                   "labels; drop those that look like a positive (threshold calibrated on the positives). "
+                   "Needs negmine[clip]; quality not measured (see README).")
+@click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint for --content-check (Hub id or folder; "
+                                                       "default openai/clip-vit-base-patch32).")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
 @click.option("--synthetic", type=float, metavar="F",

@@ -78,6 +78,8 @@ class SampleOptions:
     auto_exclude: bool = True
     exclude_unmapped: bool = False
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
+    content_check: str | None = None          # "clip": score candidates against the positives (negmine.content)
+    content_model: str | None = None          # default: negmine.content.DEFAULT_MODEL
     near: float | None = None
     synthetic: float | None = None
     boxes: Path | None = None
@@ -140,6 +142,8 @@ class SampleRun:
         self.negative_class = safe_name(opts.negative_class)
         check_format(opts.format, self.split_names)
         check_class_name(self.negative_class, opts.format)
+        if opts.content_check not in (None, "clip"):
+            raise NegmineError("--content-check must be 'clip'")
         if opts.format == "yolo-det" and opts.boxes is None:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
         self.t0 = time.monotonic()
@@ -325,6 +329,7 @@ class SampleRun:
     def _execute(self, writer: DatasetWriter, distributor, journal: Journal) -> dict:
         self.neg_names = UniqueNames()          # synthetic and pool negatives share the class folder
         rows, rejects, pos_hashes = self._write_positives(writer, distributor, journal)
+        self.content = self._content_check() if self.opts.content_check else None
         synthetic, syn_rejects = self._make_synthetic(writer, distributor, journal, rows)
         target = self.needed - len(synthetic)
         accepted, dropped = self._draw_negatives(writer, distributor, journal, rows, pos_hashes, target)
@@ -350,6 +355,10 @@ class SampleRun:
             "hash": self.hash_kind, "hash_distance": self.opts.hash_distance,
             "sources": [s.describe() for s in self.sources],
         }
+        if self.content is not None:
+            flagged = [c for c in dropped if c.reason and c.reason.startswith("looks like a positive")]
+            summary["content_check"] = {**self.content_info, "flagged": len(flagged),
+                                        "scored": sum(1 for c in accepted + dropped if c.content is not None)}
         boxes = {k: [[b.x0, b.y0, b.x1, b.y1, b.label] for b in v] for k, v in self.pos_boxes.items()}
         summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
@@ -361,6 +370,20 @@ class SampleRun:
             summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
         return summary
+
+    def _content_check(self):
+        """Load CLIP, build the prompts (positive terms and WordNet neighbour labels) and calibrate the
+        threshold on the positives (negmine.content)."""
+        from negmine.content import DEFAULT_MODEL, ClipScorer, ContentCheck, neighbour_labels, open_rgb
+
+        name = self.opts.content_model or DEFAULT_MODEL
+        terms = list(dict.fromkeys(list(self.positives.labels.values()) + list(self.opts.exclude)))
+        check = ContentCheck(ClipScorer.load(name), terms, neighbour_labels(terms))
+        images = [im for im in (open_rgb(f.path) for files in self.positives.classes.values() for f in files)
+                  if im is not None]
+        self.content_info = {"model": name, "prompts": len(check.labels), "terms": terms,
+                             **check.calibrate(images)}
+        return check
 
     def _write_positives(self, writer: DatasetWriter, distributor, journal: Journal):
         """Hash (one decode each, in parallel, cached) and place the positives."""
@@ -473,6 +496,10 @@ class SampleRun:
         filters = [ExactDuplicates({r["sha256"]: r["path"] for r in positive_rows})]
         if self.hash_kind:
             filters.append(NearDuplicates(pos_hashes[0], pos_hashes[1], self.opts.hash_distance))
+        if self.content is not None:                  # last: the costliest, and only for what passed the rest
+            from negmine.content import ContentFilter
+
+            filters.append(ContentFilter(self.content, lambda c: writer.read_scratch(c.tmp)))
 
         def candidate(p: int) -> Candidate:
             return Candidate(p, int(self.order_src[p]), int(self.order_row[p]),
@@ -482,7 +509,8 @@ class SampleRun:
 
         def on_drop(c: Candidate) -> None:
             # a few thumbnails of dropped duplicates, so the report can show them beside their twin
-            if c.dup_of and c.tmp and kept_thumbs[0] < DROP_THUMBNAILS:
+            flagged = (c.reason or "").startswith("looks like a positive")
+            if (c.dup_of or flagged) and c.tmp and kept_thumbs[0] < DROP_THUMBNAILS:
                 kept_thumbs[0] += 1
                 c.thumbnail = f"report/drops/{c.priority}.jpg"
                 save_thumbnail(io.BytesIO(writer.read_scratch(c.tmp)), writer.path(c.thumbnail))
@@ -517,6 +545,8 @@ class SampleRun:
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
                 licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None))
+            if c.content is not None:
+                rows[-1]["content_score"], rows[-1]["content_label"] = c.content
             yield c.tmp, c.path
 
     def _reject_row(self, c: Candidate) -> dict:
@@ -529,6 +559,8 @@ class SampleRun:
             row["distance"] = dist
         if c.thumbnail:
             row["thumbnail"] = c.thumbnail
+        if c.content is not None:
+            row["content_score"], row["content_label"] = c.content
         return row
 
 

@@ -81,7 +81,7 @@ def summarize(out: Path, display: Path | None = None) -> dict:
         "bottom_source_classes": [{"source": s, "label": lab, "count": n} for (s, lab), n in ordered[-10:]][::-1],
         "shares": {k: round(v / len(neg), 4) for k, v in Counter(_kind(r) for r in neg).items()} if neg else {},
         "excluded_classes": excluded,
-        "possible_positives": _possible_positives(record, neg),
+        "possible_positives": _possible_positives(record, neg, rejects),
         "drops": dict(reasons.most_common()),
         "sources": [{k: s.get(k) for k in ("id", "revision", "split", "licence", "rows", "classes")}
                     for s in record.get("sources", [])],
@@ -89,10 +89,11 @@ def summarize(out: Path, display: Path | None = None) -> dict:
     }
 
 
-def _possible_positives(record: dict, neg: list[dict]) -> dict:
+def _possible_positives(record: dict, neg: list[dict], rejects: list[dict]) -> dict:
     """What may show a positive although its label does not: the source classes excluded for their
     ImageNet-ReaL contamination rate, the kept classes with the highest rates and how many of this
-    output's negatives come from them, and the run's expected count (see negmine.contamination)."""
+    output's negatives come from them, and the run's expected count (see negmine.contamination);
+    with --content-check, the candidates it flagged (dropped) and the highest-scoring kept ones."""
     classes = record.get("classes") or {}
     excluded, kept = [], []
     drawn = Counter((r.get("source"), r.get("label")) for r in neg)
@@ -104,7 +105,15 @@ def _possible_positives(record: dict, neg: list[dict]) -> dict:
         for h in (s.get("contamination") or {}).get("highest_kept", []):
             kept.append({"source": s["source"], **h, "negatives": drawn.get((s["source"], h["label"]), 0)})
     kept.sort(key=lambda h: (-h["rate"], -h["negatives"], h["label"]))
+    flagged = sorted((x for x in rejects if x.get("content_score") is not None
+                      and x.get("reason", "").startswith("looks like a positive")),
+                     key=lambda x: -x["content_score"])
+    scored = sorted((r for r in neg if r.get("content_score") is not None), key=lambda r: -r["content_score"])
+    keys = ("source", "file", "row", "label", "content_score", "content_label")
     return {"excluded": sorted(excluded, key=lambda e: (-e["rate"], e["label"])), "highest_kept": kept,
+            "flagged": [{k: x.get(k) for k in keys + ("thumbnail",)} for x in flagged],
+            "highest_scoring_kept": [{k: r.get(k) for k in keys + ("path",)} for r in scored[:24]],
+            "content_check": record.get("content_check"),
             "expected": record.get("contamination"),
             "max_contamination": (classes.get("contamination") or {}).get("max_contamination")}
 
@@ -112,7 +121,7 @@ def _possible_positives(record: dict, neg: list[dict]) -> dict:
 def _reason_kind(reason: str) -> str:
     for key in ("near-duplicate of a positive", "near-duplicate of an earlier negative", "exact copy of a positive",
                 "exact duplicate", "decompression bomb", "unreadable", "not an image", "covers", "no annotation",
-                "likely mislabelled", "not in the pool", "overlaps the positives"):
+                "likely mislabelled", "not in the pool", "overlaps the positives", "looks like a positive"):
         if key in reason:
             return key
     return reason.split(":")[0][:60] or "other"
@@ -293,7 +302,7 @@ source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}
 def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, classes: int = 8) -> str:
     """The "Possible positives" section: excluded contaminated classes with their rates, then kept
     negatives of the classes with the highest rates (a seeded few per class), captioned with the rate."""
-    if not (pp.get("excluded") or pp.get("highest_kept")):
+    if not (pp.get("excluded") or pp.get("highest_kept") or pp.get("content_check")):
         return ""
     esc = html.escape
 
@@ -313,6 +322,22 @@ def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, c
         parts.append(f"<h3>Excluded for their rate (above {pp.get('max_contamination')})</h3><ul>" + "".join(
             f"<li><b>{esc(pretty(e['label']))}</b>: {esc(rate(e))}; shows "
             f"{esc(', '.join(f'{t} {k}' for t, k in e['shows'].items() if k))}</li>" for e in pp["excluded"]) + "</ul>")
+    cc = pp.get("content_check")
+    if cc:
+        parts.append(f"<h3>Flagged by the content check ({len(pp['flagged'])}, dropped and replaced)</h3><p>"
+                     f"{esc(cc['model'])}: a candidate is dropped when its score (the softmax mass of the positive "
+                     f"prompts among {cc['prompts']} prompts) reaches {cc['threshold']:.3f}, the "
+                     f"{cc['quantile']:.0%} quantile of the positives' scores. Quality not measured.</p>")
+        thumbs = "".join(
+            f'<figure><img src="{esc(x["thumbnail"][len(REPORT_DIR) + 1:])}" alt=""><figcaption>'
+            f'{x["content_score"]:.3f} {esc(str(x.get("content_label")))}: {esc(str(x.get("file") or x.get("row")))}'
+            f"</figcaption></figure>" if x.get("thumbnail") else
+            f'<figure><div>{x["content_score"]:.3f} {esc(str(x.get("content_label")))}</div><figcaption>'
+            f'{esc(str(x.get("file") or x.get("row")))}</figcaption></figure>' for x in pp["flagged"][:48])
+        parts.append(f'<div class="grid">{thumbs}</div>' if thumbs else "<p>none</p>")
+        parts.append("<h3>Highest-scoring kept negatives</h3><div class=\"grid\">" + "".join(
+            figure(r["path"], f"{r['content_score']:.3f} {r.get('content_label')}") for r in pp["highest_scoring_kept"])
+            + "</div>")
     shown = [h for h in pp.get("highest_kept", []) if h["negatives"] and h["images"]][:classes]
     if shown:
         parts.append("<h3>Kept negatives from the classes with the highest rates: worth a look</h3>")
