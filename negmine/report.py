@@ -155,6 +155,14 @@ def text(s: dict) -> str:
         lines.append(f"expected negatives showing a positive: ~{pp['expected']['with_prior']:g} of "
                      f"{pp['expected']['negatives']} (~{pp['expected']['taxonomy_only']:g} without the "
                      "contamination exclusions)")
+    if pp.get("content_check"):
+        lines.append(f"content check ({pp['content_check']['model']}): {len(pp['flagged'])} candidates flagged "
+                     f"and replaced (threshold {pp['content_check']['threshold']:.3f})")
+    if pp.get("audit"):
+        a = pp["audit"]
+        lines.append(f"content audit ({a['model']}, threshold {a['threshold']:.3f}): {len(a['flagged'])} of "
+                     f"{a['scored']} negatives look like a positive" + "".join(
+                         f"\n  {x['path']} {x['content_score']:.3f} ({x['content_label']})" for x in a["flagged"][:10]))
     if s["drops"]:
         lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in s["drops"].items()))
     for src in s["sources"]:
@@ -302,7 +310,7 @@ source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}
 def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, classes: int = 8) -> str:
     """The "Possible positives" section: excluded contaminated classes with their rates, then kept
     negatives of the classes with the highest rates (a seeded few per class), captioned with the rate."""
-    if not (pp.get("excluded") or pp.get("highest_kept") or pp.get("content_check")):
+    if not (pp.get("excluded") or pp.get("highest_kept") or pp.get("content_check") or pp.get("audit")):
         return ""
     esc = html.escape
 
@@ -338,6 +346,14 @@ def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, c
         parts.append("<h3>Highest-scoring kept negatives</h3><div class=\"grid\">" + "".join(
             figure(r["path"], f"{r['content_score']:.3f} {r.get('content_label')}") for r in pp["highest_scoring_kept"])
             + "</div>")
+    audit = pp.get("audit")
+    if audit:
+        parts.append(f"<h3>Content audit of the negatives ({len(audit['flagged'])} of {audit['scored']} at or above "
+                     f"{audit['threshold']:.3f})</h3><p>{esc(audit['model'])}, threshold the "
+                     f"{audit['quantile']:.0%} quantile of this output's positives' scores; nothing was removed. "
+                     "Quality not measured.</p><div class=\"grid\">" + "".join(
+                         figure(x["path"], f"{x['content_score']:.3f} {x['content_label']}")
+                         for x in (audit["flagged"] or audit["highest_scoring"])[:48]) + "</div>")
     shown = [h for h in pp.get("highest_kept", []) if h["negatives"] and h["images"]][:classes]
     if shown:
         parts.append("<h3>Kept negatives from the classes with the highest rates: worth a look</h3>")
@@ -352,13 +368,42 @@ def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, c
     return "".join(parts)
 
 
+def content_audit(out: Path, rows: list[dict], model: str | None = None, top: int = 24) -> dict:
+    """Score an output's negatives with zero-shot CLIP (negmine.content), threshold calibrated on its
+    positives: the ones at or above it are listed as possible positives (nothing is removed).
+    Raises NegmineError when the output has no positives to calibrate on or the model cannot load."""
+    from negmine.content import DEFAULT_MODEL, ClipScorer, ContentCheck, neighbour_labels, open_rgb
+
+    pos = [r for r in rows if r["role"] == "positive"]
+    if not pos:
+        raise NegmineError("--content-check calibrates on the output's positives, and this output has none")
+    terms = sorted({str(r.get("label") or r["class"]) for r in pos})
+    check = ContentCheck(ClipScorer.load(model or DEFAULT_MODEL), terms, neighbour_labels(terms))
+    info = check.calibrate([im for im in (open_rgb(Path(out) / r["path"]) for r in pos) if im is not None])
+    neg = [r for r in rows if r["role"] == "negative"]
+    scored = []
+    for a in range(0, len(neg), 256):                  # bounded memory: 256 decoded images at a time
+        batch = [(r, im) for r, im in ((r, open_rgb(Path(out) / r["path"])) for r in neg[a:a + 256]) if im is not None]
+        s, best = check.scores([im for _, im in batch])
+        scored += [{"path": r["path"], "label": r.get("label"), "content_score": round(float(x), 6),
+                    "content_label": b} for (r, _), x, b in zip(batch, s, best)]
+    scored.sort(key=lambda x: -x["content_score"])
+    return {"model": model or DEFAULT_MODEL, "prompts": len(check.labels), "terms": terms, **info,
+            "scored": len(scored), "flagged": [x for x in scored if check.flags(x["content_score"])],
+            "highest_scoring": scored[:top]}
+
+
 def write_report(out: Path, *, seed: int | None = None, per_class: bool = False, count: int = 48,
-                 display: Path | None = None) -> dict:
+                 display: Path | None = None, content_check: str | None = None,
+                 content_model: str | None = None) -> dict:
     """Write report/ (contact sheets, report.html, thumbnails, report.json) into a negmine output.
-    `display`: the path to show, when `out` is a staging folder about to be published there."""
+    `display`: the path to show, when `out` is a staging folder about to be published there.
+    `content_check="clip"`: also audit the negatives with CLIP (content_audit)."""
     out = Path(out).expanduser()
     rows, rejects, record = _read(out)
     summary = summarize(out, display)
+    if content_check:
+        summary["possible_positives"]["audit"] = content_audit(out, rows, content_model)
     seed = record.get("seed", 0) if seed is None else seed
     neg = [r for r in rows if r["role"] == "negative"]
     sheets = {"negatives": f"{REPORT_DIR}/contact-sheet.png"}

@@ -147,3 +147,36 @@ def test_a_model_that_cannot_load_is_one_line_and_exit_1(tmp_path):
     r = invoke("sample", "-q", "--workers", "1", "-p", pos.parent, "-s", pool.parent, "--count", 1, "--seed", 1,
                "--content-check", "clip", "--content-model", tmp_path / "no-such-model", "-o", tmp_path / "ds")
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "cannot load the CLIP model" in r.output
+
+
+def test_report_audits_an_existing_output(tiny_clip, tmp_path):
+    photos = sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))
+    pos = tmp_path / "pos" / "raccoon"
+    pos.mkdir(parents=True)
+    for f in photos[:8]:
+        shutil.copy(f, pos / f.name)
+    pool = tmp_path / "pool" / "misc"
+    pool.mkdir(parents=True)
+    for f in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:12]:
+        shutil.copy(f, pool / f.name)
+    out = tmp_path / "ds"
+    assert invoke("sample", "-q", "--workers", "1", "-p", pos.parent, "-s", pool.parent, "--count", 12,
+                  "--seed", 3, "-o", out).exit_code == 0
+    before = (out / "manifest.jsonl").read_bytes()
+    r = invoke("report", out, "--content-check", "clip", "--content-model", tiny_clip, "--json")
+    assert r.exit_code == 0, r.output
+    audit = json.loads(r.output)["possible_positives"]["audit"]
+    rows = read_manifest(out)
+    positives = [out / x["path"] for x in rows if x["role"] == "positive"]
+    negatives = [x for x in rows if x["role"] == "negative"]
+    assert audit["threshold"] == pytest.approx(np.quantile(forward_scores(tiny_clip, positives), 0.1), abs=1e-5)
+    direct = dict(zip([x["path"] for x in negatives], forward_scores(tiny_clip, [out / x["path"] for x in negatives])))
+    assert audit["scored"] == len(negatives)
+    # negmine decodes large JPEGs at reduced size (draft), so a score may differ in the 6th decimal:
+    # only images clear of the threshold by more than that are compared
+    flagged, t = {x["path"] for x in audit["flagged"]}, audit["threshold"]
+    assert {p for p, v in direct.items() if v > t + 1e-5} <= flagged
+    assert not flagged & {p for p, v in direct.items() if v < t - 1e-5}
+    assert flagged and len(flagged) < len(negatives)
+    assert all(x["content_score"] == pytest.approx(direct[x["path"]], abs=1e-5) for x in audit["highest_scoring"])
+    assert (out / "manifest.jsonl").read_bytes() == before                # an audit changes nothing
