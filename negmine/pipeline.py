@@ -496,7 +496,7 @@ class SampleRun:
         filters = [ExactDuplicates({r["sha256"]: r["path"] for r in positive_rows})]
         if self.hash_kind:
             filters.append(NearDuplicates(pos_hashes[0], pos_hashes[1], self.opts.hash_distance))
-        if self.content is not None:                  # last: the costliest, and only for what passed the rest
+        if self.content is not None:        # last, so a duplicate is recorded as one; scores a window per batch
             from negmine.content import ContentFilter
 
             filters.append(ContentFilter(self.content, lambda c: writer.read_scratch(c.tmp)))
