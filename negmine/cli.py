@@ -291,10 +291,17 @@ def classes(sources, positives, exclude, exclude_unmapped, max_contamination, im
 @click.option("--hash-distance", type=int, default=10, show_default=True, help="Radius in bits.")
 @click.option("--dihedral", is_flag=True, help="Also match rotated and flipped copies.")
 @click.option("--workers", type=int, help="Processes for hashing (default: one per core).")
+@click.option("--content-check", type=click.Choice(["clip"]),
+              help="Also list the images of FOLDER that look like a positive to zero-shot CLIP (an audit of an "
+                   "'other' set), threshold calibrated on --positives. Needs negmine[clip].")
+@click.option("--positives", "-p", type=click.Path(path_type=Path),
+              help="With --content-check: the positives (class folders name the concepts).")
+@click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint (default openai/clip-vit-base-patch32).")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @_handle_errors
-def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, quiet, as_json) -> None:
+def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, content_check, positives,
+          content_model, quiet, as_json) -> None:
     """Find duplicate images in FOLDER (or of FOLDER in --against). Never changes FOLDER.
 
     Groups are found by perceptual hash within --hash-distance bits; in each group the largest
@@ -302,8 +309,18 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
     """
     from negmine.dedup import copy_kept, find_duplicates, write_report
 
+    if content_check and not positives:
+        raise NegmineError("--content-check calibrates on the positives: pass --positives DIR")
     result = find_duplicates(folder, against, kind=hash, radius=hash_distance, dihedral=dihedral,
                              workers=workers, progress=not quiet)
+    if content_check:
+        from negmine.content import audit_images
+        from negmine.positives import scan_positives
+
+        pos = scan_positives(positives)
+        result.content_audit = audit_images([result.root / f for f in result.files], result.files,
+                                            [f.path for files in pos.classes.values() for f in files],
+                                            list(pos.labels.values()), content_model)
     if report:
         write_report(result, report)
     copied = copy_kept(result, out) if out else None
@@ -317,6 +334,11 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
         lines.append(f"  keep {g['keep']}: " + ", ".join(f"{d['path']} ({d['distance']})" for d in g["duplicates"]))
     for x in result.leaks[:10]:
         lines.append(f"  {x['path']} duplicates {x['duplicates']} ({x['distance']})")
+    if result.content_audit is not None:
+        a = result.content_audit
+        lines.append(f"content check ({a['model']}, threshold {a['threshold']:.3f} from the positives): "
+                     f"{len(a['flagged'])} of {a['scored']} images look like a positive")
+        lines += [f"  {x['path']} {x['content_score']:.3f} ({x['content_label']})" for x in a["flagged"][:10]]
     if copied is not None:
         lines.append(f"copied {copied} images to {out}")
     click.echo("\n".join(lines))

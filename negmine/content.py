@@ -219,3 +219,25 @@ class ContentFilter:
 
     def accept(self, c) -> None:
         pass
+
+
+def audit_images(paths: Sequence, names: Sequence[str], positive_paths: Sequence, terms: Sequence[str],
+                 model: str | None = None, top: int = 24, batch: int = 256) -> dict:
+    """Score existing images (`paths`, shown as `names`) against `terms`, the threshold calibrated
+    on `positive_paths`: which look like a positive. Nothing is changed. Unreadable images are
+    skipped (`unreadable` counts them). Raises NegmineError without readable positives or when the
+    model cannot load."""
+    check = ContentCheck(ClipScorer.load(model or DEFAULT_MODEL), list(terms), neighbour_labels(list(terms)))
+    info = check.calibrate([im for im in (open_rgb(p) for p in positive_paths) if im is not None])
+    scored, unreadable = [], 0
+    for a in range(0, len(paths), batch):              # bounded memory: `batch` decoded images at a time
+        pairs = [(n, open_rgb(p)) for p, n in zip(paths[a:a + batch], names[a:a + batch])]
+        unreadable += sum(im is None for _, im in pairs)
+        pairs = [(n, im) for n, im in pairs if im is not None]
+        s, best = check.scores([im for _, im in pairs])
+        scored += [{"path": n, "content_score": round(float(x), 6), "content_label": b}
+                   for (n, _), x, b in zip(pairs, s, best)]
+    scored.sort(key=lambda x: -x["content_score"])
+    return {"model": model or DEFAULT_MODEL, "prompts": len(check.labels), "terms": list(terms), **info,
+            "scored": len(scored), "unreadable": unreadable,
+            "flagged": [x for x in scored if check.flags(x["content_score"])], "highest_scoring": scored[:top]}

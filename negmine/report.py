@@ -369,28 +369,22 @@ def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, c
 
 
 def content_audit(out: Path, rows: list[dict], model: str | None = None, top: int = 24) -> dict:
-    """Score an output's negatives with zero-shot CLIP (negmine.content), threshold calibrated on its
-    positives: the ones at or above it are listed as possible positives (nothing is removed).
-    Raises NegmineError when the output has no positives to calibrate on or the model cannot load."""
-    from negmine.content import DEFAULT_MODEL, ClipScorer, ContentCheck, neighbour_labels, open_rgb
+    """Score an output's negatives with zero-shot CLIP (negmine.content.audit_images), threshold
+    calibrated on its positives: the ones at or above it are listed as possible positives (nothing
+    is removed). Raises NegmineError when the output has no positives or the model cannot load."""
+    from negmine.content import audit_images
 
     pos = [r for r in rows if r["role"] == "positive"]
     if not pos:
         raise NegmineError("--content-check calibrates on the output's positives, and this output has none")
     terms = sorted({str(r.get("label") or r["class"]) for r in pos})
-    check = ContentCheck(ClipScorer.load(model or DEFAULT_MODEL), terms, neighbour_labels(terms))
-    info = check.calibrate([im for im in (open_rgb(Path(out) / r["path"]) for r in pos) if im is not None])
     neg = [r for r in rows if r["role"] == "negative"]
-    scored = []
-    for a in range(0, len(neg), 256):                  # bounded memory: 256 decoded images at a time
-        batch = [(r, im) for r, im in ((r, open_rgb(Path(out) / r["path"])) for r in neg[a:a + 256]) if im is not None]
-        s, best = check.scores([im for _, im in batch])
-        scored += [{"path": r["path"], "label": r.get("label"), "content_score": round(float(x), 6),
-                    "content_label": b} for (r, _), x, b in zip(batch, s, best)]
-    scored.sort(key=lambda x: -x["content_score"])
-    return {"model": model or DEFAULT_MODEL, "prompts": len(check.labels), "terms": terms, **info,
-            "scored": len(scored), "flagged": [x for x in scored if check.flags(x["content_score"])],
-            "highest_scoring": scored[:top]}
+    audit = audit_images([Path(out) / r["path"] for r in neg], [r["path"] for r in neg],
+                         [Path(out) / r["path"] for r in pos], terms, model, top)
+    label = {r["path"]: r.get("label") for r in neg}
+    for x in audit["flagged"] + audit["highest_scoring"]:
+        x["label"] = label.get(x["path"])
+    return audit
 
 
 def write_report(out: Path, *, seed: int | None = None, per_class: bool = False, count: int = 48,

@@ -180,3 +180,32 @@ def test_report_audits_an_existing_output(tiny_clip, tmp_path):
     assert flagged and len(flagged) < len(negatives)
     assert all(x["content_score"] == pytest.approx(direct[x["path"]], abs=1e-5) for x in audit["highest_scoring"])
     assert (out / "manifest.jsonl").read_bytes() == before                # an audit changes nothing
+
+
+def test_dedup_audits_any_folder(tiny_clip, tmp_path):
+    photos = sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))
+    pos = tmp_path / "pos" / "raccoon"
+    pos.mkdir(parents=True)
+    for f in photos[:8]:
+        shutil.copy(f, pos / f.name)
+    folder = tmp_path / "other"
+    folder.mkdir()
+    files = sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:10]
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    r = invoke("dedup", folder, "-q", "--workers", 1, "--content-check", "clip", "-p", pos.parent,
+               "--content-model", tiny_clip, "--report", tmp_path / "audit.json", "--json")
+    assert r.exit_code == 0, r.output
+    audit = json.loads(r.output)["content_audit"]
+    assert json.loads((tmp_path / "audit.json").read_text())["content_audit"] == audit
+    assert audit["scored"] == 10 and audit["unreadable"] == 1
+    assert audit["threshold"] == pytest.approx(np.quantile(forward_scores(tiny_clip, sorted(pos.glob("*.jpg"))), 0.1),
+                                               abs=1e-5)
+    direct = dict(zip([f.name for f in files], forward_scores(tiny_clip, files)))
+    t, flagged = audit["threshold"], {x["path"] for x in audit["flagged"]}
+    assert {p for p, v in direct.items() if v > t + 1e-5} <= flagged          # see test_report_audits_...
+    assert not flagged & {p for p, v in direct.items() if v < t - 1e-5}
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f.name for f in files] + ["broken.jpg"])  # untouched
+    r = invoke("dedup", folder, "-q", "--content-check", "clip")
+    assert r.exit_code == 1 and "--positives" in r.output and r.output.count("\n") == 1
