@@ -110,6 +110,15 @@ def cli() -> None:
 @click.option("--auto-exclude/--no-auto-exclude", default=True, show_default=True,
               help="Exclude the concepts named by the positive class folders.")
 @click.option("--exclude-unmapped", is_flag=True, help="Exclude source classes WordNet cannot place.")
+@click.option("--max-contamination", type=float, default=None, metavar="RATE",
+              help="ImageNet-1k pools: also exclude classes whose images show a positive at more than this "
+                   "rate (ImageNet-ReaL prior; see README: Keeping the positives out). 1: off. Default 0.05.")
+@click.option("--content-check", type=click.Choice(["clip"]),
+              help="Also score each candidate with zero-shot CLIP against the positives and WordNet neighbour "
+                   "labels; drop those that look like a positive (threshold calibrated on the positives). "
+                   "Needs negmine[clip]; quality not measured (see README).")
+@click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint for --content-check (Hub id or folder; "
+                                                       "default openai/clip-vit-base-patch32).")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
 @click.option("--synthetic", type=float, metavar="F",
@@ -167,6 +176,8 @@ def sample(sources, quiet, as_json, **kw) -> None:
     from negmine.sources import SourceSpec
 
     kw["exclude"] = list(kw["exclude"])
+    if kw["max_contamination"] is None:
+        kw.pop("max_contamination")              # the library's default
     kw["cutout_fills"] = tuple(kw["cutout_fills"]) or ("noise",)
     if quiet:
         _quiet_hub()
@@ -246,6 +257,17 @@ def _classes_text(report: dict) -> str:
             lines.append(f"  ambiguous names (kept): {', '.join(a['label'] for a in src['ambiguous'][:20])}")
         if src["label_kind"] == "none":
             lines.append("  unlabelled: class overlap cannot be checked here; only image checks apply")
+        cont = src.get("contamination")
+        if cont:
+            exp = cont["expected_per_1000"]
+            lines.append(f"  positives under other labels ({report['contamination']['prior']}): "
+                         f"{cont['excluded']} of {cont['classes_estimated']} classes above "
+                         f"--max-contamination {report['contamination']['max_contamination']:g} excluded; "
+                         f"per 1000 negatives drawn evenly, ~{exp['taxonomy_only']:g} show a positive with the "
+                         f"taxonomy alone, ~{exp['with_prior']:g} with these exclusions")
+            if cont["highest_kept"]:
+                lines.append("  highest kept: " + ", ".join(
+                    f"{h['label']} {h['images']}/{h['of']}" for h in cont["highest_kept"][:5]))
     return "\n".join(lines)
 
 
@@ -264,6 +286,11 @@ def _plan_text(p: dict) -> str:
                           "duplicate_positives": p.get("duplicate_positives")}).strip("\n")
     if notes:
         lines.append(notes)
+    if p.get("contamination"):
+        c = p["contamination"]
+        lines.append(f"expected negatives showing a positive (ImageNet-ReaL prior): ~{c['taxonomy_only']:g} of "
+                     f"{c['negatives']} with the taxonomy's exclusions alone, ~{c['with_prior']:g} after excluding "
+                     f"classes above --max-contamination {c['max_contamination']:g}")
     if p.get("near"):
         lines.append(f"near: {p['near']['planned']} planned from the nearest classes "
                      f"(levels {p['near']['levels']})")
@@ -300,11 +327,15 @@ def _plan_text(p: dict) -> str:
 @click.option("--positives", "-p", type=click.Path(path_type=Path), help="Take positive concepts from its class folders.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID", help="Positive concept (repeatable).")
 @click.option("--exclude-unmapped", is_flag=True, help="Count source classes WordNet cannot place as excluded.")
+@click.option("--max-contamination", type=float, default=None, metavar="RATE",
+              help="As for `sample`: exclude ImageNet-1k classes whose images show a positive at more than "
+                   "this rate. 1: off. Default 0.05.")
 @click.option("--image-column")
 @click.option("--label-column")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_handle_errors
-def classes(sources, positives, exclude, exclude_unmapped, image_column, label_column, as_json) -> None:
+def classes(sources, positives, exclude, exclude_unmapped, max_contamination, image_column, label_column,
+            as_json) -> None:
     """Show which source classes overlap the positives, and why (the path through WordNet).
 
     \b
@@ -323,7 +354,8 @@ def classes(sources, positives, exclude, exclude_unmapped, image_column, label_c
     specs = [SourceSpec.parse(s) for s in sources]
     specs = [replace(s, image_column=s.image_column or image_column, label_column=s.label_column or label_column)
              for s in specs]
-    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped).report()
+    extra = {} if max_contamination is None else {"max_contamination": max_contamination}
+    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped, **extra).report()
     _emit(report, as_json, _classes_text(report))
 
 
@@ -338,10 +370,17 @@ def classes(sources, positives, exclude, exclude_unmapped, image_column, label_c
 @click.option("--hash-distance", type=int, default=10, show_default=True, help="Radius in bits.")
 @click.option("--dihedral", is_flag=True, help="Also match rotated and flipped copies.")
 @click.option("--workers", type=int, help="Processes for hashing (default: one per core).")
+@click.option("--content-check", type=click.Choice(["clip"]),
+              help="Also list the images of FOLDER that look like a positive to zero-shot CLIP (an audit of an "
+                   "'other' set), threshold calibrated on --positives. Needs negmine[clip].")
+@click.option("--positives", "-p", type=click.Path(path_type=Path),
+              help="With --content-check: the positives (class folders name the concepts).")
+@click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint (default openai/clip-vit-base-patch32).")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @_handle_errors
-def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, quiet, as_json) -> None:
+def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, content_check, positives,
+          content_model, quiet, as_json) -> None:
     """Find duplicate images in FOLDER (or of FOLDER in --against). Never changes FOLDER.
 
     Groups are found by perceptual hash within --hash-distance bits; in each group the largest
@@ -352,8 +391,18 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
 
     if out:                                    # before hashing: refuse in a second, not after the work
         refuse_out_inside(out, [("FOLDER", folder), ("--against", against)])
+    if content_check and not positives:
+        raise NegmineError("--content-check calibrates on the positives: pass --positives DIR")
     result = find_duplicates(folder, against, kind=hash, radius=hash_distance, dihedral=dihedral,
                              workers=workers, progress=not quiet)
+    if content_check:
+        from negmine.content import audit_images
+        from negmine.positives import scan_positives
+
+        pos = scan_positives(positives)
+        result.content_audit = audit_images([result.root / f for f in result.files], result.files,
+                                            [f.path for files in pos.classes.values() for f in files],
+                                            list(pos.labels.values()), content_model)
     if report:
         write_report(result, report)
     copied = copy_kept(result, out) if out else None
@@ -367,6 +416,11 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
         lines.append(f"  keep {g['keep']}: " + ", ".join(f"{d['path']} ({d['distance']})" for d in g["duplicates"]))
     for x in result.leaks[:10]:
         lines.append(f"  {x['path']} duplicates {x['duplicates']} ({x['distance']})")
+    if result.content_audit is not None:
+        a = result.content_audit
+        lines.append(f"content check ({a['model']}, threshold {a['threshold']:.3f} from the positives): "
+                     f"{len(a['flagged'])} of {a['scored']} images look like a positive")
+        lines += [f"  {x['path']} {x['content_score']:.3f} ({x['content_label']})" for x in a["flagged"][:10]]
     if copied is not None:
         lines.append(f"copied {copied} images to {out}")
     click.echo("\n".join(lines))
@@ -488,14 +542,19 @@ def mine(quiet, as_json, exclude, **kw) -> None:
 @click.option("--per-class", is_flag=True, help="Also one contact sheet per class.")
 @click.option("--count", type=int, default=48, show_default=True, help="Tiles per contact sheet.")
 @click.option("--seed", type=int, help="Which images the sheets show (default: the run's seed).")
+@click.option("--content-check", type=click.Choice(["clip"]),
+              help="Also score the negatives with zero-shot CLIP, calibrated on the output's positives, and list "
+                   "those that look like a positive (an audit: nothing is removed). Needs negmine[clip].")
+@click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint (default openai/clip-vit-base-patch32).")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @_handle_errors
-def report(out, per_class, count, seed, as_json) -> None:
+def report(out, per_class, count, seed, content_check, content_model, as_json) -> None:
     """Review a negmine output: counts, ratios, sources, exclusions, drops; a contact sheet of the
     negatives and a static HTML gallery (OUT/report/report.html) to browse them."""
     from negmine.report import text, write_report
 
-    result = write_report(out, seed=seed, per_class=per_class, count=count)
+    result = write_report(out, seed=seed, per_class=per_class, count=count, content_check=content_check,
+                          content_model=content_model)
     _emit(result, as_json, text(result) + f"\ncontact sheet: {result['contact_sheets']['negatives']}"
                                           f"\ngallery: {result['html']}")
 

@@ -28,6 +28,7 @@ class DedupResult:
     leaks: list[dict] = field(default_factory=list)      # {"path", "duplicates", "distance"} (--against)
     skipped: list[dict] = field(default_factory=list)    # {"path", "reason"}
     against: Path | None = None
+    content_audit: dict | None = None                    # --content-check: negmine.content.audit_images
 
     @property
     def dropped(self) -> set[str]:
@@ -40,8 +41,11 @@ class DedupResult:
                 "skipped": len(self.skipped), "kept": len(self.files) - len(self.dropped) - len(self.skipped)}
 
     def to_dict(self) -> dict:
-        return {**self.summary(), "duplicate_groups": self.groups, "against_matches": self.leaks,
-                "skipped_files": self.skipped}
+        out = {**self.summary(), "duplicate_groups": self.groups, "against_matches": self.leaks,
+               "skipped_files": self.skipped}
+        if self.content_audit is not None:
+            out["content_audit"] = self.content_audit
+        return out
 
 
 def _scan(folder: Path) -> list[Path]:
@@ -128,6 +132,8 @@ def write_report(result: DedupResult, path: Path) -> None:
                 w.writerow(["against", x["path"], x["duplicates"], x["distance"]])
             for x in result.skipped:
                 w.writerow(["skipped", x["path"], x["reason"], ""])
+            for x in (result.content_audit or {}).get("flagged", []):     # distance column: the score
+                w.writerow(["looks-like-a-positive", x["path"], x["content_label"], x["content_score"]])
     else:
         path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
 

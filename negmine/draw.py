@@ -41,6 +41,7 @@ class Candidate:
     path: str | None = None
     score: float | None = None         # `mine`: the trainer's score
     thumbnail: str | None = None       # a dropped duplicate's thumbnail, for the report
+    content: tuple | None = None       # --content-check: (score, best-matching label)
 
 
 def _transform_item(data: bytes, opts: EncodeOptions, hash_kind: str | None):
@@ -213,6 +214,8 @@ def _candidate_entry(c: Candidate, kind: str) -> dict:
     e = {"t": kind, "p": c.priority, "s": c.source, "r": c.row, "near": c.near, "o": c.origin,
          "fs": c.file_sha256, "sha": c.sha256, "h": c.phash, "tmp": c.tmp, "reason": c.reason,
          "thumb": c.thumbnail}
+    if c.content is not None:
+        e["cs"] = list(c.content)
     if c.encoded is not None:
         e["enc"] = [c.encoded.width, c.encoded.height, c.encoded.pixel_sha256, c.encoded.reencoded]
     if c.dup_of:
@@ -223,7 +226,8 @@ def _candidate_entry(c: Candidate, kind: str) -> dict:
 
 def _candidate_from(e: dict, by_priority: dict[int, Candidate]) -> Candidate:
     c = Candidate(e["p"], e["s"], e["r"], near=e["near"], origin=e["o"], file_sha256=e["fs"], sha256=e["sha"],
-                  phash=e["h"], reason=e["reason"], tmp=e["tmp"], thumbnail=e.get("thumb"))
+                  phash=e["h"], reason=e["reason"], tmp=e["tmp"], thumbnail=e.get("thumb"),
+                  content=tuple(e["cs"]) if e.get("cs") else None)
     if "enc" in e:
         c.encoded = Encoded(b"", *e["enc"])
     if "dup" in e:

@@ -1,7 +1,8 @@
 """The filter stage: keep the positives out of the negatives.
 
 Class level (before the draw): source classes that are a positive concept, a kind of one, or
-contain one (WordNet), plus `--exclude` terms. Image level (during the draw, in priority order):
+contain one (WordNet), plus `--exclude` terms; and, for classes that are ImageNet-1k classes,
+those whose images show a positive too often (negmine.contamination). Image level (during the draw, in priority order):
 exact and near duplicates (perceptual hash within a radius) of any positive, or of a negative kept
 earlier.
 """
@@ -17,8 +18,11 @@ import numpy as np
 from negmine.progress import bar
 
 from negmine.cache import HashCache
+from negmine.contamination import (DEFAULT_MAX_CONTAMINATION, SOURCE_NOTE, Estimate, apply_threshold,
+                                   estimate_classes, spread)
 from negmine.hashing import DRAFT_SIZE, hash_file_or_reason
 from negmine.neighbors import nearest_within, pairs_within
+from negmine.errors import NegmineError
 from negmine.sources import Source
 from negmine.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, resolve_concepts
 
@@ -28,6 +32,7 @@ from negmine.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, res
 class SourceClasses:
     source: Source
     verdicts: list[ClassVerdict]
+    contamination: list[Estimate | None] = field(default_factory=list)   # per class, [] when none known
 
     @property
     def excluded_codes(self) -> np.ndarray:
@@ -43,6 +48,7 @@ class ClassPlan:
     unmapped_terms: list[str]
     per_source: list[SourceClasses] = field(default_factory=list)
     labels: dict[int, str] = field(default_factory=dict)     # the synsets the report names
+    max_contamination: float = DEFAULT_MAX_CONTAMINATION
 
     def report(self) -> dict:
         label = self.labels.__getitem__
@@ -51,14 +57,50 @@ class ClassPlan:
                "unmapped_terms": self.unmapped_terms, "sources": []}
         for sc in self.per_source:
             counts = class_counts(sc.source.codes, len(sc.verdicts))
-            out["sources"].append({
+            est = sc.contamination or [None] * len(sc.verdicts)
+            entry = {
                 "source": sc.source.id, "classes": len(sc.verdicts), "label_kind": sc.source.label_kind,
-                "excluded": [{"label": v.label, "rows": int(counts[i]), "reason": v.reason}
+                "excluded": [{"label": v.label, "rows": int(counts[i]), "reason": v.reason,
+                              **({"contamination": est[i].as_dict()} if est[i] is not None else {})}
                              for i, v in enumerate(sc.verdicts) if v.excluded],
                 "unmapped": [v.label for v in sc.verdicts if not v.mapped],
                 "ambiguous": [{"label": v.label, "synsets": [label(s) for s in v.synsets]}
                               for v in sc.verdicts if v.ambiguous and not v.excluded],
-            })
+            }
+            if any(e is not None for e in est):
+                kept = sorted((i for i, e in enumerate(est) if e is not None and not e.excluded and e.images),
+                              key=lambda i: (-est[i].rate, sc.verdicts[i].label))
+                entry["contamination"] = {
+                    "classes_estimated": sum(e is not None for e in est),
+                    "excluded": sum(bool(e and e.excluded) for e in est),
+                    "highest_kept": [{"label": sc.verdicts[i].label, "rows": int(counts[i]), **est[i].as_dict()}
+                                     for i in kept[:10]],
+                    "expected_per_1000": self.expected_contaminated(sc, 1000, counts=counts),
+                }
+            out["sources"].append(entry)
+        if any(sc.contamination for sc in self.per_source):
+            out["contamination"] = {"max_contamination": self.max_contamination, "prior": SOURCE_NOTE}
+        return out
+
+    def expected_contaminated(self, sc: SourceClasses, n: int, stratify: bool = True,
+                              counts: np.ndarray | None = None) -> dict:
+        """Expected negatives showing a positive among `n` drawn from this source (stratified: as
+        evenly over the classes as they allow; else in proportion to rows), with the taxonomy's
+        exclusions alone and with the contaminated classes excluded too. Classes without an
+        estimate (not ImageNet-1k classes) count as clean, so this is a lower bound when there are
+        such classes; `estimated_share` says how much of the draw the estimates cover."""
+        counts = class_counts(sc.source.codes, len(sc.verdicts)) if counts is None else counts
+        est = sc.contamination or [None] * len(sc.verdicts)
+        rate = np.array([e.rate if e is not None else 0.0 for e in est])
+        known = np.array([e is not None for e in est])
+        prior = np.array([bool(e and e.excluded) for e in est])
+        taxonomy = np.array([v.excluded for v in sc.verdicts]) & ~prior
+        out = {}
+        for name, excluded in (("taxonomy_only", taxonomy), ("with_prior", taxonomy | prior)):
+            drawn = spread(np.where(excluded, 0, counts), n, stratify)
+            out[name] = round(float((drawn * rate).sum()), 2)
+            if name == "with_prior":
+                out["estimated_share"] = round(float(drawn[known].sum() / max(1e-9, drawn.sum())), 4)
         return out
 
 
@@ -72,17 +114,25 @@ def class_counts(codes: np.ndarray, k: int, chunk: int = 1 << 16) -> np.ndarray:
 
 
 def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,
-                 anchors: Sequence[str] | None = None) -> ClassPlan:
+                 anchors: Sequence[str] | None = None,
+                 max_contamination: float = DEFAULT_MAX_CONTAMINATION) -> ClassPlan:
     """`terms` are all positive concepts; `anchors` those --near is measured from (default: all).
-    The answer depends only on the terms, the sources' class names and the shipped taxonomy, so it
-    is cached: a repeated run does not load WordNet (~0.2 s, and ~0.5M objects to keep)."""
+    `max_contamination`: a source class that is an ImageNet-1k class is excluded too when more than
+    this fraction of its ImageNet-ReaL validation images show a positive (1 turns it off); every
+    such class gets its estimate either way (negmine.contamination).
+    The answer depends only on the terms, the sources' class names, the threshold and the shipped
+    data (taxonomy and co-occurrence table, both in Taxonomy.version()), so it is cached: a
+    repeated run does not load WordNet (~0.2 s, and ~0.5M objects to keep)."""
+    if not 0 <= max_contamination <= 1:
+        raise NegmineError("--max-contamination must be a fraction between 0 and 1 (1 turns it off)")
     terms = list(dict.fromkeys(terms))
     version = Taxonomy.version()
-    key = json.dumps([version, terms, list(anchors or []), exclude_unmapped, [s.classes for s in sources]])
+    key = json.dumps([version, _PLAN_FORMAT, terms, list(anchors or []), exclude_unmapped, max_contamination,
+                      [s.classes for s in sources]])
     cache = _plan_cache(key) if version else None
     found = cache.get() if cache else None
     if found is not None:
-        concepts, unmapped, verdicts, labels = found
+        concepts, unmapped, verdicts, labels, estimates = found
     else:
         tax = Taxonomy.load()
         concepts, unmapped = resolve_concepts(terms, tax)
@@ -92,12 +142,23 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
         verdicts = [judge_classes(src.classes, concepts, tax, exclude_unmapped=exclude_unmapped)
                     if src.classes and concepts else [ClassVerdict(c, mapped=False) for c in src.classes]
                     for src in sources]
+        # the prior judges the classes the taxonomy kept; the taxonomy's verdicts stay as they were
+        estimates = [estimate_classes(v, concepts, tax) if concepts else [] for v in verdicts]
+        for v, e in zip(verdicts, estimates):
+            if any(x is not None for x in e):
+                apply_threshold(v, e, max_contamination)
+            else:
+                e.clear()
         named = {s for c in concepts for s in c.synsets}
         named |= {s for vs in verdicts for v in vs if v.ambiguous and not v.excluded for s in v.synsets}
         labels = {s: tax.label(s) for s in named}
         if cache:
-            cache.put((concepts, unmapped, verdicts, labels))
-    return ClassPlan(concepts, unmapped, [SourceClasses(src, v) for src, v in zip(sources, verdicts)], labels)
+            cache.put((concepts, unmapped, verdicts, labels, estimates))
+    return ClassPlan(concepts, unmapped, [SourceClasses(src, v, e) for src, v, e in zip(sources, verdicts, estimates)],
+                     labels, max_contamination)
+
+
+_PLAN_FORMAT = 2          # what the cached tuple holds: 2 added the contamination estimates
 
 
 class _plan_cache:

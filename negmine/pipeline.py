@@ -30,6 +30,7 @@ from negmine.manifest import sort_rows, write_outputs
 from negmine.naming import UniqueNames, safe_name
 from negmine.draw import Candidate, draw, window_size
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
+from negmine.contamination import DEFAULT_MAX_CONTAMINATION
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
@@ -79,6 +80,9 @@ class SampleOptions:
     exclude: list[str] = field(default_factory=list)
     auto_exclude: bool = True
     exclude_unmapped: bool = False
+    max_contamination: float = DEFAULT_MAX_CONTAMINATION
+    content_check: str | None = None          # "clip": score candidates against the positives (negmine.content)
+    content_model: str | None = None          # default: negmine.content.DEFAULT_MODEL
     near: float | None = None
     synthetic: float | None = None
     boxes: Path | None = None
@@ -144,6 +148,8 @@ class SampleRun:
         self.negative_class = safe_name(opts.negative_class)
         check_format(opts.format, self.split_names)
         check_class_name(self.negative_class, opts.format)
+        if opts.content_check not in (None, "clip"):
+            raise NegmineError("--content-check must be 'clip'")
         if opts.format == "yolo-det" and opts.boxes is None:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
         if opts.unannotated not in ("error", "skip"):
@@ -197,7 +203,7 @@ class SampleRun:
                                                   want=self.pool_target)
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
-                                    anchors=folders)
+                                    anchors=folders, max_contamination=o.max_contamination)
         self._plan_order()
         if o.max_download is not None:
             self._fit_download(o.max_download)
@@ -358,6 +364,9 @@ class SampleRun:
         if budget.used() is not None:
             plan["hub_planning"] = budget.used()
         plan["notes"] = [n for n in (s.partial_note() for s in self.sources) if n]
+        expected = self._expected_contaminated(n)
+        if expected:
+            plan["contamination"] = expected
         if self.opts.synthetic:
             plan["synthetic"] = {"fraction": self.opts.synthetic, "planned": self.synthetic_target,
                                  "annotated_positives": len({k for k, v in self.pos_boxes.items() if v}
@@ -467,6 +476,22 @@ class SampleRun:
                             if frac > 0 and i not in set(splits.tolist())]
         self._check_every_split({c: len(fs) for c, fs in pos.classes.items()}, distinct, missing)
 
+    def _expected_contaminated(self, n: int) -> dict | None:
+        """Negatives expected to show a positive among the `n` drawn from the pool, before and after
+        the co-occurrence exclusions (overlap.ClassPlan.expected_contaminated; sources share `n` by
+        weight, --near strata ignored). None when no source has ImageNet-1k classes."""
+        per = [(sc, src.weight) for src, sc in zip(self.sources, self.classes.per_source) if sc.contamination]
+        if not per:
+            return None
+        total = sum(s.weight for s in self.sources)
+        out = {"negatives": n, "taxonomy_only": 0.0, "with_prior": 0.0,
+               "max_contamination": self.classes.max_contamination}
+        for sc, weight in per:
+            e = self.classes.expected_contaminated(sc, round(n * weight / total), self.opts.stratify)
+            out["taxonomy_only"] = round(out["taxonomy_only"] + e["taxonomy_only"], 2)
+            out["with_prior"] = round(out["with_prior"] + e["with_prior"], 2)
+        return out
+
     # -- execution ------------------------------------------------------------------------------
     def run_key(self) -> dict:
         """What must not change between an interrupted run and its --resume."""
@@ -491,6 +516,7 @@ class SampleRun:
     def _execute(self, writer: DatasetWriter, distributor, journal: Journal) -> dict:
         self.neg_names = UniqueNames()          # synthetic and pool negatives share the class folder
         rows, rejects, pos_hashes = self._write_positives(writer, distributor, journal)
+        self.content = self._content_check() if self.opts.content_check else None
         synthetic, syn_rejects = self._make_synthetic(writer, distributor, journal, rows)
         written = Counter(r["class"] for r in rows)
         # --ratio and --balanced count the positives written: a positive that failed to encode is not one
@@ -525,17 +551,36 @@ class SampleRun:
         }
         if budget.used() is not None:
             summary["hub"] = budget.used()
+        if self.content is not None:
+            flagged = [c for c in dropped if c.reason and c.reason.startswith("looks like a positive")]
+            summary["content_check"] = {**self.content_info, "flagged": len(flagged),
+                                        "scored": sum(1 for c in accepted + dropped if c.content is not None)}
         boxes = {k: [[b.x0, b.y0, b.x1, b.y1, b.label] for b in v] for k, v in self.pos_boxes.items()}
         summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
         summary["warnings"] += [n for n in (s.partial_note() for s in self.sources) if n]
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
-                                              "classes": self.classes.report()})
+                                              "classes": self.classes.report(),
+                                              "contamination": self._expected_contaminated(len(accepted))})
         if self.opts.report:
             summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
         return summary
+
+    def _content_check(self):
+        """Load CLIP, build the prompts (positive terms and WordNet neighbour labels) and calibrate the
+        threshold on the positives (negmine.content)."""
+        from negmine.content import DEFAULT_MODEL, ClipScorer, ContentCheck, neighbour_labels, open_rgb
+
+        name = self.opts.content_model or DEFAULT_MODEL
+        terms = list(dict.fromkeys(list(self.positives.labels.values()) + list(self.opts.exclude)))
+        check = ContentCheck(ClipScorer.load(name), terms, neighbour_labels(terms))
+        images = [im for im in (open_rgb(f.path) for files in self.positives.classes.values() for f in files)
+                  if im is not None]
+        self.content_info = {"model": name, "prompts": len(check.labels), "terms": terms,
+                             **check.calibrate(images)}
+        return check
 
     def _write_positives(self, writer: DatasetWriter, distributor, journal: Journal):
         """Hash (one decode each, in parallel, cached) and place the positives."""
@@ -645,6 +690,10 @@ class SampleRun:
         filters = [ExactDuplicates({r["sha256"]: r["path"] for r in positive_rows})]
         if self.hash_kind:
             filters.append(NearDuplicates(pos_hashes[0], pos_hashes[1], self.opts.hash_distance))
+        if self.content is not None:        # last, so a duplicate is recorded as one; scores a window per batch
+            from negmine.content import ContentFilter
+
+            filters.append(ContentFilter(self.content, lambda c: writer.read_scratch(c.tmp)))
 
         def candidate(p: int) -> Candidate:
             return Candidate(p, int(self.order_src[p]), int(self.order_row[p]),
@@ -654,7 +703,8 @@ class SampleRun:
 
         def on_drop(c: Candidate) -> None:
             # a few thumbnails of dropped duplicates, so the report can show them beside their twin
-            if c.dup_of and c.tmp and kept_thumbs[0] < DROP_THUMBNAILS:
+            flagged = (c.reason or "").startswith("looks like a positive")
+            if (c.dup_of or flagged) and c.tmp and kept_thumbs[0] < DROP_THUMBNAILS:
                 kept_thumbs[0] += 1
                 c.thumbnail = f"report/drops/{c.priority}.jpg"
                 save_thumbnail(io.BytesIO(writer.read_scratch(c.tmp)), writer.path(c.thumbnail))
@@ -691,6 +741,8 @@ class SampleRun:
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
                 licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None))
+            if c.content is not None:
+                rows[-1]["content_score"], rows[-1]["content_label"] = c.content
             yield c.tmp, c.path
 
     def _reject_row(self, c: Candidate) -> dict:
@@ -703,6 +755,8 @@ class SampleRun:
             row["distance"] = dist
         if c.thumbnail:
             row["thumbnail"] = c.thumbnail
+        if c.content is not None:
+            row["content_score"], row["content_label"] = c.content
         return row
 
 

@@ -81,6 +81,7 @@ def summarize(out: Path, display: Path | None = None) -> dict:
         "bottom_source_classes": [{"source": s, "label": lab, "count": n} for (s, lab), n in ordered[-10:]][::-1],
         "shares": {k: round(v / len(neg), 4) for k, v in Counter(_kind(r) for r in neg).items()} if neg else {},
         "excluded_classes": excluded,
+        "possible_positives": _possible_positives(record, neg, rejects),
         "drops": dict(reasons.most_common()),
         "sources": [{k: s.get(k) for k in ("id", "revision", "split", "licence", "rows", "classes")}
                     for s in record.get("sources", [])],
@@ -91,10 +92,39 @@ def summarize(out: Path, display: Path | None = None) -> dict:
     }
 
 
+def _possible_positives(record: dict, neg: list[dict], rejects: list[dict]) -> dict:
+    """What may show a positive although its label does not: the source classes excluded for their
+    ImageNet-ReaL contamination rate, the kept classes with the highest rates and how many of this
+    output's negatives come from them, and the run's expected count (see negmine.contamination);
+    with --content-check, the candidates it flagged (dropped) and the highest-scoring kept ones."""
+    classes = record.get("classes") or {}
+    excluded, kept = [], []
+    drawn = Counter((r.get("source"), r.get("label")) for r in neg)
+    for s in classes.get("sources", []):
+        for e in s.get("excluded", []):
+            if "contamination" in e:
+                excluded.append({"source": s["source"], "label": e["label"], "rows": e.get("rows"),
+                                 **e["contamination"]})
+        for h in (s.get("contamination") or {}).get("highest_kept", []):
+            kept.append({"source": s["source"], **h, "negatives": drawn.get((s["source"], h["label"]), 0)})
+    kept.sort(key=lambda h: (-h["rate"], -h["negatives"], h["label"]))
+    flagged = sorted((x for x in rejects if x.get("content_score") is not None
+                      and x.get("reason", "").startswith("looks like a positive")),
+                     key=lambda x: -x["content_score"])
+    scored = sorted((r for r in neg if r.get("content_score") is not None), key=lambda r: -r["content_score"])
+    keys = ("source", "file", "row", "label", "content_score", "content_label")
+    return {"excluded": sorted(excluded, key=lambda e: (-e["rate"], e["label"])), "highest_kept": kept,
+            "flagged": [{k: x.get(k) for k in keys + ("thumbnail",)} for x in flagged],
+            "highest_scoring_kept": [{k: r.get(k) for k in keys + ("path",)} for r in scored[:24]],
+            "content_check": record.get("content_check"),
+            "expected": record.get("contamination"),
+            "max_contamination": (classes.get("contamination") or {}).get("max_contamination")}
+
+
 def _reason_kind(reason: str) -> str:
     for key in ("near-duplicate of a positive", "near-duplicate of an earlier negative", "exact copy of a positive",
                 "exact duplicate", "decompression bomb", "unreadable", "not an image", "covers", "no annotation",
-                "likely mislabelled", "not in the pool", "overlaps the positives"):
+                "likely mislabelled", "not in the pool", "overlaps the positives", "looks like a positive"):
         if key in reason:
             return key
     return reason.split(":")[0][:60] or "other"
@@ -117,6 +147,25 @@ def text(s: dict) -> str:
     if s["excluded_classes"]:
         lines.append(f"excluded source classes: {len(s['excluded_classes'])}, e.g. " + "; ".join(
             f"{e['label']} ({e['reason']})" for e in s["excluded_classes"][:3]))
+    pp = s.get("possible_positives") or {}
+    if pp.get("excluded") or pp.get("highest_kept"):
+        lines.append(f"possible positives: {len(pp['excluded'])} classes excluded for showing positives ("
+                     + ", ".join(f"{pretty(e['label'], short=True)} {e['rate']:.0%}" for e in pp["excluded"][:5])
+                     + "); kept negatives from the highest-rate classes: "
+                     + (", ".join(f"{pretty(h['label'], short=True)} {h['rate']:.0%} x{h['negatives']}"
+                                  for h in pp["highest_kept"] if h["negatives"])[:300] or "none"))
+    if pp.get("expected"):
+        lines.append(f"expected negatives showing a positive: ~{pp['expected']['with_prior']:g} of "
+                     f"{pp['expected']['negatives']} (~{pp['expected']['taxonomy_only']:g} without the "
+                     "contamination exclusions)")
+    if pp.get("content_check"):
+        lines.append(f"content check ({pp['content_check']['model']}): {len(pp['flagged'])} candidates flagged "
+                     f"and replaced (threshold {pp['content_check']['threshold']:.3f})")
+    if pp.get("audit"):
+        a = pp["audit"]
+        lines.append(f"content audit ({a['model']}, threshold {a['threshold']:.3f}): {len(a['flagged'])} of "
+                     f"{a['scored']} negatives look like a positive" + "".join(
+                         f"\n  {x['path']} {x['content_score']:.3f} ({x['content_label']})" for x in a["flagged"][:10]))
     if s["drops"]:
         lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in s["drops"].items()))
     if s.get("duplicate_positives"):
@@ -239,6 +288,7 @@ def gallery(out: Path, summary: dict, rows: list[dict], rejects: list[dict], *, 
                     + "</tr>" for c in sorted({c for per in summary["counts"].values() for c in per}))
     excluded = "".join(f"<li><b>{esc(pretty(e['label']))}</b> ({e.get('rows', '?')} rows): {esc(e['reason'])}</li>"
                        for e in summary["excluded_classes"][:500])
+    possible = _possible_html(summary.get("possible_positives") or {}, neg, figure, rng)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>negmine report</title>
 <style>
@@ -260,6 +310,7 @@ dropped: {esc(", ".join(f"{k} {v}" for k, v in summary["drops"].items())) or "no
 licences: {esc(", ".join(summary["licences"]) or "unknown")}</p>
 <details{" open" if len(summary["excluded_classes"]) <= 20 else ""}><summary><h2 style="display:inline">Excluded
 source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}</ul></details>
+{possible}
 <h2>Dropped duplicates, beside the image they duplicate</h2>{drop_html or "<p>none</p>"}
 <h2>Duplicate positives ({len(summary.get("duplicate_positives", []))} groups, each in one split)</h2>{dup_html or "<p>none</p>"}
 {groups("Negatives by source class", by_label, lambda r: str(r.get("file") or r["path"]))}
@@ -273,13 +324,97 @@ source classes ({len(summary["excluded_classes"])})</h2></summary><ul>{excluded}
     return dest
 
 
+def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, classes: int = 8) -> str:
+    """The "Possible positives" section: excluded contaminated classes with their rates, then kept
+    negatives of the classes with the highest rates (a seeded few per class), captioned with the rate."""
+    if not (pp.get("excluded") or pp.get("highest_kept") or pp.get("content_check") or pp.get("audit")):
+        return ""
+    esc = html.escape
+
+    def rate(e: dict) -> str:
+        lo, hi = e["ci95"]
+        return f"{e['images']} of {e['of']} images ({e['rate']:.0%}, 95% interval {lo:.0%}-{hi:.0%})"
+
+    exp = pp.get("expected")
+    parts = ['<h2 id="possible-positives">Possible positives</h2><p>Images that may show a positive although '
+             "their label does not, from the ImageNet-ReaL co-occurrence prior (rates: share of a class's 50 "
+             "ImageNet validation images that show a positive)."]
+    if exp:
+        parts.append(f" Expected among the {exp['negatives']} negatives: ~{exp['with_prior']:g} "
+                     f"(~{exp['taxonomy_only']:g} with the taxonomy's exclusions alone).")
+    parts.append("</p>")
+    if pp.get("excluded"):
+        parts.append(f"<h3>Excluded for their rate (above {pp.get('max_contamination')})</h3><ul>" + "".join(
+            f"<li><b>{esc(pretty(e['label']))}</b>: {esc(rate(e))}; shows "
+            f"{esc(', '.join(f'{t} {k}' for t, k in e['shows'].items() if k))}</li>" for e in pp["excluded"]) + "</ul>")
+    cc = pp.get("content_check")
+    if cc:
+        parts.append(f"<h3>Flagged by the content check ({len(pp['flagged'])}, dropped and replaced)</h3><p>"
+                     f"{esc(cc['model'])}: a candidate is dropped when its score (the softmax mass of the positive "
+                     f"prompts among {cc['prompts']} prompts) reaches {cc['threshold']:.3f}, the "
+                     f"{cc['quantile']:.0%} quantile of the positives' scores. Quality not measured.</p>")
+        thumbs = "".join(
+            f'<figure><img src="{esc(x["thumbnail"][len(REPORT_DIR) + 1:])}" alt=""><figcaption>'
+            f'{x["content_score"]:.3f} {esc(str(x.get("content_label")))}: {esc(str(x.get("file") or x.get("row")))}'
+            f"</figcaption></figure>" if x.get("thumbnail") else
+            f'<figure><div>{x["content_score"]:.3f} {esc(str(x.get("content_label")))}</div><figcaption>'
+            f'{esc(str(x.get("file") or x.get("row")))}</figcaption></figure>' for x in pp["flagged"][:48])
+        parts.append(f'<div class="grid">{thumbs}</div>' if thumbs else "<p>none</p>")
+        parts.append("<h3>Highest-scoring kept negatives</h3><div class=\"grid\">" + "".join(
+            figure(r["path"], f"{r['content_score']:.3f} {r.get('content_label')}") for r in pp["highest_scoring_kept"])
+            + "</div>")
+    audit = pp.get("audit")
+    if audit:
+        parts.append(f"<h3>Content audit of the negatives ({len(audit['flagged'])} of {audit['scored']} at or above "
+                     f"{audit['threshold']:.3f})</h3><p>{esc(audit['model'])}, threshold the "
+                     f"{audit['quantile']:.0%} quantile of this output's positives' scores; nothing was removed. "
+                     "Quality not measured.</p><div class=\"grid\">" + "".join(
+                         figure(x["path"], f"{x['content_score']:.3f} {x['content_label']}")
+                         for x in (audit["flagged"] or audit["highest_scoring"])[:48]) + "</div>")
+    shown = [h for h in pp.get("highest_kept", []) if h["negatives"] and h["images"]][:classes]
+    if shown:
+        parts.append("<h3>Kept negatives from the classes with the highest rates: worth a look</h3>")
+        for h in shown:
+            members = [r for r in neg if r.get("source") == h["source"] and r.get("label") == h["label"]]
+            pick = [members[i] for i in sorted(rng.choice(len(members), size=min(per_class, len(members)),
+                                                          replace=False))]
+            parts.append(f"<details open><summary>{esc(pretty(h['label']))} <span class=\"n\">{esc(rate(h))}, "
+                         f"{len(members)} kept</span></summary><div class=\"grid\">"
+                         + "".join(figure(r["path"], f"{h['rate']:.0%}: {r.get('file') or r['path']}") for r in pick)
+                         + "</div></details>")
+    return "".join(parts)
+
+
+def content_audit(out: Path, rows: list[dict], model: str | None = None, top: int = 24) -> dict:
+    """Score an output's negatives with zero-shot CLIP (negmine.content.audit_images), threshold
+    calibrated on its positives: the ones at or above it are listed as possible positives (nothing
+    is removed). Raises NegmineError when the output has no positives or the model cannot load."""
+    from negmine.content import audit_images
+
+    pos = [r for r in rows if r["role"] == "positive"]
+    if not pos:
+        raise NegmineError("--content-check calibrates on the output's positives, and this output has none")
+    terms = sorted({str(r.get("label") or r["class"]) for r in pos})
+    neg = [r for r in rows if r["role"] == "negative"]
+    audit = audit_images([Path(out) / r["path"] for r in neg], [r["path"] for r in neg],
+                         [Path(out) / r["path"] for r in pos], terms, model, top)
+    label = {r["path"]: r.get("label") for r in neg}
+    for x in audit["flagged"] + audit["highest_scoring"]:
+        x["label"] = label.get(x["path"])
+    return audit
+
+
 def write_report(out: Path, *, seed: int | None = None, per_class: bool = False, count: int = 48,
-                 display: Path | None = None) -> dict:
+                 display: Path | None = None, content_check: str | None = None,
+                 content_model: str | None = None) -> dict:
     """Write report/ (contact sheets, report.html, thumbnails, report.json) into a negmine output.
-    `display`: the path to show, when `out` is a staging folder about to be published there."""
+    `display`: the path to show, when `out` is a staging folder about to be published there.
+    `content_check="clip"`: also audit the negatives with CLIP (content_audit)."""
     out = Path(out).expanduser()
     rows, rejects, record = _read(out)
     summary = summarize(out, display)
+    if content_check:
+        summary["possible_positives"]["audit"] = content_audit(out, rows, content_model)
     seed = record.get("seed", 0) if seed is None else seed
     neg = [r for r in rows if r["role"] == "negative"]
     sheets = {"negatives": f"{REPORT_DIR}/contact-sheet.png"}

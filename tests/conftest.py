@@ -135,3 +135,17 @@ def hub_server(monkeypatch):
         HfFileSystem.clear_instance_cache()
         yield hub
         HfFileSystem.clear_instance_cache()
+
+
+def real_images_showing(wnids_shown: set[str]) -> dict[str, int]:
+    """Straight from ../shared/data/imagenet-real (not through negmine): per original wnid, how many
+    of its validation images have a ReaL label among `wnids_shown` other than the wnid itself."""
+    folder = SHARED / "imagenet-real"
+    original = (folder / "val_synsets.txt").read_text().split()
+    real = json.loads((folder / "real.json").read_text())
+    classes = sorted(set(original))
+    out = dict.fromkeys(classes, 0)
+    for w, labels in zip(original, real):
+        if any(classes[j] in wnids_shown and classes[j] != w for j in labels):
+            out[w] += 1
+    return out

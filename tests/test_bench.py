@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io"]
+NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -38,3 +38,11 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
             assert run["negmine"]["classes_covered"] >= run["datasets_streaming"]["classes_covered"]
     if name == "cutout":
         assert set(result["images_per_s"]) >= {"noise", "blur", "mean", "black", "tile", "inpaint"}
+    if name == "contamination":
+        for concept in result["concepts"].values():
+            t = concept["by_threshold"]
+            assert t["1"]["classes_excluded"] == 0 and t["1"]["removed_share"] == 0      # 1 turns it off
+            # a lower threshold excludes at least the same classes, so removes at least as much
+            assert t["0"]["classes_excluded"] >= t["0.05"]["classes_excluded"] >= t["0.2"]["classes_excluded"]
+            assert t["0"]["removed_share"] >= t["0.05"]["removed_share"] >= t["0.2"]["removed_share"]
+        assert result["concepts"]["dog"]["positive_classes"] == 118

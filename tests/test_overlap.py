@@ -4,16 +4,26 @@ import csv
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import SHARED, read_manifest
+from conftest import SHARED, read_manifest, real_images_showing
 from negmine.cli import cli
 from negmine.taxonomy import Taxonomy
 
 ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
+IMAGENET_1K = [line.split("\t")[0] for line in (Path(__file__).resolve().parents[1] / "negmine" / "data" /
+                                                  "imagenet-1k-classes.tsv").read_text().splitlines()]
+
+
+def contaminated_by_dogs() -> set[str]:
+    """imagenet-500 classes (not dogs) whose ImageNet-ReaL images show a dog in more than 5%."""
+    dogs = {w for w in IMAGENET_1K if 2084071 in Taxonomy.load().ancestors(int(w[1:]))}
+    shown = real_images_showing(dogs)
+    return {x["wnid"] for x in ROWS if x["wnid"] not in dogs and shown[x["wnid"]] / 50 > 0.05}
 
 
 def invoke(*args):
@@ -54,7 +64,10 @@ def test_sample_excludes_positive_classes_and_near_copies(wnid_pool, dog_positiv
     neg = [x for x in read_manifest(out) if x["role"] == "negative"]
     breeds = {d["wnid"] for d in dogs} | {x["wnid"] for x in ROWS if 2084071 in Taxonomy.load().ancestors(int(x["wnid"][1:]))}
     assert not {x["label"] for x in neg} & breeds                 # no dog class at all
-    assert len(neg) == 441                  # the 441 non-dog photos; both planted copies dropped
+    # nor a class whose ImageNet-ReaL images show dogs in more than 5% (muzzle, ...): from real.json
+    contaminated = contaminated_by_dogs()
+    assert "n03803284" in contaminated and not {x["label"] for x in neg} & contaminated
+    assert len(neg) == 441 - len(contaminated)   # the non-dog photos; both planted copies dropped
     files = {x["file"] for x in neg}
     assert "n01440764/planted.jpg" not in files and "n01484850/mirrored.jpg" not in files
     rejects = {x["file"]: x for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
@@ -63,7 +76,8 @@ def test_sample_excludes_positive_classes_and_near_copies(wnid_pool, dog_positiv
     assert "near-duplicate of a positive" in rejects["n01484850/mirrored.jpg"]["reason"]
     record = json.loads((out / "negmine.json").read_text())
     excluded = record["classes"]["sources"][0]["excluded"]
-    assert len(excluded) == 59 and all("dog" in e["reason"] for e in excluded)
+    assert len(excluded) == 59 + len(contaminated) and all("dog" in e["reason"] for e in excluded)
+    assert {e["label"] for e in excluded if "contamination" in e} == contaminated
 
 
 def test_without_auto_exclude_dogs_come_back(wnid_pool, dog_positives, tmp_path):
@@ -108,22 +122,26 @@ def test_exclude_option_and_near_fraction(wnid_pool, tmp_path):
 
 
 def test_classes_command_explains(wnid_pool):
-    r = invoke("classes", "-s", wnid_pool, "-x", "dog", "--json")
+    # the taxonomy alone (--max-contamination 1); the ImageNet-ReaL prior is tested in test_contamination
+    r = invoke("classes", "-s", wnid_pool, "-x", "dog", "--json", "--max-contamination", 1)
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
     src = report["sources"][0]
     assert len(src["excluded"]) == 59 and src["classes"] == 500
     beagle = next(e for e in src["excluded"] if e["label"] == "n02088364")
     assert beagle["rows"] == 1 and "beagle -> hound -> hunting dog -> dog" in beagle["reason"]
-    r = invoke("classes", "-s", wnid_pool, "-x", "dog")
+    r = invoke("classes", "-s", wnid_pool, "-x", "dog", "--max-contamination", 1)
     assert "59 of 500 classes excluded" in r.output
+    r = invoke("classes", "-s", wnid_pool, "-x", "dog")            # default: the muzzle etc. too
+    assert f"{59 + len(contaminated_by_dogs())} of 500 classes excluded" in r.output and "14 of its 50" in r.output
     r = invoke("classes", "-s", wnid_pool)
     assert r.exit_code == 1 and "name the positives" in r.output
 
 
 def test_dry_run_shows_exclusions(wnid_pool, dog_positives, tmp_path):
     positives, _ = dog_positives
-    r = invoke("sample", "-p", positives, "-s", wnid_pool, "--dry-run", "--seed", 1, "-o", tmp_path / "x")
+    r = invoke("sample", "-p", positives, "-s", wnid_pool, "--dry-run", "--seed", 1, "-o", tmp_path / "x",
+               "--max-contamination", 1)
     assert r.exit_code == 0 and "59 of 500 classes excluded" in r.output and "beagle" in r.output
     assert not (tmp_path / "x").exists()
 

@@ -10,11 +10,16 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import SHARED, read_manifest
+from conftest import SHARED, read_manifest, real_images_showing
 from negmine.cli import cli
 from negmine.report import THUMB
 
 ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
+
+
+def beagle_contaminated() -> set[str]:
+    shown = real_images_showing({"n02088364"})
+    return {r["wnid"] for r in ROWS if r["wnid"] != "n02088364" and shown[r["wnid"]] / 50 > 0.05}
 
 
 def invoke(*args):
@@ -54,10 +59,15 @@ def test_numbers_match_the_manifest(built):
         neg = sum(x["role"] == "negative" and x["split"] == split for x in rows)
         assert rep["negatives_per_positive"][split] == (round(neg / pos, 3) if pos else None)
     neg = [x for x in rows if x["role"] == "negative"]
-    assert rep["negatives"] == len(neg) == 499 and sum(rep["negatives_by_source"].values()) == len(neg)
+    # 500 photos less the beagle's class and the classes whose ImageNet-ReaL images show a beagle in
+    # more than 5% (counted straight from real.json), plus the planted copy that is dropped
+    contaminated = beagle_contaminated()
+    assert "n02089867" in contaminated                           # Walker hound: 12 of 50 show a beagle
+    assert rep["negatives"] == len(neg) == 499 - len(contaminated)
+    assert sum(rep["negatives_by_source"].values()) == len(neg)
     assert rep["source_classes"] == len({x["label"] for x in neg})
     assert rep["drops"] == {"near-duplicate of a positive": 1}
-    assert [e["label"] for e in rep["excluded_classes"]] == ["n02088364"] and rep["seed"] == 9
+    assert [e["label"] for e in rep["excluded_classes"]] == ["n02088364", *sorted(contaminated)] and rep["seed"] == 9
     assert rep["shares"] == {"far": 1.0}
 
 
@@ -124,3 +134,24 @@ def test_report_keeps_imagefolder_loading_intact(built):
 def test_report_on_a_folder_that_is_not_an_output(tmp_path):
     r = invoke("report", tmp_path)
     assert r.exit_code == 1 and "not a negmine output" in r.output
+
+
+def test_possible_positives_section(built):
+    rep = json.loads(invoke("report", built, "--json").output)
+    pp = rep["possible_positives"]
+    shown = real_images_showing({"n02088364"})
+    assert {e["label"] for e in pp["excluded"]} == beagle_contaminated()
+    walker = next(e for e in pp["excluded"] if e["label"] == "n02089867")
+    assert walker["images"] == shown["n02089867"] and walker["rate"] == shown["n02089867"] / 50
+    # kept classes, highest rate first, each with how many of this output's negatives it gave
+    labels = Counter(x["label"] for x in read_manifest(built) if x["role"] == "negative")
+    assert pp["highest_kept"] and all(h["negatives"] == labels[h["label"]] for h in pp["highest_kept"])
+    assert all(h["images"] == shown[h["label"]] for h in pp["highest_kept"])
+    assert [h["rate"] for h in pp["highest_kept"]] == sorted((h["rate"] for h in pp["highest_kept"]), reverse=True)
+    assert pp["expected"]["with_prior"] < pp["expected"]["taxonomy_only"]
+    page = (built / "report" / "report.html").read_text()
+    section = page.split('id="possible-positives"')[1].split("<h2>")[0]
+    assert "Walker hound" in section and f"{shown['n02089867']} of 50 images" in section
+    top = pp["highest_kept"][0]
+    assert f"{top['images']} of 50 images" in section and "<img" in section     # their kept negatives, shown
+    assert "possible positives:" in invoke("report", built).output
