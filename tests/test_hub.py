@@ -270,3 +270,18 @@ def test_the_command_line_reads_hf_endpoint_and_quiet_silences_hub_retries(hub_s
     assert [e.status for e in hub_server.requests("api")].count(503) == 2
     assert "Hub: downloaded" in r.stdout
     assert {x["source"] for x in read_manifest(tmp_path / "ds") if x["role"] == "negative"} == {"me/pool"}
+
+
+def test_the_rate_limit_sets_the_least_time_a_plan_takes(positives, tmp_path):
+    from negmine.errors import NegmineError
+    from negmine.sources import budget
+
+    budget.configure("10/60")
+    # 10 resolver requests fit in one window; the 11th waits a window, the 21st a second one
+    assert [budget.min_seconds(n) for n in (0, 10, 11, 20, 21)] == [0, 0, 60, 60, 120]
+    for bad in ("fast", "0/60", "10/"):
+        with pytest.raises(NegmineError, match="--hub-rate"):
+            budget.configure(bad)
+    r = invoke("sample", "-q", "-p", positives, "-s", "me/x", "--hub-rate", "lots", "-o", tmp_path / "o")
+    assert r.exit_code == 1 and "--hub-rate must be" in r.output
+    budget.configure(None)

@@ -171,10 +171,10 @@ def used() -> dict | None:
 
 def min_seconds(resolver_requests: int) -> float:
     """The least time this many resolver requests take under the run's limit (a full window for
-    each limit's worth beyond the first)."""
-    win = current().resolver if _BUDGET is not None or resolver_requests else None
-    if win is None or resolver_requests <= win.n:
+    each limit's worth beyond the first), in seconds."""
+    if resolver_requests <= 0:
         return 0.0
+    win = current().resolver
     return (resolver_requests - 1) // win.n * win.window
 
 
