@@ -111,7 +111,7 @@ def read_manifest(out: Path) -> list[dict]:
 
 
 @pytest.fixture
-def hub_server(monkeypatch):
+def hub_server(monkeypatch, tmp_path_factory):
     """A local Hub (tests/hub_server.py) that the real huggingface_hub client talks to, online.
 
     huggingface_hub and datasets read HF_ENDPOINT and HF_HUB_OFFLINE once, at import: the constants
@@ -126,6 +126,9 @@ def hub_server(monkeypatch):
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         monkeypatch.setenv("HF_TOKEN", hub.token)
         monkeypatch.setenv("NEGMINE_HUB_BACKOFF", "0")
+        # each test starts with nothing fetched: the index and range caches are per commit and would
+        # otherwise carry one test's downloads into the next one's counts
+        monkeypatch.setenv("NEGMINE_CACHE", str(tmp_path_factory.mktemp("negmine-cache")))
         monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

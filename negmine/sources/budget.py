@@ -123,7 +123,7 @@ class Budget:
         return {"requests": c["api_requests"] + c["resolve_requests"] + c["cdn_requests"],
                 "api_requests": c["api_requests"], "resolver_requests": c["resolve_requests"],
                 "cdn_requests": c["cdn_requests"],
-                "bytes": c["api_bytes"] + c["resolve_bytes"] + c["cdn_bytes"],
+                "bytes": c["api_bytes"] + c["resolve_bytes"] + c["cdn_bytes"], "cdn_bytes": c["cdn_bytes"],
                 "retries": c["retries"], "rate_limited": c["rate_limited"], "server_errors": c["server_errors"],
                 "paced_seconds": round(c["paced_ms"] / 1000, 1)}
 

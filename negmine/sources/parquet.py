@@ -40,7 +40,8 @@ class ParquetSource(Source):
         self._hf = files[0].startswith("hf://")
         self._range_files: dict[int, remote.RangeFile] = {}
         self.downloads = self._hf               # every byte read is a download: the draw reads no spare
-        self._footer_len: dict[int, int] = {}    # Hub shards: footer bytes, for download estimates
+        self._footer_len: dict[int, int] = {}    # Hub shards: footer bytes and file size, for download estimates
+        self._file_size: dict[int, int] = {}
         schema = self._with_file(0, lambda pf: pf.schema_arrow)
         kinds = schema_kinds(schema)
         if kinds is None and schema.metadata and b"huggingface" in schema.metadata:
@@ -138,7 +139,7 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps(["index-v4", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v5", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
@@ -151,6 +152,7 @@ class ParquetSource(Source):
                  groups=np.concatenate(self._row_groups), group_sizes=[len(g) for g in self._row_groups],
                  group_bytes=np.concatenate(self._group_bytes), group_span=np.concatenate(self._group_span),
                  footer_len=np.array([self._footer_len.get(i, 0) for i in range(len(self.files))], np.int64),
+                 file_size=np.array([self._file_size.get(i, 0) for i in range(len(self.files))], np.int64),
                  page_meta=np.array(json.dumps([None if t is None else [t.path, t.max_def] for t in tables])),
                  page_counts=np.array([[len(getattr(t, n)) if t is not None else 0 for n in pages.PageTable.ARRAYS]
                                        for t in tables], np.int64).reshape(len(tables), -1),
@@ -166,6 +168,7 @@ class ParquetSource(Source):
             self._group_bytes = np.split(z["group_bytes"], cuts)
             self._group_span = np.split(z["group_span"], cuts)
             self._footer_len.update({i: int(n) for i, n in enumerate(z["footer_len"]) if n and i not in self._footer_len})
+            self._file_size.update({i: int(n) for i, n in enumerate(z["file_size"]) if n and i not in self._file_size})
             counts = z["page_counts"]
             split = {n: np.split(z[f"page_{n}"], np.cumsum(counts[:, k])[:-1]) if len(counts) else []
                      for k, n in enumerate(pages.PageTable.ARRAYS)}
@@ -227,13 +230,15 @@ class ParquetSource(Source):
             else:
                 idx = np.unique(np.searchsorted(self._row_groups[fi], local, side="right") - 1)
                 ranges = [tuple(map(int, self._group_span[fi][g])) for g in idx.tolist()]
-            rf = self._range_files.get(fi)
-            reqs = rf.missing(ranges) if rf is not None else remote.plan_requests(ranges)
+            rf = self._range_file(fi)             # what this or an earlier run fetched is not fetched again
+            reqs = rf.missing(ranges)
+            if table is None and fi not in self._meta and fi in self._file_size:
+                size = self._file_size[fi]          # pyarrow decodes row groups with the footer
+                tail = rf.missing([(size - self._footer_len[fi], size)])
+                reqs += tail
+                out["requests"] += bool(tail)       # the footer is read as its length, then its body
             out["bytes"] += sum(b - a for a, b in reqs)
             out["requests"] += len(reqs)
-            if table is None and fi not in self._meta:       # pyarrow decodes row groups with the footer
-                out["bytes"] += self._footer_len.get(fi, 0)
-                out["requests"] += 2
             out["resolver_requests"] += 1     # a run locates each shard it reads once (a new process: again)
         return out
 
@@ -266,7 +271,7 @@ class ParquetSource(Source):
             raise SourceNotFound(f"{self._relative(i)} of {self.id} is not a parquet file")
         n = struct.unpack("<i", tail[:4])[0]
         body = rf.read([(-8 - n, -8)])[0]
-        self._footer_len[i] = 8 + n
+        self._footer_len[i], self._file_size[i] = 8 + n, rf.size
         # the thrift footer holds absolute offsets: framed as a file of its own, pyarrow parses it
         return pq.ParquetFile(io.BytesIO(b"PAR1" + body + tail)).metadata
 

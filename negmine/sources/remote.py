@@ -1,9 +1,10 @@
 """Exact range reads of files in Hub repos, under the Hub's request budget.
 
 Every byte negmine downloads from a Hub repo goes through `RangeFile.read(ranges)`: the ranges a
-plan needs (a footer, label column chunks, image pages or row groups), each fetched at most once in
-a run (what was fetched is kept in a sparse local file), neighbouring ranges merged only when the
-gap between them is under `MERGE_GAP`. No fsspec block cache, no read-ahead.
+plan needs (a footer, label column chunks, image pages or row groups), each fetched at most once
+(what was fetched is kept in a sparse copy of the file under $NEGMINE_CACHE/ranges, per commit, so
+a resumed or repeated run fetches nothing again), neighbouring ranges merged only when the gap
+between them is under `MERGE_GAP`. No fsspec block cache, no read-ahead.
 
 A file's ``/resolve/`` URL is asked once (a HEAD, as ``huggingface_hub.get_hf_file_metadata`` does);
 the Hub answers large files with a redirect to its storage CDN, and the range reads go to that
@@ -17,7 +18,6 @@ a location that expires (403 from the CDN) is asked again. Requests are counted 
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -82,18 +82,17 @@ class _Intervals:
         self.ends[lo:hi] = [b]
 
 
-_SCRATCH: str | None = None
+def _store_paths(path: str) -> tuple[str, str]:
+    """Where the bytes fetched of a file at a commit are kept: a sparse copy of the file and the
+    list of the ranges it holds, in $NEGMINE_CACHE/ranges (a commit's files never change, so
+    whatever was fetched stays right: a resumed or repeated run downloads nothing twice)."""
+    import hashlib
 
+    from negmine.cache import cache_dir
 
-def _scratch_dir() -> str:
-    global _SCRATCH
-    if _SCRATCH is None:
-        import atexit
-        import shutil
-
-        _SCRATCH = tempfile.mkdtemp(prefix="negmine-ranges-")
-        atexit.register(shutil.rmtree, _SCRATCH, True)
-    return _SCRATCH
+    key = hashlib.sha256(path.encode()).hexdigest()[:32]
+    folder = cache_dir("ranges")
+    return str(folder / f"{key}.part"), str(folder / f"{key}.have")
 
 
 class RangeFile:
@@ -107,15 +106,31 @@ class RangeFile:
         self._location: str | None = None
         self._have = _Intervals()
         self._lock = threading.Lock()
-        fd, self._store = tempfile.mkstemp(dir=_scratch_dir(), suffix=".part")
-        self._fd = fd
+        self._have_lock = threading.Lock()
+        self._store, self._have_path = _store_paths(path)
+        self._fd = os.open(self._store, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            with open(self._have_path, encoding="ascii") as f:
+                for line in f:              # "start end" per fetched range; a torn last line is skipped
+                    parts = line.split()
+                    if len(parts) == 2 and all(x.isdigit() for x in parts) and line.endswith("\n"):
+                        self._have.add(int(parts[0]), int(parts[1]))
+        except OSError:
+            pass
 
     def __del__(self):
         try:
             os.close(self._fd)
-            os.unlink(self._store)
         except (OSError, AttributeError):
             pass
+
+    def _remember(self, a: int, b: int) -> None:
+        """Record [a, b) as here, after its bytes are written (a crash in between loses the range,
+        never claims bytes that are not there)."""
+        with self._have_lock:               # the fetches of one read() run on several threads
+            self._have.add(a, b)
+            with open(self._have_path, "a", encoding="ascii") as f:
+                f.write(f"{a} {b}\n")
 
     def __getstate__(self):
         raise TypeError("a RangeFile stays in the process that opened it")
@@ -210,7 +225,7 @@ class RangeFile:
                             b_.add("whole_file_answers")
                         if pos != b:
                             raise HubUnavailable(f"{self.path}: asked for {b - a} bytes at {a}, got {pos - a}")
-                        self._have.add(a, b)
+                        self._remember(a, b)
                         return
             except HubUnavailable:
                 raise
