@@ -173,10 +173,12 @@ def run_mine(job: MineJob) -> dict:
     if terms and src.classes:
         verdicts = plan_classes([src], terms).per_source[0].verdicts
         excluded = {i for i, v in enumerate(verdicts) if v.excluded}
+    # a multi-label pool: a row goes when any of its labels is excluded
+    overlaps = src.rows_with_any(np.array(sorted(excluded), np.int32)) if excluded else None
     order = []
     for score, cid in ranked:
         row = ids[cid]
-        if int(src.codes[row]) in excluded:
+        if overlaps is not None and overlaps[row]:
             rejects.append({"id": cid, "score": score, "reason": f"class {src.label_of(row)!r} overlaps the positives"})
         else:
             order.append((score, cid, row))

@@ -73,10 +73,16 @@ def test_hub_pool_of_label_lists_and_its_cached_index(tmp_path, raccoons, hub_se
         root, given = make_multilabel_pool(tmp_path / shape, shape)
         hub_server.add_repo(f"me/{shape}", root)
         clean = sum("raccoon" not in present(g) for g in given)
+        before = len(hub_server.requests("cdn"))
         for attempt in range(2):                            # the second run reads the index the first kept
             p = plan("-p", raccoons, "-s", f"me/{shape}", "--count", 10, "--seed", 1, "-o", tmp_path / "dry")
             assert p["pool_available"] == clean, attempt
             assert p["classes"]["sources"][0]["images_excluded"] == len(given) - clean
+            if attempt == 0:                                # the label lists came without the images
+                served = [tuple(int(x) for x in e.range.split("=")[1].split("-")) for e in hub_server.requests("cdn")[before:]
+                          if e.status == 206]
+                images = image_spans(root / "data" / "train-00000-of-00001.parquet")
+                assert served and not [(a, b) for a, b in served for s, e in images if a < e and s <= b]
         res = invoke("sample", "-p", raccoons, "-s", f"me/{shape}", "--count", 10, "--seed", 1,
                      "-o", tmp_path / f"out-{shape}")
         assert res.exit_code == 0, res.output
@@ -84,6 +90,22 @@ def test_hub_pool_of_label_lists_and_its_cached_index(tmp_path, raccoons, hub_se
         assert len(neg) == 10
         assert all("raccoon" not in present(given[r["row"]]) for r in neg)
         assert all(r["labels"] == sorted(present(given[r["row"]])) for r in neg)
+
+
+def image_spans(path: Path) -> list[tuple[int, int]]:
+    """[start, end) of the image column's data in each row group of a parquet file."""
+    import pyarrow.parquet as pq
+
+    md = pq.ParquetFile(path).metadata
+    spans = []
+    for g in range(md.num_row_groups):
+        rg = md.row_group(g)
+        for k in range(rg.num_columns):
+            c = rg.column(k)
+            if c.path_in_schema.startswith("image."):
+                start = c.dictionary_page_offset if c.has_dictionary_page and c.dictionary_page_offset else c.data_page_offset
+                spans.append((start, start + c.total_compressed_size))
+    return spans
 
 
 def test_save_to_disk_pool(tmp_path, raccoons):
@@ -191,3 +213,26 @@ def test_verified_absent_needs_a_pool_that_records_absence(tmp_path, raccoons):
     assert res.exit_code == 1
     assert "no source can verify" in res.output and "confirmed absent" in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_webdataset_json_label_lists(tmp_path, raccoons):
+    import io
+    import tarfile
+
+    lists = label_lists(30, seed=6)
+    (tmp_path / "pool").mkdir()
+    with tarfile.open(tmp_path / "pool" / "shard-000000.tar", "w") as tf:
+        for i, xs in enumerate(lists):
+            for name, data in ((f"s{i:03d}.jpg", jpeg_bytes(800 + i)), (f"s{i:03d}.json", json.dumps({"tags": xs}).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    p = plan("-p", raccoons, "-s", tmp_path / "pool", "--count", 8, "-o", tmp_path / "dry")
+    assert p["pool_available"] == sum("raccoon" not in xs for xs in lists)
+    res = invoke("sample", "-p", raccoons, "-s", tmp_path / "pool", "--count", 8, "--seed", 1, "-o", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    neg = [r for r in read_manifest(tmp_path / "out") if r["role"] == "negative"]
+    assert len(neg) == 8
+    for r in neg:
+        xs = lists[int(r["member"][1:4])]
+        assert "raccoon" not in xs and r["labels"] == sorted(set(xs))
