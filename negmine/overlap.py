@@ -39,7 +39,9 @@ class SourceClasses:
         return np.array([i for i, v in enumerate(self.verdicts) if v.excluded], dtype=np.int32)
 
     def rows(self, code: int) -> int:
-        return int((self.source.codes == code).sum())
+        """Rows carrying the class (any of their labels, for a multi-label pool)."""
+        src = self.source
+        return int(((src.label_codes if src.multi_label else src.codes) == code).sum())
 
 
 @dataclass
