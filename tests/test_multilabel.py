@@ -169,19 +169,25 @@ def test_strata_are_each_images_rarest_label():
     assert any_in_lists(offsets, codes, np.array([], np.int32)).tolist() == [False] * 5
 
 
-def test_stratified_draw_reaches_rare_labels(tmp_path, raccoons):
-    """'tree' on every image, 'bicycle' on 3: over first labels the draw would be all trees; over
-    rarest labels every label is a stratum, and a draw as large as the strata reaches them all."""
+def tags_pool(root: Path, rows: list[list[str]]) -> Path:
+    """A parquet pool whose `tags` column is list<string>, one image per row."""
     import datasets
     import pyarrow.parquet as pq
 
+    ds = datasets.Dataset.from_dict(
+        {"image": [{"bytes": jpeg_bytes(300 + r), "path": None} for r in range(len(rows))], "tags": rows},
+        features=datasets.Features({"image": datasets.Image(), "tags": datasets.List(datasets.Value("string"))}))
+    (root / "data").mkdir(parents=True)
+    pq.write_table(ds.data.table, str(root / "data" / "train-00000-of-00001.parquet"))
+    return root
+
+
+def test_stratified_draw_reaches_rare_labels(tmp_path, raccoons):
+    """'tree' on every image, 'bicycle' on 3: over first labels the draw would be all trees; over
+    rarest labels every label is a stratum, and a draw as large as the strata reaches them all."""
     rng = np.random.default_rng(0)
     rows = [["tree"] + (["bicycle"] if r < 3 else [str(rng.choice(["car", "chair", "dog"]))]) for r in range(40)]
-    ds = datasets.Dataset.from_dict(
-        {"image": [{"bytes": jpeg_bytes(300 + r), "path": None} for r in range(40)], "tags": rows},
-        features=datasets.Features({"image": datasets.Image(), "tags": datasets.List(datasets.Value("string"))}))
-    (tmp_path / "pool" / "data").mkdir(parents=True)
-    pq.write_table(ds.data.table, str(tmp_path / "pool" / "data" / "train-00000-of-00001.parquet"))
+    tags_pool(tmp_path / "pool", rows)
     p = plan("-p", raccoons, "-s", tmp_path / "pool", "--count", 4, "--seed", 0, "-o", tmp_path / "dry")
     cov = p["label_coverage"][str((tmp_path / "pool").resolve())]
     assert cov["strata_eligible"] == 4 and cov["strata_drawn"] == 4       # bicycle, car, chair, dog
@@ -236,3 +242,18 @@ def test_webdataset_json_label_lists(tmp_path, raccoons):
     for r in neg:
         xs = lists[int(r["member"][1:4])]
         assert "raccoon" not in xs and r["labels"] == sorted(set(xs))
+
+
+def test_cooccurrence_prior_applies_to_every_label(tmp_path, raccoons):
+    """ImageNet-1k labels in lists: 'muzzle' images often show a dog (ImageNet-ReaL), so with
+    --exclude dog an image carrying 'muzzle' among its labels is not drawn either."""
+    rng = np.random.default_rng(1)
+    names = ["muzzle", "daisy", "volcano", "canoe", "teapot"]
+    rows = [[str(x) for x in rng.choice(names, rng.integers(1, 3), replace=False)] for _ in range(40)]
+    root = tags_pool(tmp_path / "pool", rows)
+    res = invoke("classes", "-s", root, "-x", "dog", "--json")
+    assert res.exit_code == 0, res.output
+    excluded = {e["label"]: e for e in json.loads(res.output)["sources"][0]["excluded"]}
+    assert "muzzle" in excluded and "--max-contamination" in excluded["muzzle"]["reason"]
+    p = plan("-p", raccoons, "-s", root, "-x", "dog", "--count", 6, "-o", tmp_path / "dry")
+    assert p["pool_available"] == sum("muzzle" not in r for r in rows)
