@@ -179,7 +179,8 @@ def run_mine(job: MineJob) -> dict:
     for score, cid in ranked:
         row = ids[cid]
         if overlaps is not None and overlaps[row]:
-            rejects.append({"id": cid, "score": score, "reason": f"class {src.label_of(row)!r} overlaps the positives"})
+            what = f"a label of {src.labels_of(row)}" if src.multi_label else f"class {src.label_of(row)!r}"
+            rejects.append({"id": cid, "score": score, "reason": f"{what} overlaps the positives"})
         else:
             order.append((score, cid, row))
     hash_kind = None if job.hash == "none" else job.hash

@@ -58,7 +58,9 @@ class ClassPlan:
                             for c in self.concepts],
                "unmapped_terms": self.unmapped_terms, "sources": []}
         for sc in self.per_source:
-            counts = sc.source.images_per_class()      # a multi-label pool: images carrying each label
+            multi = getattr(sc.source, "label_offsets", None) is not None
+            # a multi-label pool: images carrying each label
+            counts = class_counts(sc.source.label_codes if multi else sc.source.codes, len(sc.verdicts))
             est = sc.contamination or [None] * len(sc.verdicts)
             entry = {
                 "source": sc.source.id, "classes": len(sc.verdicts), "label_kind": sc.source.label_kind,
@@ -79,7 +81,7 @@ class ClassPlan:
                                      for i in kept[:10]],
                     "expected_per_1000": self.expected_contaminated(sc, 1000, counts=counts),
                 }
-            if sc.source.multi_label:
+            if multi:
                 # an image goes when any of its labels is excluded: its rows above overlap
                 entry["images_excluded"] = int(sc.source.rows_with_any(sc.excluded_codes).sum())
                 entry["images"] = len(sc.source)
