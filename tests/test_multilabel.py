@@ -257,3 +257,16 @@ def test_cooccurrence_prior_applies_to_every_label(tmp_path, raccoons):
     assert "muzzle" in excluded and "--max-contamination" in excluded["muzzle"]["reason"]
     p = plan("-p", raccoons, "-s", root, "-x", "dog", "--count", 6, "-o", tmp_path / "dry")
     assert p["pool_available"] == sum("muzzle" not in r for r in rows)
+
+
+def test_a_list_of_lists_is_a_one_line_error(tmp_path, raccoons):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "pool" / "data").mkdir(parents=True)
+    table = pa.table({"image": [{"bytes": jpeg_bytes(i), "path": None} for i in range(4)],
+                      "labels": [[["a"]], [["b"]], [], [["c"]]]})
+    pq.write_table(table, str(tmp_path / "pool" / "data" / "train-00000-of-00001.parquet"))
+    res = invoke("sample", "-p", raccoons, "-s", tmp_path / "pool", "--count", 3, "-o", tmp_path / "out")
+    assert res.exit_code == 1
+    assert res.output.count("\n") == 1 and "is a list of lists" in res.output
