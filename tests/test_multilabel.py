@@ -267,6 +267,6 @@ def test_a_list_of_lists_is_a_one_line_error(tmp_path, raccoons):
     table = pa.table({"image": [{"bytes": jpeg_bytes(i), "path": None} for i in range(4)],
                       "labels": [[["a"]], [["b"]], [], [["c"]]]})
     pq.write_table(table, str(tmp_path / "pool" / "data" / "train-00000-of-00001.parquet"))
-    res = invoke("sample", "-p", raccoons, "-s", tmp_path / "pool", "--count", 3, "-o", tmp_path / "out")
+    res = invoke("sample", "-q", "-p", raccoons, "-s", tmp_path / "pool", "--count", 3, "-o", tmp_path / "out")
     assert res.exit_code == 1
     assert res.output.count("\n") == 1 and "is a list of lists" in res.output
