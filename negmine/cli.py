@@ -119,6 +119,9 @@ def cli() -> None:
                    "Needs negmine[clip]; quality not measured (see README).")
 @click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint for --content-check (Hub id or folder; "
                                                        "default openai/clip-vit-base-patch32).")
+@click.option("--verified-absent", is_flag=True,
+              help="Multi-label pools with confidences (Open Images): keep only images in which a rater "
+                   "confirmed every positive concept absent (confidence 0).")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
 @click.option("--synthetic", type=float, metavar="F",
@@ -250,6 +253,9 @@ def _classes_text(report: dict) -> str:
         lines.append(f"{src['source']}: {len(src['excluded'])} of {src['classes']} classes excluded "
                      f"({sum(e['rows'] for e in src['excluded'])} rows)")
         lines += [f"  - {e['label']} ({e['rows']} rows): {e['reason']}" for e in src["excluded"]]
+        if "images_excluded" in src:          # multi-label: an image carrying any excluded label goes
+            lines.append(f"  label lists: {src['images_excluded']} of {src['images']} images carry an excluded "
+                         "label and are left out (rows above: images carrying each label)")
         if src["unmapped"]:
             lines.append(f"  not in WordNet (kept; --exclude-unmapped drops them): {', '.join(src['unmapped'][:20])}"
                          + (" ..." if len(src["unmapped"]) > 20 else ""))
@@ -315,6 +321,15 @@ def _plan_text(p: dict) -> str:
     for src in p["sources"]:
         if src.get("coverage"):              # tar shards: the draw only sees the shards read
             lines.append(f"{src['id']}: {src['coverage']}")
+    for sid, v in p.get("verified_absent", {}).items():
+        lines.append(f"{sid}: --verified-absent: a rater confirmed absent "
+                     f"{', '.join(v['verified']) or 'nothing asked'}"
+                     + (f"; cannot verify {', '.join(v['cannot_verify'])} (still kept out by label)"
+                        if v["cannot_verify"] else ""))
+    for sid, c in p.get("label_coverage", {}).items():
+        lines.append(f"{sid}: label lists, stratum = each image's rarest label; the draw reaches "
+                     f"{c['strata_drawn']} of {c['strata_eligible']} strata, {c['labels_drawn']} of "
+                     f"{c['labels_in_pool']} labels")
     for sid, per_class in p["draw"].items():
         top = sorted(per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         lines.append(f"{sid}: {sum(per_class.values())} drawn from {len(per_class)} classes; "

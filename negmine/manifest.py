@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 FIELDS = ("path", "split", "class", "role", "source", "revision", "file", "row", "member", "label", "sha256",
-          "width", "height", "licence", "reencoded", "near", "hash", "cutout")
+          "width", "height", "licence", "reencoded", "near", "hash", "cutout",
+          "labels", "verified_absent")   # multi-label pools: every label; the absences a rater confirmed
 
 
 def row(**values) -> dict:

@@ -173,11 +173,14 @@ def run_mine(job: MineJob) -> dict:
     if terms and src.classes:
         verdicts = plan_classes([src], terms).per_source[0].verdicts
         excluded = {i for i, v in enumerate(verdicts) if v.excluded}
+    # a multi-label pool: a row goes when any of its labels is excluded
+    overlaps = src.rows_with_any(np.array(sorted(excluded), np.int32)) if excluded else None
     order = []
     for score, cid in ranked:
         row = ids[cid]
-        if int(src.codes[row]) in excluded:
-            rejects.append({"id": cid, "score": score, "reason": f"class {src.label_of(row)!r} overlaps the positives"})
+        if overlaps is not None and overlaps[row]:
+            what = f"a label of {src.labels_of(row)}" if src.multi_label else f"class {src.label_of(row)!r}"
+            rejects.append({"id": cid, "score": score, "reason": f"{what} overlaps the positives"})
         else:
             order.append((score, cid, row))
     hash_kind = None if job.hash == "none" else job.hash

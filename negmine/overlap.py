@@ -39,7 +39,9 @@ class SourceClasses:
         return np.array([i for i, v in enumerate(self.verdicts) if v.excluded], dtype=np.int32)
 
     def rows(self, code: int) -> int:
-        return int((self.source.codes == code).sum())
+        """Rows carrying the class (any of their labels, for a multi-label pool)."""
+        src = self.source
+        return int(((src.label_codes if src.multi_label else src.codes) == code).sum())
 
 
 @dataclass
@@ -56,7 +58,9 @@ class ClassPlan:
                             for c in self.concepts],
                "unmapped_terms": self.unmapped_terms, "sources": []}
         for sc in self.per_source:
-            counts = class_counts(sc.source.codes, len(sc.verdicts))
+            multi = getattr(sc.source, "label_offsets", None) is not None
+            # a multi-label pool: images carrying each label
+            counts = class_counts(sc.source.label_codes if multi else sc.source.codes, len(sc.verdicts))
             est = sc.contamination or [None] * len(sc.verdicts)
             entry = {
                 "source": sc.source.id, "classes": len(sc.verdicts), "label_kind": sc.source.label_kind,
@@ -77,6 +81,10 @@ class ClassPlan:
                                      for i in kept[:10]],
                     "expected_per_1000": self.expected_contaminated(sc, 1000, counts=counts),
                 }
+            if multi:
+                # an image goes when any of its labels is excluded: its rows above overlap
+                entry["images_excluded"] = int(sc.source.rows_with_any(sc.excluded_codes).sum())
+                entry["images"] = len(sc.source)
             out["sources"].append(entry)
         if any(sc.contamination for sc in self.per_source):
             out["contamination"] = {"max_contamination": self.max_contamination, "prior": SOURCE_NOTE}
@@ -159,6 +167,30 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
 
 
 _PLAN_FORMAT = 2          # what the cached tuple holds: 2 added the contamination estimates
+
+
+def absence_groups(plan: ClassPlan, sc: SourceClasses) -> dict[str, list[np.ndarray]]:
+    """Per positive concept, what a rater must have confirmed absent for the concept to be absent:
+    one group of pool classes per visual sense of the concept (every sense must be absent), a group
+    holding the classes that are the sense or contain it (a rater who found no 'animal' found no
+    raccoon; a kind of it does not do: no poodle says nothing of other dogs), and any class named
+    like the term. {term: [int32 codes, ...]}; a concept with an empty group (or no group: not in
+    WordNet and no class of its name) cannot be verified by this pool."""
+    from negmine.taxonomy import _norm
+
+    tax = Taxonomy.load()
+    out = {}
+    for c in plan.concepts:
+        named = {i for i, v in enumerate(sc.verdicts) if _norm(v.label) == _norm(c.term)}
+        groups = []
+        for p in (c.visual(tax) if c.synsets else []):
+            up = tax.ancestors(p)                          # p and every class containing it
+            groups.append(np.array(sorted(named | {i for i, v in enumerate(sc.verdicts)
+                                                   if any(s in up for s in v.synsets)}), np.int32))
+        if not groups and named:
+            groups = [np.array(sorted(named), np.int32)]
+        out[c.term] = groups
+    return out
 
 
 class _plan_cache:

@@ -31,7 +31,7 @@ from negmine.naming import UniqueNames, safe_name
 from negmine.draw import Candidate, draw, window_size
 from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
 from negmine.contamination import DEFAULT_MAX_CONTAMINATION
-from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, near_codes, plan_classes
+from negmine.overlap import ExactDuplicates, NearDuplicates, absence_groups, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
                               negatives_needed, parse_split, rng_for, small_index, stratified_order, uniform_order)
@@ -83,6 +83,7 @@ class SampleOptions:
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
     content_check: str | None = None          # "clip": score candidates against the positives (negmine.content)
     content_model: str | None = None          # default: negmine.content.DEFAULT_MODEL
+    verified_absent: bool = False
     near: float | None = None
     synthetic: float | None = None
     boxes: Path | None = None
@@ -204,6 +205,7 @@ class SampleRun:
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                     anchors=folders, max_contamination=o.max_contamination)
+        self._plan_verified_absent()
         self._plan_order()
         if o.max_download is not None:
             self._fit_download(o.max_download)
@@ -237,6 +239,30 @@ class SampleRun:
         self.left_out = [{"role": "positive", "source": str(self.positives.root), "file": k, "reason": r}
                          for k, r in sorted(reasons.items())]
 
+    def _plan_verified_absent(self) -> None:
+        """`--verified-absent`: per source, the groups of classes whose confirmed absence verifies
+        each positive concept (`overlap.absence_groups`). Sets `self.verified` ({source id:
+        {"verified": terms, "cannot_verify": terms}}) and `self.absence` (per source, the groups
+        every drawn row must pass: None without the flag). Raises NegmineError when no source can
+        verify any positive concept."""
+        self.verified: dict[str, dict] = {}
+        self.absence: list = [None] * len(self.sources)
+        if not self.opts.verified_absent:
+            return
+        terms = [c.term for c in self.classes.concepts] + list(self.classes.unmapped_terms)
+        for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
+            groups = absence_groups(self.classes, sc) if src.absent_offsets is not None else {}
+            ok = [t for t in terms if groups.get(t) and all(len(g) for g in groups[t])]
+            self.absence[i] = [g for t in ok for g in groups[t]]
+            self.verified[src.id] = {"verified": ok, "cannot_verify": [t for t in terms if t not in ok],
+                                     "confirmed_absent_labels": src.absent_offsets is not None}
+        if not any(v["verified"] for v in self.verified.values()):
+            why = "; ".join(f"{sid}: " + ("records no label confirmed absent (confidence 0)"
+                                          if not v["confirmed_absent_labels"] else
+                                          f"has no label verifying {', '.join(v['cannot_verify'])}")
+                            for sid, v in self.verified.items())
+            raise NegmineError(f"--verified-absent: no source can verify that a positive concept is absent ({why})")
+
     def _plan_order(self) -> None:
         """The priority order over every eligible pool row: per source (and near/far stratum) a
         stratified or uniform order, interleaved by weight."""
@@ -245,7 +271,9 @@ class SampleRun:
         orders, weights, nears = [], [], []
         for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
             ratio = self.read_ratio(src)
-            keep = ~np.isin(src.codes, sc.excluded_codes)
+            keep = ~src.rows_with_any(sc.excluded_codes)     # multi-label: an image goes for any label
+            if self.absence[i] is not None:                      # --verified-absent: a person said so
+                keep &= src.rows_verified_absent(self.absence[i])
             eligible = None if keep.all() else small_index(np.flatnonzero(keep))   # None: every row
             del keep
             strata = [(eligible, src.weight, None)]
@@ -371,10 +399,32 @@ class SampleRun:
             plan["synthetic"] = {"fraction": self.opts.synthetic, "planned": self.synthetic_target,
                                  "annotated_positives": len({k for k, v in self.pos_boxes.items() if v}
                                                             | set(self.pos_masks))}
+        coverage = self._label_coverage(n)
+        if coverage:
+            plan["label_coverage"] = coverage
+        if self.opts.verified_absent:
+            plan["verified_absent"] = self.verified
         if self.opts.near:
             near = sum(1 for s in self.order_stratum[:n].tolist() if self.order_near[s])
             plan["near"] = {"fraction": self.opts.near, "planned": near, "levels": self.near_levels}
         return plan
+
+    def _label_coverage(self, n: int) -> dict:
+        """Multi-label sources: how much of the vocabulary the first `n` planned rows reach, as
+        strata (each image's rarest label, what the draw spreads over) and as labels carried."""
+        out = {}
+        for i, src in enumerate(self.sources):
+            if not src.multi_label:
+                continue
+            rows = self.order_row[:n][self.order_src[:n] == i]
+            pool = self.order_row[self.order_src == i]
+            carried = [src.label_codes[src.label_offsets[r]:src.label_offsets[r + 1]] for r in rows.tolist()]
+            out[src.id] = {"rule": "each image's stratum is its rarest label in the pool",
+                           "strata_drawn": int(len(np.unique(src.codes[rows][src.codes[rows] >= 0]))),
+                           "strata_eligible": int(len(np.unique(src.codes[pool][src.codes[pool] >= 0]))),
+                           "labels_drawn": int(len(np.unique(np.concatenate(carried)))) if carried else 0,
+                           "labels_in_pool": len(src.classes)}
+        return out
 
     def _check_every_split(self, sizes: dict[str, int], distinct: dict[str, int] | None = None,
                            missing: dict[str, list[str]] | None = None) -> None:
@@ -562,7 +612,8 @@ class SampleRun:
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
                                               "classes": self.classes.report(),
-                                              "contamination": self._expected_contaminated(len(accepted))})
+                                              "contamination": self._expected_contaminated(len(accepted)),
+                                              **({"verified_absent": self.verified} if self.opts.verified_absent else {})})
         if self.opts.report:
             summary["report"] = write_report(writer.staging, display=writer.out)["html"]
         summary["seconds"] = round(time.monotonic() - self.t0, 2)
@@ -740,15 +791,29 @@ class SampleRun:
                 member=c.origin.get("member"),
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
                 licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
-                hash=f"{c.phash:016x}" if c.phash is not None else None))
+                hash=f"{c.phash:016x}" if c.phash is not None else None,
+                labels=src.labels_of(c.row), verified_absent=self._verification(c)))
             if c.content is not None:
                 rows[-1]["content_score"], rows[-1]["content_label"] = c.content
             yield c.tmp, c.path
+
+    def _verification(self, c: Candidate) -> dict | None:
+        """--verified-absent: the positive concepts a rater confirmed absent from this negative,
+        and the pool's confirmed-absent labels that say so."""
+        groups = self.absence[c.source]
+        if groups is None:
+            return None
+        src = self.sources[c.source]
+        wanted = {src.classes[k] for g in groups for k in g.tolist()}
+        return {"concepts": self.verified[src.id]["verified"],
+                "absent_labels": [x for x in src.absent_labels_of(c.row) if x in wanted]}
 
     def _reject_row(self, c: Candidate) -> dict:
         src = self.sources[c.source]
         row = {"role": "negative", "source": src.id, "revision": src.revision, **c.origin,
                "label": src.label_of(c.row), "reason": c.reason}
+        if src.multi_label:
+            row["labels"] = src.labels_of(c.row)
         if c.dup_of:
             kind, other, dist = c.dup_of
             row["duplicate_of"] = other if kind == "positive" else other.path

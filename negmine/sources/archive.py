@@ -5,6 +5,7 @@ local copy of a Hub file."""
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import SourceNotFound
-from negmine.sources.base import (IMAGE_EXTENSIONS, Source, SourceSpec, card_features, card_licence,
-                                  codes_from_values, feature_kinds)
+from negmine.sources.base import (CONFIDENCE_FIELDS, IMAGE_EXTENSIONS, LIST_LABEL_FIELDS, LabelListBuilder,
+                                  LabelLists, Source, SourceSpec, card_features, card_licence, codes_from_values,
+                                  feature_kinds)
 
 LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "category", "class_name", "wnid", "synset")
 
@@ -25,7 +27,7 @@ def card_class_names(card_text: str | None, prefer: tuple[str, ...] = ()) -> lis
         kinds = feature_kinds(card_features(card_text))
     except ValueError:
         return None
-    labels = {name: names for name, (kind, names) in kinds.items() if kind == "ClassLabel"}
+    labels = {name: names for name, (kind, names) in kinds.items() if kind in ("ClassLabel", "LabelList") and names}
     for name in prefer:
         if name in labels:
             return labels[name]
@@ -69,6 +71,63 @@ def json_label(obj, field: str | None) -> object:
                 return None
             return v
     return None
+
+
+def json_label_list(obj, field: str | None) -> list[tuple[object, float | None]] | None:
+    """The label list in a JSON record (`field`, else the first conventional one holding a list):
+    [(label, confidence or None), ...] from a list of labels, a list of records with a label field
+    (and maybe a confidence), or a record of lists (COCO-style objects: {"bbox": [...],
+    "category": [...]}); None when the record holds no label list. A CSV cell holding a JSON list
+    counts as one."""
+    if not isinstance(obj, dict):
+        return None
+    for k in ((field,) if field else LABEL_FIELDS + ("objects", "tags")):
+        v = obj.get(k)
+        if isinstance(v, str) and v.lstrip().startswith("["):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                return None
+        if isinstance(v, dict):                       # a record of lists
+            name = next((f for f in LIST_LABEL_FIELDS if isinstance(v.get(f), list)), None)
+            if name is None:
+                return None
+            conf = next((f for f in CONFIDENCE_FIELDS if isinstance(v.get(f), list)), None)
+            cs = v[conf] if conf else [None] * len(v[name])
+            return [(x, c) for x, c in zip(v[name], cs)]
+        if isinstance(v, list):
+            out = []
+            for x in v:
+                if isinstance(x, dict):
+                    name = next((f for f in LIST_LABEL_FIELDS if f in x), None)
+                    conf = next((f for f in CONFIDENCE_FIELDS if f in x), None)
+                    if name is not None:
+                        out.append((x[name], x[conf] if conf else None))
+                elif not isinstance(x, (list, bool)):
+                    out.append((x, None))
+            return out
+    return None
+
+
+def list_label_codes(values: list, names: list[str] | None, where: str) -> LabelLists:
+    """`LabelLists` of per-row label lists as `json_label_list` gives them (None or a scalar:
+    no label, or that one label). Ints are ClassLabel codes when `names` is given and every label
+    is an int, else text."""
+    import pyarrow as pa
+
+    rows = [v if isinstance(v, list) else [] if v is None else [(v, None)] for v in values]
+    flat = [x for r in rows for x, _ in r]
+    conf = [c for r in rows for _, c in r]
+    ints = names is not None and all(isinstance(x, int) and not isinstance(x, bool) for x in flat)
+    labels = pa.array(flat, pa.int64()) if ints else pa.array(
+        [None if x is None else str(x).strip() or None for x in flat], pa.string())
+    offsets = pa.array(np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int32))
+    if any(c is not None for c in conf):
+        confidence = pa.array([None if c is None else float(c) for c in conf], pa.float64())
+        labels = pa.StructArray.from_arrays([labels, confidence], ["label", "confidence"])
+    builder = LabelListBuilder(names if ints else None, where)
+    builder.add(pa.ListArray.from_arrays(offsets, labels))
+    return builder.finish()
 
 
 def hub_local_copy(base: str, rel: str) -> str:

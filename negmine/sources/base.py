@@ -18,7 +18,10 @@ import numpy as np
 from negmine.errors import NegmineError, SourceNotFound
 from negmine.images import IMAGE_EXTENSIONS  # noqa: F401  (one list: what Pillow reads, any case)
 
-_LABEL_NAMES = ("label", "labels", "class", "fine_label", "category", "wnid", "synset")
+_LABEL_NAMES = ("label", "labels", "class", "fine_label", "category", "wnid", "synset", "objects", "tags")
+# the field of a struct (an object, an Open Images label) that holds its class, and its confidence
+LIST_LABEL_FIELDS = ("label", "category", "category_id", "categories", "class", "labels", "name", "tag")
+CONFIDENCE_FIELDS = ("confidence", "score")
 _IMAGE_NAMES = ("image", "img", "jpg", "jpeg", "png", "picture")
 _WNID = re.compile(r"^n\d{8}$")
 GENERIC_FOLDERS = {"images", "image", "imgs", "img", "photos", "pictures", "pics", "jpg", "jpeg", "jpegimages"}
@@ -76,6 +79,13 @@ class Source(ABC):
     split: str | None = None
     partial: bool = False                # only part of the split exists here (refs/convert/parquet `partial-*`)
     downloads: bool = False              # reading costs downloads (a Hub repo online), not local reads
+    # multi-label pools (a label column that is a list): per row the class codes it carries, as
+    # CSR pairs (row r: codes[offsets[r]:offsets[r + 1]]), and those a rater confirmed absent
+    # (confidence 0). `codes` then holds each row's stratum (see `stratum_codes`). None: single label.
+    label_offsets: np.ndarray | None = None
+    label_codes: np.ndarray | None = None
+    absent_offsets: np.ndarray | None = None
+    absent_codes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -87,8 +97,61 @@ class Source(ABC):
         return "wnid" if all(_WNID.match(c) for c in self.classes) else "name"
 
     def label_of(self, row: int) -> str | None:
+        """The row's class; for a multi-label pool its stratum label (its rarest one)."""
         code = int(self.codes[row])
         return self.classes[code] if code >= 0 else None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.label_offsets is not None
+
+    def set_label_lists(self, lists: "LabelLists") -> None:
+        """Take a multi-label pool's labels: the classes, the CSR lists and the per-row strata."""
+        self.classes = lists.classes
+        self.label_offsets, self.label_codes = lists.offsets, lists.codes
+        self.absent_offsets, self.absent_codes = lists.absent_offsets, lists.absent_codes
+        self.codes = stratum_codes(lists.offsets, lists.codes, len(lists.classes))
+
+    def labels_of(self, row: int) -> list[str] | None:
+        """Every label the row carries (sorted; confirmed-absent ones are not labels), or None for
+        a single-label pool."""
+        if self.label_offsets is None:
+            return None
+        a, b = int(self.label_offsets[row]), int(self.label_offsets[row + 1])
+        return sorted(self.classes[c] for c in self.label_codes[a:b].tolist())
+
+    def absent_labels_of(self, row: int) -> list[str]:
+        """The labels a rater confirmed absent from the row (confidence 0); [] when none or unknown."""
+        if self.absent_offsets is None:
+            return []
+        a, b = int(self.absent_offsets[row]), int(self.absent_offsets[row + 1])
+        return sorted(self.classes[c] for c in self.absent_codes[a:b].tolist())
+
+    def rows_with_any(self, codes: np.ndarray) -> np.ndarray:
+        """bool per row: the row carries one of these class codes (any of its labels, for a
+        multi-label pool). Vectorised over the CSR lists: no Python object per row."""
+        if self.label_offsets is None:
+            return np.isin(self.codes, codes)
+        return any_in_lists(self.label_offsets, self.label_codes, codes)
+
+    def rows_verified_absent(self, groups: Sequence[np.ndarray]) -> np.ndarray:
+        """bool per row: for every group of class codes (one group per positive concept: the pool
+        classes that would name it), a rater confirmed one of the group absent from the row. All
+        False when the pool records no confirmed absences."""
+        out = np.zeros(len(self.codes), bool)
+        if self.absent_offsets is None or not len(groups):
+            return out
+        out[:] = True
+        for g in groups:
+            out &= any_in_lists(self.absent_offsets, self.absent_codes, np.asarray(g))
+        return out
+
+    def images_per_class(self) -> np.ndarray:
+        """Images carrying each class (int64, one per class): of a multi-label pool, every label
+        counts (an image is counted once per distinct label)."""
+        from negmine.overlap import class_counts
+
+        return class_counts(self.label_codes if self.multi_label else self.codes, len(self.classes))
 
     @abstractmethod
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
@@ -116,6 +179,10 @@ class Source(ABC):
              "weight": self.weight}
         if self.partial:
             d["partial"] = True
+        if self.multi_label:
+            d["label_lists"] = {"labels": int(len(self.label_codes)),
+                                "images_without_label": int((np.diff(self.label_offsets) == 0).sum()),
+                                "confirmed_absent": None if self.absent_codes is None else int(len(self.absent_codes))}
         return d
 
     def partial_note(self) -> str | None:
@@ -167,6 +234,18 @@ def _ints(arr) -> np.ndarray:
     return values
 
 
+def _floats(arr, missing: float) -> np.ndarray:
+    """A float64 arrow array as numpy, nulls as `missing`, from its buffers (as `_ints`)."""
+    n = len(arr)
+    if arr.null_count == n:
+        return np.full(n, missing)
+    values = np.frombuffer(arr.buffers()[1], np.float64, count=n, offset=arr.offset * 8).copy()
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), bitorder="little")
+        values[~bits[arr.offset:arr.offset + n].astype(bool)] = missing
+    return values
+
+
 def local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.ndarray:
     """Codes of one chunk of a label column: ClassLabel ints as they are, strings through `vocab`
     (shared across chunks, filled as new labels appear; -1 for missing or empty)."""
@@ -186,11 +265,180 @@ def local_codes(column, names: list[str] | None, vocab: dict[str, int]) -> np.nd
     return local[idx]                          # -1 -> the appended -1
 
 
+def is_label_list(t) -> bool:
+    """An arrow type that holds several labels per row: a list (of ints, strings, or structs with a
+    label field), or a struct of lists with a label field (a `datasets` Sequence of objects)."""
+    import pyarrow as pa
+
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(t.field(i).name in LIST_LABEL_FIELDS and _is_list(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _is_list(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _struct_field(t, names: Sequence[str]) -> str | None:
+    have = [t.field(i).name for i in range(t.num_fields)]
+    return next((n for n in names if n in have), None)
+
+
+def _label_parts(arr, where: str = "the label column"):
+    """(labels per row: int64, the labels flat: an arrow array, their confidence: float64 or None)
+    of one chunk of a list label column. Raises NegmineError for a list shape without labels."""
+    import pyarrow as pa
+
+    t = arr.type
+    if pa.types.is_struct(t):                        # {bbox: [[..]], category: [..]}: the label list
+        name = next(t.field(i).name for i in range(t.num_fields)
+                    if t.field(i).name in LIST_LABEL_FIELDS and _is_list(t.field(i).type))
+        conf = _struct_field(t, CONFIDENCE_FIELDS)
+        lab = arr.field(name)
+        lengths = np.maximum(_ints(lab.value_lengths()), 0)
+        values = lab.flatten()
+        cvals = arr.field(conf).flatten() if conf and _is_list(t.field(conf).type) else None
+    else:
+        lengths = np.maximum(_ints(arr.value_lengths()), 0)
+        values = arr.flatten()
+        cvals = None
+        if pa.types.is_struct(values.type):          # [{label, confidence}, ...] or [{bbox, category}, ...]
+            name = _struct_field(values.type, LIST_LABEL_FIELDS)
+            if name is None:
+                raise NegmineError(f"{where} is a list of records without a label field "
+                                   f"(one of {', '.join(LIST_LABEL_FIELDS)}); name another with --label-column")
+            conf = _struct_field(values.type, CONFIDENCE_FIELDS)
+            cvals = values.field(conf) if conf else None
+            values = values.field(name)
+    if _is_list(values.type) or pa.types.is_struct(values.type):
+        raise NegmineError(f"{where} is a list of lists; negmine reads a list of labels or of records with a label")
+    conf = None
+    if cvals is not None:
+        import pyarrow.compute as pc
+
+        if isinstance(cvals, pa.ChunkedArray):
+            cvals = cvals.combine_chunks()
+        # a missing confidence counts as present: only an explicit 0 says "confirmed absent"
+        conf = _floats(pc.cast(cvals, pa.float64()), missing=1.0)
+    return lengths, values, conf
+
+
+@dataclass
+class LabelLists:
+    """A multi-label pool's labels: `classes`, and per row the codes it carries as a CSR pair
+    (`offsets`: int64, rows + 1; `codes`: int32), and those confirmed absent (None: the pool has
+    no confidence)."""
+
+    classes: list[str]
+    offsets: np.ndarray
+    codes: np.ndarray
+    absent_offsets: np.ndarray | None = None
+    absent_codes: np.ndarray | None = None
+
+
+class LabelListBuilder:
+    """Reads a list label column a chunk at a time (a row group, a table) into `LabelLists`,
+    with numpy only: a million-row pool never costs a Python object per row or per label."""
+
+    def __init__(self, names: list[str] | None, where: str = "the label column"):
+        self.names, self.where = names, where
+        self.vocab: dict[str, int] = {}
+        self._present: list[tuple[np.ndarray, np.ndarray]] = []
+        self._absent: list[tuple[np.ndarray, np.ndarray]] = []
+        self.confidence = False
+
+    def add(self, column) -> None:
+        """One chunk of the column (arrow array or chunked array), rows in order after the last."""
+        import pyarrow as pa
+
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        lengths, values, conf = _label_parts(arr, self.where)
+        n = len(arr)
+        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        codes = local_codes(values, self.names, self.vocab) if len(values) else np.zeros(0, np.int32)
+        valid = codes >= 0
+        if conf is None:
+            self._present.append(_compact(rows[valid], codes[valid], n))
+            self._absent.append((np.zeros(n, np.int64), np.zeros(0, np.int32)))
+            return
+        self.confidence = True
+        # Open Images: confidence 0 means a rater confirmed the class absent, so it is no label
+        gone = conf == 0
+        self._present.append(_compact(rows[valid & ~gone], codes[valid & ~gone], n))
+        self._absent.append(_compact(rows[valid & gone], codes[valid & gone], n))
+
+    def finish(self) -> LabelLists:
+        def join(parts):
+            lengths = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+            codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
+            return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), codes.astype(np.int32)
+
+        offsets, codes = join(self._present)
+        a_offsets, a_codes = join(self._absent)
+        if self.names is not None and not self.vocab:
+            classes = list(self.names)
+        else:                                   # names as text (also when a ClassLabel's values are not ints)
+            classes, codes = sorted_classes(self.vocab, codes)
+            a_codes = sorted_classes(self.vocab, a_codes)[1]
+        return LabelLists(classes, offsets, codes, a_offsets if self.confidence else None,
+                          a_codes if self.confidence else None)
+
+
+def _compact(rows: np.ndarray, codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels per row, codes in row order) with each class once per row: COCO lists one entry
+    per object, and an image with three dogs is one image carrying 'dog'."""
+    order = np.lexsort((codes, rows))
+    rows, codes = rows[order], codes[order]
+    keep = np.ones(len(rows), bool)
+    keep[1:] = (rows[1:] != rows[:-1]) | (codes[1:] != codes[:-1])
+    return np.bincount(rows[keep], minlength=n).astype(np.int64), codes[keep]
+
+
+def any_in_lists(offsets: np.ndarray, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """bool per row of a CSR list (`offsets`, rows + 1; `values`): one of the row's values is in
+    `codes`."""
+    n = len(offsets) - 1
+    out = np.zeros(n, bool)
+    if not len(values) or not len(codes):
+        return out
+    hit = np.isin(values, codes)
+    nonempty = offsets[1:] > offsets[:-1]
+    # reduceat over the starts of the non-empty rows: each segment runs to the next such start
+    out[nonempty] = np.logical_or.reduceat(hit, offsets[:-1][nonempty])
+    return out
+
+
+def stratum_codes(offsets: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Each row's stratum for the stratified draw over a multi-label pool: its rarest label (the
+    one fewest images of the pool carry; ties: the first class in sorted order), -1 for no label.
+    Drawing round-robin over these strata reaches the rare labels, where a draw over each image's
+    first label would follow the common ones ('person' in COCO). Returns int32, one per row."""
+    n = len(offsets) - 1
+    out = np.full(n, -1, np.int32)
+    if not len(codes):
+        return out
+    counts = np.bincount(codes, minlength=k).astype(np.int64)
+    key = counts[codes] * (k + 1) + codes          # rarest first, then lowest code
+    nonempty = offsets[1:] > offsets[:-1]
+    out[nonempty] = (np.minimum.reduceat(key, offsets[:-1][nonempty]) % (k + 1)).astype(np.int32)
+    return out
+
+
 def feature_kinds(features) -> dict[str, tuple[str, list[str] | None]]:
     """{column: (feature type, class names of a ClassLabel)} from `datasets.Features` or from the
     JSON `datasets` stores in a parquet schema ({"_type": "Image"}, {"_type": "ClassLabel", ...})."""
     out = {}
+    if type(features) is not dict and hasattr(features, "to_dict"):     # datasets.Features (a dict subclass)
+        features = features.to_dict()          # datasets.Features: the same JSON the parquet schema holds
     for name, f in (features or {}).items():
+        listed = _list_label_names(f)
+        if listed is not None:
+            out[name] = ("LabelList", listed or None)
+            continue
         if isinstance(f, dict):
             kind = f.get("_type")
             names = f.get("names")
@@ -202,6 +450,40 @@ def feature_kinds(features) -> dict[str, tuple[str, list[str] | None]]:
             raise ValueError(f"ClassLabel {name!r} without names")
         out[name] = (kind, list(names) if kind == "ClassLabel" else None)
     return out
+
+
+def _list_label_names(f) -> list[str] | None:
+    """For a feature (JSON form) that is a list of labels: the class names of its ClassLabel ([]
+    when the labels are plain values); None when it is not a label list. Shapes: List(ClassLabel),
+    List(Value), List({label|category: ...}), {category: List(ClassLabel)} (a Sequence of objects)."""
+    if not isinstance(f, dict):
+        return None
+
+    def names_of(x) -> list[str] | None:
+        if not isinstance(x, dict):
+            return None
+        if x.get("_type") == "ClassLabel":
+            names = x.get("names")
+            if names is None and isinstance(x.get("num_classes"), int):
+                names = [str(i) for i in range(x["num_classes"])]
+            return list(names) if isinstance(names, list) else None
+        return [] if x.get("_type") == "Value" else None
+
+    kind = f.get("_type")
+    if kind in ("List", "Sequence", "LargeList"):
+        inner = f.get("feature")
+        got = names_of(inner)
+        if got is not None:
+            return got
+        if isinstance(inner, dict) and "_type" not in inner:        # a record per label
+            field = next((k for k in LIST_LABEL_FIELDS if k in inner), None)
+            return names_of(inner[field]) if field else None
+        return None
+    if kind is None:                                                  # a struct of lists
+        field = next((k for k in LIST_LABEL_FIELDS if isinstance(f.get(k), dict)
+                      and f[k].get("_type") in ("List", "Sequence", "LargeList")), None)
+        return names_of(f[field].get("feature")) if field else None
+    return None
 
 
 def schema_kinds(schema) -> dict | None:
@@ -241,7 +523,8 @@ def pick_columns(kinds: dict | None, names: list[str], image_column: str | None,
     if label_column:
         label = check(label_column, "label")
     else:
-        typed = [n for n in names if kinds.get(n, ("",))[0] == "ClassLabel"]
+        typed = ([n for n in names if kinds.get(n, ("",))[0] == "ClassLabel"]
+                 or [n for n in names if kinds.get(n, ("",))[0] == "LabelList"])
         guess = typed or [n for n in names if n.lower() in _LABEL_NAMES and n != image]
         label = guess[0] if guess else None
     class_names = kinds[label][1] if label in kinds else None

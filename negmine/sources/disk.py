@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import SourceNotFound
-from negmine.sources.base import (Item, Source, SourceSpec, codes_from_values, feature_kinds, is_image_struct,
-                                  pick_columns, short_name)
+from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, codes_from_values, feature_kinds,
+                                  is_image_struct, is_label_list, pick_columns, short_name)
 
 class DiskSource(Source):
     """A ``Dataset.save_to_disk`` folder (memory-mapped arrow), read through `datasets` itself."""
@@ -34,7 +34,12 @@ class DiskSource(Source):
         self.image_column, self.label_column, names = pick_columns(
             feature_kinds(ds.features), ds.column_names, spec.image_column, spec.label_column, str(path), structs)
         self._table = ds.with_format("arrow")
-        if self.label_column:
+        if self.label_column and is_label_list(ds.data.schema.field(self.label_column).type):
+            lists = LabelListBuilder(names, f"label column {self.label_column!r} of {path}")
+            for chunk in ds.data.table.column(self.label_column).chunks:     # memory-mapped: a chunk at a time
+                lists.add(chunk)
+            self.set_label_lists(lists.finish())
+        elif self.label_column:
             self.classes, self.codes = codes_from_values(self._table[self.label_column], names)
         else:
             self.codes = np.full(len(ds), -1, dtype=np.int32)

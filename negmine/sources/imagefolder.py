@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 
 from negmine.errors import SourceNotFound
 from negmine.sources import hub
-from negmine.sources.archive import card_class_names, is_metadata, json_label, label_codes
+from negmine.sources.archive import card_class_names, is_metadata, json_label, json_label_list, label_codes, list_label_codes
 from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
 
 
@@ -93,7 +93,11 @@ class ImageFolderSource(Source):
             common = posixpath.commonpath([posixpath.dirname(p) for p in logical]) if logical else ""
             values = [_folder_label(p, common) for p in logical]
         names = card_class_names(card_text, tuple(x for x in (spec.label_column, "label") if x))
-        self.classes, self.codes, self._errors = label_codes(values, names)
+        if any(isinstance(v, list) for v in values):
+            self._errors = {}
+            self.set_label_lists(list_label_codes(values, names, f"the metadata labels of {id}"))
+        else:
+            self.classes, self.codes, self._errors = label_codes(values, names)
 
     def _read_file(self, rel: str) -> bytes:
         """A whole small file of the split (a metadata file); SourceNotFound when unreadable."""
@@ -155,6 +159,10 @@ class ImageFolderSource(Source):
             if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str):
                 raise SourceNotFound(f"{self.id}: {where} has a record without a file_name")
             value = json_label(rec, self._label_column)
+            if value is None or (isinstance(value, str) and value.lstrip().startswith("[")):
+                # a label list (tags, objects, Open Images labels; a JSON list in a CSV cell)
+                listed = json_label_list(rec, self._label_column)
+                value = value if listed is None else listed
             if where.endswith(".csv") and isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 value = int(value)              # csv has no types; datasets reads a digit column as ints
             if value is not None:

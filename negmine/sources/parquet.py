@@ -14,8 +14,9 @@ import numpy as np
 
 from negmine.errors import NegmineError, SourceNotFound
 from negmine.sources import hub, pages, remote
-from negmine.sources.base import (Item, Source, SourceSpec, card_features, feature_kinds, is_image_struct,
-                                  local_codes, pick_columns, schema_kinds, sorted_classes)
+from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, card_features, feature_kinds,
+                                  is_image_struct, is_label_list, local_codes, pick_columns, schema_kinds,
+                                  sorted_classes)
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
 
@@ -54,6 +55,7 @@ class ParquetSource(Source):
         self.image_column, self.label_column, names = pick_columns(
             kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)
         self._image_struct = self.image_column in structs
+        self._lists = bool(self.label_column) and is_label_list(schema.field(self.label_column).type)
         cached = self._cache_path()
         if cached is not None and cached.is_file():
             self._load_index(cached)
@@ -76,6 +78,7 @@ class ParquetSource(Source):
 
         self._group_span: list[np.ndarray] = []   # per file: [start, end) of the image column per row group
         self.index_stats = {"row_groups": 0, "labels_from_statistics": 0, "label_chunk_bytes": 0}
+        lists = LabelListBuilder(names, f"label column {self.label_column!r} of {self.id}") if self._lists else None
 
         def index_one(i, pf):
             md = pf.metadata
@@ -89,6 +92,16 @@ class ParquetSource(Source):
                               for g in range(n)], dtype=np.int64)
             self.index_stats["row_groups"] += n
             if not self.label_column:
+                return groups, sizes, spans, []
+            if lists is not None:
+                # a list column: every leaf under it, each row group read (statistics say nothing per row)
+                leaf = [k for k in range(md.num_columns)
+                        if md.schema.column(k).path.startswith(self.label_column + ".")]
+                ranges = [chunk_span([md.row_group(g).column(k) for k in leaf]) for g in range(n)]
+                self.index_stats["label_chunk_bytes"] += sum(b - a for a, b in ranges)
+                self._prefetch(i, ranges)
+                for g in range(n):
+                    lists.add(pf.read_row_group(g, columns=[self.label_column]).column(0))
                 return groups, sizes, spans, []
             codes = np.empty(int(groups[-1]), np.int32)     # filled in place: no per-group arrays kept
             label_leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == self.label_column]
@@ -126,6 +139,9 @@ class ParquetSource(Source):
         if not self.label_column:
             self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
             return
+        if lists is not None:
+            self.set_label_lists(lists.finish())
+            return
         codes = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else np.zeros(0, np.int32)
         del parts
         if names is not None:
@@ -156,13 +172,18 @@ class ParquetSource(Source):
                  page_meta=np.array(json.dumps([None if t is None else [t.path, t.max_def] for t in tables])),
                  page_counts=np.array([[len(getattr(t, n)) if t is not None else 0 for n in pages.PageTable.ARRAYS]
                                        for t in tables], np.int64).reshape(len(tables), -1),
-                 **{f"page_{name}": a for name, a in paged.items()})
+                 **{f"page_{name}": a for name, a in paged.items()},
+                 **{name: a for name in ("label_offsets", "label_codes", "absent_offsets", "absent_codes")
+                    if (a := getattr(self, name)) is not None})
         os.replace(tmp, path)
 
     def _load_index(self, path: Path) -> None:
         with np.load(path) as z:
             self.codes, self._starts = z["codes"], z["starts"]
             self.classes = json.loads(str(z["classes"]))
+            for name in ("label_offsets", "label_codes", "absent_offsets", "absent_codes"):
+                if name in z.files:
+                    setattr(self, name, z[name])
             self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
             cuts = np.cumsum([len(g) - 1 for g in self._row_groups])[:-1]
             self._group_bytes = np.split(z["group_bytes"], cuts)

@@ -37,7 +37,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from negmine.errors import SourceNotFound
-from negmine.sources.archive import card_class_names, hub_local_copy, json_label, label_codes
+from negmine.sources.archive import card_class_names, hub_local_copy, json_label, json_label_list, label_codes, list_label_codes
 from negmine.sources.base import Item, Source, SourceSpec, short_name
 
 WDS_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -114,7 +114,11 @@ class WebDatasetSource(Source):
         if not self._members:
             raise SourceNotFound(f"{id}: the chosen shards ({', '.join(s.rel for s in self.shards)}) "
                                  "hold no samples with an image member")
-        self.classes, self.codes, bad = label_codes(values, names)
+        if any(isinstance(v, list) for v in values):
+            bad = {}
+            self.set_label_lists(list_label_codes(values, names, f"the sample labels of {id}"))
+        else:
+            self.classes, self.codes, bad = label_codes(values, names)
         for i, reason in bad.items():
             self._errors.setdefault(i, reason)
         if any(v is not None for v in values):
@@ -198,6 +202,8 @@ class WebDatasetSource(Source):
                 return None, f"label member {name} is not valid JSON"
             field = wanted if wanted and wanted not in _LABEL_EXTENSIONS else None
             value = json_label(obj, field)
+            if value is None:                   # a label list (tags, objects)?
+                value = json_label_list(obj, field)
             if value is None:
                 return None, f"label member {name} has no label field"
             return value, None
