@@ -155,7 +155,7 @@ def cli() -> None:
               help="Follow links that point out of the positives or pool folders (skipped by default).")
 @click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality of written negatives.")
 @click.option("--max-size", type=int, help="Shrink negatives so the longer side is at most this many pixels.")
-@click.option("--seed", type=int, help="Seed of every random choice (drawn and printed when absent).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of every random choice (drawn and printed when absent).")
 @click.option("--workers", type=int, help="Processes for decoding/encoding (default: one per core; 1: none).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing negmine output in --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same options); the result equals "
@@ -468,7 +468,7 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
 @click.option("--crop-iou", type=float, default=0.0, show_default=True, help="Largest IoU a crop may have with an object.")
 @click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True)
 @click.option("--quality", type=int, default=95, show_default=True)
-@click.option("--seed", type=int)
+@click.option("--seed", type=click.IntRange(min=0))
 @click.option("--workers", type=int)
 @click.option("--overwrite", is_flag=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same options).")
@@ -556,7 +556,7 @@ def mine(quiet, as_json, exclude, **kw) -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--per-class", is_flag=True, help="Also one contact sheet per class.")
 @click.option("--count", type=int, default=48, show_default=True, help="Tiles per contact sheet.")
-@click.option("--seed", type=int, help="Which images the sheets show (default: the run's seed).")
+@click.option("--seed", type=click.IntRange(min=0), help="Which images the sheets show (default: the run's seed).")
 @click.option("--content-check", type=click.Choice(["clip"]),
               help="Also score the negatives with zero-shot CLIP, calibrated on the output's positives, and list "
                    "those that look like a positive (an audit: nothing is removed). Needs negmine[clip].")

@@ -27,6 +27,12 @@ class HubAuthError(NegmineError):
     exit_code = 6
 
 
+class InterruptedEarly(NegmineError):
+    """Ctrl-C before anything was written (while planning): there is nothing to resume."""
+
+    exit_code = 130
+
+
 class PoolTooSmall(NegmineError):
     """The pool cannot supply the requested number of negatives after filtering."""
 

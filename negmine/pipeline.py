@@ -20,7 +20,7 @@ from negmine.progress import bar as progress_bar
 
 from negmine import __version__
 from negmine.distribute import make_distributor
-from negmine.errors import NegmineError, PoolTooSmall
+from negmine.errors import InterruptedEarly, NegmineError, PoolTooSmall
 from negmine.formats import check_class_name, check_format, finalize, push_to_hub, rel_path
 from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS
 from negmine.images import (EncodeOptions, ImageRejected, encode, portable_extension,
@@ -153,6 +153,8 @@ class SampleRun:
             raise NegmineError("--content-check must be 'clip'")
         if opts.format == "yolo-det" and opts.boxes is None:
             raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
+        if opts.seed is not None and opts.seed < 0:
+            raise NegmineError(f"--seed must be 0 or more, got {opts.seed}")
         if opts.unannotated not in ("error", "skip"):
             raise NegmineError("--unannotated must be error or skip")
         refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks)]
@@ -335,9 +337,9 @@ class SampleRun:
             self._plan_order()
             need = self._download()["bytes"]
         if need > cap:
-            raise NegmineError(f"the draw would download {need / 1e6:.1f} MB from the Hub even taking every row "
-                               f"of each page or row group it reads, over --max-download {cap / 1e6:.1f} MB; "
-                               "raise --max-download, or ask for fewer negatives")
+            raise NegmineError(f"the draw would download {_size(need)} from the Hub even taking every row of each "
+                               f"page or row group it reads, over --max-download {_size(cap)}; raise "
+                               "--max-download, or ask for fewer negatives")
 
     def read_ratio(self, src: Source) -> float | None:
         """Clustering applies to sources read by page or row group; by default only to Hub repos,
@@ -861,6 +863,15 @@ def _duplicate_groups(files: list, hashed: dict, radius: int | None) -> dict[str
     return {f.rel: _find(parent, k) for k, f in enumerate(files)}
 
 
+def _size(n: float) -> str:
+    """Bytes for people: decimal units, 3 significant digits (as --max-download reads them)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"
+
+
 def _split_suffix(name: str) -> tuple[str, str]:
     p = Path(name)
     return p.stem, p.suffix
@@ -871,7 +882,12 @@ def run_sample(opts: SampleOptions) -> dict:
     if opts.resume and opts.seed is None:
         opts.seed = stored_seed(opts.out)
     run = SampleRun(opts)
-    plan = run.plan()
+    try:
+        plan = run.plan()
+    except KeyboardInterrupt:
+        raise InterruptedEarly(f"interrupted while planning, before anything was written: run the same command "
+                               f"again (with --seed {run.seed} to draw the same); --resume has nothing to resume"
+                               ) from None
     if opts.dry_run:
         return {"dry_run": True, **plan}
     return run.execute()

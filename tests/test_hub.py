@@ -286,9 +286,20 @@ def test_the_rate_limit_sets_the_least_time_a_plan_takes(positives, tmp_path):
     budget.configure("10/60")
     # 10 resolver requests fit in one window; the 11th waits a window, the 21st a second one
     assert [budget.min_seconds(n) for n in (0, 10, 11, 20, 21)] == [0, 0, 60, 60, 120]
-    for bad in ("fast", "0/60", "10/"):
+    for bad in ("fast", "0/60", "10/", "2/0"):
         with pytest.raises(NegmineError, match="--hub-rate"):
             budget.configure(bad)
     r = invoke("sample", "-q", "-p", positives, "-s", "me/x", "--hub-rate", "lots", "-o", tmp_path / "o")
     assert r.exit_code == 1 and "--hub-rate must be" in r.output
     budget.configure(None)
+
+
+def test_a_rate_limited_storage_host_is_waited_out(hub_server, positives, tmp_path):
+    _repo(hub_server, tmp_path, shards=1)
+    hub_server.limits["cdn"] = (2, 1.0)          # the storage host allows 2 requests a second
+    r = invoke("sample", "-q", "--json", "-p", positives, "-s", "me/pool", "--count", 5, "--seed", 1,
+               "-o", tmp_path / "ds")
+    assert r.exit_code == 0, r.output
+    answered = [e.status for e in hub_server.requests("cdn")]
+    assert answered.count(429) >= 1 and json.loads(r.stdout)["hub"]["rate_limited"] == answered.count(429)
+    assert len(read_manifest(tmp_path / "ds")) > 5

@@ -263,7 +263,8 @@ def test_zip_archives_with_folder_labels_csv_labels_and_a_bad_member(positives, 
         [("x/3.jpg", True)]
 
 
-def test_hub_imagefolder_repo_with_zips_and_metadata(positives, tmp_path):
+def _zipped_repo(tmp_path):
+    """A Hub imagefolder repo: zips of images per split, labels in metadata.jsonl, a ClassLabel card."""
     repo = tmp_path / "repo"
     (repo / "data" / "train").mkdir(parents=True)
     (repo / "data" / "validation").mkdir(parents=True)
@@ -280,6 +281,11 @@ def test_hub_imagefolder_repo_with_zips_and_metadata(positives, tmp_path):
         (repo / "data" / split / "metadata.jsonl").write_text("\n".join(lines) + "\n")
     names = ["anvil", "bucket", "candle", "drum"]
     (repo / "README.md").write_text(card(names, feature="label"))
+    return repo, truth, names
+
+
+def test_hub_imagefolder_repo_with_zips_and_metadata(positives, tmp_path):
+    repo, truth, names = _zipped_repo(tmp_path)
     sha = install_in_hf_cache(repo, "someone/zipped")
     out = tmp_path / "ds"
     run("-p", positives, "-s", "someone/zipped", "--count", 12, "--seed", 0, "-o", out)
@@ -290,6 +296,27 @@ def test_hub_imagefolder_repo_with_zips_and_metadata(positives, tmp_path):
     assert Counter(r["label"] for r in neg) == {n: 3 for n in names}
     run("-p", positives, "-s", "someone/zipped?split=validation", "--count", 4, "--seed", 0, "-o", tmp_path / "v")
     assert {r["file"] for r in negatives(tmp_path / "v")} == {"data/validation/images-0.zip"}
+
+
+def test_hub_zips_online_cost_one_resolver_request_each_and_no_byte_twice(hub_server, positives, tmp_path):
+    repo, truth, names = _zipped_repo(tmp_path)
+    hub_server.add_repo("someone/zipped", repo)
+    out = tmp_path / "ds"
+    r = CliRunner().invoke(cli, ["sample", "-q", "--json", "-p", str(positives), "-s", "someone/zipped",
+                                 "--count", "12", "--seed", "0", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    neg = negatives(out)
+    assert all(r["label"] == names[truth[(r["file"], r["member"])]] for r in neg)
+    resolved = [e.path for e in hub_server.requests("resolve")]
+    # the card, the split's metadata file, and one HEAD per archive: not one request per image
+    assert sum(".zip" in p for p in resolved) == 2 and len(resolved) <= 2 + 3
+    spans = {}
+    for e in hub_server.requests("cdn"):
+        a, b = map(int, e.range.split("=")[1].split("-"))
+        spans.setdefault(e.path.split("?")[0], []).append((a, b + 1))
+    for f, rs in spans.items():
+        rs.sort()
+        assert all(b0 <= a1 for (_, b0), (a1, _) in zip(rs, rs[1:])), (f, rs)
 
 
 def test_a_damaged_zip_is_a_one_line_error(positives, tmp_path):

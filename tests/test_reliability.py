@@ -283,3 +283,17 @@ def test_cutout_and_mine_resume_to_the_same_result(command, positives, pool, tmp
     r = invoke(*args, *seed, "--resume", "-o", out)
     assert r.exit_code == 0, r.output
     assert output_files(out) == output_files(ref)
+
+
+def test_ctrl_c_while_planning_says_there_is_nothing_to_resume(positives, pool, tmp_path, monkeypatch):
+    import negmine.pipeline
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(negmine.pipeline, "plan_classes", interrupted)
+    out = tmp_path / "ds"
+    r = invoke("sample", "-q", "-p", positives, "-s", pool, "--seed", 11, "-o", out)
+    assert r.exit_code == 130 and r.output.strip().count("\n") == 0
+    assert "--seed 11" in r.output and "nothing to resume" in r.output
+    assert not out.exists() and not list(tmp_path.glob(".ds*"))           # nothing written

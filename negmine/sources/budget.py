@@ -39,7 +39,7 @@ def parse_rate(text: str) -> tuple[int, float]:
 
     Raises NegmineError on anything else."""
     m = re.fullmatch(r"\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*s?)?\s*", text or "")
-    if not m or int(m.group(1)) < 1:
+    if not m or int(m.group(1)) < 1 or (m.group(2) is not None and float(m.group(2)) <= 0):
         raise NegmineError(f"--hub-rate must be REQUESTS[/SECONDS] (e.g. 5000/300), got {text!r}")
     return int(m.group(1)), float(m.group(2) or WINDOW_S)
 

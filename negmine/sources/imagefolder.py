@@ -129,7 +129,13 @@ class ImageFolderSource(Source):
         if zf is None:
             path = f"{self._root}/{self._zips[z]}"
             try:
-                if self._remote:
+                if self._base.startswith("hf://"):
+                    # exact range reads from the storage location: one resolver request per archive,
+                    # and nothing fetched twice (the central directory and each member's bytes)
+                    from negmine.sources.remote import RangeFile
+
+                    f = RangeFile("hf://" + path).open()
+                elif self._remote:
                     f = hub.retrying(lambda: self._fs.open(path, "rb", cache_type="none"))
                 else:
                     f = open(path, "rb")

@@ -155,7 +155,7 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps(["index-v5", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v6", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 

@@ -29,7 +29,8 @@ from negmine.sources.budget import current as budget_now, retry_after
 
 MERGE_GAP = 4 << 10           # bytes: two wanted ranges closer than this are fetched as one request
 MAX_REQUEST = 1 << 30         # bytes: a merged request stops growing here (it is streamed to disk)
-CONNECTIONS = int(os.environ.get("NEGMINE_HUB_CONNECTIONS", 8))   # range requests in flight per file
+CONNECTIONS = int(os.environ.get("NEGMINE_HUB_CONNECTIONS", 8))
+MAX_RATE_LIMITED = 100        # 429s waited out per range before giving up (each waits as the server says)   # range requests in flight per file
 
 
 def plan_requests(ranges: Sequence[tuple[int, int]], gap: int = MERGE_GAP, limit: int = MAX_REQUEST
@@ -198,7 +199,7 @@ class RangeFile:
         backoff = float(os.environ.get("NEGMINE_HUB_BACKOFF", 1.0))
         b_ = budget_now()
         relocated = False
-        attempt = 0
+        attempt = limited = 0
         while True:
             location = self._location or self._locate()
             same_host = urlsplit(location).netloc == urlsplit(self._resolve_url()).netloc
@@ -243,12 +244,21 @@ class RangeFile:
                 continue
             if status == 416:
                 raise SourceNotFound(f"{self.path}: bytes {a}-{b} are past its end (the file changed?)")
-            if (status == 429 or status >= 500) and attempt < retries:
+            if status == 429 and limited < MAX_RATE_LIMITED:
+                # the server says how long to wait: waiting is the answer, not a failure to count
+                limited += 1
+                b_.add("retries")
+                wait = retry_after(rheaders)
+                time.sleep(wait + 1 if wait else backoff * 2 ** min(limited, 6))
+                continue
+            if status >= 500 and attempt < retries:
                 attempt += 1
                 b_.add("retries")
-                wait = retry_after(rheaders) if status == 429 else None
-                time.sleep(wait + 1 if wait else backoff * 2 ** (attempt - 1))
+                time.sleep(backoff * 2 ** (attempt - 1))
                 continue
+            if status == 429:
+                raise HubUnavailable(f"the Hub kept answering 429 (rate limited) for {self.path} after {limited} "
+                                     "waits; lower --hub-rate, or try again later")
             if status in (401, 403) and not same_host:
                 raise HubUnavailable(f"the Hub's storage refused {self.path} (HTTP {status}) even at a "
                                      "fresh location; try again later")
