@@ -201,7 +201,11 @@ def parse_yolo(folder: Path, image_sizes: dict[str, tuple[int, int]] | None = No
                 continue
             where = f"{txt}:{n}"
             c, vals = parts[0], [_num(v, where) for v in parts[1:]]
-            label = names[int(c)] if c.isascii() and c.isdigit() and int(c) < len(names) else c
+            if names and not (c.isascii() and c.isdigit() and int(c) < len(names)):
+                # an id classes.txt does not name would become a class of its own, silently
+                raise NegmineError(f"{where}: class {c!r} is not one of the {len(names)} classes of "
+                                   f"{'classes.txt' if (folder / 'classes.txt').is_file() else 'obj.names'} (ids 0-{len(names) - 1})")
+            label = names[int(c)] if names else c
             kind = "polygon" if len(vals) > 5 else "box"
             other = next((k for k in kinds if k != kind), None)
             if other:

@@ -529,3 +529,15 @@ def test_mask_pngs_follow_the_folders_too(tmp_path):
     (row,) = read_manifest(out)
     assert row["file"] == "dogs/1.png" and row["region_area"] == 100 * 100 and red(out / row["path"]) == 0
     assert rejects(out) == {"not_dogs/1.png": "no annotation"}
+
+
+def test_a_yolo_class_id_that_classes_txt_does_not_name_is_an_error_naming_the_line(tmp_path):
+    from negmine.annotations import parse_yolo
+    from negmine.errors import NegmineError
+
+    (tmp_path / "classes.txt").write_text("raccoon\n")
+    (tmp_path / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n3 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(NegmineError, match=r"a\.txt:2: class '3' is not one of the 1 classes of classes\.txt"):
+        parse_yolo(tmp_path)
+    (tmp_path / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    assert [b.label for b in parse_yolo(tmp_path)["a"]] == ["raccoon"]
