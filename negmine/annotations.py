@@ -125,7 +125,9 @@ def parse_coco(path: Path) -> dict[str, list[Box]]:
         frames[im["id"]] = _declared(im.get("width"), im.get("height"))
         out.setdefault(im["file_name"], [])
     for k, ann in enumerate(data.get("annotations", [])):
-        where = f"{path}: annotation {k}"
+        # the annotation's own id where it has one (what the user searches the file for), else its position
+        where = (f"{path}: annotation id {ann['id']}" if isinstance(ann, dict) and "id" in ann
+                 else f"{path}: annotation #{k + 1} (no id)")
         if not isinstance(ann, dict) or ann.get("image_id") not in files:
             raise NegmineError(f"{where}: missing or unknown image_id")
         label, frame = cats.get(ann.get("category_id")), frames[ann["image_id"]]

@@ -157,8 +157,10 @@ def test_coco_polygons_and_rle_become_masks(tmp_path):
     for rle in ann["b.png"]:
         assert (rle.x0, rle.y0, rle.x1, rle.y1) == (38, 13, 63, 38)
         assert (shape_mask(rle, w, h) == disk).all()
-    with pytest.raises(NegmineError, match="annotation 0: RLE counts"):
-        bad = dict(coco, annotations=[dict(coco["annotations"][1], segmentation={"size": [h, w], "counts": [3, 4]})])
+    # named by its COCO id, what a user searches the file for (not its position in the list)
+    with pytest.raises(NegmineError, match="annotation id 6: RLE counts"):
+        bad = dict(coco, annotations=[dict(coco["annotations"][1], id=6,
+                                           segmentation={"size": [h, w], "counts": [3, 4]})])
         (tmp_path / "bad.json").write_text(json.dumps(bad))
         parse_coco(tmp_path / "bad.json")
 
