@@ -27,6 +27,8 @@ def _handle_errors(fn):
         except NegmineError as exc:
             if debug:
                 raise
+            if kwargs.get("as_json"):          # a script reading stdout learns why, not just the exit code
+                click.echo(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
             err = click.ClickException(str(exc))
             err.exit_code = exc.exit_code
             raise err from None
@@ -302,15 +304,18 @@ def _plan_text(p: dict) -> str:
                      f"(levels {p['near']['levels']})")
     for sid, io in p.get("io", {}).items():
         where = "download" if io["remote"] else "read"
-        ratio = io["image_bytes_to_read"] / max(1, io["image_bytes_drawn_estimate"])
+        read = io.get("download_bytes", io["image_bytes_to_read"])
+        ratio = read / max(1, io["image_bytes_drawn_estimate"])
         how = (f"several rows per page read, --max-read-ratio {io['max_read_ratio']:g}" if io["max_read_ratio"]
                else "one row per page or row group read; --max-read-ratio R reads less")
-        lines.append(f"{sid}: will {where} about {_size(io['image_bytes_to_read'])} of "
-                     f"{_size(io['pool_image_bytes'])} of image data, ~{ratio:.1f}x the images kept ({how})")
-        if "download_bytes" in io:
+        if "download_bytes" in io:              # a Hub repo: the exact bytes and requests of this run's draw
             wait = f"; at least {io['min_seconds']:.0f} s under the rate limit" if io["min_seconds"] else ""
-            lines.append(f"{sid}: the draw will download {_size(io['download_bytes'])} in "
+            lines.append(f"{sid}: the draw will download {_size(io['download_bytes'])} of the pool's "
+                         f"{_size(io['pool_image_bytes'])} of image data (~{ratio:.1f}x the images kept; {how}) in "
                          f"{io['download_requests']} range requests and {io['resolver_requests']} resolver requests{wait}")
+        else:
+            lines.append(f"{sid}: will {where} about {_size(io['image_bytes_to_read'])} of "
+                         f"{_size(io['pool_image_bytes'])} of image data, ~{ratio:.1f}x the images kept ({how})")
         if io.get("note"):
             lines.append(f"note: {io['note']}")
     lines += [f"note: {n}" for n in p.get("notes", [])]

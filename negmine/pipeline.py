@@ -157,9 +157,15 @@ class SampleRun:
             raise NegmineError(f"--seed must be 0 or more, got {opts.seed}")
         if opts.unannotated not in ("error", "skip"):
             raise NegmineError("--unannotated must be error or skip")
+        seen = [(s.location, s.split, s.config) for s in opts.sources]
+        if len(set(seen)) < len(seen):
+            twice = next(s for s in seen if seen.count(s) > 1)
+            raise NegmineError(f"--source {twice[0]} is given twice; give it once (its weight sets its share: "
+                               "SPEC?weight=2)")
         refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks)]
                           + [("--source", s.location) for s in opts.sources])
         self._forced_ratio: float | None = None    # --max-download: clustering past the class-coverage cap
+        self.fit_note: str | None = None           # what fitting --max-download cost in classes
         self.t0 = time.monotonic()
 
     def _bar(self, **kw):
@@ -330,16 +336,31 @@ class SampleRun:
         """`--max-download`: cluster the draw more (more rows from each page or row group read,
         even if that reaches fewer classes) until what it downloads fits, or say what it needs."""
         need = self._download()["bytes"]
+        before = self._classes_drawn()
         for ratio in (HUB_READ_RATIO, 3.0, 2.0, 1.5, 1.0):
             if need <= cap:
-                return
+                break
             self._forced_ratio = ratio
             self._plan_order()
             need = self._download()["bytes"]
-        if need > cap:
-            raise NegmineError(f"the draw would download {_size(need)} from the Hub even taking every row of each "
-                               f"page or row group it reads, over --max-download {_size(cap)}; raise "
-                               "--max-download, or ask for fewer negatives")
+        if need <= cap:
+            after = self._classes_drawn()
+            if after < before:
+                self.fit_note = (f"--max-download {_size(cap)}: the draw takes more rows from each page or row group "
+                                 f"it reads (--max-read-ratio {ratio:g}) and reaches {after} source classes instead "
+                                 f"of {before}")
+            return
+        raise NegmineError(f"the draw would download {_size(need)} from the Hub even taking every row of each "
+                           f"page or row group it reads, over --max-download {_size(cap)}; raise "
+                           "--max-download, or ask for fewer negatives")
+
+    def _classes_drawn(self) -> int:
+        """Distinct (source, class) pairs among the rows the draw plans to keep."""
+        n = min(self.pool_target, self.available)
+        pairs = set()
+        for i, src in enumerate(self.sources):
+            pairs.update((i, c) for c in np.unique(src.codes[self.order_row[:n][self.order_src[:n] == i]]).tolist())
+        return len(pairs)
 
     def read_ratio(self, src: Source) -> float | None:
         """Clustering applies to sources read by page or row group; by default only to Hub repos,
@@ -393,7 +414,8 @@ class SampleRun:
         }
         if budget.used() is not None:
             plan["hub_planning"] = budget.used()
-        plan["notes"] = [n for n in (s.partial_note() for s in self.sources) if n]
+        plan["notes"] = [n for n in (s.partial_note() for s in self.sources) if n] + (
+            [self.fit_note] if self.fit_note else [])
         expected = self._expected_contaminated(n)
         if expected:
             plan["contamination"] = expected
@@ -611,6 +633,7 @@ class SampleRun:
         summary["warnings"] = finalize(self.opts.format, writer, rows, self.split_names, self.negative_class, boxes)
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
         summary["warnings"] += [n for n in (s.partial_note() for s in self.sources) if n]
+        summary["warnings"] += [self.fit_note] if self.fit_note else []
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
                                               "classes": self.classes.report(),

@@ -233,7 +233,8 @@ def test_max_download_clusters_the_draw_to_fit_or_says_what_it_needs(hub_server,
     assert fitted["io"]["me/pool"]["download_bytes"] <= cap
     assert sum(fitted["draw"]["me/pool"].values()) == 24
     r = invoke(*base, "--max-download", "1KB", "-o", tmp_path / "c")
-    assert r.exit_code == 1 and "--max-download" in r.output and "MB" in r.output
+    assert r.exit_code == 1 and "over --max-download 1 KB" in r.stderr
+    assert json.loads(r.stdout)["exit_code"] == 1
     hub_server.clear_log()
     r = invoke("sample", "-q", "--json", "-p", positives, "-s", "me/pool", "--count", 24, "--seed", 3,
                "--max-download", cap, "-o", tmp_path / "d")
@@ -258,6 +259,7 @@ def test_converted_parquet_branch_and_partial_splits_are_said(hub_server, positi
     assert r.exit_code == 0, r.output
     rows = [x for x in read_manifest(tmp_path / "a") if x["role"] == "negative"]
     assert {x["file"] for x in rows} == {"default/train/0000.parquet"}
+    assert {x["licence"] for x in rows} == {"mit"}            # from the repo's card: the branch has none
     r = invoke("sample", "--json", "--dry-run", "-p", positives, "-s", "me/scripted@refs/convert/parquet?split=validation",
                "--count", 6, "-o", tmp_path / "b")
     plan = json.loads(r.stdout)
@@ -303,3 +305,12 @@ def test_a_rate_limited_storage_host_is_waited_out(hub_server, positives, tmp_pa
     answered = [e.status for e in hub_server.requests("cdn")]
     assert answered.count(429) >= 1 and json.loads(r.stdout)["hub"]["rate_limited"] == answered.count(429)
     assert len(read_manifest(tmp_path / "ds")) > 5
+
+
+def test_json_runs_say_why_they_failed_on_stdout_and_sources_are_given_once(hub_server, positives, tmp_path):
+    r = invoke("sample", "--json", "-q", "-p", positives, "-s", "nobody/absent", "-o", tmp_path / "a")
+    assert r.exit_code == 4 and json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("Error: "),
+                                                         "exit_code": 4}
+    _repo(hub_server, tmp_path)
+    r = invoke("sample", "-q", "-p", positives, "-s", "me/pool", "-s", "me/pool", "-o", tmp_path / "b")
+    assert r.exit_code == 1 and "given twice" in r.output

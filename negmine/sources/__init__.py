@@ -97,6 +97,9 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
     repo = hub.resolve(repo_id, revision)
     where = f"{repo_id}@{repo.sha[:8]}"
     licence = card_licence(repo.card_text)
+    if licence is None and (revision or "").startswith("refs/convert/"):
+        # the Hub's converted branch carries no card of its own: the repo's card says the licence
+        licence = card_licence(hub.resolve(repo_id, None).card_text)
     found = split_files(repo.base, spec.split, where, card_data(repo.card_text), spec.config)
     split, files = found.split, found.files
     if all(f.endswith(".parquet") for f in files):

@@ -155,7 +155,7 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps(["index-v6", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v7", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
@@ -169,6 +169,7 @@ class ParquetSource(Source):
                  group_bytes=np.concatenate(self._group_bytes), group_span=np.concatenate(self._group_span),
                  footer_len=np.array([self._footer_len.get(i, 0) for i in range(len(self.files))], np.int64),
                  file_size=np.array([self._file_size.get(i, 0) for i in range(len(self.files))], np.int64),
+                 why_whole=np.array(json.dumps({str(k): v for k, v in self._why_whole.items()})),
                  page_meta=np.array(json.dumps([None if t is None else [t.path, t.max_def] for t in tables])),
                  page_counts=np.array([[len(getattr(t, n)) if t is not None else 0 for n in pages.PageTable.ARRAYS]
                                        for t in tables], np.int64).reshape(len(tables), -1),
@@ -190,6 +191,7 @@ class ParquetSource(Source):
             self._group_span = np.split(z["group_span"], cuts)
             self._footer_len.update({i: int(n) for i, n in enumerate(z["footer_len"]) if n and i not in self._footer_len})
             self._file_size.update({i: int(n) for i, n in enumerate(z["file_size"]) if n and i not in self._file_size})
+            self._why_whole.update({int(k): v for k, v in json.loads(str(z["why_whole"])).items()})
             counts = z["page_counts"]
             split = {n: np.split(z[f"page_{n}"], np.cumsum(counts[:, k])[:-1]) if len(counts) else []
                      for k, n in enumerate(pages.PageTable.ARRAYS)}
