@@ -219,4 +219,5 @@ def make_distributor(workers: int | None, engine: str = "local", address: str | 
     return ProcessDistributor(n) if n > 1 else SerialDistributor()
 
 
-__all__ = ["SerialDistributor", "ProcessDistributor", "RayDistributor", "ENGINES", "EngineFailed", "engine_session", "make_distributor", "partial"]
+__all__ = ["SerialDistributor", "ProcessDistributor", "RayDistributor", "ENGINES", "EngineFailed", "engine_session",
+           "make_distributor", "partial"]
