@@ -126,6 +126,8 @@ class RayDistributor:
         self._per_worker, self._bytes = in_flight_per_worker, batch_bytes
 
     def imap(self, fn: Callable[[Any], Any], items: Iterable[Any], batch: int = 1) -> Iterator[Any]:
+        """fn over items on Ray tasks, results in input order (batches as ProcessDistributor's);
+        a task's exception is raised here as itself."""
         ray = self._ray
         fn_ref = ray.put(fn)                 # shipped once, not with every task
         limit = self._workers * (self._per_worker if batch == 1 else 3)
@@ -150,7 +152,7 @@ class RayDistributor:
             for ref in pending:              # an error, or a caller that stopped early: drop the rest
                 ray.cancel(ref)
 
-    def _get(self, ref) -> list:
+    def _get(self, ref: Any) -> list:
         from ray.exceptions import RayError, RayTaskError
 
         try:
@@ -163,6 +165,8 @@ class RayDistributor:
             raise EngineFailed(f"a Ray worker failed: {str(exc).splitlines()[0]}") from None
 
     def close(self) -> None:
+        """Shut down the local Ray this distributor started, or leave the cluster it joined (the
+        cluster keeps running); a Ray the caller had initialised is left as it is."""
         if self._owned and self._ray.is_initialized():
             self._ray.shutdown()
 

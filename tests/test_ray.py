@@ -108,7 +108,7 @@ def _cli(*args):
 
 
 def test_a_ray_run_killed_mid_draw_resumes_to_the_local_result(positives, big_pool, tmp_path):
-    # its own Ray (a subprocess), killed with the run; the resume may even change engine
+    # its own local Ray (started by the subprocess), killed with the run
     import signal
     import time
 
