@@ -5,6 +5,7 @@ started and leaves it running, which is also what a library user gets."""
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,20 @@ def test_sample_on_ray_is_byte_identical_to_local(local_ray, positives, big_pool
     got = digests(on_ray)
     assert len([k for k in got if k.startswith(("train/other", "val/other", "test/other"))]) == 300
     assert got == digests(local)              # manifest, negmine.json, report and every image
+
+
+def test_runs_one_after_another_on_the_same_ray_and_out(local_ray, positives, pool, tmp_path):
+    # a Ray that outlives runs (a library caller's) keeps its workers: the second run's staging
+    # folder has the first one's path, whose scratch packs the workers must not append to any more
+    args = ["sample", "-q", "--engine", "ray", "-p", positives, "-s", pool, "--count", 60, "--seed", 1,
+            "-o", tmp_path / "ds"]
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output
+    first = digests(tmp_path / "ds")
+    shutil.rmtree(tmp_path / "ds")
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output
+    assert digests(tmp_path / "ds") == first
 
 
 def test_sample_with_cutouts_and_dedup_positives_on_ray(local_ray, positives, big_pool, tmp_path):
