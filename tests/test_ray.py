@@ -65,8 +65,11 @@ def test_engine_errors_are_one_line(tmp_path, positives, pool, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     r = invoke("dedup", "-q", "--engine", "ray", pool)
     assert r.exit_code == 1 and "cannot reach the Ray cluster" in r.output and r.output.strip().count("\n") == 0
+    monkeypatch.delenv("RAY_ADDRESS")
     monkeypatch.setitem(sys.modules, "ray", None)          # as if negmine[ray] were not installed
     r = invoke("dedup", "-q", "--engine", "ray", pool)
+    assert r.exit_code == 1 and "pip install 'negmine[ray]'" in r.output and r.output.strip().count("\n") == 0
+    r = invoke("sample", "-q", "-p", positives, "-s", pool, "--count", 5, "--engine", "ray", "-o", tmp_path / "ds")
     assert r.exit_code == 1 and "pip install 'negmine[ray]'" in r.output and r.output.strip().count("\n") == 0
     assert not (tmp_path / "ds").exists()
 
