@@ -67,6 +67,16 @@ def _emit(data: dict, as_json: bool, human: str) -> None:
     click.echo(json.dumps(data, indent=2) if as_json else human)
 
 
+def _engine_options(fn):
+    """--engine and --ray-address, the same on every command that distributes work."""
+    fn = click.option("--ray-address", metavar="ADDR",
+                      help="With --engine ray: the cluster to join (default $RAY_ADDRESS; neither: a local Ray "
+                           "with --workers CPUs).")(fn)
+    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                         help="Where the per-image work runs: this machine's processes, or Ray tasks "
+                              "(needs negmine[ray]; see README: Past one machine). Same output either way.")(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="negmine")
 def cli() -> None:
@@ -159,6 +169,7 @@ def cli() -> None:
 @click.option("--max-size", type=int, help="Shrink negatives so the longer side is at most this many pixels.")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of every random choice (drawn and printed when absent).")
 @click.option("--workers", type=int, help="Processes for decoding/encoding (default: one per core; 1: none).")
+@_engine_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing negmine output in --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same options); the result equals "
                                              "an uninterrupted run.")
@@ -390,6 +401,7 @@ def classes(sources, positives, exclude, exclude_unmapped, max_contamination, im
 @click.option("--hash-distance", type=int, default=10, show_default=True, help="Radius in bits.")
 @click.option("--dihedral", is_flag=True, help="Also match rotated and flipped copies.")
 @click.option("--workers", type=int, help="Processes for hashing (default: one per core).")
+@_engine_options
 @click.option("--content-check", type=click.Choice(["clip"]),
               help="Also list the images of FOLDER that look like a positive to zero-shot CLIP (an audit of an "
                    "'other' set), threshold calibrated on --positives. Needs negmine[clip].")
@@ -399,8 +411,8 @@ def classes(sources, positives, exclude, exclude_unmapped, max_contamination, im
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @_handle_errors
-def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, content_check, positives,
-          content_model, quiet, as_json) -> None:
+def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, engine, ray_address, content_check,
+          positives, content_model, quiet, as_json) -> None:
     """Find duplicate images in FOLDER (or of FOLDER in --against). Never changes FOLDER.
 
     Groups are found by perceptual hash within --hash-distance bits; in each group the largest
@@ -414,7 +426,7 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
     if content_check and not positives:
         raise NegmineError("--content-check calibrates on the positives: pass --positives DIR")
     result = find_duplicates(folder, against, kind=hash, radius=hash_distance, dihedral=dihedral,
-                             workers=workers, progress=not quiet)
+                             workers=workers, engine=engine, ray_address=ray_address, progress=not quiet)
     if content_check:
         from negmine.content import audit_images
         from negmine.positives import scan_positives

@@ -63,11 +63,16 @@ def _find(parent: list[int], i: int) -> int:
 
 
 def find_duplicates(folder: Path, against: Path | None = None, *, kind: str = "phash", radius: int = 10,
-                    dihedral: bool = False, workers: int | None = None, progress: bool = True) -> DedupResult:
+                    dihedral: bool = False, workers: int | None = None, progress: bool = True,
+                    engine: str = "local", ray_address: str | None = None) -> DedupResult:
+    """Duplicate groups in `folder` (or its images that duplicate one of `against`). The hashing
+    runs on `engine` (with "ray", on the cluster's workers, which read the files by path: shared
+    storage on a cluster); the exact search within `radius` bits runs here (see BENCHMARKS.md for
+    the sizes it handles)."""
     root = Path(folder).expanduser().resolve()
     paths = _scan(root)
     other = _scan(Path(against)) if against else []
-    distributor = make_distributor(workers)
+    distributor = make_distributor(workers, engine, ray_address)
     try:
         hashed = hash_files([str(p) for p in paths + other], kind, dihedral, distributor, progress)
     finally:

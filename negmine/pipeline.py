@@ -19,7 +19,7 @@ import numpy as np
 from negmine.progress import bar as progress_bar
 
 from negmine import __version__
-from negmine.distribute import make_distributor
+from negmine.distribute import engine_session, make_distributor
 from negmine.errors import InterruptedEarly, NegmineError, PoolTooSmall
 from negmine.formats import check_class_name, check_format, finalize, push_to_hub, rel_path
 from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS
@@ -107,6 +107,8 @@ class SampleOptions:
     max_size: int | None = None
     seed: int | None = None
     workers: int | None = None
+    engine: str = "local"                    # "ray": the per-candidate work on Ray tasks (negmine.distribute)
+    ray_address: str | None = None           # with engine "ray": the cluster (default $RAY_ADDRESS, else a local Ray)
     overwrite: bool = False
     report: bool = False
     resume: bool = False
@@ -115,7 +117,8 @@ class SampleOptions:
 
     def record(self) -> dict:
         d = plain_record(asdict(self))
-        for volatile in ("progress", "resume", "dry_run", "hub_rate"):   # none changes what is written
+        # none changes what is written (the engine neither: its output is byte-identical to local)
+        for volatile in ("progress", "resume", "dry_run", "hub_rate", "engine", "ray_address"):
             d.pop(volatile)
         return d
 
@@ -491,7 +494,7 @@ class SampleRun:
                              "skipped": True} for x in pos.skipped]
         files = [f for fs in pos.classes.values() for f in fs]
         if self.hash_kind:
-            distributor = make_distributor(o.workers)
+            distributor = make_distributor(o.workers, o.engine, o.ray_address)
             try:
                 self.pos_hashed = hash_files([str(f.path) for f in files], self.hash_kind, o.dihedral, distributor,
                                              o.progress, desc="hashing positives")
@@ -574,7 +577,7 @@ class SampleRun:
                 "sources": [s.describe() for s in self.sources]}
 
     def execute(self) -> dict:
-        distributor = make_distributor(self.opts.workers)
+        distributor = make_distributor(self.opts.workers, self.opts.engine, self.opts.ray_address)
         try:
             with Run(self.opts.out, self.run_key(), overwrite=self.opts.overwrite, resume=self.opts.resume) as run:
                 summary = self._execute(run.writer, distributor, run.journal)
@@ -904,13 +907,15 @@ def run_sample(opts: SampleOptions) -> dict:
     """Library entry point: plan, and unless dry_run, write the dataset. Returns the summary."""
     if opts.resume and opts.seed is None:
         opts.seed = stored_seed(opts.out)
-    run = SampleRun(opts)
-    try:
-        plan = run.plan()
-    except KeyboardInterrupt:
-        raise InterruptedEarly(f"interrupted while planning, before anything was written: run the same command "
-                               f"again (with --seed {run.seed} to draw the same); --resume has nothing to resume"
-                               ) from None
-    if opts.dry_run:
-        return {"dry_run": True, **plan}
-    return run.execute()
+    # one engine for the whole run: hashing the positives and the draw share a Ray (started once)
+    with engine_session(opts.engine, opts.workers, opts.ray_address):
+        run = SampleRun(opts)
+        try:
+            plan = run.plan()
+        except KeyboardInterrupt:
+            raise InterruptedEarly(f"interrupted while planning, before anything was written: run the same command "
+                                   f"again (with --seed {run.seed} to draw the same); --resume has nothing to resume"
+                                   ) from None
+        if opts.dry_run:
+            return {"dry_run": True, **plan}
+        return run.execute()

@@ -216,6 +216,15 @@ class ScratchPack:
         self.pos += len(data)
         return ref
 
+    def alive(self) -> bool:
+        """False when the open pack file was removed or replaced under it (see `scratch_pack`)."""
+        if self.fd is None:
+            return True
+        try:
+            return os.stat(os.path.join(self.folder, self.name)).st_ino == os.fstat(self.fd).st_ino
+        except FileNotFoundError:
+            return False
+
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
@@ -228,6 +237,11 @@ _PACKS: dict[str, ScratchPack] = {}
 def scratch_pack(folder: str) -> ScratchPack:
     """This process's pack in `folder` (one per process and run)."""
     pack = _PACKS.get(folder)
+    if pack is not None and not pack.alive():
+        # a long-lived worker (a Ray worker serves many runs) whose pack went with an earlier run's
+        # staging folder: appending to the removed file would lose what it writes
+        pack.close()
+        pack = None
     if pack is None:
         pack = _PACKS[folder] = ScratchPack(folder)
     return pack

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination"]
+NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -36,6 +36,8 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         for run in result["runs"].values():      # every run kept its negatives and was measured against its floor
             assert run["negmine"]["kept"] > 0 and run["floor"]["bytes"] > 0
             assert run["negmine"]["classes_covered"] >= run["datasets_streaming"]["classes_covered"]
+    if name == "ray":
+        assert result["identical_manifests"] and set(result["seconds"]) >= {"local_1", "ray_1"}
     if name == "cutout":
         assert set(result["images_per_s"]) >= {"noise", "blur", "mean", "black", "tile", "inpaint"}
     if name == "contamination":
