@@ -92,8 +92,8 @@ class Budget:
 
     def before(self, request) -> None:
         kind = self.kind(request.url)
-        waited = (self.resolver if kind == "resolve" else self.api if kind == "api" else None)
-        waited = waited.acquire() if waited is not None else 0.0
+        window = self._window(kind)
+        waited = window.acquire() if window is not None else 0.0
         with self.lock:
             self.counts[f"{kind}_requests"] += 1
             if waited:
@@ -110,8 +110,13 @@ class Budget:
                 self.counts["server_errors"] += 1
         if response.status_code == 429:
             wait = retry_after(response.headers)
-            if wait:
-                (self.resolver if kind == "resolve" else self.api).pause(wait)
+            window = self._window(kind)
+            if wait and window is not None:      # the storage CDN's 429s are waited out by the reader
+                window.pause(wait)
+
+    def _window(self, kind: str) -> "_Window | None":
+        """The limit a kind of request is paced under; the storage CDN has none."""
+        return {"resolve": self.resolver, "api": self.api}.get(kind)
 
     def add(self, key: str, n: int = 1) -> None:
         with self.lock:

@@ -17,6 +17,7 @@ a location that expires (403 from the CDN) is asked again. Requests are counted 
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
@@ -25,12 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from negmine.errors import HubUnavailable, SourceNotFound
+from negmine.sources import hub
 from negmine.sources.budget import current as budget_now, retry_after
 
 MERGE_GAP = 4 << 10           # bytes: two wanted ranges closer than this are fetched as one request
 MAX_REQUEST = 1 << 30         # bytes: a merged request stops growing here (it is streamed to disk)
-CONNECTIONS = int(os.environ.get("NEGMINE_HUB_CONNECTIONS", 8))
-MAX_RATE_LIMITED = 100        # 429s waited out per range before giving up (each waits as the server says)   # range requests in flight per file
+CONNECTIONS = int(os.environ.get("NEGMINE_HUB_CONNECTIONS", 8))   # range requests in flight per file
+MAX_RATE_LIMITED = 100        # 429s waited out per range before giving up (each waits as the server says)
 
 
 def plan_requests(ranges: Sequence[tuple[int, int]], gap: int = MERGE_GAP, limit: int = MAX_REQUEST
@@ -57,8 +59,6 @@ class _Intervals:
         self.ends: list[int] = []
 
     def missing(self, a: int, b: int) -> list[tuple[int, int]]:
-        import bisect
-
         out, pos = [], a
         k = max(0, bisect.bisect_right(self.starts, a) - 1)
         while k < len(self.starts) and self.starts[k] < b:
@@ -73,8 +73,6 @@ class _Intervals:
         return out
 
     def add(self, a: int, b: int) -> None:
-        import bisect
-
         lo = bisect.bisect_left(self.ends, a)          # first interval that ends at or after a
         hi = bisect.bisect_right(self.starts, b)       # intervals starting after b stay
         if lo < hi:
@@ -105,6 +103,7 @@ class RangeFile:
         self.path = path
         self._size = size
         self._location: str | None = None
+        self._url: str | None = None               # the file's /resolve/ URL
         self._have = _Intervals()
         self._lock = threading.Lock()
         self._have_lock = threading.Lock()
@@ -143,9 +142,11 @@ class RangeFile:
         return self._size
 
     def _resolve_url(self) -> str:
-        from huggingface_hub import HfFileSystem
+        if self._url is None:
+            from huggingface_hub import HfFileSystem
 
-        return HfFileSystem().url(self.path.removeprefix("hf://"))
+            self._url = HfFileSystem().url(self.path.removeprefix("hf://"))
+        return self._url
 
     def _locate(self) -> str:
         """One resolver request: where the bytes are (the CDN location for large files) and the size."""
@@ -153,7 +154,7 @@ class RangeFile:
         from huggingface_hub import errors as hf_errors
 
         try:
-            meta = _retrying(lambda: get_hf_file_metadata(self._resolve_url()))
+            meta = hub.retrying(lambda: get_hf_file_metadata(self._resolve_url()))
         except hf_errors.EntryNotFoundError:
             raise SourceNotFound(f"{self.path} does not exist") from None
         self._location = meta.location
@@ -231,7 +232,7 @@ class RangeFile:
             except HubUnavailable:
                 raise
             except Exception as exc:
-                if transient_exception(exc) and attempt < retries:
+                if hub.transient(exc) and attempt < retries:
                     attempt += 1
                     b_.add("retries")
                     time.sleep(backoff * 2 ** (attempt - 1))
@@ -272,18 +273,6 @@ class RangeFile:
 
     def open(self) -> "SparseReader":
         return SparseReader(self)
-
-
-def transient_exception(exc: BaseException) -> bool:
-    mod = type(exc).__module__
-    return isinstance(exc, (ConnectionError, TimeoutError)) or mod.startswith(
-        ("httpx", "httpcore", "requests", "urllib3", "aiohttp"))
-
-
-def _retrying(fn):
-    from negmine.sources.hub import retrying
-
-    return retrying(fn)
 
 
 class SparseReader:
