@@ -486,7 +486,8 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
 @click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True)
 @click.option("--quality", type=int, default=95, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0))
-@click.option("--workers", type=int)
+@click.option("--workers", type=int, help="Processes for the cutouts (default: one per core; 1: none).")
+@_engine_options
 @click.option("--overwrite", is_flag=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same options).")
 @click.option("--report", is_flag=True, help="Also write OUT/report/ (contact sheet, HTML gallery).")
@@ -494,8 +495,8 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
 @click.option("--json", "as_json", is_flag=True)
 @_handle_errors
 def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills, noise, inpaint_method, max_cover,
-           mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, overwrite, resume,
-           report, quiet, as_json) -> None:
+           mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, engine, ray_address,
+           overwrite, resume, report, quiet, as_json) -> None:
     """Synthetic negatives: cut the objects out of images and fill the hole (or crop around them).
 
     \b
@@ -513,7 +514,8 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
     job = CutoutJob(images=images, out=out, boxes=boxes, masks=masks, box_format=box_format,
                     classes=classes.split(",") if classes else None, options=opts, mode=mode, crop_size=crop_size,
                     crops_per_image=crops_per_image, crop_iou=crop_iou, seed=seed, workers=workers,
-                    overwrite=overwrite, resume=resume, report=report, progress=not quiet)
+                    engine=engine, ray_address=ray_address, overwrite=overwrite, resume=resume, report=report,
+                    progress=not quiet)
     summary = run_cutout(job)
     if seed is None and not quiet:
         click.echo(f"seed: {summary['seed']}", err=True)
@@ -543,7 +545,8 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
 @click.option("--hash-distance", type=int, default=10, show_default=True)
 @click.option("--quality", type=int, default=95, show_default=True)
 @click.option("--max-size", type=int)
-@click.option("--workers", type=int)
+@click.option("--workers", type=int, help="Processes for decoding/encoding (default: one per core; 1: none).")
+@_engine_options
 @click.option("--overwrite", is_flag=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same options and scores).")
 @click.option("--quiet", "-q", is_flag=True)

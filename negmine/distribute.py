@@ -80,6 +80,9 @@ class ProcessDistributor:
 
 
 ENGINES = ("local", "ray")
+# a run's options that choose the engine: where the work runs, never what is written (the output is
+# byte-identical), so they stay out of negmine.json and of the run key a --resume must match
+ENGINE_OPTIONS = ("engine", "ray_address")
 
 
 class EngineFailed(NegmineError):
@@ -223,5 +226,5 @@ def make_distributor(workers: int | None, engine: str = "local", address: str | 
     return ProcessDistributor(n) if n > 1 else SerialDistributor()
 
 
-__all__ = ["SerialDistributor", "ProcessDistributor", "RayDistributor", "ENGINES", "EngineFailed", "engine_session",
-           "make_distributor", "partial"]
+__all__ = ["SerialDistributor", "ProcessDistributor", "RayDistributor", "ENGINES", "ENGINE_OPTIONS", "EngineFailed",
+           "engine_session", "make_distributor", "partial"]

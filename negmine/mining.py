@@ -22,7 +22,7 @@ import numpy as np
 from negmine.progress import bar as progress_bar
 
 from negmine import __version__
-from negmine.distribute import make_distributor
+from negmine.distribute import ENGINE_OPTIONS, make_distributor
 from negmine.draw import Candidate, draw
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.hashing import DEFAULT_DISTANCE
@@ -131,6 +131,8 @@ class MineJob:
     quality: int = 95
     max_size: int | None = None
     workers: int | None = None
+    engine: str = "local"                    # "ray": the per-candidate work on Ray tasks (negmine.distribute)
+    ray_address: str | None = None           # with engine "ray": the cluster (default $RAY_ADDRESS, else a local Ray)
     overwrite: bool = False
     resume: bool = False
     progress: bool = True
@@ -184,10 +186,11 @@ def run_mine(job: MineJob) -> dict:
         else:
             order.append((score, cid, row))
     hash_kind = None if job.hash == "none" else job.hash
-    record = plain_record(job.__dict__)
+    # the engine changes where the work runs, never what is written: not recorded, not in the run key
+    record = plain_record({k: v for k, v in job.__dict__.items() if k not in ENGINE_OPTIONS})
     key = {"negmine_version": __version__, "scores_sha256": hashlib.sha256(Path(job.scores).read_bytes()).hexdigest(),
            "options": run_options(record)}
-    distributor = make_distributor(job.workers)
+    distributor = make_distributor(job.workers, job.engine, job.ray_address)
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
             summary = _mine(job, src, order, positive_paths, rejects, scores, skip, hash_kind, run, distributor,

@@ -23,7 +23,7 @@ from negmine.progress import bar
 from negmine import __version__
 from negmine.annotations import Box, load_boxes, match_images
 from negmine.cutout import Cutout, CutoutOptions, background_crops, cutout
-from negmine.distribute import make_distributor
+from negmine.distribute import ENGINE_OPTIONS, make_distributor
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 from negmine.manifest import write_outputs
@@ -139,6 +139,8 @@ class CutoutJob:
     crop_iou: float = 0.0
     seed: int | None = None
     workers: int | None = None
+    engine: str = "local"                      # "ray": the cutouts on Ray tasks (negmine.distribute)
+    ray_address: str | None = None             # with engine "ray": the cluster (default $RAY_ADDRESS, else a local Ray)
     overwrite: bool = False
     resume: bool = False
     report: bool = False
@@ -156,7 +158,9 @@ def run_cutout(job: CutoutJob) -> dict:
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
     root, keys, boxes, masks, invalid = annotated_images(job.images, job.boxes, job.masks, job.classes,
                                                          job.box_format)
-    record = plain_record({**asdict(job), "seed": seed, "options": asdict(opts)})
+    # the engine changes where the work runs, never what is written: not recorded, not in the run key
+    record = plain_record({**{k: v for k, v in asdict(job).items() if k not in ENGINE_OPTIONS}, "seed": seed,
+                           "options": asdict(opts)})
     key = {"negmine_version": __version__, "seed": seed, "options": run_options(record)}
     rows, rejects, tasks = [], [], []
     for k in keys:
@@ -171,7 +175,7 @@ def run_cutout(job: CutoutJob) -> dict:
             rejects.append({"file": k, "reason": "no annotation"})
     crop = {"size": job.crop_size, "count": job.crops_per_image, "max_iou": job.crop_iou}
     ext = "." + opts.image_format
-    distributor = make_distributor(job.workers)
+    distributor = make_distributor(job.workers, job.engine, job.ray_address)
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
             writer = run.writer
