@@ -72,6 +72,23 @@ def test_engine_errors_are_one_line(tmp_path, positives, pool, monkeypatch):
     r = invoke("sample", "-q", "-p", positives, "-s", pool, "--count", 5, "--engine", "ray", "-o", tmp_path / "ds")
     assert r.exit_code == 1 and "pip install 'negmine[ray]'" in r.output and r.output.strip().count("\n") == 0
     assert not (tmp_path / "ds").exists()
+    # mine and cutout: the same lines, before anything is written
+    scores = tmp_path / "s.csv"
+    scores.write_text("path,score\n" + "".join(f"raccoon/{p.name},0.5\n" for p in (positives / "raccoon").iterdir()))
+    cut = ["cutout", "-q", "--images", SHARED / "raccoon-voc" / "images", "--boxes",
+           SHARED / "raccoon-voc" / "annotations", "--engine", "ray", "-o", tmp_path / "cut"]
+    mine = ["mine", "-q", "--scores", scores, "--pool", positives, "--count", 3, "--engine", "ray",
+            "-o", tmp_path / "hard"]
+    for args in (cut, mine):
+        r = invoke(*args)
+        assert r.exit_code == 1 and "pip install 'negmine[ray]'" in r.output and r.output.strip().count("\n") == 0
+    monkeypatch.undo()                        # Ray back, and an address nothing answers at
+    for args in (cut, mine):
+        r = invoke(*args, "--ray-address", f"127.0.0.1:{port}")
+        assert r.exit_code == 1 and r.output.strip().count("\n") == 0, r.output
+        assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in r.output
+    assert not list(tmp_path.glob("*cut*")) and not list(tmp_path.glob("*hard*"))
+    assert not ray.is_initialized()
 
 
 def test_ray_distributor_keeps_order_batches_and_raises_the_workers_error(local_ray):
@@ -200,3 +217,67 @@ def test_a_hub_draw_on_ray_reads_in_the_driver_under_one_budget(local_ray, hub_s
     assert len(hub_server.requests("resolve")) == 2 * n_local and ray_hub["paced_seconds"] > 0
     times = [e.t for e in hub_server.requests("resolve")[n_local:]]
     assert all(later - first >= 0.95 for first, later in zip(times, times[2:]))   # never 3 within a second
+
+
+def test_mine_and_cutout_take_the_engine_options():
+    for command in ("mine", "cutout"):
+        r = invoke(command, "--help")
+        assert r.exit_code == 0 and "--engine [local|ray]" in r.output and "--ray-address" in r.output
+
+
+def _cutout_args(tmp_path) -> list:
+    """`cutout` of 40 raccoon photos (VOC boxes), with OpenCV's inpainting among the fills."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:40]:
+        shutil.copy(p, images / p.name)
+    return ["cutout", "-q", "--images", images, "--boxes", SHARED / "raccoon-voc" / "annotations",
+            "--fill", "noise", "--fill", "tile", "--fill", "inpaint", "--seed", 3]
+
+
+def _mine_args(positives, pool, tmp_path) -> list:
+    """`mine` over a first round's output (its positives hashed, its negatives scored)."""
+    base = tmp_path / "round1"
+    r = invoke("sample", "-q", "--workers", "1", "-p", positives, "-s", pool, "--count", 60, "--seed", 2, "-o", base)
+    assert r.exit_code == 0, r.output
+    scores = tmp_path / "s.csv"
+    negs = [r for r in read_manifest(base) if r["role"] == "negative"]
+    scores.write_text("path,score\n" + "".join(f"{r['path']},{i / 100}\n" for i, r in enumerate(negs)))
+    return ["mine", "-q", "--scores", scores, "--pool", base, "--count", 30, "--skip-top", 0.1]
+
+
+def test_cutout_on_ray_is_byte_identical_to_local(local_ray, tmp_path):
+    local, on_ray = both_engines(_cutout_args(tmp_path), tmp_path / "cut")
+    got = digests(on_ray)
+    assert len(read_manifest(on_ray)) == 39 and {r["fill"] for r in read_manifest(on_ray)} == {"noise", "tile", "inpaint"}
+    assert got == digests(local)              # manifest, rejects, negmine.json and every image
+
+
+def test_mine_on_ray_is_byte_identical_to_local(local_ray, positives, pool, tmp_path):
+    local, on_ray = both_engines(_mine_args(positives, pool, tmp_path), tmp_path / "hard")
+    got = digests(on_ray)
+    assert len(read_manifest(on_ray)) == 30 and (on_ray / "rejects.jsonl").read_text()
+    assert got == digests(local)
+
+
+@pytest.mark.parametrize("command", ["cutout", "mine"])
+def test_mine_and_cutout_interrupted_on_ray_resume_to_the_local_result(command, local_ray, positives, pool, tmp_path,
+                                                                       monkeypatch):
+    from test_reliability import _interrupt_after
+
+    args = _cutout_args(tmp_path) if command == "cutout" else _mine_args(positives, pool, tmp_path)
+    out = tmp_path / "out"
+    assert invoke(*args, "--workers", "2", "-o", out).exit_code == 0
+    ref = out.rename(tmp_path / "ref")        # negmine.json records --out: the same one for both
+    restore = _interrupt_after(monkeypatch, 25)
+    r = invoke(*args, "--engine", "ray", "--workers", "2", "-o", out)
+    restore()
+    assert r.exit_code == 130 and not out.exists() and (tmp_path / ".out.negmine-partial").exists()
+    r = invoke(*args, "--engine", "ray", "--workers", "2", "--resume", "-o", out)
+    assert r.exit_code == 0, r.output
+    got, want = digests(out), digests(ref)
+    # negmine.json is the same but for the job's own --resume flag
+    record, ref_record = (json.loads((d / "negmine.json").read_text()) for d in (out, ref))
+    got.pop("negmine.json"), want.pop("negmine.json")
+    assert record["job"].pop("resume") and not ref_record["job"].pop("resume")
+    assert got == want and record == ref_record
