@@ -200,3 +200,15 @@ def test_a_hub_draw_on_ray_reads_in_the_driver_under_one_budget(local_ray, hub_s
     assert len(hub_server.requests("resolve")) == 2 * n_local and ray_hub["paced_seconds"] > 0
     times = [e.t for e in hub_server.requests("resolve")[n_local:]]
     assert all(later - first >= 0.95 for first, later in zip(times, times[2:]))   # never 3 within a second
+
+
+def test_sample_on_ray_to_s3_writes_the_local_dataset(local_ray, s3, positives, big_pool, tmp_path):
+    # the Ray tasks get the filesystem object (with its endpoint and keys) and write the files themselves
+    from conftest import local_files, remote_files, same_dataset
+
+    args = ["sample", "-q", "-p", positives, "-s", big_pool, "--count", 300, "--seed", 5, "--workers", 2]
+    assert invoke(*args, "-o", tmp_path / "local").exit_code == 0
+    url = f"{s3.url}/on-ray"
+    r = invoke(*args, "--engine", "ray", "-o", url)
+    assert r.exit_code == 0, r.output
+    same_dataset(local_files(tmp_path / "local"), remote_files(s3.fs, f"{s3.bucket}/on-ray"), url)
