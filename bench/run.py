@@ -12,7 +12,8 @@ from importlib import import_module
 
 from bench.common import ROOT, machine, save
 
-NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray"]
+NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
+         "remote_out"]
 
 
 def main(argv=None) -> int:

@@ -67,6 +67,26 @@ def _emit(data: dict, as_json: bool, human: str) -> None:
     click.echo(json.dumps(data, indent=2) if as_json else human)
 
 
+class _OutLocation(click.ParamType):
+    """--out: a local path, or an fsspec URL kept as text (click.Path would fold 's3://b/x' into
+    's3:/b/x'); an unknown protocol is a usage error."""
+
+    name = "PATH|URL"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from negmine.writers import out_location
+
+        try:
+            return out_location(value)
+        except NegmineError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+OUT = _OutLocation()
+
+
 def _engine_options(fn):
     """--engine and --ray-address, the same on every command that distributes work."""
     fn = click.option("--ray-address", metavar="ADDR",
@@ -90,7 +110,8 @@ def cli() -> None:
 @cli.command()
 @click.option("--positives", "-p", required=True, type=click.Path(path_type=Path),
               help="Folder of class folders (teddy/, grizzly/, ...) or one folder of images.")
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output dataset folder.")
+@click.option("--out", "-o", required=True, type=OUT,
+              help="Output dataset folder, or an fsspec URL (s3://bucket/prefix, gs://..., az://...).")
 @click.option("--source", "-s", "sources", multiple=True, metavar="SPEC",
               help="Pool of negatives, repeatable: a preset (see `negmine sources`), a Hub repo "
                    "(OWNER/NAME[@REV] or hf://datasets/OWNER/NAME[@REV]), a folder of images, parquet "
@@ -221,13 +242,19 @@ def _table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
+def _report_hint(out: str) -> str:
+    if "://" in out:                   # `report` reads a local folder
+        return f"\nfor contact sheets and a gallery: copy {out} down, then negmine report <that folder>"
+    return f"\nfor contact sheets and a gallery: negmine report {out}"
+
+
 def _summary_text(s: dict) -> str:
     short = f" (SHORT: {s['negatives_needed']} asked)" if s["short"] else ""
     syn = f", {s['synthetic']} of them cutouts" if s.get("synthetic") else ""
     warn = "".join(f"\nwarning: {w}" for w in s.get("warnings", []))
     pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
     pushed += (f"\nreport: {s['report']}" if s.get("report")
-               else f"\nfor contact sheets and a gallery: negmine report {s['out']}")
+               else _report_hint(s["out"]))
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{_input_notes(s)}"
@@ -466,7 +493,7 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
 @click.option("--box-format", type=click.Choice(["auto", "coco", "voc", "yolo", "csv"]), default="auto",
               show_default=True)
 @click.option("--masks", type=click.Path(path_type=Path), help="Folder of mask PNGs (same name as the image; non-zero = object).")
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=OUT, help="Output folder, or an fsspec URL (s3://bucket/prefix, ...).")
 @click.option("--classes", help="Comma-separated object classes to remove (default: all).")
 @click.option("--region", type=click.Choice(["box", "mask"]), default="box", show_default=True,
               help="Remove the box, or the object's silhouette (--masks, or GrabCut seeded by the box).")
@@ -521,7 +548,7 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
         click.echo(f"seed: {summary['seed']}", err=True)
     fills_text = ", ".join(f"{k} {v}" for k, v in summary["fills"].items())
     report_line = (f"\nreport: {summary['report']}" if summary.get("report")
-                   else f"\nfor contact sheets and a gallery: negmine report {summary['out']}")
+                   else _report_hint(summary["out"]))
     _emit(summary, as_json, f"wrote {summary['written']} images from {summary['images']} ({fills_text}) to "
                             f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl){report_line}")
 
@@ -532,7 +559,7 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
 @click.option("--pool", required=True, metavar="OUTPUT|SPEC",
               help="What was scored: a negmine output folder, a folder of images, or a source as in `sample`.")
 @click.option("--count", required=True, type=int, help="How many hard negatives to keep.")
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=OUT, help="Output folder, or an fsspec URL (s3://bucket/prefix, ...).")
 @click.option("--skip-top", type=float, default=0.125, show_default=True,
               help="Skip this top fraction of the scores (likely mislabelled positives).")
 @click.option("--positives", "-p", type=click.Path(path_type=Path),

@@ -19,11 +19,39 @@ from typing import Any
 from negmine.errors import NegmineError
 
 
-def _ignore_sigint() -> None:
+def _worker_init(main_pid: int) -> None:
     # Ctrl-C is the main process's to handle (it keeps the run resumable); workers just stop.
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(main_pid,), daemon=True, name="negmine-orphan-watch").start()
+
+
+def _exit_with(main_pid: int, every: float = 1.0) -> None:
+    """Exit this worker once the main process is gone (SIGKILL, OOM killer). Nothing else tells it:
+    a worker's parent is the fork server, and each worker holds both ends of the pool's queues, so
+    it would wait forever on a full result pipe nobody reads, holding its memory and the caller's
+    stderr. A dead main that its own parent has not reaped yet is a zombie: that counts as gone."""
+    import time
+
+    while True:
+        time.sleep(every)
+        try:
+            with open(f"/proc/{main_pid}/stat", "rb") as f:
+                gone = f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+        except FileNotFoundError:
+            gone = True
+        except OSError:                  # no /proc (not Linux): whether the pid exists at all
+            try:
+                os.kill(main_pid, 0)
+                gone = False
+            except ProcessLookupError:
+                gone = True
+            except OSError:
+                gone = False
+        if gone:
+            os._exit(1)
 
 
 class SerialDistributor:
@@ -52,7 +80,8 @@ class ProcessDistributor:
         # the fork server imports the worker code once; each worker then starts as a fork of it
         # instead of importing numpy, Pillow and negmine again (~0.4 s of CPU each)
         ctx.set_forkserver_preload(["negmine.draw", "negmine.synthetic"])
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                         initargs=(os.getpid(),))
         self._workers, self._per_worker, self._bytes = workers, in_flight_per_worker, batch_bytes
 
     def imap(self, fn: Callable[[Any], Any], items: Iterable[Any], batch: int = 1) -> Iterator[Any]:

@@ -19,7 +19,7 @@ from negmine.hashing import fast_hash, open_for_hash
 from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, jpeg_is_clean, pass_through_size
 from negmine.errors import SourceNotFound
 from negmine.sources import Source
-from negmine.writers import DatasetWriter, Journal, scratch_pack
+from negmine.writers import DatasetWriter, Journal, RemoteWriter, scratch_pack
 
 
 @dataclass(eq=False)
@@ -93,10 +93,11 @@ def _transform_job(job: tuple, opts: EncodeOptions, hash_kind: str | None, scrat
             ref = pack.append(result.data if result.reencoded else data)
             result = Encoded(b"", result.width, result.height, result.pixel_sha256, result.reencoded)
         out.append((result, file_sha, out_sha, h, ref))
+    pack.flush()                       # an object store's pack is written here, before the refs go back
     return out, note
 
 
-def transform(cands: list[Candidate], sources: Sequence[Source], writer: DatasetWriter, distributor,
+def transform(cands: list[Candidate], sources: Sequence[Source], writer: DatasetWriter | RemoteWriter, distributor,
               opts: EncodeOptions, hash_kind: str | None) -> list[Candidate]:
     """Read the candidates in storage order and encode them into scratch packs; back in priority order."""
     by_key = {(c.source, c.row): c for c in cands}
@@ -152,7 +153,7 @@ def window_size(need: int, sources: Sequence[Source] = ()) -> int:
 
 
 def draw(candidate: Callable[[int], Candidate], available: int, target: int, sources: Sequence[Source], filters,
-         writer: DatasetWriter, distributor, opts: EncodeOptions, hash_kind: str | None,
+         writer: DatasetWriter | RemoteWriter, distributor, opts: EncodeOptions, hash_kind: str | None,
          journal: Journal | None = None, bar=None, on_drop: Callable[[Candidate], None] | None = None
          ) -> tuple[list[Candidate], list[Candidate]]:
     """Keep the first `target` of candidate(0), candidate(1), ... that pass every filter.

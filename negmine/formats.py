@@ -100,7 +100,13 @@ def finalize(fmt: str, writer, rows: list[dict], split_names: Sequence[str], neg
         # `path` absolute: Ultralytics' check_det_dataset joins a relative `path` (`.` included) to the
         # current directory or to its datasets_dir, and uses the yaml's own folder for a missing one
         # only in recent releases; an absolute path reads the same from any directory in all of them.
-        yaml = f"path: {json.dumps(str(Path(writer.out).resolve()))}\n" + \
+        # Ultralytics trains from local files only: an output on an object store gets no `path`,
+        # to be set where it is copied down.
+        local = isinstance(writer.out, Path)
+        if not local:
+            warnings.append(f"data.yaml has no `path`: Ultralytics reads local files only; copy {writer.out} "
+                            "down and add `path: <that folder>` to its data.yaml")
+        yaml = (f"path: {json.dumps(str(Path(writer.out).resolve()))}\n" if local else "") + \
             "".join(f"{s}: images/{s}\n" for s in split_names) + "names:\n" + \
             "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names))
         _text(writer, "data.yaml", yaml)
@@ -157,7 +163,6 @@ def _hf_shards(writer, rows: list[dict], split_names: Sequence[str], classes: li
     numbers the classes of each split on its own, so a class missing from one shifts the others).
     Written a batch at a time: the images are never all in memory."""
     import math
-    import os
 
     import datasets
     import pyarrow as pa
@@ -172,22 +177,19 @@ def _hf_shards(writer, rows: list[dict], split_names: Sequence[str], classes: li
         part = [r for r in rows if r["split"] == split]
         if not part:
             continue
-        size = split_bytes[split] = sum(os.path.getsize(writer.path(r["path"])) for r in part)
+        size = split_bytes[split] = sum(writer.size(r["path"]) for r in part)
         n = max(1, min(len(part), math.ceil(size / HF_SHARD_BYTES)))
         per = math.ceil(len(part) / n)
         for k in range(n):
-            target = writer.path(f"data/{split}-{k:05d}-of-{n:05d}.parquet")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            with pq.ParquetWriter(tmp, schema) as w:
+            with writer.open_write(f"data/{split}-{k:05d}-of-{n:05d}.parquet") as f, \
+                    pq.ParquetWriter(f, schema) as w:
                 shard = part[k * per:(k + 1) * per]
                 for a in range(0, len(shard), 64):
                     batch = shard[a:a + 64]
-                    images = [{"bytes": writer.path(r["path"]).read_bytes(), "path": Path(r["path"]).name}
+                    images = [{"bytes": writer.read_bytes(r["path"]), "path": Path(r["path"]).name}
                               for r in batch]
                     w.write_table(pa.table({"image": images, "label": [index[r["class"]] for r in batch]},
                                            schema=schema))
-            os.replace(tmp, target)
     header = yaml.safe_dump(hf_card_header(rows, split_names, classes, split_bytes), sort_keys=False, allow_unicode=True)
     _text(writer, "README.md", f"---\n{header}---\n\n# Dataset with a negative class\n\nBuilt with negmine. "
           "Load it with the same class ids in every split:\n\n```python\nfrom datasets import load_dataset\n"

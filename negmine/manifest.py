@@ -27,27 +27,23 @@ def sort_rows(rows: Iterable[dict], split_order: Sequence[str]) -> list[dict]:
     return sorted(rows, key=lambda r: (rank.get(r["split"], len(rank)), r["class"], r["path"]))
 
 
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n")
-
-
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def write_json(path: Path, data: dict) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-
-
 def write_outputs(writer, rows: list[dict], rejects: list[dict], record: dict) -> None:
-    """manifest.jsonl, rejects.jsonl and negmine.json, the three files every negmine output has."""
-    write_jsonl(writer.path("manifest.jsonl"), rows)
-    write_jsonl(writer.path("rejects.jsonl"), rejects)
+    """manifest.jsonl, rejects.jsonl and negmine.json, the three files every negmine output has,
+    through the writer (a local folder or an fsspec URL)."""
+    import io
+
     from negmine.writers import RUN_RECORD
 
-    write_json(writer.path(RUN_RECORD), record)
+    for rel, items in (("manifest.jsonl", rows), ("rejects.jsonl", rejects)):
+        with writer.open_write(rel) as raw:
+            f = io.TextIOWrapper(raw, encoding="utf-8")
+            for r in items:
+                f.write(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n")
+            f.flush()
+            f.detach()                 # the writer closes (and uploads or renames) the file
+    writer.write_bytes(RUN_RECORD, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

@@ -119,7 +119,7 @@ class MineJob:
     scores: Path
     pool: str
     count: int
-    out: Path
+    out: Path | str                  # a local folder, or an fsspec URL (s3://bucket/ds, ...)
     skip_top: float = 0.125
     positives: Path | None = None
     exclude: list[str] = field(default_factory=list)

@@ -36,8 +36,8 @@ from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
                               negatives_needed, parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, budget, open_sources
-from negmine.writers import (DatasetWriter, Journal, Run, plain_record, refuse_out_inside, run_options,
-                             stored_seed)
+from negmine.writers import (DatasetWriter, Journal, Run, is_url, plain_record, refuse_local_only, refuse_out_inside,
+                             run_options, stored_seed)
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
 from negmine.synthetic import annotated_images, image_seed
@@ -63,7 +63,7 @@ def _release_freed_memory() -> None:
 @dataclass
 class SampleOptions:
     positives: Path
-    out: Path
+    out: Path | str                          # a local folder, or an fsspec URL (s3://bucket/ds, ...)
     sources: list[SourceSpec] = field(default_factory=list)
     image_column: str | None = None
     label_column: str | None = None
@@ -165,6 +165,8 @@ class SampleRun:
             twice = next(s for s in seen if seen.count(s) > 1)
             raise NegmineError(f"--source {twice[0]} is given twice; give it once (its weight sets its share: "
                                "SPEC?weight=2)")
+        if is_url(opts.out):
+            refuse_local_only(opts.out, link=opts.link, report=opts.report, push_to_hub=opts.push_to_hub)
         refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks)]
                           + [("--source", s.location) for s in opts.sources])
         self._forced_ratio: float | None = None    # --max-download: clustering past the class-coverage cap
@@ -680,7 +682,7 @@ class SampleRun:
                     if e["t"] == "pos-reject":
                         rejects.append(e["row"])
                         continue
-                    if writer.path(e["row"]["path"]).exists() or writer.path(e["row"]["path"]).is_symlink():
+                    if writer.exists(e["row"]["path"]):
                         names.take(*_split_suffix(Path(e["row"]["path"]).name))
                         rows.append(e["row"])
                         hashes = hashed[str(f.path)][0] if self.hash_kind else []
@@ -732,7 +734,7 @@ class SampleRun:
             e = done.get(k)
             if e is not None and e["t"] == "syn-reject":
                 rejects.append(e["row"])
-            elif e is not None and writer.path(e["row"]["path"]).exists():
+            elif e is not None and writer.exists(e["row"]["path"]):
                 names.take(*_split_suffix(Path(e["row"]["path"]).name))
                 rows.append(e["row"])
             else:
@@ -786,7 +788,9 @@ class SampleRun:
             if (c.dup_of or flagged) and c.tmp and kept_thumbs[0] < DROP_THUMBNAILS:
                 kept_thumbs[0] += 1
                 c.thumbnail = f"report/drops/{c.priority}.jpg"
-                save_thumbnail(io.BytesIO(writer.read_scratch(c.tmp)), writer.path(c.thumbnail))
+                thumb = io.BytesIO()
+                save_thumbnail(io.BytesIO(writer.read_scratch(c.tmp)), thumb)
+                writer.write_bytes(c.thumbnail, thumb.getvalue())
 
         with self._bar(total=target, desc="negatives", unit="img") as bar:
             return draw(candidate, self.available, target, self.sources, filters, writer, distributor,

@@ -22,8 +22,9 @@ REPORT_DIR = "report"
 
 
 def save_thumbnail(src, dst: Path, size: int = THUMB) -> None:
-    """`src`: a path or a binary file object."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    """`src`, `dst`: a path or a binary file object."""
+    if isinstance(dst, Path):
+        dst.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(src) as im:
         im = im.convert("RGB")
         im.thumbnail((size, size))

@@ -29,7 +29,7 @@ from negmine.images import ImageRejected
 from negmine.manifest import write_outputs
 from negmine.objects import image_frame, resolve
 from negmine.positives import _images_under
-from negmine.writers import Run, plain_record, refuse_out_inside, run_options, stored_seed
+from negmine.writers import Run, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -127,7 +127,7 @@ def _task(task: tuple, opts: CutoutOptions, mode: str, crop: dict) -> list[Cutou
 @dataclass
 class CutoutJob:
     images: Path
-    out: Path
+    out: Path | str                            # a local folder, or an fsspec URL (s3://bucket/ds, ...)
     boxes: Path | None = None
     masks: Path | None = None
     box_format: str = "auto"
@@ -152,6 +152,8 @@ def run_cutout(job: CutoutJob) -> dict:
     opts = job.options.validate()
     if job.mode not in ("cutout", "crops"):
         raise NegmineError("--mode must be cutout or crops")
+    if is_url(job.out):
+        refuse_local_only(job.out, report=job.report)
     refuse_out_inside(job.out, [("--images", job.images), ("--boxes", job.boxes), ("--masks", job.masks)])
     if job.seed is None and job.resume:
         job.seed = stored_seed(job.out)

@@ -152,3 +152,59 @@ def real_images_showing(wnids_shown: set[str]) -> dict[str, int]:
         if any(classes[j] in wnids_shown and classes[j] != w for j in labels):
             out[w] += 1
     return out
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API over HTTP (moto's server), for --out s3://: s3fs talks to it as to AWS."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)     # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch):
+    """An empty bucket of its own. fsspec's config points s3:// at the server (the way a user
+    sets FSSPEC_S3_ENDPOINT_URL), in this process and, through `env`, in subprocesses; the
+    options travel to worker processes and Ray tasks inside the pickled filesystem."""
+    import secrets
+    from types import SimpleNamespace
+
+    import fsspec.config
+    import s3fs
+
+    opts = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
+    monkeypatch.setitem(fsspec.config.conf, "s3", opts)
+    bucket = f"negmine-{secrets.token_hex(4)}"
+    fs = s3fs.S3FileSystem(**opts)
+    fs.mkdir(bucket)
+    env = {**os.environ, "FSSPEC_S3": json.dumps(opts)}
+    return SimpleNamespace(fs=fs, bucket=bucket, url=f"s3://{bucket}", env=env)
+
+
+def remote_files(fs, root: str) -> dict[str, bytes]:
+    """Every object under `root` (no protocol), by path relative to it."""
+    fs.invalidate_cache()
+    return {p[len(root) + 1:]: fs.cat_file(p) for p in sorted(fs.find(root))}
+
+
+def local_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def same_dataset(local: dict, remote: dict, remote_url: str) -> None:
+    """Every file the same bytes; negmine.json differs only in the --out it records."""
+    assert sorted(local) == sorted(remote)
+    assert [k for k in local if k != "negmine.json" and local[k] != remote[k]] == []
+    a, b = json.loads(local["negmine.json"]), json.loads(remote["negmine.json"])
+    key = "options" if "options" in a else "job"               # `cutout` records its job
+    assert b[key].pop("out") == remote_url
+    a[key].pop("out")
+    assert a == b

@@ -281,3 +281,15 @@ def test_mine_and_cutout_interrupted_on_ray_resume_to_the_local_result(command, 
     got.pop("negmine.json"), want.pop("negmine.json")
     assert record["job"].pop("resume") and not ref_record["job"].pop("resume")
     assert got == want and record == ref_record
+
+
+def test_sample_on_ray_to_s3_writes_the_local_dataset(local_ray, s3, positives, big_pool, tmp_path):
+    # the Ray tasks get the filesystem object (with its endpoint and keys) and write the files themselves
+    from conftest import local_files, remote_files, same_dataset
+
+    args = ["sample", "-q", "-p", positives, "-s", big_pool, "--count", 300, "--seed", 5, "--workers", 2]
+    assert invoke(*args, "-o", tmp_path / "local").exit_code == 0
+    url = f"{s3.url}/on-ray"
+    r = invoke(*args, "--engine", "ray", "-o", url)
+    assert r.exit_code == 0, r.output
+    same_dataset(local_files(tmp_path / "local"), remote_files(s3.fs, f"{s3.bucket}/on-ray"), url)

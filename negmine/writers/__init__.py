@@ -1,0 +1,20 @@
+"""The write stage: where a run's files go, and how an interrupted run is continued.
+
+Stages, in the order a run uses them:
+- `run`: the checks on --out, the run key a --resume must match, the writer and journal of a run;
+- `scratch`: scratch packs, where encoded images wait on the workers until the draw decides;
+- `local`: a local --out, staged beside it and published by rename (atomic);
+- `remote`: an fsspec URL --out (s3://, gs://, ...), written in place, negmine.json last.
+"""
+
+from negmine.writers.local import RUN_RECORD, STATE, DatasetWriter, Journal, checked_rel
+from negmine.writers.remote import RemoteWriter, SegmentJournal, filesystem, is_url
+from negmine.writers.run import (VOLATILE, Run, open_writer, out_location, plain_record, refuse_local_only,
+                                 refuse_out_inside, run_options, stored_seed)
+from negmine.writers.scratch import (_PACKS, RemotePack, RemoteScratch, ScratchPack, close_pack, copy_out,
+                                     copy_out_fs, pipe_file, scratch_pack)
+
+__all__ = ["RUN_RECORD", "STATE", "VOLATILE", "DatasetWriter", "Journal", "RemotePack", "RemoteScratch",
+           "RemoteWriter", "Run", "ScratchPack", "SegmentJournal", "checked_rel", "close_pack", "copy_out",
+           "copy_out_fs", "filesystem", "is_url", "open_writer", "out_location", "pipe_file", "plain_record",
+           "refuse_local_only", "refuse_out_inside", "run_options", "scratch_pack", "stored_seed"]

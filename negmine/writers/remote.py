@@ -1,0 +1,301 @@
+"""The write stage on an fsspec filesystem: --out s3://bucket/ds (or gs://, az://, hdfs://, ...).
+
+The same contract as the local writer, what an object store allows of it:
+- files are written in place under --out (an object store cannot rename a folder, and copying
+  every object once more at the end would double the writes); each object appears whole or not
+  at all, since a PUT is atomic;
+- negmine.json is written last, after the scratch objects and the run state are gone: an output
+  without it is not finished (an interrupted run keeps its state in --out/.negmine/ for --resume);
+- --overwrite deletes the previous output when the run starts, not when it ends (there is no
+  atomic swap of a prefix), and still only a folder that holds a negmine.json;
+- the journal is a series of objects (objects cannot be appended to), one every FLUSH_SECONDS at
+  most: a kill loses at most that much of the decisions, which a resumed run takes again the same way.
+
+Workers get the filesystem object itself (fsspec pickles it with its storage options), so on a
+cluster every worker writes where the driver reads, with no shared mount. Credentials and
+endpoints come the way fsspec's own config gives them (AWS_* / GOOGLE_* variables, or
+FSSPEC_S3_ENDPOINT_URL and the like, see the README).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import BinaryIO
+
+from negmine.errors import NegmineError
+from negmine.writers.local import RUN_RECORD, STATE, checked_rel
+from negmine.writers.scratch import RemoteScratch, close_pack, copy_out_fs, make_parent, pipe_file
+
+LINK_MODES_REMOTE = ("copy",)
+
+
+def is_url(out: object) -> bool:
+    """True for an fsspec URL other than file:// (those are local paths)."""
+    return isinstance(out, str) and "://" in out and out.split("://", 1)[0] not in ("file", "local")
+
+
+def filesystem(url: str):
+    """(fsspec filesystem, path on it without the protocol) for `url`. Raises NegmineError (one
+    line) when the protocol's package is missing or the URL is not one fsspec can open."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except ImportError as exc:
+        raise NegmineError(f"--out {url}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:       # a malformed URL, bad storage options: whatever the backend raises
+        raise NegmineError(f"--out {url}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    return fs, path.rstrip("/")
+
+
+def remote_state(url: str, name: str) -> str | None:
+    """The run-state file `name` of an interrupted run at `url`, None when there is none."""
+    fs, root = filesystem(url)
+    try:
+        return fs.cat_file(f"{root}/{STATE}/{name}").decode("utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _one_line(url: str, action: str, exc: BaseException) -> NegmineError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return NegmineError(f"cannot {action} {url}: {text}")
+
+
+class RemoteWriter:
+    """`DatasetWriter`'s methods on an fsspec filesystem (see the module docstring for what differs).
+    `out` and `staging` are the URL; files go to their final place as they are written."""
+
+    def __init__(self, out: str, *, overwrite: bool = False, resume: bool = False):
+        self.out = self.staging = out.rstrip("/")
+        self.fs, self.root = filesystem(self.out)
+        self.resumed = False
+        self._record: bytes | None = None
+        fs, state = self.fs, f"{self.root}/{STATE}"
+        try:
+            fs.invalidate_cache()
+            complete = fs.exists(f"{self.root}/{RUN_RECORD}")
+            interrupted = fs.exists(f"{state}/run.json")
+            if interrupted and complete:
+                # stopped between writing negmine.json and removing the state: the output is whole
+                fs.rm(state, recursive=True)
+                interrupted = False
+            if interrupted:
+                if resume:
+                    self.resumed = True
+                elif overwrite:
+                    fs.rm(self.root, recursive=True)
+                else:
+                    raise NegmineError(f"an interrupted run was found in {self.out} ({STATE}/); pass --resume "
+                                       "to continue it, or --overwrite to start over")
+            elif resume:
+                raise NegmineError(f"nothing to resume for {self.out}" + (": it is complete" if complete else ""))
+            elif self._listing():
+                if not overwrite:
+                    raise NegmineError(f"--out {self.out} is not empty; pass --overwrite to replace it")
+                if not complete:
+                    raise NegmineError(f"--out {self.out} is not empty and holds no {RUN_RECORD}: "
+                                       "refusing to replace a folder negmine did not write")
+                fs.rm(self.root, recursive=True)
+        except NegmineError:
+            raise
+        except Exception as exc:       # no bucket, no credentials, no permission: one line, before any work
+            raise _one_line(self.out, "open", exc) from None
+
+    def _listing(self) -> list[str]:
+        try:
+            return self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            return []
+
+    def _path(self, rel: str) -> str:
+        folder, name = checked_rel(rel)
+        return f"{self.root}/{folder}/{name}" if folder else f"{self.root}/{name}"
+
+    def write_bytes(self, rel: str, data: bytes) -> str:
+        """One PUT: the object appears whole or not at all. negmine.json is held until `publish`."""
+        path = self._path(rel)
+        if rel == RUN_RECORD:
+            self._record = bytes(data)
+        else:
+            pipe_file(self.fs, path, data)
+        return path
+
+    def place(self, rel: str, source, mode: str = "copy") -> str:
+        """Upload a user's file (only ever read). Links cannot point from an object store to a local
+        file: --link hardlink/symlink is refused before a run starts (`check_link`)."""
+        self.check_link(mode)
+        path = self._path(rel)
+        try:
+            self.fs.put_file(os.fspath(source), path)
+        except FileNotFoundError:
+            make_parent(self.fs, path)
+            self.fs.put_file(os.fspath(source), path)
+        return path
+
+    def check_link(self, mode: str) -> None:
+        if mode not in LINK_MODES_REMOTE:
+            raise NegmineError(f"--link {mode} needs a local --out; files in {self.out} are copies (--link copy)")
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self._path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        if rel == RUN_RECORD and self._record is not None:
+            return self._record
+        return self.fs.cat_file(self._path(rel))
+
+    def size(self, rel: str) -> int:
+        return int(self.fs.size(self._path(rel)))
+
+    @contextmanager
+    def open_write(self, rel: str) -> Iterator[BinaryIO]:
+        """A binary file to write `rel` through, uploaded only when the block ends without an error
+        (staged in a local temporary file, so a failed write leaves no half object and a large
+        parquet shard never sits in memory)."""
+        path = self._path(rel)
+        if rel == RUN_RECORD:
+            buf = io.BytesIO()
+            yield buf
+            self._record = buf.getvalue()
+            return
+        with tempfile.NamedTemporaryFile(prefix="negmine-", suffix=".part") as tmp:
+            yield tmp
+            tmp.flush()
+            try:
+                self.fs.put_file(tmp.name, path)
+            except FileNotFoundError:
+                make_parent(self.fs, path)
+                self.fs.put_file(tmp.name, path)
+
+    # run state: --out/.negmine/
+    def read_state(self, name: str) -> str | None:
+        try:
+            return self.fs.cat_file(f"{self.root}/{STATE}/{name}").decode("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def write_state(self, name: str, text: str) -> None:
+        try:
+            pipe_file(self.fs, f"{self.root}/{STATE}/{name}", text.encode("utf-8"))
+        except Exception as exc:       # the first write of a run: a missing bucket or a read-only key shows here
+            raise _one_line(self.out, "write to", exc) from None
+
+    def open_journal(self) -> "SegmentJournal":
+        return SegmentJournal(self.fs, f"{self.root}/{STATE}/journal")
+
+    # scratch packs: --out/.work/
+    @property
+    def scratch(self) -> RemoteScratch:
+        return RemoteScratch(self.fs, f"{self.root}/.work")
+
+    def read_scratch(self, ref: list) -> bytes:
+        name, offset, length = ref
+        return self.fs.cat_file(f"{self.root}/.work/{name}", start=offset, end=offset + length)
+
+    def place_scratch(self, moves: Iterable[tuple[list, str]], distributor, batch: int = 256) -> None:
+        """Write each (scratch ref, rel path) as an object, on the distributor's workers (each reads
+        the packs and writes the files itself: nothing goes through the driver)."""
+        work = f"{self.root}/.work"
+
+        def batches():
+            out = []
+            for ref, rel in moves:
+                out.append((f"{work}/{ref[0]}", ref[1], ref[2], self._path(rel)))
+                if len(out) == batch:
+                    yield out
+                    out = []
+            if out:
+                yield out
+
+        for _ in distributor.imap(partial(copy_out_fs, fs=self.fs), batches()):
+            pass
+
+    def close_scratch(self) -> None:
+        close_pack(self.scratch)
+
+    def clear_scratch(self) -> None:
+        self.close_scratch()
+        try:
+            self.fs.rm(f"{self.root}/.work", recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def publish(self) -> str:
+        """Remove the scratch objects, write negmine.json, then remove the run state (in that order:
+        a stop in between leaves either a resumable run or a complete output)."""
+        self.clear_scratch()
+        if self._record is not None:
+            pipe_file(self.fs, f"{self.root}/{RUN_RECORD}", self._record)
+        try:
+            self.fs.rm(f"{self.root}/{STATE}", recursive=True)
+        except FileNotFoundError:
+            pass
+        return self.out
+
+    def abort(self) -> None:
+        """A run that cannot succeed as given (bad input): remove what it wrote."""
+        try:
+            self.fs.rm(self.root, recursive=True)
+        except FileNotFoundError:
+            pass
+
+
+class SegmentJournal:
+    """`Journal` on an object store: entries are buffered and written as a new numbered object at
+    most every FLUSH_SECONDS (and on close); a resumed run reads the objects in order."""
+
+    FLUSH_SECONDS = 2.0
+
+    def __init__(self, fs, folder: str):
+        self.fs, self.folder = fs, folder
+        self.entries: list[dict] = []
+        try:
+            names = sorted(p for p in fs.ls(folder, detail=False) if p.endswith(".jsonl"))
+        except FileNotFoundError:
+            names = []
+        texts = fs.cat(names) if names else {}
+        self.seq = 0
+        for k, name in enumerate(names):
+            try:
+                self.entries += [json.loads(line) for line in texts[name].decode("utf-8").splitlines() if line]
+            except ValueError:
+                # a segment a non-atomic filesystem left torn: drop it and what follows, so what
+                # this run appends is read in order next time
+                fs.rm(names[k:])
+                break
+            self.seq = int(os.path.basename(name).split(".")[0]) + 1
+        self._buf: list[str] = []
+        self._last = time.monotonic()
+
+    def append(self, entry: dict) -> None:
+        self._buf.append(json.dumps(entry, separators=(",", ":")) + "\n")
+        self._maybe_flush()
+
+    def extend(self, entries: list[dict]) -> None:
+        self._buf += [json.dumps(e, separators=(",", ":")) + "\n" for e in entries]
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if time.monotonic() - self._last >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            pipe_file(self.fs, f"{self.folder}/{self.seq:08d}.jsonl", "".join(self._buf).encode("utf-8"))
+            self.seq += 1
+            self._buf = []
+        self._last = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+
+
+__all__ = ["RemoteWriter", "SegmentJournal", "filesystem", "is_url", "remote_state"]

@@ -1,0 +1,165 @@
+"""--out on an fsspec filesystem: s3:// against a real S3 API over HTTP (moto's server), through s3fs
+as users run it; the same dataset, byte for byte, as a local --out, from any worker count."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import fsspec
+import pytest
+from click.testing import CliRunner
+
+from conftest import SHARED, local_files, make_parquet_repo, read_manifest, remote_files, same_dataset
+from negmine.cli import cli
+from negmine.writers import SegmentJournal
+
+RACCOONS = SHARED / "raccoon-voc"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [*map(str, args)])
+
+
+@pytest.mark.parametrize("fmt", ["imagefolder", "hf"])
+def test_sample_to_s3_writes_the_local_dataset(s3, positives, pool, tmp_path, fmt):
+    args = ["sample", "-q", "-p", positives, "-s", pool, "--count", 60, "--seed", 4, "--workers", 2, "--format", fmt]
+    assert invoke(*args, "-o", tmp_path / "local").exit_code == 0
+    url = f"{s3.url}/runs/ds"
+    r = invoke(*args, "--json", "-o", url)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["out"] == url
+    remote = remote_files(s3.fs, f"{s3.bucket}/runs/ds")
+    assert not any(k.startswith((".negmine/", ".work/")) for k in remote)      # no run state or scratch left
+    same_dataset(local_files(tmp_path / "local"), remote, url)
+
+
+def test_yolo_det_to_s3_says_data_yaml_needs_a_local_path(s3, pool, tmp_path):
+    r = invoke("sample", "-p", RACCOONS / "images", "--boxes", RACCOONS / "annotations", "-s", pool, "--count", 20,
+               "--seed", 1, "--workers", 1, "--format", "yolo-det", "-o", f"{s3.url}/yolo")
+    assert r.exit_code == 0, r.output
+    assert "data.yaml has no `path`" in r.output
+    yaml = s3.fs.cat_file(f"{s3.bucket}/yolo/data.yaml").decode()
+    assert not yaml.startswith("path:") and "train: images/train" in yaml
+
+
+def test_cutout_and_mine_to_s3_write_what_they_write_locally(s3, positives, pool, tmp_path):
+    cut = ["cutout", "-q", "--images", RACCOONS / "images", "--boxes", RACCOONS / "annotations", "--seed", 3,
+           "--workers", 2]
+    assert invoke(*cut, "-o", tmp_path / "cut").exit_code == 0
+    r = invoke(*cut, "-o", f"{s3.url}/cut")
+    assert r.exit_code == 0, r.output
+    same_dataset(local_files(tmp_path / "cut"), remote_files(s3.fs, f"{s3.bucket}/cut"), f"{s3.url}/cut")
+
+    base = tmp_path / "round1"
+    assert invoke("sample", "-q", "--workers", 1, "-p", positives, "-s", pool, "--count", 60, "--seed", 2,
+                  "-o", base).exit_code == 0
+    scores = tmp_path / "s.csv"
+    negs = [r for r in read_manifest(base) if r["role"] == "negative"]
+    scores.write_text("path,score\n" + "".join(f"{r['path']},{i / 100}\n" for i, r in enumerate(negs)))
+    mine = ["mine", "-q", "--workers", 2, "--scores", scores, "--pool", base, "--count", 30]
+    assert invoke(*mine, "-o", tmp_path / "mined").exit_code == 0
+    r = invoke(*mine, "-o", f"{s3.url}/mined")
+    assert r.exit_code == 0, r.output
+    same_dataset(local_files(tmp_path / "mined"), remote_files(s3.fs, f"{s3.bucket}/mined"), f"{s3.url}/mined")
+
+
+def test_a_run_on_s3_killed_mid_draw_resumes_to_the_same_dataset(s3, positives, tmp_path):
+    big = make_parquet_repo(tmp_path / "big", [f"c{i:02d}" for i in range(30)], 50, shards=3, seed=7)
+    args = ["sample", "-q", "-p", positives, "-s", big, "--count", 1400, "--seed", 11, "--workers", 2]
+    assert invoke(*args, "-o", tmp_path / "ref").exit_code == 0
+    url, root = f"{s3.url}/ds", f"{s3.bucket}/ds"
+    proc = subprocess.Popen([sys.executable, "-m", "negmine", *map(str, args), "-o", url], env=s3.env,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:         # kill once the draw has written scratch
+        s3.fs.invalidate_cache()
+        if s3.fs.exists(f"{root}/.work") and s3.fs.ls(f"{root}/.work"):
+            break
+        time.sleep(0.05)
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    # its worker processes notice and exit (else they would hold stderr open, and their memory, for ever)
+    _, err = proc.communicate(timeout=30)
+    s3.fs.invalidate_cache()
+    assert killed and s3.fs.exists(f"{root}/.negmine/run.json"), err
+    assert not s3.fs.exists(f"{root}/negmine.json")                # never taken for a finished dataset
+
+    r = invoke(*args, "-o", url)                                   # neither --resume nor --overwrite: refused
+    assert r.exit_code == 1 and "interrupted run" in r.output and "--resume" in r.output
+    r = subprocess.run([sys.executable, "-m", "negmine", *map(str, args), "--resume", "-o", url], env=s3.env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    remote = remote_files(s3.fs, root)
+    assert not any(k.startswith((".negmine/", ".work/")) for k in remote)
+    same_dataset(local_files(tmp_path / "ref"), remote, url)
+
+
+def test_what_a_remote_out_refuses_is_one_line_and_changes_nothing(s3, positives, pool, tmp_path):
+    base = ["sample", "-p", positives, "-s", pool, "--count", 20, "--seed", 1, "--workers", 1]
+    s3.fs.pipe_file(f"{s3.bucket}/theirs/keep.txt", b"not negmine's")
+    r = invoke(*base, "--overwrite", "-o", f"{s3.url}/theirs")
+    assert r.exit_code == 1 and "holds no negmine.json" in r.output
+    assert s3.fs.cat_file(f"{s3.bucket}/theirs/keep.txt") == b"not negmine's"
+    for extra, flag in ((["--report"], "--report"), (["--link", "symlink"], "--link"),
+                        (["--push-to-hub", "me/ds"], "--push-to-hub")):
+        r = invoke(*base, *extra, "-o", f"{s3.url}/x")
+        assert r.exit_code == 1 and f"{flag} needs a local --out" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1
+    r = invoke(*base, "-o", f"s3://no-such-bucket-{s3.bucket}/ds")
+    assert r.exit_code == 1 and r.output.startswith("Error: cannot write to s3://no-such-bucket"), r.output
+    assert "does not exist" in r.output and not s3.fs.exists(f"no-such-bucket-{s3.bucket}")
+    r = invoke(*base, "--resume", "-o", f"{s3.url}/never")
+    assert r.exit_code == 1 and "nothing to resume" in r.output
+    r = invoke(*base, "-o", "nosuchproto://b/ds")
+    assert r.exit_code == 2 and "fsspec knows no protocol 'nosuchproto'" in r.output
+
+
+def test_overwrite_replaces_a_previous_remote_output(s3, positives, pool):
+    url, root = f"{s3.url}/ds", f"{s3.bucket}/ds"
+    args = ["sample", "-q", "-p", positives, "-s", pool, "--count", 20, "--workers", 1]
+    assert invoke(*args, "--seed", 1, "-o", url).exit_code == 0
+    first = remote_files(s3.fs, root)
+    s3.fs.pipe_file(f"{root}/train/other/stale.jpg", b"x")
+    r = invoke(*args, "--seed", 2, "-o", url)
+    assert r.exit_code == 1 and "--overwrite" in r.output
+    assert invoke(*args, "--seed", 2, "--overwrite", "-o", url).exit_code == 0
+    second = remote_files(s3.fs, root)
+    assert "train/other/stale.jpg" not in second and second["manifest.jsonl"] != first["manifest.jsonl"]
+    assert {r["path"] for r in map(json.loads, second["manifest.jsonl"].splitlines())} | \
+        {"manifest.jsonl", "rejects.jsonl", "negmine.json", "classes.txt", "class_weights.json"} == set(second)
+
+
+def test_segment_journal_reads_in_order_and_drops_a_torn_segment():
+    fs = fsspec.filesystem("memory")
+    folder = "/journal-test"
+    j = SegmentJournal(fs, folder)
+    j.FLUSH_SECONDS = 0                         # every call writes a segment
+    j.append({"n": 0})
+    j.extend([{"n": 1}, {"n": 2}])
+    j.close()
+    assert SegmentJournal(fs, folder).entries == [{"n": 0}, {"n": 1}, {"n": 2}]
+    later = SegmentJournal(fs, folder)          # what a resumed run appends comes after
+    later.extend([{"n": 3}])
+    later.close()
+    assert [e["n"] for e in SegmentJournal(fs, folder).entries] == [0, 1, 2, 3]
+    fs.pipe_file(f"{folder}/00000001.jsonl", b'{"n": 1}\n{"n": 2')    # torn by a filesystem without atomic PUTs
+    resumed = SegmentJournal(fs, folder)
+    assert resumed.entries == [{"n": 0}]
+    resumed.append({"n": "again"})
+    resumed.close()
+    assert [e["n"] for e in SegmentJournal(fs, folder).entries] == [0, "again"]
+    fs.rm(folder, recursive=True)
+
+
+def test_a_slow_journal_waits_for_its_interval():
+    fs = fsspec.filesystem("memory")
+    j = SegmentJournal(fs, "/journal-interval")
+    j.FLUSH_SECONDS = 3600
+    for n in range(100):
+        j.append({"n": n})
+    assert fs.ls("/journal-interval") == [] if fs.exists("/journal-interval") else True   # one write, at close
+    j.close()
+    assert len(fs.ls("/journal-interval")) == 1 and len(SegmentJournal(fs, "/journal-interval").entries) == 100
+    fs.rm("/journal-interval", recursive=True)
