@@ -186,8 +186,9 @@ def run_mine(job: MineJob) -> dict:
         else:
             order.append((score, cid, row))
     hash_kind = None if job.hash == "none" else job.hash
-    # the engine changes where the work runs, never what is written: not recorded, not in the run key
-    record = plain_record({k: v for k, v in job.__dict__.items() if k not in ENGINE_OPTIONS})
+    # what negmine.json records: not how the run went (engine, progress, a resume), only what it wrote;
+    # the run key is made from it, so the engine is not in it either
+    record = plain_record({k: v for k, v in job.__dict__.items() if k not in ENGINE_OPTIONS + ("progress", "resume")})
     key = {"negmine_version": __version__, "scores_sha256": hashlib.sha256(Path(job.scores).read_bytes()).hexdigest(),
            "options": run_options(record)}
     distributor = make_distributor(job.workers, job.engine, job.ray_address)

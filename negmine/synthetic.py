@@ -160,8 +160,10 @@ def run_cutout(job: CutoutJob) -> dict:
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
     root, keys, boxes, masks, invalid = annotated_images(job.images, job.boxes, job.masks, job.classes,
                                                          job.box_format)
-    # the engine changes where the work runs, never what is written: not recorded, not in the run key
-    record = plain_record({**{k: v for k, v in asdict(job).items() if k not in ENGINE_OPTIONS}, "seed": seed,
+    # what negmine.json records: not how the run went (engine, progress, a resume), only what it wrote;
+    # the run key is made from it, so the engine is not in it either
+    record = plain_record({**{k: v for k, v in asdict(job).items() if k not in ENGINE_OPTIONS + ("progress", "resume")},
+                           "seed": seed,
                            "options": asdict(opts)})
     key = {"negmine_version": __version__, "seed": seed, "options": run_options(record)}
     rows, rejects, tasks = [], [], []

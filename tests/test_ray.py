@@ -279,7 +279,7 @@ def test_mine_and_cutout_interrupted_on_ray_resume_to_the_local_result(command, 
     # negmine.json is the same but for the job's own --resume flag
     record, ref_record = (json.loads((d / "negmine.json").read_text()) for d in (out, ref))
     got.pop("negmine.json"), want.pop("negmine.json")
-    assert record["job"].pop("resume") and not ref_record["job"].pop("resume")
+    assert "resume" not in record["job"]      # how the run went is not part of what it wrote
     assert got == want and record == ref_record
 
 
