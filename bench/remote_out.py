@@ -33,7 +33,7 @@ class _Log(logging.Handler):
         self.counts: Counter = Counter()
 
     def emit(self, record):
-        m = self.pattern.search(record.getMessage())
+        m = self.pattern.search(re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage()))   # werkzeug colours some lines
         if not m:
             return
         method, path = m.groups()
@@ -45,7 +45,8 @@ class _Log(logging.Handler):
 
 def _sample(args: list, env: dict) -> float:
     t = time.monotonic()
-    subprocess.run([sys.executable, "-m", "negmine", "sample", "-q", *args], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "negmine", "sample", "-q", *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     return time.monotonic() - t
 
 
@@ -57,6 +58,7 @@ def run(scale: str = "default") -> dict:
     p, pos = pool(rows), positives()
     log = _Log()
     werkzeug = logging.getLogger("werkzeug")
+    level, propagate = werkzeug.level, werkzeug.propagate
     werkzeug.setLevel(logging.INFO)
     werkzeug.addHandler(log)
     werkzeug.propagate = False
@@ -92,6 +94,8 @@ def run(scale: str = "default") -> dict:
     finally:
         server.stop()
         werkzeug.removeHandler(log)
+        werkzeug.setLevel(level)
+        werkzeug.propagate = propagate
     put_files = requests["PUT file"]
     total = sum(requests.values())
     out = {"name": "remote_out", "pool_rows": rows, "negatives": count, "files": len(files),

@@ -4,7 +4,8 @@ import importlib
 
 import pytest
 
-NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray"]
+NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
+         "remote_out"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -38,6 +39,8 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
             assert run["negmine"]["classes_covered"] >= run["datasets_streaming"]["classes_covered"]
     if name == "ray":
         assert result["identical_manifests"] and set(result["seconds"]) >= {"local_1", "ray_1"}
+    if name == "remote_out":                      # every file of the local run went up, each with one PUT
+        assert result["same_files"] and result["requests"]["PUT file"] == result["files"] > 0
     if name == "cutout":
         assert set(result["images_per_s"]) >= {"noise", "blur", "mean", "black", "tile", "inpaint"}
     if name == "contamination":
