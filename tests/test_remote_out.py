@@ -110,6 +110,8 @@ def test_what_a_remote_out_refuses_is_one_line_and_changes_nothing(s3, positives
     r = invoke(*base, "-o", f"s3://no-such-bucket-{s3.bucket}/ds")
     assert r.exit_code == 1 and r.output.startswith("Error: cannot write to s3://no-such-bucket"), r.output
     assert "does not exist" in r.output and not s3.fs.exists(f"no-such-bucket-{s3.bucket}")
+    r = invoke(*base, "-o", s3.url)                            # --overwrite or a failed run would remove it all
+    assert r.exit_code == 1 and "is a whole bucket" in r.output
     r = invoke(*base, "--resume", "-o", f"{s3.url}/never")
     assert r.exit_code == 1 and "nothing to resume" in r.output
     r = invoke(*base, "-o", "nosuchproto://b/ds")

@@ -34,6 +34,8 @@ from negmine.writers.local import RUN_RECORD, STATE, checked_rel
 from negmine.writers.scratch import RemoteScratch, close_pack, copy_out_fs, make_parent, pipe_file
 
 LINK_MODES_REMOTE = ("copy",)
+# fsspec protocols whose first path part is a bucket (container): an --out must name a prefix in it
+BUCKET_STORES = {"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss", "r2"}
 
 
 def is_url(out: object) -> bool:
@@ -76,6 +78,10 @@ class RemoteWriter:
     def __init__(self, out: str, *, overwrite: bool = False, resume: bool = False):
         self.out = self.staging = out.rstrip("/")
         self.fs, self.root = filesystem(self.out)
+        protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
+        if protocols & BUCKET_STORES and "/" not in self.root.strip("/"):
+            # --overwrite and a failed run remove --out: never a whole bucket
+            raise NegmineError(f"--out {self.out} is a whole bucket; name a folder in it ({self.out}/NAME)")
         self.resumed = False
         self._record: bytes | None = None
         fs, state = self.fs, f"{self.root}/{STATE}"
