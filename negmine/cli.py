@@ -422,8 +422,9 @@ def classes(sources, positives, exclude, exclude_unmapped, max_contamination, im
 @click.option("--against", type=click.Path(path_type=Path),
               help="Report images of FOLDER that duplicate an image of this folder instead (leakage).")
 @click.option("--report", type=click.Path(path_type=Path), help="Write the report here (.json or .csv).")
-@click.option("--out", type=click.Path(path_type=Path),
-              help="Write a copy of FOLDER with one image per duplicate group (and no --against matches).")
+@click.option("--out", type=OUT,
+              help="Write a copy of FOLDER with one image per duplicate group (and no --against matches); "
+                   "a folder or an fsspec URL (s3://bucket/prefix).")
 @click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash"]), default="phash", show_default=True)
 @click.option("--hash-distance", type=int, default=10, show_default=True, help="Radius in bits.")
 @click.option("--dihedral", is_flag=True, help="Also match rotated and flipped copies.")

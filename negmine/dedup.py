@@ -17,7 +17,7 @@ from negmine.errors import NegmineError
 from negmine.neighbors import nearest, pairs_within
 from negmine.overlap import hash_files
 from negmine.positives import _images_under
-from negmine.writers import refuse_out_inside
+from negmine.writers import checked_rel, filesystem, is_url, refuse_out_inside, refuse_whole_bucket
 
 
 @dataclass
@@ -124,6 +124,26 @@ def find_duplicates(folder: Path, against: Path | None = None, *, kind: str = "p
     return result
 
 
+def _upload_kept(result: DedupResult, out: str, keep: list[str]) -> int:
+    fs, root = filesystem(out)
+    refuse_whole_bucket(fs, root, out)
+    try:
+        fs.invalidate_cache()
+        if fs.exists(root) and fs.ls(root, detail=False):
+            raise NegmineError(f"--out {out} is not empty")
+        targets = []
+        for rel in keep:
+            folder, name = checked_rel(rel)
+            targets.append(f"{root}/{folder}/{name}" if folder else f"{root}/{name}")
+        if keep:
+            fs.put([str(result.root / rel) for rel in keep], targets)
+    except NegmineError:
+        raise
+    except Exception as exc:           # no bucket, no credentials: one line
+        raise NegmineError(f"cannot write to {out}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return len(keep)
+
+
 def write_report(result: DedupResult, path: Path) -> None:
     path = Path(path)
     if path.suffix.lower() == ".csv":
@@ -143,13 +163,17 @@ def write_report(result: DedupResult, path: Path) -> None:
         path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
-def copy_kept(result: DedupResult, out: Path) -> int:
-    """Copy every image that is neither a dropped duplicate nor unreadable; the source is untouched."""
+def copy_kept(result: DedupResult, out: Path | str) -> int:
+    """Copy every image that is neither a dropped duplicate nor unreadable; the source is untouched.
+    `out`: an empty (or new) local folder, or an fsspec URL (s3://bucket/prefix), where the files are
+    uploaded together (s3fs and gcsfs send them concurrently). Returns the number of files copied."""
     refuse_out_inside(out, [("FOLDER", result.root), ("--against", result.against)])
+    drop = result.dropped | {x["path"] for x in result.skipped}
+    if is_url(out):
+        return _upload_kept(result, str(out), [rel for rel in result.files if rel not in drop])
     out = Path(out).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
         raise NegmineError(f"--out {out} is not empty")
-    drop = result.dropped | {x["path"] for x in result.skipped}
     n = 0
     for rel in result.files:
         if rel in drop:

@@ -165,3 +165,20 @@ def test_a_slow_journal_waits_for_its_interval():
     j.close()
     assert len(fs.ls("/journal-interval")) == 1 and len(SegmentJournal(fs, "/journal-interval").entries) == 100
     fs.rm("/journal-interval", recursive=True)
+
+
+def test_dedup_copies_the_kept_images_to_s3(s3, tmp_path):
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(RACCOONS / "images", folder)
+    shutil.copy(folder / "raccoon-1.jpg", folder / "copy-of-1.jpg")        # a duplicate to drop
+    r = invoke("dedup", folder, "--workers", 1, "--out", tmp_path / "kept")
+    assert r.exit_code == 0, r.output
+    r = invoke("dedup", folder, "--workers", 1, "--out", f"{s3.url}/kept")
+    assert r.exit_code == 0, r.output
+    local = local_files(tmp_path / "kept")
+    assert 0 < len(local) < len(local_files(folder)) and not ({"raccoon-1.jpg", "copy-of-1.jpg"} <= set(local))
+    assert remote_files(s3.fs, f"{s3.bucket}/kept") == local
+    r = invoke("dedup", folder, "--workers", 1, "--out", f"{s3.url}/kept")        # not into a non-empty prefix
+    assert r.exit_code == 1 and "is not empty" in r.output

@@ -8,7 +8,7 @@ Stages, in the order a run uses them:
 """
 
 from negmine.writers.local import RUN_RECORD, STATE, DatasetWriter, Journal, checked_rel
-from negmine.writers.remote import RemoteWriter, SegmentJournal, filesystem, is_url
+from negmine.writers.remote import RemoteWriter, SegmentJournal, filesystem, is_url, refuse_whole_bucket
 from negmine.writers.run import (VOLATILE, Run, open_writer, out_location, plain_record, refuse_local_only,
                                  refuse_out_inside, run_options, stored_seed)
 from negmine.writers.scratch import (_PACKS, RemotePack, RemoteScratch, ScratchPack, close_pack, copy_out,
@@ -17,4 +17,4 @@ from negmine.writers.scratch import (_PACKS, RemotePack, RemoteScratch, ScratchP
 __all__ = ["RUN_RECORD", "STATE", "VOLATILE", "DatasetWriter", "Journal", "RemotePack", "RemoteScratch",
            "RemoteWriter", "Run", "ScratchPack", "SegmentJournal", "checked_rel", "close_pack", "copy_out",
            "copy_out_fs", "filesystem", "is_url", "open_writer", "out_location", "pipe_file", "plain_record",
-           "refuse_local_only", "refuse_out_inside", "run_options", "scratch_pack", "stored_seed"]
+           "refuse_local_only", "refuse_out_inside", "refuse_whole_bucket", "run_options", "scratch_pack", "stored_seed"]

@@ -57,6 +57,14 @@ def filesystem(url: str):
     return fs, path.rstrip("/")
 
 
+def refuse_whole_bucket(fs, root: str, url: str) -> None:
+    """Raise NegmineError when `url` names a whole bucket of an object store rather than a prefix
+    in one: negmine replaces or removes what it writes, and that must never be a bucket."""
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if protocols & BUCKET_STORES and "/" not in root.strip("/"):
+        raise NegmineError(f"--out {url} is a whole bucket; name a folder in it ({url}/NAME)")
+
+
 def remote_state(url: str, name: str) -> str | None:
     """The run-state file `name` of an interrupted run at `url`, None when there is none."""
     fs, root = filesystem(url)
@@ -78,10 +86,7 @@ class RemoteWriter:
     def __init__(self, out: str, *, overwrite: bool = False, resume: bool = False):
         self.out = self.staging = out.rstrip("/")
         self.fs, self.root = filesystem(self.out)
-        protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
-        if protocols & BUCKET_STORES and "/" not in self.root.strip("/"):
-            # --overwrite and a failed run remove --out: never a whole bucket
-            raise NegmineError(f"--out {self.out} is a whole bucket; name a folder in it ({self.out}/NAME)")
+        refuse_whole_bucket(self.fs, self.root, self.out)   # --overwrite and a failed run remove --out
         self.resumed = False
         self._record: bytes | None = None
         fs, state = self.fs, f"{self.root}/{STATE}"
@@ -304,4 +309,4 @@ class SegmentJournal:
         self.flush()
 
 
-__all__ = ["RemoteWriter", "SegmentJournal", "filesystem", "is_url", "remote_state"]
+__all__ = ["RemoteWriter", "SegmentJournal", "filesystem", "is_url", "refuse_whole_bucket", "remote_state"]
