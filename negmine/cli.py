@@ -33,8 +33,11 @@ def _handle_errors(fn):
             err.exit_code = exc.exit_code
             raise err from None
         except KeyboardInterrupt:
-            click.echo("negmine: interrupted; the output folder was left as it was "
-                       "(run the same command with --resume to continue)", err=True)
+            if fn.__name__ in ("sample", "cutout", "mine", "run"):
+                click.echo("negmine: interrupted; what was done is kept (run the same command with --resume "
+                           "to continue)", err=True)
+            else:                              # nothing resumable: dedup removes a partial --out copy
+                click.echo("negmine: interrupted", err=True)
             sys.exit(130)
 
     return click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks.")(wrapper)
@@ -69,7 +72,8 @@ def _emit(data: dict, as_json: bool, human: str) -> None:
 
 class _OutLocation(click.ParamType):
     """--out: a local path, or an fsspec URL kept as text (click.Path would fold 's3://b/x' into
-    's3:/b/x'); an unknown protocol is a usage error."""
+    's3:/b/x'). A bad URL is the command's one-line error (exit 1, and JSON with --json), as a bad
+    output folder is, not a usage error."""
 
     name = "PATH|URL"
 
@@ -78,10 +82,7 @@ class _OutLocation(click.ParamType):
             return value
         from negmine.writers import out_location
 
-        try:
-            return out_location(value)
-        except NegmineError as exc:
-            self.fail(str(exc), param, ctx)
+        return out_location(value)
 
 
 OUT = _OutLocation()
@@ -279,7 +280,7 @@ def _input_notes(s: dict) -> str:
         shown = "; ".join(" = ".join(g["files"]) for g in groups[:5]) + (" ..." if len(groups) > 5 else "")
         kept = ("one of each kept (--dedup-positives)" if any("kept" in g for g in groups)
                 else "each kept in one split; --dedup-positives keeps one of each")
-        notes += (f"\n{len(groups)} groups of duplicate positives ({sum(len(g['files']) for g in groups)} images), "
+        notes += (f"\n{len(groups)} {'group' if len(groups) == 1 else 'groups'} of duplicate positives ({sum(len(g['files']) for g in groups)} images), "
                   f"{kept}: {shown}")
     return notes
 
@@ -601,7 +602,7 @@ def mine(quiet, as_json, exclude, **kw) -> None:
 
 
 @cli.command()
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("out", type=OUT)
 @click.option("--per-class", is_flag=True, help="Also one contact sheet per class.")
 @click.option("--count", type=int, default=48, show_default=True, help="Tiles per contact sheet.")
 @click.option("--seed", type=click.IntRange(min=0), help="Which images the sheets show (default: the run's seed).")
@@ -616,6 +617,8 @@ def report(out, per_class, count, seed, content_check, content_model, as_json) -
     negatives and a static HTML gallery (OUT/report/report.html) to browse them."""
     from negmine.report import text, write_report
 
+    if isinstance(out, str):               # an fsspec URL: the report reads and writes a local folder
+        raise NegmineError(f"negmine report reads a local folder, not {out}: copy it down first")
     result = write_report(out, seed=seed, per_class=per_class, count=count, content_check=content_check,
                           content_model=content_model)
     _emit(result, as_json, text(result) + f"\ncontact sheet: {result['contact_sheets']['negatives']}"

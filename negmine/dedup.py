@@ -136,7 +136,14 @@ def _upload_kept(result: DedupResult, out: str, keep: list[str]) -> int:
             folder, name = checked_rel(rel)
             targets.append(f"{root}/{folder}/{name}" if folder else f"{root}/{name}")
         if keep:
-            fs.put([str(result.root / rel) for rel in keep], targets)
+            try:
+                fs.put([str(result.root / rel) for rel in keep], targets)
+            except BaseException:
+                try:
+                    fs.rm(root, recursive=True)    # it was empty: nothing of the user's goes
+                except Exception:
+                    pass
+                raise
     except NegmineError:
         raise
     except Exception as exc:           # no bucket, no credentials: one line
@@ -166,7 +173,9 @@ def write_report(result: DedupResult, path: Path) -> None:
 def copy_kept(result: DedupResult, out: Path | str) -> int:
     """Copy every image that is neither a dropped duplicate nor unreadable; the source is untouched.
     `out`: an empty (or new) local folder, or an fsspec URL (s3://bucket/prefix), where the files are
-    uploaded together (s3fs and gcsfs send them concurrently). Returns the number of files copied."""
+    uploaded together (s3fs and gcsfs send them concurrently). Returns the number of files copied.
+    All or nothing: an interruption or error removes what was copied (`out` was empty), so a partial
+    copy is never mistaken for the deduplicated folder."""
     refuse_out_inside(out, [("FOLDER", result.root), ("--against", result.against)])
     drop = result.dropped | {x["path"] for x in result.skipped}
     if is_url(out):
@@ -175,11 +184,16 @@ def copy_kept(result: DedupResult, out: Path | str) -> int:
     if out.exists() and any(out.iterdir()):
         raise NegmineError(f"--out {out} is not empty")
     n = 0
-    for rel in result.files:
-        if rel in drop:
-            continue
-        target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.root / rel, target)
-        n += 1
+    try:
+        for rel in result.files:
+            if rel in drop:
+                continue
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(result.root / rel, target)
+            n += 1
+    except BaseException:
+        for child in out.iterdir() if out.is_dir() else ():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        raise
     return n

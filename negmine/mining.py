@@ -32,7 +32,7 @@ from negmine.naming import UniqueNames, safe_name
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
 from negmine.positives import scan_positives
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
-from negmine.writers import RUN_RECORD, Run, plain_record, refuse_out_inside, run_options
+from negmine.writers import RUN_RECORD, Run, check_workers, plain_record, refuse_out_inside, run_options
 
 _ID_COLUMNS = ("id", "path", "file", "fname", "filename", "image")
 _SCORE_COLUMNS = ("score", "prob", "probability", "max_prob", "logit", "confidence")
@@ -145,6 +145,7 @@ def run_mine(job: MineJob) -> dict:
     if not 0 <= job.skip_top < 1:
         raise NegmineError("--skip-top must be a fraction in [0, 1)")
     refuse_out_inside(job.out, [("--scores", job.scores), ("--pool", job.pool), ("--positives", job.positives)])
+    check_workers(job.out, job.workers, job.engine)
     scores = read_scores(job.scores, job.id_column, job.score_column)
     src = open_pool(job.pool)
     ids = _ids(src)

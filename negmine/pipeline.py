@@ -36,7 +36,7 @@ from negmine.positives import Positives, scan_positives
 from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
                               negatives_needed, parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, budget, open_sources
-from negmine.writers import (DatasetWriter, Journal, Run, is_url, plain_record, refuse_local_only, refuse_out_inside,
+from negmine.writers import (DatasetWriter, Journal, Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside,
                              run_options, stored_seed)
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
@@ -167,6 +167,7 @@ class SampleRun:
                                "SPEC?weight=2)")
         if is_url(opts.out):
             refuse_local_only(opts.out, link=opts.link, report=opts.report, push_to_hub=opts.push_to_hub)
+            check_workers(opts.out, opts.workers, opts.engine)
         refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks)]
                           + [("--source", s.location) for s in opts.sources])
         self._forced_ratio: float | None = None    # --max-download: clustering past the class-coverage cap

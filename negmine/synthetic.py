@@ -29,7 +29,7 @@ from negmine.images import ImageRejected
 from negmine.manifest import write_outputs
 from negmine.objects import image_frame, resolve
 from negmine.positives import _images_under
-from negmine.writers import Run, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
+from negmine.writers import Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -155,6 +155,7 @@ def run_cutout(job: CutoutJob) -> dict:
     if is_url(job.out):
         refuse_local_only(job.out, report=job.report)
     refuse_out_inside(job.out, [("--images", job.images), ("--boxes", job.boxes), ("--masks", job.masks)])
+    check_workers(job.out, job.workers, job.engine)
     if job.seed is None and job.resume:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)

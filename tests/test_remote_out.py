@@ -114,8 +114,14 @@ def test_what_a_remote_out_refuses_is_one_line_and_changes_nothing(s3, positives
     assert r.exit_code == 1 and "is a whole bucket" in r.output
     r = invoke(*base, "--resume", "-o", f"{s3.url}/never")
     assert r.exit_code == 1 and "nothing to resume" in r.output
-    r = invoke(*base, "-o", "nosuchproto://b/ds")
-    assert r.exit_code == 2 and "fsspec knows no protocol 'nosuchproto'" in r.output
+    for bad, says in (("nosuchproto://b/ds", "fsspec knows no protocol 'nosuchproto'"),
+                      ("s3://", "names no bucket or folder"), (f"{s3.url}/a/../b", "'..' part"),
+                      (f"{s3.url}//b", "empty"), ("memory://m/ds", "lives in this process only")):
+        r = invoke(*base[:-2], "--workers", 2, "--json", "-o", bad)       # exit 1 and JSON, as any bad --out
+        assert r.exit_code == 1 and says in json.loads(r.stdout)["error"], (bad, r.output)
+    assert not (tmp_path / "s3:").exists() and not s3.fs.exists(f"{s3.bucket}/a")
+    r = invoke(*base, "--json", "-o", f"S3://{s3.bucket}/upper")          # schemes are case-insensitive
+    assert r.exit_code == 0 and json.loads(r.stdout)["out"] == f"s3://{s3.bucket}/upper"
 
 
 def test_overwrite_replaces_a_previous_remote_output(s3, positives, pool):
@@ -182,3 +188,67 @@ def test_dedup_copies_the_kept_images_to_s3(s3, tmp_path):
     assert remote_files(s3.fs, f"{s3.bucket}/kept") == local
     r = invoke("dedup", folder, "--workers", 1, "--out", f"{s3.url}/kept")        # not into a non-empty prefix
     assert r.exit_code == 1 and "is not empty" in r.output
+
+
+def test_a_run_another_took_over_stops_and_leaves_it_alone():
+    # two runs on one --out: the second (--overwrite or --resume) takes it over; the first must not
+    # place files, write its journal or publish there, nor remove what the second wrote
+    from negmine.writers import OutTakenOver, Run
+
+    url = "memory://takeover/ds"
+    first = Run(url, {"k": 1})
+    first.journal.FLUSH_SECONDS = 0
+    first.journal.append({"t": "first"})
+    second = Run(url, {"k": 2}, overwrite=True)
+    second.writer.write_bytes("train/other/b.jpg", b"second's")
+    with pytest.raises(OutTakenOver):
+        first.writer.place_scratch([], None)
+    with pytest.raises(OutTakenOver):
+        first.journal.append({"t": "first again"})
+    with pytest.raises(OutTakenOver):
+        with first:
+            first.writer.publish()
+    fs = fsspec.filesystem("memory")
+    assert fs.cat_file("/takeover/ds/train/other/b.jpg") == b"second's" and not fs.exists("/takeover/ds/negmine.json")
+    assert json.loads(second.writer.read_state("run.json")) == {"k": 2}
+    with second:
+        second.writer.write_bytes("negmine.json", b"{}")
+        second.journal.close()
+        second.writer.publish()
+    assert fs.cat_file("/takeover/ds/negmine.json") == b"{}" and not fs.exists("/takeover/ds/.negmine")
+    fs.rm("/takeover", recursive=True)
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_an_interrupted_dedup_copy_leaves_nothing_behind(where, s3, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(RACCOONS / "images", folder)
+    if where == "local":
+        out, real, calls = tmp_path / "kept", shutil.copyfile, []
+
+        def copyfile(src, dst, **kw):
+            calls.append(dst)
+            if len(calls) == 5:
+                raise KeyboardInterrupt
+            return real(src, dst, **kw)
+
+        monkeypatch.setattr(shutil, "copyfile", copyfile)
+    else:
+        out, real_put = f"{s3.url}/kept", s3.fs.put
+        assert fsspec.core.url_to_fs(out)[0] is s3.fs              # the instance negmine gets (fsspec caches it)
+
+        def put(lpaths, rpaths, **kw):
+            real_put(lpaths[:4], rpaths[:4], **kw)                  # some went up, then Ctrl-C
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(s3.fs, "put", put)
+    r = invoke("dedup", folder, "--workers", 1, "--out", out)
+    assert r.exit_code == 130 and "interrupted" in r.output and "--resume" not in r.output
+    if where == "local":
+        assert not any(out.iterdir())
+    else:
+        s3.fs.invalidate_cache()
+        assert not s3.fs.exists(f"{s3.bucket}/kept")
+    assert len(list(folder.iterdir())) == len(list((RACCOONS / "images").iterdir()))    # the input untouched

@@ -258,3 +258,7 @@ class Journal:
         if not self._f.closed:
             os.fsync(self._f.fileno())
             self._f.close()
+
+    def discard(self) -> None:
+        """Close without writing more (everything appended is already in the file)."""
+        self.close()

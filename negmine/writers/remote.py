@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -74,6 +75,11 @@ def remote_state(url: str, name: str) -> str | None:
         return None
 
 
+class OutTakenOver(NegmineError):
+    """Another run took over this run's --out (started later with --overwrite or --resume): this
+    one stops, and must neither remove nor publish anything there."""
+
+
 def _one_line(url: str, action: str, exc: BaseException) -> NegmineError:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return NegmineError(f"cannot {action} {url}: {text}")
@@ -119,6 +125,17 @@ class RemoteWriter:
             raise
         except Exception as exc:       # no bucket, no credentials, no permission: one line, before any work
             raise _one_line(self.out, "open", exc) from None
+        # An object store has no lock: a second run on the same --out (--overwrite, --resume) writes
+        # its own token here, and this run checks it before it places files and before it publishes.
+        self._token = secrets.token_hex(8)
+        self.write_state("owner", self._token)
+
+    def check_owner(self) -> None:
+        """Raise OutTakenOver when another run has taken --out over since this one started."""
+        self.fs.invalidate_cache()
+        if self.read_state("owner") != self._token:
+            raise OutTakenOver(f"another negmine run took over {self.out} (started later with --overwrite or "
+                               "--resume); this run stopped and left it to that one")
 
     def _listing(self) -> list[str]:
         try:
@@ -200,7 +217,7 @@ class RemoteWriter:
             raise _one_line(self.out, "write to", exc) from None
 
     def open_journal(self) -> "SegmentJournal":
-        return SegmentJournal(self.fs, f"{self.root}/{STATE}/journal")
+        return SegmentJournal(self.fs, f"{self.root}/{STATE}/journal", before_write=self.check_owner)
 
     # scratch packs: --out/.work/
     @property
@@ -215,6 +232,7 @@ class RemoteWriter:
         """Write each (scratch ref, rel path) as an object, on the distributor's workers (each reads
         the packs and writes the files itself: nothing goes through the driver)."""
         work = f"{self.root}/.work"
+        self.check_owner()
 
         def batches():
             out = []
@@ -242,6 +260,7 @@ class RemoteWriter:
     def publish(self) -> str:
         """Remove the scratch objects, write negmine.json, then remove the run state (in that order:
         a stop in between leaves either a resumable run or a complete output)."""
+        self.check_owner()
         self.clear_scratch()
         if self._record is not None:
             pipe_file(self.fs, f"{self.root}/{RUN_RECORD}", self._record)
@@ -265,8 +284,10 @@ class SegmentJournal:
 
     FLUSH_SECONDS = 2.0
 
-    def __init__(self, fs, folder: str):
-        self.fs, self.folder = fs, folder
+    def __init__(self, fs, folder: str, before_write=None):
+        """`before_write`: called before each object is written (the writer's `check_owner`, so a
+        run another one took over stops instead of writing into that one's journal)."""
+        self.fs, self.folder, self._before_write = fs, folder, before_write
         self.entries: list[dict] = []
         try:
             names = sorted(p for p in fs.ls(folder, detail=False) if p.endswith(".jsonl"))
@@ -300,6 +321,8 @@ class SegmentJournal:
 
     def flush(self) -> None:
         if self._buf:
+            if self._before_write is not None:
+                self._before_write()
             pipe_file(self.fs, f"{self.folder}/{self.seq:08d}.jsonl", "".join(self._buf).encode("utf-8"))
             self.seq += 1
             self._buf = []
@@ -308,5 +331,9 @@ class SegmentJournal:
     def close(self) -> None:
         self.flush()
 
+    def discard(self) -> None:
+        """Drop what is not written yet (the run lost --out to another)."""
+        self._buf = []
 
-__all__ = ["RemoteWriter", "SegmentJournal", "filesystem", "is_url", "refuse_whole_bucket", "remote_state"]
+
+__all__ = ["OutTakenOver", "RemoteWriter", "SegmentJournal", "filesystem", "is_url", "refuse_whole_bucket", "remote_state"]

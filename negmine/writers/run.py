@@ -10,7 +10,7 @@ from pathlib import Path
 
 from negmine.errors import NegmineError
 from negmine.writers.local import STATE, DatasetWriter
-from negmine.writers.remote import RemoteWriter, is_url, remote_state
+from negmine.writers.remote import OutTakenOver, RemoteWriter, is_url, remote_state
 
 
 def refuse_out_inside(out: Path, inputs: Iterable[tuple[str, object]]) -> None:
@@ -19,8 +19,9 @@ def refuse_out_inside(out: Path, inputs: Iterable[tuple[str, object]]) -> None:
     ids, hf:// URLs) are ignored. An output inside an input changes the input, and the next run reads
     the previous output's files as input (its negatives as a positive class); an input inside the
     output is deleted by --overwrite. The staging folder sits beside --out, so this covers it too.
-    An fsspec URL --out (s3://...) holds no local input."""
+    An fsspec URL --out (s3://...) holds no local input; it is checked with `check_url`."""
     if is_url(out):
+        check_url(str(out))
         return
     o = Path(out).expanduser().absolute()
     o = o.parent.resolve() / o.name                  # --out may not exist yet; its parent may be a link
@@ -79,6 +80,9 @@ class Run:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, OutTakenOver):
+            self.journal.discard()       # --out is the other run's now: leave its state and files alone
+            return False
         self.journal.close()
         self.writer.close_scratch()      # a library caller's failed run must not keep the file open
         if isinstance(exc, NegmineError):
@@ -104,20 +108,44 @@ def stored_seed(out: Path | str) -> int | None:
 
 def out_location(text: str | os.PathLike) -> Path | str:
     """--out as given: a local path, or an fsspec URL kept as text (a Path would fold 's3://b/x'
-    into 's3:/b/x'). file:// URLs are local paths. Raises NegmineError for a protocol fsspec does
-    not know."""
+    into 's3:/b/x'), its scheme lower-cased (schemes are case-insensitive, RFC 3986) and trailing
+    slashes dropped. file:// URLs are local paths. Checked later by `check_url` (one line, exit 1)."""
     text = os.fspath(text)
     if "://" not in text:
         return Path(text)
     protocol, rest = text.split("://", 1)
+    protocol = protocol.lower()
     if protocol in ("file", "local"):
         return Path(rest)
+    return f"{protocol}://{rest.rstrip('/')}"
+
+
+def check_url(out: str) -> None:
+    """Raise NegmineError (one line) for an --out URL negmine will not write to: a protocol fsspec
+    does not know, no path, or a path with empty, '.' or '..' parts (object stores take those as
+    literal key names, so 's3://b/a/../c' would not be 's3://b/c')."""
     import fsspec
 
+    protocol, rest = out.split("://", 1)
     if protocol not in fsspec.available_protocols():
-        raise NegmineError(f"--out {text}: fsspec knows no protocol {protocol!r} (known: s3, gs, az, hdfs, "
+        raise NegmineError(f"--out {out}: fsspec knows no protocol {protocol!r} (known: s3, gs, az, hdfs, "
                            "sftp, memory, ...)")
-    return text.rstrip("/")
+    parts = rest.strip("/").split("/")
+    if not rest.strip("/"):
+        raise NegmineError(f"--out {out} names no bucket or folder")
+    if any(p in ("", ".", "..") for p in parts):
+        raise NegmineError(f"--out {out} has an empty, '.' or '..' part; write the path it means")
+
+
+def check_workers(out: Path | str, workers: int | None, engine: str = "local") -> None:
+    """Raise NegmineError when --out is a filesystem that lives in this process (memory://) and the
+    work would run in other processes, which could not see it."""
+    if not is_url(out) or not str(out).startswith("memory://"):
+        return
+    many = engine == "ray" or (workers is None and (os.cpu_count() or 1) > 1) or (workers or 1) > 1
+    if many:
+        raise NegmineError(f"--out {out} lives in this process only; the workers cannot write to it: "
+                           "pass workers=1 (--workers 1)")
 
 
 def refuse_local_only(out: str, **options) -> None:
