@@ -139,16 +139,35 @@ def _upload_kept(result: DedupResult, out: str, keep: list[str]) -> int:
             try:
                 fs.put([str(result.root / rel) for rel in keep], targets)
             except BaseException:
-                try:
-                    fs.rm(root, recursive=True)    # it was empty: nothing of the user's goes
-                except Exception:
-                    pass
+                _remove_all(fs, root)              # it was empty: nothing of the user's goes
                 raise
     except NegmineError:
         raise
     except Exception as exc:           # no bucket, no credentials: one line
         raise NegmineError(f"cannot write to {out}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     return len(keep)
+
+
+def _remove_all(fs, root: str, quiet_for: float = 1.0, within: float = 15.0) -> None:
+    """Remove everything under `root`, again until nothing has appeared there for `quiet_for`
+    seconds: after Ctrl-C, uploads s3fs had already started finish in its own event loop."""
+    import time
+
+    deadline, quiet_since = time.monotonic() + within, None
+    while time.monotonic() < deadline:
+        try:
+            fs.invalidate_cache()
+            left = fs.find(root)
+            if left:
+                fs.rm(left)
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_for:
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
 
 
 def write_report(result: DedupResult, path: Path) -> None:

@@ -252,3 +252,28 @@ def test_an_interrupted_dedup_copy_leaves_nothing_behind(where, s3, tmp_path, mo
         s3.fs.invalidate_cache()
         assert not s3.fs.exists(f"{s3.bucket}/kept")
     assert len(list(folder.iterdir())) == len(list((RACCOONS / "images").iterdir()))    # the input untouched
+
+
+def test_a_run_taken_over_mid_way_removes_nothing_and_its_strays_are_swept(s3, positives, pool):
+    # the first run's late writes land in the second's output (no lock): its publish removes what its
+    # manifest does not list; the first run's error removes nothing
+    from negmine.writers import OutTakenOver, Run
+
+    url, root = f"{s3.url}/race", f"{s3.bucket}/race"
+    first = Run(url, {"k": 1})
+    first.writer.write_bytes("train/raccoon/first.jpg", b"a")
+    second = Run(url, {"k": 2}, overwrite=True)
+    second.writer.write_bytes("train/raccoon/second.jpg", b"b")
+    first.writer._checked = __import__("time").monotonic()      # within its once-a-second check: lands
+    first.writer.write_bytes("train/raccoon/stray.jpg", b"late")
+    with pytest.raises(OutTakenOver):
+        with first:
+            raise OSError("scratch removed under it")           # what the takeover causes
+    assert s3.fs.exists(f"{root}/.negmine/owner")                 # the second run's state is untouched
+    with second:
+        with second.writer.open_write("manifest.jsonl") as f:
+            f.write(b'{"path": "train/raccoon/second.jpg"}\n')
+        second.writer.write_bytes("negmine.json", b"{}")
+        second.journal.close()
+        second.writer.publish()
+    assert sorted(remote_files(s3.fs, root)) == ["manifest.jsonl", "negmine.json", "train/raccoon/second.jpg"]

@@ -25,6 +25,7 @@ import os
 import secrets
 import tempfile
 import time
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -95,6 +96,8 @@ class RemoteWriter:
         refuse_whole_bucket(self.fs, self.root, self.out)   # --overwrite and a failed run remove --out
         self.resumed = False
         self._record: bytes | None = None
+        self._written: set[str] = set()          # rel paths this process wrote (publish keeps only these
+        self._checked = 0.0                      # and the manifest's: see `_sweep`)
         fs, state = self.fs, f"{self.root}/{STATE}"
         try:
             fs.invalidate_cache()
@@ -130,12 +133,24 @@ class RemoteWriter:
         self._token = secrets.token_hex(8)
         self.write_state("owner", self._token)
 
+    def owns(self) -> bool:
+        """Whether --out is still this run's (no later run wrote its own token)."""
+        try:
+            return self.read_state("owner") == self._token
+        except Exception:                  # the store cannot be read: do not claim it is lost
+            return True
+
     def check_owner(self) -> None:
         """Raise OutTakenOver when another run has taken --out over since this one started."""
-        self.fs.invalidate_cache()
+        self._checked = time.monotonic()
         if self.read_state("owner") != self._token:
             raise OutTakenOver(f"another negmine run took over {self.out} (started later with --overwrite or "
                                "--resume); this run stopped and left it to that one")
+
+    def _check_now_and_then(self) -> None:
+        # writes of single files (positives, cutouts, format files): one owner check a second at most
+        if time.monotonic() - self._checked >= 1.0:
+            self.check_owner()
 
     def _listing(self) -> list[str]:
         try:
@@ -153,7 +168,9 @@ class RemoteWriter:
         if rel == RUN_RECORD:
             self._record = bytes(data)
         else:
+            self._check_now_and_then()
             pipe_file(self.fs, path, data)
+            self._written.add(rel)
         return path
 
     def place(self, rel: str, source, mode: str = "copy") -> str:
@@ -161,6 +178,8 @@ class RemoteWriter:
         file: --link hardlink/symlink is refused before a run starts (`check_link`)."""
         self.check_link(mode)
         path = self._path(rel)
+        self._check_now_and_then()
+        self._written.add(rel)
         try:
             self.fs.put_file(os.fspath(source), path)
         except FileNotFoundError:
@@ -197,6 +216,8 @@ class RemoteWriter:
         with tempfile.NamedTemporaryFile(prefix="negmine-", suffix=".part") as tmp:
             yield tmp
             tmp.flush()
+            self._check_now_and_then()
+            self._written.add(rel)
             try:
                 self.fs.put_file(tmp.name, path)
             except FileNotFoundError:
@@ -237,6 +258,7 @@ class RemoteWriter:
         def batches():
             out = []
             for ref, rel in moves:
+                self._written.add(rel)
                 out.append((f"{work}/{ref[0]}", ref[1], ref[2], self._path(rel)))
                 if len(out) == batch:
                     yield out
@@ -244,7 +266,8 @@ class RemoteWriter:
             if out:
                 yield out
 
-        for _ in distributor.imap(partial(copy_out_fs, fs=self.fs), batches()):
+        owner = (f"{self.root}/{STATE}/owner", self._token)       # each worker batch checks it too
+        for _ in distributor.imap(partial(copy_out_fs, fs=self.fs, owner=owner), batches()):
             pass
 
     def close_scratch(self) -> None:
@@ -262,6 +285,7 @@ class RemoteWriter:
         a stop in between leaves either a resumable run or a complete output)."""
         self.check_owner()
         self.clear_scratch()
+        self._sweep()
         if self._record is not None:
             pipe_file(self.fs, f"{self.root}/{RUN_RECORD}", self._record)
         try:
@@ -270,8 +294,26 @@ class RemoteWriter:
             pass
         return self.out
 
+    def _sweep(self) -> None:
+        """Remove objects under --out that this run did not write and its manifest does not list:
+        what a run this one took over wrote in the seconds before it noticed (there is no lock)."""
+        try:
+            listed = {json.loads(line)["path"] for line in self.read_bytes("manifest.jsonl").decode("utf-8").splitlines()
+                      if line.strip()}
+        except FileNotFoundError:
+            listed = set()
+        self.fs.invalidate_cache()
+        keep = listed | self._written | {RUN_RECORD}
+        stray = [p for p in self.fs.find(self.root)
+                 if (rel := p[len(self.root) + 1:]) not in keep and not rel.startswith((f"{STATE}/", "report/"))]
+        if stray:
+            self.fs.rm(stray)
+
     def abort(self) -> None:
-        """A run that cannot succeed as given (bad input): remove what it wrote."""
+        """A run that cannot succeed as given (bad input): remove what it wrote, unless another run
+        has taken --out over meanwhile (then everything there is that run's)."""
+        if not self.owns():
+            return
         try:
             self.fs.rm(self.root, recursive=True)
         except FileNotFoundError:

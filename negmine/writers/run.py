@@ -80,9 +80,15 @@ class Run:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if isinstance(exc, OutTakenOver):
+        lost = isinstance(exc, OutTakenOver) or (exc is not None and hasattr(self.writer, "owns")
+                                                  and not self.writer.owns())
+        if lost:
             self.journal.discard()       # --out is the other run's now: leave its state and files alone
-            return False
+            if isinstance(exc, OutTakenOver) or not isinstance(exc, (NegmineError, OSError)):
+                return False
+            # an error the takeover caused (its scratch removed under this run): say what happened
+            raise OutTakenOver(f"another negmine run took over {self.writer.out} (started later with --overwrite "
+                               "or --resume); this run stopped and left it to that one") from None
         self.journal.close()
         self.writer.close_scratch()      # a library caller's failed run must not keep the file open
         if isinstance(exc, NegmineError):
@@ -145,7 +151,7 @@ def check_workers(out: Path | str, workers: int | None, engine: str = "local") -
     many = engine == "ray" or (workers is None and (os.cpu_count() or 1) > 1) or (workers or 1) > 1
     if many:
         raise NegmineError(f"--out {out} lives in this process only; the workers cannot write to it: "
-                           "pass workers=1 (--workers 1)")
+                           "use --workers 1 (workers=1 from Python)")
 
 
 def refuse_local_only(out: str, **options) -> None:

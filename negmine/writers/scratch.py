@@ -152,11 +152,22 @@ def copy_out(batch: list[tuple[str, int, int, str]]) -> int:
     return len(batch)
 
 
-def copy_out_fs(batch: list[tuple[str, int, int, str]], fs) -> int:
+def copy_out_fs(batch: list[tuple[str, int, int, str]], fs, owner: tuple[str, str] | None = None) -> int:
     """Worker: `copy_out` on an fsspec filesystem. Each pack is read once per batch (one ranged GET
     over the refs this batch needs: a pack holds a job's images in draw order, and the ones not
     kept are few), and the files are written with one `pipe` call (s3fs and gcsfs send those
-    concurrently)."""
+    concurrently). `owner`: (token object, this run's token), checked before the batch is written:
+    a run another one took over writes nothing more there."""
+    if owner is not None:
+        from negmine.writers.remote import OutTakenOver
+
+        try:
+            token = fs.cat_file(owner[0]).decode("utf-8")
+        except FileNotFoundError:
+            token = None
+        if token != owner[1]:
+            raise OutTakenOver(f"another negmine run took over the output ({owner[0].rsplit('/', 2)[0]}); "
+                               "this run stopped and left it to that one")
     spans: dict[str, list[int]] = {}
     for pack, offset, length, _ in batch:
         lo, hi = spans.get(pack, (offset, offset + length))
