@@ -277,3 +277,19 @@ def test_a_run_taken_over_mid_way_removes_nothing_and_its_strays_are_swept(s3, p
         second.journal.close()
         second.writer.publish()
     assert sorted(remote_files(s3.fs, root)) == ["manifest.jsonl", "negmine.json", "train/raccoon/second.jpg"]
+
+
+def test_a_run_taken_over_does_not_clear_the_other_runs_scratch():
+    from negmine.writers import OutTakenOver, Run, scratch_pack
+
+    fs = fsspec.filesystem("memory")
+    first = Run("memory://scratch-race/ds", {"k": 1})
+    second = Run("memory://scratch-race/ds", {"k": 2}, overwrite=True)
+    pack = scratch_pack(second.writer.scratch)
+    ref = pack.append(b"the second run's image")
+    pack.flush()
+    with pytest.raises(OutTakenOver):
+        first.writer.clear_scratch()
+    assert second.writer.read_scratch(ref) == b"the second run's image"
+    second.writer.clear_scratch()
+    fs.rm("/scratch-race", recursive=True)

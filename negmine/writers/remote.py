@@ -274,7 +274,10 @@ class RemoteWriter:
         close_pack(self.scratch)
 
     def clear_scratch(self) -> None:
+        """Remove the scratch packs; only while --out is still this run's (another run's packs are
+        there once it has taken over)."""
         self.close_scratch()
+        self.check_owner()
         try:
             self.fs.rm(f"{self.root}/.work", recursive=True)
         except FileNotFoundError:

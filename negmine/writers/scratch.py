@@ -166,8 +166,8 @@ def copy_out_fs(batch: list[tuple[str, int, int, str]], fs, owner: tuple[str, st
         except FileNotFoundError:
             token = None
         if token != owner[1]:
-            raise OutTakenOver(f"another negmine run took over the output ({owner[0].rsplit('/', 2)[0]}); "
-                               "this run stopped and left it to that one")
+            raise OutTakenOver(f"another negmine run took over the output ({owner[0].rsplit('/', 2)[0]}; started "
+                               "later with --overwrite or --resume); this run stopped and left it to that one")
     spans: dict[str, list[int]] = {}
     for pack, offset, length, _ in batch:
         lo, hi = spans.get(pack, (offset, offset + length))
