@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 from negmine.errors import NegmineError
 from negmine.writers.local import RUN_RECORD, STATE, checked_rel
-from negmine.writers.scratch import RemoteScratch, close_pack, copy_out_fs, make_parent, pipe_file
+from negmine.writers.scratch import RemoteScratch, close_pack, copy_out_fs, pipe_file, put_file
 
 LINK_MODES_REMOTE = ("copy",)
 # fsspec protocols whose first path part is a bucket (container): an --out must name a prefix in it
@@ -79,6 +79,11 @@ def remote_state(url: str, name: str) -> str | None:
 class OutTakenOver(NegmineError):
     """Another run took over this run's --out (started later with --overwrite or --resume): this
     one stops, and must neither remove nor publish anything there."""
+
+    @classmethod
+    def of(cls, out: str) -> "OutTakenOver":
+        return cls(f"another negmine run took over {out} (started later with --overwrite or --resume); "
+                   "this run stopped and left it to that one")
 
 
 def _one_line(url: str, action: str, exc: BaseException) -> NegmineError:
@@ -144,8 +149,7 @@ class RemoteWriter:
         """Raise OutTakenOver when another run has taken --out over since this one started."""
         self._checked = time.monotonic()
         if self.read_state("owner") != self._token:
-            raise OutTakenOver(f"another negmine run took over {self.out} (started later with --overwrite or "
-                               "--resume); this run stopped and left it to that one")
+            raise OutTakenOver.of(self.out)
 
     def _check_now_and_then(self) -> None:
         # writes of single files (positives, cutouts, format files): one owner check a second at most
@@ -180,11 +184,7 @@ class RemoteWriter:
         path = self._path(rel)
         self._check_now_and_then()
         self._written.add(rel)
-        try:
-            self.fs.put_file(os.fspath(source), path)
-        except FileNotFoundError:
-            make_parent(self.fs, path)
-            self.fs.put_file(os.fspath(source), path)
+        put_file(self.fs, os.fspath(source), path)
         return path
 
     def check_link(self, mode: str) -> None:
@@ -218,11 +218,7 @@ class RemoteWriter:
             tmp.flush()
             self._check_now_and_then()
             self._written.add(rel)
-            try:
-                self.fs.put_file(tmp.name, path)
-            except FileNotFoundError:
-                make_parent(self.fs, path)
-                self.fs.put_file(tmp.name, path)
+            put_file(self.fs, tmp.name, path)
 
     # run state: --out/.negmine/
     def read_state(self, name: str) -> str | None:

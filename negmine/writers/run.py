@@ -87,8 +87,7 @@ class Run:
             if isinstance(exc, OutTakenOver) or not isinstance(exc, (NegmineError, OSError)):
                 return False
             # an error the takeover caused (its scratch removed under this run): say what happened
-            raise OutTakenOver(f"another negmine run took over {self.writer.out} (started later with --overwrite "
-                               "or --resume); this run stopped and left it to that one") from None
+            raise OutTakenOver.of(self.writer.out) from None
         self.journal.close()
         self.writer.close_scratch()      # a library caller's failed run must not keep the file open
         if isinstance(exc, NegmineError):

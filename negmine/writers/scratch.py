@@ -166,8 +166,7 @@ def copy_out_fs(batch: list[tuple[str, int, int, str]], fs, owner: tuple[str, st
         except FileNotFoundError:
             token = None
         if token != owner[1]:
-            raise OutTakenOver(f"another negmine run took over the output ({owner[0].rsplit('/', 2)[0]}; started "
-                               "later with --overwrite or --resume); this run stopped and left it to that one")
+            raise OutTakenOver.of(owner[0].rsplit("/", 2)[0])
     spans: dict[str, list[int]] = {}
     for pack, offset, length, _ in batch:
         lo, hi = spans.get(pack, (offset, offset + length))
@@ -206,6 +205,15 @@ def pipe_file(fs, path: str, data: bytes) -> None:
     except FileNotFoundError:
         make_parent(fs, path)
         fs.pipe_file(path, data)
+
+
+def put_file(fs, local: str, path: str) -> None:
+    """`fs.put_file`, making the parent folder on filesystems that have real folders."""
+    try:
+        fs.put_file(local, path)
+    except FileNotFoundError:
+        make_parent(fs, path)
+        fs.put_file(local, path)
 
 
 def make_parent(fs, path: str) -> None:
