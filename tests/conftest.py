@@ -208,3 +208,21 @@ def same_dataset(local: dict, remote: dict, remote_url: str) -> None:
     assert b[key].pop("out") == remote_url
     a[key].pop("out")
     assert a == b
+
+
+def start_held(cmd: list, hold_dir: Path, nth: int = 1, env: dict | None = None, **popen):
+    """Start `cmd` with a hold point at its `nth` journal write (negmine.hold) and wait for the event:
+    the run holding there (returns (proc, True)) or ending first (returns (proc, False)). No clock
+    decides: a run on a slow machine is only held later."""
+    import subprocess
+    import time
+
+    held = hold_dir / "held"
+    for name in ("held", "release"):
+        (hold_dir / name).unlink(missing_ok=True)
+    proc = subprocess.Popen(cmd, env={**(env or os.environ), "NEGMINE_HOLD": f"{hold_dir}:{nth}"}, **popen)
+    while not held.exists():
+        if proc.poll() is not None:
+            return proc, held.exists()
+        time.sleep(0.02)
+    return proc, True

@@ -14,7 +14,7 @@ import pytest
 import ray
 from click.testing import CliRunner
 
-from conftest import SHARED, make_parquet_repo, read_manifest
+from conftest import SHARED, make_parquet_repo, read_manifest, start_held
 from negmine.cli import cli
 
 
@@ -145,20 +145,14 @@ def _cli(*args):
 def test_a_ray_run_killed_mid_draw_resumes_to_the_local_result(positives, big_pool, tmp_path):
     # its own local Ray (started by the subprocess), killed with the run
     import signal
-    import time
 
     args = ["-p", positives, "-s", big_pool, "--count", 1400, "--seed", 11]
     out = tmp_path / "ds"
     assert subprocess.run(_cli("--workers", "2", *args, "-o", out)).returncode == 0
     ref = out.rename(tmp_path / "ref")        # the local result; negmine.json records --out, so the same one
     staging = out.parent / f".{out.name}.negmine-partial"
-    proc = subprocess.Popen(_cli("--engine", "ray", "--workers", "2", *args, "-o", out), stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.time() + 120
-    journal = staging / ".negmine" / "journal.jsonl"
-    while not (journal.exists() and journal.stat().st_size > 0) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    killed = proc.poll() is None
+    proc, killed = start_held(_cli("--engine", "ray", "--workers", "2", *args, "-o", out), tmp_path / "hold",
+                              stderr=subprocess.PIPE, text=True)
     proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate()
     assert killed and staging.exists() and not out.exists(), err      # a resumable half-run, never a half dataset

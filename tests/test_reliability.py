@@ -2,19 +2,17 @@
 
 import hashlib
 import json
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import SHARED, make_parquet_repo, read_manifest
+from conftest import SHARED, make_parquet_repo, read_manifest, start_held
 from negmine.cli import cli
 from negmine.writers import Journal
 
@@ -139,29 +137,19 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, t
     assert subprocess.run(_cli(*args, "-o", ref)).returncode == 0
     out = tmp_path / "killed"
     staging = out.parent / f".{out.name}.negmine-partial"
-    rng = random.Random(20261122)
-    interrupted, runs = 0, []                  # runs: (seconds waited, killed, exit code, stderr), for a failure
-    for _ in range(6):
+    runs = []                                  # (hold point, held, exit code, stderr), for a failure
+    for nth in (1, 3, 6):                      # killed at three journal states, resumed each time
         extra = ["--resume"] if staging.exists() else []
-        proc = subprocess.Popen(_cli(*args, *extra, "-o", out), stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 30            # kill mid-run: once the journal exists, at a random moment
-        while not (staging / ".negmine" / "journal.jsonl").exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        wait = rng.uniform(0.0, 0.4)
-        time.sleep(wait)
-        killed = proc.poll() is None
-        if killed:
+        proc, held = start_held(_cli(*args, *extra, "-o", out), tmp_path / "hold", nth, stderr=subprocess.PIPE,
+                                text=True)
+        if held:
             proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate()
-        runs.append((round(wait, 2), killed, proc.returncode, err[-300:]))
-        assert not out.exists() or (out / "negmine.json").is_file(), runs      # never a half dataset
-        interrupted += staging.exists()        # killed before publishing: something to resume
-        if out.exists() or interrupted >= 3:
-            break
-    if not out.exists():
-        r = subprocess.run(_cli(*args, "--resume", "-o", out), capture_output=True, text=True)
-        assert r.returncode == 0, (r.stderr, runs)
-    assert interrupted >= 1, runs
+        runs.append((nth, held, proc.returncode, err[-300:]))
+        assert held, runs                      # a 1400-negative draw journals more than six times
+        assert staging.exists() and not out.exists(), runs    # a resumable half-run, never a half dataset
+    r = subprocess.run(_cli(*args, "--resume", "-o", out), capture_output=True, text=True)
+    assert r.returncode == 0, (r.stderr, runs)
     assert not staging.exists(), runs
     got, want = ((d / "manifest.jsonl").read_text().splitlines() for d in (out, ref))
     assert got == want, (next(((a, b) for a, b in zip(got, want) if a != b), (len(got), len(want))), runs)
@@ -170,18 +158,12 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, t
 
 def test_ctrl_c_exits_130_with_one_line_and_resumes(positives, big_pool, tmp_path):
     args = ["-p", positives, "-s", big_pool, "--count", 1200, "--seed", 4]
-    for attempt in range(3):                   # a run can finish before the signal on a loaded machine: again
-        out = tmp_path / f"ds{attempt}"
-        proc = subprocess.Popen(_cli(*args, "-o", out), stderr=subprocess.PIPE, text=True)
-        staging = out.parent / f".{out.name}.negmine-partial"
-        deadline = time.time() + 20
-        while not (staging / ".negmine" / "journal.jsonl").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0 or not out.exists():
-            break
+    out = tmp_path / "ds"
+    staging = out.parent / f".{out.name}.negmine-partial"
+    proc, held = start_held(_cli(*args, "-o", out), tmp_path / "hold", 2, stderr=subprocess.PIPE, text=True)
+    assert held
+    proc.send_signal(signal.SIGINT)            # while held in the draw, as Ctrl-C would come
+    _, err = proc.communicate()
     assert proc.returncode == 130, err
     assert err.strip().count("\n") == 0 and "interrupted" in err and "--resume" in err
     assert staging.exists() and not out.exists()
@@ -201,10 +183,8 @@ def test_ctrl_c_exits_130_with_one_line_and_resumes(positives, big_pool, tmp_pat
 def test_resume_picks_up_a_drawn_seed(positives, big_pool, tmp_path):
     out = tmp_path / "ds"
     staging = out.parent / f".{out.name}.negmine-partial"
-    proc = subprocess.Popen(_cli("-p", positives, "-s", big_pool, "--count", 1200, "-o", out))
-    deadline = time.time() + 20
-    while not (staging / ".negmine" / "journal.jsonl").exists() and time.time() < deadline:
-        time.sleep(0.05)
+    proc, held = start_held(_cli("-p", positives, "-s", big_pool, "--count", 1200, "-o", out), tmp_path / "hold")
+    assert held
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     seed = json.loads((staging / ".negmine" / "run.json").read_text())["seed"]

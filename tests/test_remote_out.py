@@ -5,13 +5,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import fsspec
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, local_files, make_parquet_repo, read_manifest, remote_files, same_dataset
+from conftest import SHARED, local_files, make_parquet_repo, read_manifest, remote_files, same_dataset, start_held
 from negmine.cli import cli
 from negmine.writers import SegmentJournal
 
@@ -70,15 +69,9 @@ def test_a_run_on_s3_killed_mid_draw_resumes_to_the_same_dataset(s3, positives, 
     args = ["sample", "-q", "-p", positives, "-s", big, "--count", 1400, "--seed", 11, "--workers", 2]
     assert invoke(*args, "-o", tmp_path / "ref").exit_code == 0
     url, root = f"{s3.url}/ds", f"{s3.bucket}/ds"
-    proc = subprocess.Popen([sys.executable, "-m", "negmine", *map(str, args), "-o", url], env=s3.env,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline:         # kill once the draw has written scratch
-        s3.fs.invalidate_cache()
-        if s3.fs.exists(f"{root}/.work") and s3.fs.ls(f"{root}/.work"):
-            break
-        time.sleep(0.05)
-    killed = proc.poll() is None
+    # held at its first journal segment: the draw has written scratch and the run state by then
+    proc, killed = start_held([sys.executable, "-m", "negmine", *map(str, args), "-o", url], tmp_path / "hold",
+                              env=s3.env, stderr=subprocess.PIPE, text=True)
     proc.send_signal(signal.SIGKILL)
     # its worker processes notice and exit (else they would hold stderr open, and their memory, for ever)
     _, err = proc.communicate(timeout=30)

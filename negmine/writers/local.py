@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from negmine import hold
 from negmine.errors import NegmineError
 from negmine.writers.scratch import close_pack, copy_out
 
@@ -247,12 +248,14 @@ class Journal:
     def append(self, entry: dict) -> None:
         self._f.write(_COMPACT.encode(entry) + "\n")
         self._f.flush()
+        hold.reached("journal")
 
     def extend(self, entries: list[dict]) -> None:
         """Many entries, one flush: a kill part-way keeps a prefix (the torn line is dropped)."""
         if entries:
             self._f.write("".join(_COMPACT.encode(e) + "\n" for e in entries))
             self._f.flush()
+            hold.reached("journal")
 
     def close(self) -> None:
         if not self._f.closed:

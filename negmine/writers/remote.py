@@ -25,12 +25,12 @@ import os
 import secrets
 import tempfile
 import time
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import BinaryIO
 
+from negmine import hold
 from negmine.errors import NegmineError
 from negmine.writers.local import RUN_RECORD, STATE, checked_rel
 from negmine.writers.scratch import RemoteScratch, close_pack, copy_out_fs, pipe_file, put_file
@@ -367,6 +367,7 @@ class SegmentJournal:
             pipe_file(self.fs, f"{self.folder}/{self.seq:08d}.jsonl", "".join(self._buf).encode("utf-8"))
             self.seq += 1
             self._buf = []
+            hold.reached("journal segment")
         self._last = time.monotonic()
 
     def close(self) -> None:
