@@ -27,6 +27,14 @@ FORMATS = ("imagefolder", "hf", "multilabel-csv", "yolo-cls", "yolo-det")
 # Folder names loaders read as splits (datasets' imagefolder, fastai, Ultralytics), never as classes.
 SPLIT_WORDS = {"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval", "evaluation"}
 BACKGROUND_WARN = 0.10        # Ultralytics suggests 0-10% background images
+# The Hub names the held-out split `validation` (datasets.Split.VALIDATION; every Hub dataset's
+# `ds["validation"]`); the image folders keep `val/`, which torchvision/Keras users and Ultralytics expect.
+HUB_SPLIT = {"val": "validation"}
+
+
+def hub_split(split: str) -> str:
+    """The split's name on the Hub and in the `hf` format's card and shards: 'val' -> 'validation'."""
+    return HUB_SPLIT.get(split, split)
 
 
 def check_format(fmt: str, split_names: Sequence[str]) -> None:
@@ -150,10 +158,10 @@ def hf_card_header(rows: list[dict], split_names: Sequence[str], classes: Sequen
         "dataset_info": {
             "features": [{"name": "image", "dtype": "image"},
                          {"name": "label", "dtype": {"class_label": {"names": {str(i): c for i, c in enumerate(classes)}}}}],
-            "splits": [{"name": s, "num_bytes": (split_bytes or {}).get(s, 0), "num_examples": counts[s]}
+            "splits": [{"name": hub_split(s), "num_bytes": (split_bytes or {}).get(s, 0), "num_examples": counts[s]}
                        for s in present]},
         "configs": [{"config_name": "default",
-                     "data_files": [{"split": s, "path": f"data/{s}-*"} for s in present]}],
+                     "data_files": [{"split": hub_split(s), "path": f"data/{hub_split(s)}-*"} for s in present]}],
     }
 
 
@@ -181,7 +189,7 @@ def _hf_shards(writer, rows: list[dict], split_names: Sequence[str], classes: li
         n = max(1, min(len(part), math.ceil(size / HF_SHARD_BYTES)))
         per = math.ceil(len(part) / n)
         for k in range(n):
-            with writer.open_write(f"data/{split}-{k:05d}-of-{n:05d}.parquet") as f, \
+            with writer.open_write(f"data/{hub_split(split)}-{k:05d}-of-{n:05d}.parquet") as f, \
                     pq.ParquetWriter(f, schema) as w:
                 shard = part[k * per:(k + 1) * per]
                 for a in range(0, len(shard), 64):
@@ -194,7 +202,7 @@ def _hf_shards(writer, rows: list[dict], split_names: Sequence[str], classes: li
     _text(writer, "README.md", f"---\n{header}---\n\n# Dataset with a negative class\n\nBuilt with negmine. "
           "Load it with the same class ids in every split:\n\n```python\nfrom datasets import load_dataset\n"
           "ds = load_dataset(\"path/to/this/folder\")   # or the Hub repo id\n"
-          "ds[\"train\"].features[\"label\"].names      # as in classes.txt\n```\n")
+          "ds[\"train\"].features[\"label\"].names      # as in classes.txt\nds[\"validation\"]                            # the val/ folder\n```\n")
 
 
 def _text(writer, rel: str, text: str) -> None:

@@ -72,14 +72,14 @@ def test_hf_format_loads_with_the_same_class_ids_in_every_split(positives, pool,
     out = tmp_path / "ds"
     sample(positives, pool, out, "--format", "hf")
     dd = datasets.load_dataset(str(out))                  # the README's call: no class_encode_column
-    assert set(dd) == {"train", "val", "test"}
+    assert set(dd) == {"train", "validation", "test"}      # the Hub's names: ds["validation"] as everywhere
     rows = read_manifest(out)
     names = ["other", "raccoon", "trash_panda"]
-    for split in ("train", "val", "test"):
+    for split, ours in (("train", "train"), ("validation", "val"), ("test", "test")):
         assert dd[split].features["label"].names == names
-        assert Counter(names[i] for i in dd[split]["label"]) == Counter(r["class"] for r in rows if r["split"] == split)
+        assert Counter(names[i] for i in dd[split]["label"]) == Counter(r["class"] for r in rows if r["split"] == ours)
     assert sorted(p.name for p in (out / "data").iterdir()) == [
-        "test-00000-of-00001.parquet", "train-00000-of-00001.parquet", "val-00000-of-00001.parquet"]
+        "test-00000-of-00001.parquet", "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet"]
 
 
 def test_multilabel_csv_has_empty_label_sets_for_negatives(positives, pool, tmp_path):
