@@ -214,13 +214,17 @@ def start_held(cmd: list, hold_dir: Path, nth: int = 1, env: dict | None = None,
     """Start `cmd` with a hold point at its `nth` journal write (negmine.hold) and wait for the event:
     the run holding there (returns (proc, True)) or ending first (returns (proc, False)). No clock
     decides: a run on a slow machine is only held later."""
+    import signal
     import subprocess
     import time
 
     held = hold_dir / "held"
     for name in ("held", "release"):
         (hold_dir / name).unlink(missing_ok=True)
-    proc = subprocess.Popen(cmd, env={**(env or os.environ), "NEGMINE_HOLD": f"{hold_dir}:{nth}"}, **popen)
+    # SIGINT as a terminal delivers it: a shell that starts the suite in the background leaves it
+    # ignored, and an ignored SIGINT is inherited (Python then never raises KeyboardInterrupt)
+    proc = subprocess.Popen(cmd, env={**(env or os.environ), "NEGMINE_HOLD": f"{hold_dir}:{nth}"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
     while not held.exists():
         if proc.poll() is not None:
             return proc, held.exists()
