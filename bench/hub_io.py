@@ -113,7 +113,7 @@ def _floor(root: Path, kept: list[tuple[str, int]], layout: str) -> dict:
 
 
 def _negmine(env: dict, positives: Path, count: int, out: Path, dry: bool) -> dict:
-    cmd = [sys.executable, "-m", "negmine.cli", "sample", "-p", str(positives), "-s", "bench/pool", "--count",
+    cmd = [sys.executable, "-m", "negmine", "sample", "-p", str(positives), "-s", "bench/pool", "--count",
            str(count), "--seed", "0", "-q", "--json", "-o", str(out)] + (["--dry-run"] if dry else [])
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
     if r.returncode:

@@ -271,7 +271,7 @@ def test_the_command_line_reads_hf_endpoint_and_quiet_silences_hub_retries(hub_s
     _repo(hub_server, tmp_path, shards=2)
     hub_server.fail_next(2, 503, "api")
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "NEGMINE_CACHE": str(tmp_path / "nc")}
-    cmd = [sys.executable, "-m", "negmine.cli", "sample", "-p", str(positives), "-s", "me/pool", "--count", "6",
+    cmd = [sys.executable, "-m", "negmine", "sample", "-p", str(positives), "-s", "me/pool", "--count", "6",
            "--seed", "1", "-o", str(tmp_path / "ds")]
     r = subprocess.run(cmd + ["--quiet"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
