@@ -289,3 +289,29 @@ def test_card_config_data_dir_over_http(hub_server, positives, tmp_path):
     neg = negatives(out)
     assert len(neg) == 6 and {r["label"] for r in neg} <= {"car", "bus"} and len({r["label"] for r in neg}) == 2
     assert all(r["file"].split("/")[0] == r["label"] for r in neg)       # files of vehicles/, by class
+
+
+def test_a_config_the_card_does_not_declare_is_a_one_line_error(positives, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    with zipfile.ZipFile(repo / "data" / "train.zip", "w") as zf:
+        for i in range(6):
+            zf.writestr(f"{['cat', 'dog'][i % 2]}/p{i}.jpg", photo(i))
+    r = sample("-p", positives, "-s", f"{repo}?config=animals", "--count", 3, "-o", tmp_path / "a", ok=False)
+    assert r.exit_code == 4 and "has no config 'animals'" in r.output and "declares no configs" in r.output
+
+
+# -- the worker pool ---------------------------------------------------------------------------------
+
+def test_a_worker_process_that_dies_is_a_one_line_resumable_error():
+    import os
+
+    from negmine.distribute import EngineFailed, ProcessDistributor
+
+    d = ProcessDistributor(1)
+    try:
+        with pytest.raises(EngineFailed, match="a worker process died") as e:
+            list(d.imap(os._exit, [3]))
+        assert e.value.resumable and "\n" not in str(e.value)
+    finally:
+        d.close()

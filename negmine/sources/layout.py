@@ -163,6 +163,9 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
                     files = DataFilesDict.from_patterns(patterns, base_path=base)
                 except Exception as exc:
                     raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
+    if how in ("push_to_hub layout", "conventions") and config not in (None, "default"):
+        # `datasets` raises here too ("BuilderConfig ... not found"): a named subset is never the whole repo
+        raise SourceNotFound(f"{where} has no config {config!r}: its card declares no configs (only 'default')")
     files = {str(k): v for k, v in files.items()}    # datasets' NamedSplit keys are no str (json, join)
     available = [s for s in _DEFAULT_SPLITS if s in files] + sorted(set(files) - set(_DEFAULT_SPLITS))
     if split is None:
