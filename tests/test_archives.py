@@ -9,6 +9,7 @@ import json
 import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -170,6 +171,12 @@ def test_zip_members_zipfile_cannot_read_are_recorded_skips(positives, tmp_path)
     with zipfile.ZipFile(pool / "images.zip") as zf:                # the failure this guards against
         with pytest.raises(NotImplementedError, match="compression method is not supported"):
             zf.read("dog/deflate64.jpg")
+        info = zf.getinfo("dog/deflate64.jpg")
+    # and the member is valid: its stream of stored blocks inflates to the photo (`unzip -t` agrees)
+    raw = (pool / "images.zip").read_bytes()
+    n, e = struct.unpack_from("<HH", raw, info.header_offset + 26)
+    start = info.header_offset + 30 + n + e
+    assert zlib.decompress(raw[start:start + info.compress_size], -15) == photo(30)
     out = tmp_path / "out"
     sample("-p", positives, "-s", pool, "--count", 13, "--allow-short", "--seed", 1, "-o", out)
     assert sorted(r["member"] for r in negatives(out)) == sorted(f"{['cat', 'dog'][i % 2]}/p{i:02d}.jpg"
