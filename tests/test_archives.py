@@ -91,14 +91,16 @@ def repeated_member_shard(path: Path) -> dict[str, bytes]:
     return copies
 
 
-@pytest.mark.parametrize("where", ["local", "hub"])
-def test_a_tar_member_that_occurs_twice_makes_its_sample_a_recorded_skip(positives, tmp_path, where):
+@pytest.mark.parametrize("where", ["local", "hf-cache", "http"])
+def test_a_tar_member_that_occurs_twice_makes_its_sample_a_recorded_skip(positives, tmp_path, where, request):
     repo = tmp_path / "wds"
     copies = repeated_member_shard(repo / "train-0000.tar")
     (repo / "README.md").write_text(CLS_CARD)
     source = str(repo) if where == "local" else "someone/repeats"
-    if where == "hub":
+    if where == "hf-cache":
         install_in_hf_cache(repo, "someone/repeats")
+    elif where == "http":
+        request.getfixturevalue("hub_server").add_repo("someone/repeats", repo)
     out = tmp_path / "out"
     sample("-p", positives, "-s", source, "--count", 13, "--allow-short", "--seed", 0, "-o", out)
     neg = negatives(out)
@@ -165,7 +167,8 @@ def awkward_zip(path: Path, metadata_deflate64: bool = False) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_zip_members_zipfile_cannot_read_are_recorded_skips(positives, tmp_path):
+@pytest.mark.parametrize("where", ["local", "http"])
+def test_zip_members_zipfile_cannot_read_are_recorded_skips(positives, tmp_path, where, request):
     pool = tmp_path / "pool"
     awkward_zip(pool / "images.zip")
     with zipfile.ZipFile(pool / "images.zip") as zf:                # the failure this guards against
@@ -177,8 +180,12 @@ def test_zip_members_zipfile_cannot_read_are_recorded_skips(positives, tmp_path)
     n, e = struct.unpack_from("<HH", raw, info.header_offset + 26)
     start = info.header_offset + 30 + n + e
     assert zlib.decompress(raw[start:start + info.compress_size], -15) == photo(30)
+    source = str(pool)
+    if where == "http":                      # a Hub repo: members read by exact range requests
+        request.getfixturevalue("hub_server").add_repo("someone/awkward", pool)
+        source = "someone/awkward"
     out = tmp_path / "out"
-    sample("-p", positives, "-s", pool, "--count", 13, "--allow-short", "--seed", 1, "-o", out)
+    sample("-p", positives, "-s", source, "--count", 13, "--allow-short", "--seed", 1, "-o", out)
     assert sorted(r["member"] for r in negatives(out)) == sorted(f"{['cat', 'dog'][i % 2]}/p{i:02d}.jpg"
                                                                   for i in range(10))
     reasons = {r["member"]: r["reason"] for r in rejects(out)}
@@ -189,7 +196,7 @@ def test_zip_members_zipfile_cannot_read_are_recorded_skips(positives, tmp_path)
     assert no_staging(out)
     # known from the central directory before any work: the plan counts them
     assert record(out)["sources"][0]["unusable"]["samples"] == 2
-    dry = CliRunner().invoke(cli, ["sample", "--dry-run", "-p", str(positives), "-s", str(pool), "--count", "5",
+    dry = CliRunner().invoke(cli, ["sample", "--dry-run", "-p", str(positives), "-s", source, "--count", "5",
                                    "-o", str(tmp_path / "dry")])
     assert dry.exit_code == 0 and "2 images unusable, skipped with a reason if drawn" in dry.output
 
