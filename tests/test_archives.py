@@ -313,6 +313,12 @@ def test_a_config_the_card_does_not_declare_is_a_one_line_error(positives, tmp_p
             zf.writestr(f"{['cat', 'dog'][i % 2]}/p{i}.jpg", photo(i))
     r = sample("-p", positives, "-s", f"{repo}?config=animals", "--count", 3, "-o", tmp_path / "a", ok=False)
     assert r.exit_code == 4 and "has no config 'animals'" in r.output and "declares no configs" in r.output
+    (repo / "data" / "train.zip").unlink()
+    (repo / "data" / "cat").mkdir()
+    for i in range(3):
+        (repo / "data" / "cat" / f"p{i}.jpg").write_bytes(photo(i))        # a plain folder of images
+    r = sample("-p", positives, "-s", f"{repo}?config=animals", "--count", 3, "-o", tmp_path / "b", ok=False)
+    assert r.exit_code == 4 and "has no config 'animals'" in r.output
 
 
 # -- the worker pool ---------------------------------------------------------------------------------

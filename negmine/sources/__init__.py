@@ -85,6 +85,9 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
                 files = [f for f in files if os.path.realpath(f).startswith(str(path) + os.sep)]
             return open_archive(layout, spec, str(path), files, found.split, id=str(path), revision=None,
                                 card_text=card, progress=progress, seed=seed, want=want)
+        if spec.config not in (None, "default"):     # a named subset is never the whole folder
+            raise SourceNotFound(f"source folder {path} has no config {spec.config!r}: it has no dataset card "
+                                 "declaring configs (README.md `configs`)")
         source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
             raise SourceNotFound(f"source folder {path} holds no images")
