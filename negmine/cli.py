@@ -365,6 +365,10 @@ def _plan_text(p: dict) -> str:
     for src in p["sources"]:
         if src.get("coverage"):              # tar shards: the draw only sees the shards read
             lines.append(f"{src['id']}: {src['coverage']}")
+        elif src.get("unusable"):            # zips: members zipfile cannot read, bad labels
+            first = src["unusable"]["first"][0]
+            lines.append(f"{src['id']}: {src['unusable']['samples']} images unusable, skipped with a reason if "
+                         f"drawn (first: {first['member'] or first['file']}: {first['reason']})")
     for sid, v in p.get("verified_absent", {}).items():
         lines.append(f"{sid}: --verified-absent: a rater confirmed absent "
                      f"{', '.join(v['verified']) or 'nothing asked'}"

@@ -68,6 +68,20 @@ def _run_batch(fn: Callable[[Any], Any], batch: list) -> list:
     return [fn(x) for x in batch]
 
 
+def _result(future) -> list:
+    """A batch's results; a worker process that died (the OOM killer, a crash in a native decoder)
+    ends the run as one line, resumable as a dead Ray worker does, not with the pool's traceback.
+    The task's own exceptions come through as themselves (the draw's tasks turn per-image failures
+    into reasons, so they raise only for what should end a run)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise EngineFailed(f"a worker process died ({str(exc).splitlines()[0] or 'killed'}); a signal or an "
+                           "out-of-memory kill ends one, so would a crash in an image decoder") from None
+
+
 class ProcessDistributor:
     """`imap(fn, items, batch=N)` sends items in batches of up to N (and up to `batch_bytes` of
     bytes items): for cheap work, such as hashing a small JPEG, a task per item costs more in
@@ -98,11 +112,11 @@ class ProcessDistributor:
             pending.append(self._pool.submit(_run_batch, fn, chunk))
             chunk, size = [], 0
             if len(pending) >= limit:
-                yield from pending.popleft().result()
+                yield from _result(pending.popleft())
         if chunk:
             pending.append(self._pool.submit(_run_batch, fn, chunk))
         while pending:
-            yield from pending.popleft().result()
+            yield from _result(pending.popleft())
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)

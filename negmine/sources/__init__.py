@@ -66,20 +66,28 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
         if any(path.rglob("*.parquet")):
             card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
             found = split_files(str(path), spec.split, str(path), card_data(card), spec.config)
+            spec = replace(spec, config=found.config)     # the card's features of this config name its classes
             src = ParquetSource(id=str(path), short=short_name(path.name), revision=None, licence=card_licence(card),
                                 base=str(path), files=found.files, split=found.split, spec=spec, card_text=card,
                                 progress=progress)
             src.partial = found.partial
             return src
         layout = local_layout(path)
+        card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
+        if layout is None and card_data(card).get("configs"):
+            # loose images whose card's `configs` choose the files (data_files, data_dir): read as
+            # `datasets` reads them, an imagefolder of the chosen config's files, not the whole folder
+            layout = "imagefolder"
         if layout:
-            card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else None
             found = split_files(str(path), spec.split, str(path), card_data(card), spec.config)
-            files = found.files
+            spec, files = replace(spec, config=found.config), found.files
             if not follow_symlinks:     # as for folders: no links out of the pool
                 files = [f for f in files if os.path.realpath(f).startswith(str(path) + os.sep)]
             return open_archive(layout, spec, str(path), files, found.split, id=str(path), revision=None,
                                 card_text=card, progress=progress, seed=seed, want=want)
+        if spec.config not in (None, "default"):     # a named subset is never the whole folder
+            raise SourceNotFound(f"source folder {path} has no config {spec.config!r}: it has no dataset card "
+                                 "declaring configs (README.md `configs`)")
         source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
             raise SourceNotFound(f"source folder {path} holds no images")
@@ -101,7 +109,7 @@ def _open_hub(spec: SourceSpec, repo_id: str, revision: str | None, progress: bo
         # the Hub's converted branch carries no card of its own: the repo's card says the licence
         licence = card_licence(hub.resolve(repo_id, None).card_text)
     found = split_files(repo.base, spec.split, where, card_data(repo.card_text), spec.config)
-    split, files = found.split, found.files
+    split, files, spec = found.split, found.files, replace(spec, config=found.config)
     if all(f.endswith(".parquet") for f in files):
         src = ParquetSource(id=repo_id, short=short_name(repo_id.split("/")[-1]), revision=repo.sha,
                             licence=licence, base=repo.base, files=files, split=split, spec=spec,

@@ -20,11 +20,13 @@ from negmine.sources.base import (CONFIDENCE_FIELDS, IMAGE_EXTENSIONS, LIST_LABE
 LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "category", "class_name", "wnid", "synset")
 
 
-def card_class_names(card_text: str | None, prefer: tuple[str, ...] = ()) -> list[str] | None:
+def card_class_names(card_text: str | None, prefer: tuple[str, ...] = (), config: str | None = None
+                     ) -> list[str] | None:
     """The names of the dataset card's ClassLabel feature (the one named in `prefer` first, else
-    the first one), or None when the card declares none."""
+    the first one), or None when the card declares none; with `config`, only that config's
+    features count (see `card_features`)."""
     try:
-        kinds = feature_kinds(card_features(card_text))
+        kinds = feature_kinds(card_features(card_text, config))
     except ValueError:
         return None
     labels = {name: names for name, (kind, names) in kinds.items() if kind in ("ClassLabel", "LabelList") and names}
@@ -151,6 +153,14 @@ def hub_local_copy(base: str, rel: str) -> str:
         if hub.transient(exc):
             raise hub.unavailable(f"{repo_id}/{rel}", exc) from None
         raise
+
+
+def unusable_summary(rows) -> dict:
+    """What a source's plan says about the rows it indexed but cannot use (a repeated tar member,
+    an undecodable zip member, a bad label): {"samples": n, "first": the first 20 rows as
+    {"file", "member", "reason"}}. Drawn, each becomes a rejects.jsonl row with its reason."""
+    rows = list(rows)
+    return {"samples": len(rows), "first": rows[:20]}
 
 
 METADATA_NAMES = ("metadata.jsonl", "metadata.csv")

@@ -557,14 +557,30 @@ def card_licence(card_text: str | None) -> str | None:
     return str(lic) if lic else None
 
 
-def card_features(card_text: str | None):
+def card_features(card_text: str | None, config: str | None = None):
+    """The card's declared `datasets.Features`, or None. With `config` (a name from the card's
+    `configs`), that config's alone, as `datasets.load_dataset_builder` takes them: its `configs`
+    entry's `features`, else the `dataset_info` of that config name; never another config's."""
     data = card_data(card_text)
+    if config is not None:
+        entry = next((c for c in data.get("configs") or [] if isinstance(c, dict)
+                      and c.get("config_name", "default") == config), None)
+        if entry and entry.get("features"):
+            try:
+                from datasets import Features
+
+                return Features._from_yaml_list(entry["features"])
+            except Exception:
+                return None
     if not data.get("dataset_info"):            # nothing to read: spare the `datasets` import
         return None
     try:
         from datasets.info import DatasetInfosDict
 
         infos = DatasetInfosDict.from_dataset_card_data(data)
+        if config is not None:
+            info = infos.get(config)
+            return info.features if info else None
         for info in infos.values():
             if info.features:
                 return info.features

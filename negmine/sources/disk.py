@@ -50,6 +50,10 @@ class DiskSource(Source):
         for r, value in zip(rows, col.to_pylist()):
             data = value.get("bytes") if isinstance(value, dict) else value
             if not data and isinstance(value, dict) and value.get("path") and os.path.isfile(value["path"]):
-                data = Path(value["path"]).read_bytes()
+                try:
+                    data = Path(value["path"]).read_bytes()
+                except OSError as exc:           # one unreadable file is that row's skip
+                    yield Item(r, None, {"row": r}, f"cannot read file: {exc}")
+                    continue
             yield Item(r, data or None, {"row": r}, None if data else "row has no image bytes")
 

@@ -24,7 +24,8 @@ from collections.abc import Iterator, Sequence
 
 from negmine.errors import SourceNotFound
 from negmine.sources import hub
-from negmine.sources.archive import card_class_names, is_metadata, json_label, json_label_list, label_codes, list_label_codes
+from negmine.sources.archive import (card_class_names, is_metadata, json_label, json_label_list, label_codes,
+                                     list_label_codes, unusable_summary)
 from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
 
 
@@ -59,6 +60,7 @@ class ImageFolderSource(Source):
         self._ends: dict[int, dict[str, int]] = {}
         self._items: list[tuple[int, str]] = []      # per row: (zip index or -1, loose path or member)
         logical: list[str] = []
+        unreadable: dict[int, str] = {}              # row -> why zipfile cannot give its bytes
         labels: dict[str, object] = {}               # logical path -> label value, from metadata
         self._label_column = spec.label_column
         self.metadata_files: list[str] = []
@@ -76,12 +78,20 @@ class ImageFolderSource(Source):
                 if info.is_dir() or _skipped(name):
                     continue
                 if is_metadata(name):
+                    problem = zip_member_problem(info)
                     try:
+                        if problem:
+                            raise zipfile.BadZipFile(problem)
                         raw = zf.read(info)
-                    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                        raise SourceNotFound(f"cannot read {name} in {r}: {exc}") from None
+                    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError, RuntimeError,
+                            NotImplementedError) as exc:
+                        # the labels of the zip's images: without them nothing in it can be vouched for
+                        raise SourceNotFound(f"{self.id}: cannot read {name} in {r}: {exc}") from None
                     self._metadata(raw, posixpath.join(folder, posixpath.dirname(name)), f"{r}/{name}", labels)
                 elif posixpath.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    problem = zip_member_problem(info)
+                    if problem:
+                        unreadable[len(self._items)] = f"cannot read zip member: {problem}"
                     self._items.append((z, name))
                     logical.append(posixpath.normpath(posixpath.join(folder, name)))
         if not self._items:
@@ -92,12 +102,13 @@ class ImageFolderSource(Source):
         else:
             common = posixpath.commonpath([posixpath.dirname(p) for p in logical]) if logical else ""
             values = [_folder_label(p, common) for p in logical]
-        names = card_class_names(card_text, tuple(x for x in (spec.label_column, "label") if x))
+        names = card_class_names(card_text, tuple(x for x in (spec.label_column, "label") if x), spec.config)
         if any(isinstance(v, list) for v in values):
             self._errors = {}
             self.set_label_lists(list_label_codes(values, names, f"the metadata labels of {id}"))
         else:
             self.classes, self.codes, self._errors = label_codes(values, names)
+        self._errors.update(unreadable)          # whatever its label, a member zipfile cannot decompress is a skip
 
     def _read_file(self, rel: str) -> bytes:
         """A whole small file of the split (a metadata file); SourceNotFound when unreadable."""
@@ -140,7 +151,7 @@ class ImageFolderSource(Source):
                 else:
                     f = open(path, "rb")
                 zf = zipfile.ZipFile(f)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
                 raise SourceNotFound(f"{self.id}: {self._zips[z]} is not a readable zip archive: {exc}") from None
             self._open_zips[z] = zf
         return zf
@@ -196,13 +207,16 @@ class ImageFolderSource(Source):
                     return read_member(zf, name, self._ends[z].get(name))
             try:
                 data = hub.retrying(once) if self._remote else once()
-            except (OSError, zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
-                yield Item(r, None, origin, f"cannot read {'file' if z < 0 else 'zip member'}: {exc}")
-                continue
             except Exception as exc:
-                if hub.transient(exc):
+                if self._remote and hub.transient(exc):
                     raise hub.unavailable(self.id, exc) from None
-                raise
+                # one unreadable member or file (unsupported compression, encrypted, corrupt, cut short,
+                # or anything zipfile raises) is that row's recorded skip, never the end of the run
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if not isinstance(exc, (OSError, zipfile.BadZipFile, zlib.error, EOFError, ValueError)):
+                    why = f"{type(exc).__name__}: {why}"
+                yield Item(r, None, origin, f"cannot read {'file' if z < 0 else 'zip member'}: {why}")
+                continue
             yield Item(r, data, origin)
 
     def _position(self, row: int) -> tuple:
@@ -211,12 +225,55 @@ class ImageFolderSource(Source):
         return (z, self._zip(z).getinfo(name).header_offset if z >= 0 else 0, name)
 
     def describe(self) -> dict:
-        return {**super().describe(), "layout": "imagefolder", "labels_from": self.label_from,
-                "zips": len(self._zips)}
+        d = {**super().describe(), "layout": "imagefolder", "labels_from": self.label_from, "zips": len(self._zips)}
+        if self._errors:
+            d["unusable"] = unusable_summary(
+                {"file": self._zips[z] if z >= 0 else name, "member": name if z >= 0 else None, "reason": why}
+                for (z, name), why in ((self._items[r], why) for r, why in sorted(self._errors.items())))
+        return d
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")     # zipfile's structFileHeader: 30 bytes
 _SLACK = 64        # a local extra field may outgrow the central one (Info-ZIP timestamps: +8 bytes)
+
+
+# APPNOTE.TXT 4.4.5: the compression methods a zip may name
+ZIP_METHODS = {1: "Shrink", 2: "Reduce", 3: "Reduce", 4: "Reduce", 5: "Reduce", 6: "Implode", 8: "Deflate",
+               9: "Deflate64", 10: "PKWARE DCL Implode", 12: "BZIP2", 14: "LZMA", 16: "IBM z/OS CMPSC",
+               18: "IBM TERSE", 19: "IBM LZ77 z", 20: "Zstandard (old id)", 93: "Zstandard", 94: "MP3", 95: "XZ",
+               96: "JPEG variant", 97: "WavPack", 98: "PPMd", 99: "WinZip AES encryption"}
+
+
+def _zip_decompressors() -> set[int]:
+    """The methods this Python's zipfile decompresses: stored and deflate always, bzip2 and lzma
+    when Python was built with them, Zstandard from Python 3.14."""
+    methods = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+    for method, module in ((zipfile.ZIP_BZIP2, "bz2"), (zipfile.ZIP_LZMA, "lzma")):
+        try:
+            __import__(module)
+            methods.add(method)
+        except ImportError:
+            pass
+    if hasattr(zipfile, "ZIP_ZSTANDARD"):
+        methods.add(zipfile.ZIP_ZSTANDARD)
+    return methods
+
+
+ZIP_DECOMPRESSORS = _zip_decompressors()
+
+
+def zip_member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why zipfile cannot give a member's bytes, known from the central directory alone: an
+    encrypted member, or a compression method it lacks (Deflate64, which Windows' own zip writes
+    for large files and 7-Zip on request; PPMd; ...). None when it can try (a corrupt member still
+    fails then). Such a member is often valid to `unzip -t` or 7-Zip: the reason says what to do."""
+    if info.flag_bits & 0x1:
+        return "the member is encrypted (password-protected)"
+    if info.compress_type not in ZIP_DECOMPRESSORS:
+        method = ZIP_METHODS.get(info.compress_type, "unknown")
+        return (f"compression method {info.compress_type} ({method}) is not supported by Python's zipfile; "
+                "re-zip the archive with Deflate to use it")
+    return None
 
 
 def member_ends(zf: zipfile.ZipFile) -> dict[str, int]:

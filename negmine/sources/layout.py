@@ -65,29 +65,63 @@ def _join(base: str, rel: str) -> str:
     return base.rstrip("/") + "/" + rel
 
 
-def _from_card(base: str, card_data: dict, config: str | None, where: str) -> dict[str, list[str]] | None:
-    """Splits from the card's YAML `configs` (data_files per split, by name or glob), as `datasets`
-    reads them: a file the card does not list is not part of the dataset."""
+def card_config(card_data: dict, config: str | None, where: str) -> dict | None:
+    """The card's YAML `configs` entry a run reads: the one named `config`, else the default as
+    `datasets` picks it (the only one, the one named "default" or the one marked `default: true`);
+    None when the card declares no configs.
+
+    Raises SourceNotFound for a config the card does not declare, and when there are several
+    configs and none is the default (`datasets` raises "Config name is missing" there: choosing
+    one by position would draw from a subset nobody chose)."""
     configs = card_data.get("configs") if isinstance(card_data, dict) else None
     if not isinstance(configs, list) or not configs:
         return None
-    from datasets.data_files import DataFilesDict, sanitize_patterns
-
     by_name = {c.get("config_name", "default"): c for c in configs if isinstance(c, dict)}
-    if config is None:
-        chosen = next((c for c in by_name.values() if c.get("default")), by_name.get("default"))
-        chosen = chosen or next(iter(by_name.values()))
-    elif config in by_name:
-        chosen = by_name[config]
-    else:
-        raise SourceNotFound(f"{where} has no config {config!r}; configs: {', '.join(by_name)}")
-    if "data_files" not in chosen:
+    if not by_name:
         return None
+    if config is not None:
+        if config not in by_name:
+            raise SourceNotFound(f"{where} has no config {config!r}; configs: {', '.join(by_name)}")
+        return {**by_name[config], "config_name": config}
+    defaults = [n for n, c in by_name.items() if len(by_name) == 1 or n == "default" or c.get("default")]
+    if len(defaults) != 1:
+        which = "none is marked the default" if not defaults else f"several are marked the default ({', '.join(defaults)})"
+        raise SourceNotFound(f"{where} has configs {', '.join(by_name)} and {which}; choose one by adding "
+                             f"?config=NAME to the source (e.g. ?config={next(iter(by_name))})")
+    return {**by_name[defaults[0]], "config_name": defaults[0]}
+
+
+def _from_card(base: str, card_data: dict, config: str | None, where: str
+               ) -> tuple[dict[str, list[str]] | None, str | None]:
+    """Splits from the card's YAML `configs`, as `datasets` reads them
+    (`create_builder_configs_from_metadata_configs`, `BuilderConfig._resolve_data_files`): a config's
+    `data_files` (per split, by name or glob) are relative to its `data_dir` when it gives one; a
+    config with only a `data_dir` holds what `datasets`' naming conventions find in that folder. A
+    file the chosen config does not select is not part of the dataset. Returns (splits, config name);
+    splits are None when the chosen config selects no files of its own, both when the card declares
+    no configs."""
+    chosen = card_config(card_data, config, where)
+    if chosen is None:
+        return None, config
+    from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
+
+    name = chosen["config_name"]
+    data_dir = chosen.get("data_dir")
+    if data_dir is not None and (not isinstance(data_dir, str) or data_dir.startswith("/")
+                                 or ".." in data_dir.split("/")):
+        raise SourceNotFound(f"the card of {where}: config {name!r} has data_dir {data_dir!r}; "
+                             "it must be a folder inside the repo")
+    if "data_files" not in chosen and not data_dir:
+        return None, name
+    root = _join(base, data_dir.strip("/")) if data_dir else base
     try:
-        files = DataFilesDict.from_patterns(sanitize_patterns(chosen["data_files"]), base_path=base)
+        patterns = (sanitize_patterns(chosen["data_files"]) if chosen.get("data_files") is not None
+                    else get_data_patterns(root))
+        files = DataFilesDict.from_patterns(patterns, base_path=root)
     except Exception as exc:
-        raise SourceNotFound(f"the card of {where} lists data files that are not there: {exc}".splitlines()[0]) from None
-    return {str(k): [str(f) for f in v] for k, v in files.items()}
+        raise SourceNotFound(f"the card of {where} lists data files that are not there (config {name!r}"
+                             + (f", data_dir {data_dir!r}" if data_dir else "") + f"): {exc}".splitlines()[0]) from None
+    return {str(k): [str(f) for f in v] for k, v in files.items()}, name
 
 
 def split_files(base: str, split: str | None, where: str, card_data: dict | None = None,
@@ -98,7 +132,7 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
 
     Raises SourceNotFound when there are no data files, or no such split or config."""
     how, partial = "conventions", set()
-    files = _from_card(base, card_data or {}, config, where)
+    files, config = _from_card(base, card_data or {}, config, where)
     if files is not None:
         how = "card configs"
     else:
@@ -129,6 +163,9 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
                     files = DataFilesDict.from_patterns(patterns, base_path=base)
                 except Exception as exc:
                     raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
+    if how in ("push_to_hub layout", "conventions") and config not in (None, "default"):
+        # `datasets` raises here too ("BuilderConfig ... not found"): a named subset is never the whole repo
+        raise SourceNotFound(f"{where} has no config {config!r}: its card declares no configs (only 'default')")
     files = {str(k): v for k, v in files.items()}    # datasets' NamedSplit keys are no str (json, join)
     available = [s for s in _DEFAULT_SPLITS if s in files] + sorted(set(files) - set(_DEFAULT_SPLITS))
     if split is None:

@@ -50,7 +50,7 @@ class ParquetSource(Source):
 
             kinds = feature_kinds(datasets.Features.from_arrow_schema(schema))
         if not kinds and card_text:
-            kinds = feature_kinds(card_features(card_text))
+            kinds = feature_kinds(card_features(card_text, spec.config))
         structs = {n for n in schema.names if is_image_struct(schema.field(n).type)}
         self.image_column, self.label_column, names = pick_columns(
             kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)

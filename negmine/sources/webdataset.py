@@ -37,7 +37,8 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from negmine.errors import SourceNotFound
-from negmine.sources.archive import card_class_names, hub_local_copy, json_label, json_label_list, label_codes, list_label_codes
+from negmine.sources.archive import (card_class_names, hub_local_copy, json_label, json_label_list, label_codes,
+                                     list_label_codes, unusable_summary)
 from negmine.sources.base import Item, Source, SourceSpec, short_name
 
 WDS_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -88,7 +89,7 @@ class WebDatasetSource(Source):
         order = rng_for(0 if seed is None else seed, "wds-shards").permutation(len(rels))
         need = 1 if want is None else max(1, math.ceil(want * MARGIN))
         self._label_field = spec.label_column
-        names = card_class_names(card_text, tuple(x for x in (spec.label_column, "cls", "label") if x))
+        names = card_class_names(card_text, tuple(x for x in (spec.label_column, "cls", "label") if x), spec.config)
         self.shards: list[_Shard] = []
         self._members: list[tuple[int, str, int, int]] = []       # (shard, member, offset, size) per row
         values: list = []
@@ -130,8 +131,16 @@ class WebDatasetSource(Source):
     def _index(self, shard: _Shard) -> Iterator[tuple[str, int, int, object, str | None]]:
         """Stream the shard once: per sample with an image, (member, data offset, size, label value,
         reason it cannot be used or None). A truncated or corrupt tail ends the shard early; what was
-        complete before it is kept and the shard is noted as truncated."""
+        complete before it is kept and the shard is noted as truncated.
+
+        A member name that occurs twice (an appended tar, a bad merge) makes its sample unusable:
+        GNU tar extracts the last copy, while webdataset (`group_by_keys`), `datasets` and Ray raise
+        on a repeated suffix within a sample, so no copy is what every reader would see. Neither is
+        used; the sample is recorded with the reason and the rest of the shard is read as usual
+        (its other members are read by their own offsets, which the repeat does not touch)."""
         samples: dict[str, dict[str, tuple[str, int, int, bytes | None]]] = {}
+        repeats: dict[str, list[str]] = {}       # key -> names of its members that occur more than once
+        broken: dict[str, str] = {}              # key -> why one of its label members could not be read
         try:
             f = open(shard.local, "rb")
         except OSError as exc:
@@ -149,7 +158,10 @@ class WebDatasetSource(Source):
                     break
                 if info is None:
                     break
-                if not info.isfile():
+                if not info.isfile() or info.issparse():
+                    # a sparse member's data is not its bytes as stored: nothing a reader by offset can use
+                    if info.issparse() and split_key(info.name)[1] in WDS_IMAGE_EXTENSIONS + _LABEL_EXTENSIONS:
+                        broken.setdefault(split_key(info.name)[0], f"member {info.name} is a sparse file")
                     continue
                 if info.offset_data + info.size > shard.size:
                     shard.truncated = f"member {info.name} ends past the end of the file"
@@ -157,10 +169,17 @@ class WebDatasetSource(Source):
                 key, ext = split_key(info.name)
                 if ext not in WDS_IMAGE_EXTENSIONS and ext not in _LABEL_EXTENSIONS:
                     continue
+                parts = samples.setdefault(key, {})
+                if ext in parts:
+                    repeats.setdefault(key, []).append(info.name)
+                    continue
                 text = None
                 if ext in _LABEL_EXTENSIONS and info.size <= _LABEL_MAX:
-                    text = tf.extractfile(info).read()
-                samples.setdefault(key, {}).setdefault(ext, (info.name, info.offset_data, info.size, text))
+                    try:
+                        text = tf.extractfile(info).read()
+                    except (OSError, tarfile.TarError, EOFError) as exc:
+                        broken.setdefault(key, f"cannot read member {info.name}: {exc}")
+                parts[ext] = (info.name, info.offset_data, info.size, text)
             if shard.truncated is None:
                 end = tf.offset
                 f.seek(end)
@@ -170,6 +189,16 @@ class WebDatasetSource(Source):
         for key, parts in samples.items():
             image = next((parts[e] for e in WDS_IMAGE_EXTENSIONS if e in parts), None)
             if image is None:
+                continue
+            if key in repeats:
+                names = sorted(set(repeats[key]))
+                yield (image[0], image[1], image[2], None,
+                       f"shard {shard.rel} holds member{'s' if len(names) > 1 else ''} {', '.join(names)} more than "
+                       "once: GNU tar extracts the last copy, webdataset and datasets refuse the sample; "
+                       "neither copy is used")
+                continue
+            if key in broken:
+                yield image[0], image[1], image[2], None, broken[key]
                 continue
             value, error = self._label(parts)
             yield image[0], image[1], image[2], value, error
@@ -244,12 +273,18 @@ class WebDatasetSource(Source):
 
     def describe(self) -> dict:
         seen = int(len(np.unique(self.codes[self.codes >= 0]))) if len(self.codes) else 0
-        return {**super().describe(), "layout": "webdataset",
-                "shards": {"read": [s.rel for s in self.shards], "of": self.shard_count,
-                           "bytes_read": sum(s.size for s in self.shards)},
-                "classes_seen": seen,
-                "coverage": f"{len(self.shards)} of {self.shard_count} shards chosen by seed, {len(self)} samples, "
-                            f"{seen} of {len(self.classes)} classes; the draw is stratified within them"}
+        d = {**super().describe(), "layout": "webdataset",
+             "shards": {"read": [s.rel for s in self.shards], "of": self.shard_count,
+                        "bytes_read": sum(s.size for s in self.shards)},
+             "classes_seen": seen,
+             "coverage": f"{len(self.shards)} of {self.shard_count} shards chosen by seed, {len(self)} samples, "
+                         f"{seen} of {len(self.classes)} classes; the draw is stratified within them"}
+        if self._errors:
+            d["unusable"] = unusable_summary(
+                {"file": self.shards[self._members[r][0]].rel, "member": self._members[r][1], "reason": why}
+                for r, why in sorted(self._errors.items()))
+            d["coverage"] += f"; {len(self._errors)} samples unusable, skipped with a reason if drawn"
+        return d
 
 
 def _relative(path: str, base: str) -> str:
