@@ -149,3 +149,55 @@ def test_plain_parquet_with_two_conventional_label_names_is_refused(tmp_path):
         open_source(SourceSpec.parse(str(tmp_path / "pool")), progress=False)
     src = open_source(SourceSpec.parse(f"{tmp_path / 'pool'}?label=label"), progress=False)
     assert src.classes == ["goldfish", "tench"]
+
+
+def test_imagefolder_metadata_with_two_label_keys_is_refused(tmp_path):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    lines = []
+    for k, raw in enumerate(photos(4)):
+        (pool / f"{k}.jpg").write_bytes(raw)
+        lines.append(json.dumps({"file_name": f"{k}.jpg", "label": ["tench", "goldfish"][k % 2], "category": "fish"}))
+    (pool / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(NegmineError, match=r"2 label columns \('label', 'category'\).*--label-column"):
+        open_source(SourceSpec.parse(str(pool)), progress=False)
+    src = open_source(SourceSpec.parse(f"{pool}?label=label"), progress=False)
+    assert src.classes == ["goldfish", "tench"] and len(src) == 4
+
+
+def test_imagefolder_metadata_with_a_mask_column(tmp_path):
+    """`datasets` reads `file_name` as the `image` column and `mask_file_name` as `mask`: two image
+    columns. Refused until one is named; then the masks are no rows."""
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    lines = []
+    for k, raw in enumerate(photos(4)):
+        (pool / f"{k}.jpg").write_bytes(raw)
+        (pool / f"{k}_mask.png").write_bytes(label_map(Image.open(io.BytesIO(raw)).size, k))
+        lines.append(json.dumps({"file_name": f"{k}.jpg", "mask_file_name": f"{k}_mask.png", "label": "tool"}))
+    (pool / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    r = invoke("classes", "-s", pool, "-x", "dog")
+    assert r.exit_code == 1 and "2 image columns ('image', 'mask')" in r.output and "--image-column" in r.output
+    src = open_source(SourceSpec.parse(f"{pool}?image=image"), progress=False)
+    assert len(src) == 4 and src.classes == ["tool"] and (src.codes == 0).all()
+    items = list(src.read(range(4)))
+    assert sorted(i.origin["file"] for i in items) == [f"{k}.jpg" for k in range(4)]
+
+
+def test_webdataset_sample_with_jpg_and_png_is_refused(tmp_path):
+    import tarfile
+
+    shards = tmp_path / "wds"
+    shards.mkdir()
+    with tarfile.open(shards / "train-000000.tar", "w") as tf:
+        for k, raw in enumerate(photos(3)):
+            mask = label_map(Image.open(io.BytesIO(raw)).size, k)
+            for name, data in ((f"s{k}.jpg", raw), (f"s{k}.png", mask), (f"s{k}.cls", b"0")):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    with pytest.raises(NegmineError, match=r"2 image columns \('jpg', 'png'\).*--image-column"):
+        open_source(SourceSpec.parse(str(shards)), progress=False)
+    src = open_source(SourceSpec.parse(f"{shards}?image=jpg"), progress=False)
+    assert len(src) == 3
+    assert all(i.data[:2] == b"\xff\xd8" for i in src.read(range(3)))        # the JPEG photos, not the PNG masks

@@ -73,6 +73,35 @@ def json_label(obj, field: str | None) -> object:
     return None
 
 
+def metadata_columns(records: list, image_column: str | None, label_column: str | None, where: str
+                     ) -> tuple[str, list[str], str | None]:
+    """(the key naming each record's image, keys naming other images of the record, the label key
+    or None) of imagefolder metadata records, as `datasets` reads them: `file_name` is the `image`
+    column and `X_file_name` the `X` column. Several image columns or several label keys
+    (`LABEL_FIELDS`, objects, tags) are refused naming them (`base.one_of`) unless `image_column`
+    / `label_column` chooses; a named column that is not there raises SourceNotFound."""
+    from negmine.sources.base import one_of
+
+    dicts = [r for r in records if isinstance(r, dict)]
+    keys = list(dict.fromkeys(k for r in dicts for k in r))
+    images = {(k[:-len("_file_name")] or "image"): k for k in keys
+              if (k == "file_name" or k.endswith("_file_name")) and any(isinstance(r.get(k), str) for r in dicts)}
+    if image_column:
+        if image_column not in images:
+            raise SourceNotFound(f"{where} has no image column {image_column!r} (a {image_column}_file_name key); "
+                                 f"image columns: {', '.join(images) or 'none'}")
+        image = image_column
+    else:
+        image = one_of(list(images), "image", "--image-column", "image", where) if images else "image"
+    key = images.get(image, "file_name")
+    if label_column:
+        label = label_column
+    else:
+        found = [k for k in LABEL_FIELDS + ("objects", "tags") if any(r.get(k) not in (None, "") for r in dicts)]
+        label = one_of(found, "label", "--label-column", "label", where) if found else None
+    return key, [k for k in images.values() if k != key], label
+
+
 def json_label_list(obj, field: str | None) -> list[tuple[object, float | None]] | None:
     """The label list in a JSON record (`field`, else the first conventional one holding a list):
     [(label, confidence or None), ...] from a list of labels, a list of records with a label field
