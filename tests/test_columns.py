@@ -104,6 +104,8 @@ def test_an_image_column_named_label_is_not_the_label(tmp_path):
     assert "'label' holds images" in r.output and "--image-column" in r.output and "Traceback" not in r.output
     src = open_source(SourceSpec.parse(f"{pool}?image=pixel_values"), progress=False)
     assert (src.image_column, src.label_column) == ("pixel_values", None) and src.label_kind == "none"
+    assert src.describe()["columns"] == {"image": "pixel_values", "label": None,
+                                         "not_labels": {"label": "an image column, not class labels"}}
     with pytest.raises(NegmineError, match="column 'label' holds images, not class labels"):
         open_source(SourceSpec.parse(f"{pool}?image=pixel_values&label=label"), progress=False)
 

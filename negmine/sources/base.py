@@ -179,6 +179,10 @@ class Source(ABC):
              "weight": self.weight}
         if self.partial:
             d["partial"] = True
+        if getattr(self, "image_column", None):        # a table source: the columns read, by detection or option
+            d["columns"] = {"image": self.image_column, "label": getattr(self, "label_column", None)}
+            if getattr(self, "not_labels", None):
+                d["columns"]["not_labels"] = {c: "an image column, not class labels" for c in self.not_labels}
         if self.multi_label:
             d["label_lists"] = {"labels": int(len(self.label_codes)),
                                 "images_without_label": int((np.diff(self.label_offsets) == 0).sum()),
@@ -520,7 +524,7 @@ def pick_columns(kinds: dict | None, names: list[str], image_column: str | None,
         return col
 
     def not_labels() -> str:
-        wrong = [n for n in images if n.lower() in _LABEL_NAMES]
+        wrong = image_columns_named_as_labels(kinds, names, image_like)
         return (f"; {', '.join(repr(n) for n in wrong)} {'holds' if len(wrong) == 1 else 'hold'} images "
                 "(a segmentation map?), not class labels") if wrong else ""
 
@@ -548,6 +552,13 @@ def pick_columns(kinds: dict | None, names: list[str], image_column: str | None,
         label = one_of(guess, "label", "--label-column", "label", where) if guess else None
     class_names = kinds[label][1] if label in kinds else None
     return image, label, class_names
+
+
+def image_columns_named_as_labels(kinds: dict | None, names: list[str], image_like: set[str]) -> list[str]:
+    """Image columns (an `Image` feature, or image bytes) with a label column's name: segments.ai's
+    `label` map. They are never read as labels; the plan lists them so an unlabelled pool says why."""
+    kinds = kinds or {}
+    return [n for n in names if (kinds.get(n, ("",))[0] == "Image" or n in image_like) and n.lower() in _LABEL_NAMES]
 
 
 def one_of(candidates: Sequence[str], what: str, option: str, query: str, where: str, more: str = "") -> str:
