@@ -80,7 +80,7 @@ class _ManifestPool(FolderSource):
         return out
 
 
-def _score_classes(src: Source, pos, negative_class: str) -> ScoreClasses:
+def _score_classes(src: Source | None, pos, negative_class: str) -> ScoreClasses:
     """The class names a per-class scores file may use: an output pool's positive classes and its
     negative class (as its manifest records them, the names a trainer reading that folder uses),
     and the --positives class folders; the negative class of a pool that is no output is
@@ -93,13 +93,19 @@ def _score_classes(src: Source, pos, negative_class: str) -> ScoreClasses:
     return ScoreClasses(sorted(set(positive)), sorted(set(negative)))
 
 
-def open_pool(pool: str) -> Source:
+def _output_folder(pool: str) -> Path | None:
+    """The negmine output folder `pool` names (the folder or its manifest.jsonl), else None."""
     p = Path(pool).expanduser()
     if p.is_file() and p.name.endswith(".jsonl"):
         p = p.parent
     if p.is_dir() and (p / "manifest.jsonl").is_file() and (p / RUN_RECORD).is_file():
-        return _ManifestPool(p.resolve())
-    return open_source(SourceSpec.parse(pool), progress=False)
+        return p.resolve()
+    return None
+
+
+def open_pool(pool: str) -> Source:
+    out = _output_folder(pool)
+    return _ManifestPool(out) if out is not None else open_source(SourceSpec.parse(pool), progress=False)
 
 
 def _ids(src: Source) -> dict[str, int]:
@@ -147,10 +153,15 @@ def run_mine(job: MineJob) -> dict:
         raise NegmineError("--skip-top must be a fraction in [0, 1)")
     refuse_out_inside(job.out, [("--scores", job.scores), ("--pool", job.pool), ("--positives", job.positives)])
     check_workers(job.out, job.workers, job.engine)
-    src = open_pool(job.pool)
+    # an output pool is its local manifest: open it first, its class names choose the score columns;
+    # any other pool (a Hub repo) only once the scores file was read without error
+    output = _output_folder(job.pool)
+    src = _ManifestPool(output) if output is not None else None
     pos = scan_positives(job.positives) if job.positives else None
     scored = read_scores(job.scores, job.id_column, job.score_column, _score_classes(src, pos, job.negative_class))
     scores = scored.values
+    if src is None:
+        src = open_pool(job.pool)
     ids = _ids(src)
     rejects, ranked = [], []
     for cid, score in scores.items():

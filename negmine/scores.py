@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,9 @@ class Scores:
 
 
 def _norm(name: object) -> str:
-    return str(name).strip().lower()
+    """A column or class name as compared: case, and spaces/underscores/hyphens, do not count
+    (a folder `red fox` is the class `red_fox` of a negmine output)."""
+    return re.sub(r"[\s_-]+", "_", str(name).strip().lower())
 
 
 def _table(path: Path) -> tuple[list[str], list[list], list[int]]:

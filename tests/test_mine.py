@@ -112,6 +112,9 @@ def test_score_column_option_chooses_and_takes_the_highest_of_several(tmp_path):
     assert got.values == {"a.jpg": 0.7, "b.jpg": 0.4} and got.ignored == ["other"]
     with pytest.raises(NegmineError, match="no column 'bird'"):
         read_scores(scores, score_column="bird")
+    scores.write_text("File,Other,Red Fox\na.jpg,0.9,0.1\nb.jpg,0.2,0.8\n")       # a negmine output's class red_fox
+    got = read_scores(scores, classes=ScoreClasses(["red_fox"], ["other"]))
+    assert got.values == {"a.jpg": 0.1, "b.jpg": 0.8} and (got.id_column, got.score_columns) == ("File", ["Red Fox"])
 
 
 def test_mine_exclude_judges_every_label_of_a_multi_label_image(tmp_path, raccoons):
