@@ -150,3 +150,38 @@ def test_mine_exclude_judges_every_label_of_a_multi_label_image(tmp_path, raccoo
                "--workers", 1, "-q", "--exclude", "dog", "-o", again)
     assert r.exit_code == 0, r.output
     assert all("dog" not in n["labels"] for n in negatives(again))
+
+
+def test_mine_exclude_is_the_rule_classes_and_sample_apply(tmp_path, raccoons):
+    """Over real ImageNet photos in wnid folders: the classes `mine --exclude dog` rejects are the
+    ones `negmine classes --exclude dog` lists for the same labels, the co-occurrence prior's
+    (white wolf: dogs in 3 of its 50 ImageNet-ReaL images) included."""
+    import csv
+
+    pool = tmp_path / "pool"
+    rows = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
+    picked = [r for r in rows if "n02085" <= r["wnid"] <= "n02120"] + [r for r in rows if r["wnid"] >= "n03"][::6]
+    for r in picked:
+        (pool / r["wnid"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHARED / "imagenet-500" / r["file"], pool / r["wnid"])
+    r = invoke("classes", "-s", pool, "-x", "dog", "--json")
+    assert r.exit_code == 0, r.output
+    excluded = {e["label"]: e["reason"] for e in json.loads(r.output)["sources"][0]["excluded"]}
+    assert "ImageNet-ReaL" in excluded["n02114548"]                     # by the prior, not the taxonomy
+    base = tmp_path / "round1"
+    r = invoke("sample", "-p", raccoons, "-s", pool, "--count", len(picked), "--allow-short", "--split", "1",
+               "--seed", 2, "--workers", 1, "-q", "-o", base)              # the whole pool
+    assert r.exit_code == 0, r.output
+    negs = negatives(base)
+    assert "n02114548" in {n["label"] for n in negs}
+    scores = tmp_path / "s.csv"
+    scores.write_text("path,score\n" + "".join(f"{n['path']},{0.9 - k / 1000}\n" for k, n in enumerate(negs)))
+    out = tmp_path / "hard"
+    r = invoke("mine", "-q", "--scores", scores, "--pool", base, "--count", 5, "--skip-top", 0, "--workers", 1,
+               "-x", "dog", "-o", out)
+    assert r.exit_code == 0, r.output
+    label = {n["path"]: n["label"] for n in negs}
+    rejected = {label[x["id"]] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())
+                if "overlaps the positives" in x["reason"]}
+    assert rejected == {n["label"] for n in negs} & set(excluded)
+    assert not {k["label"] for k in read_manifest(out)} & set(excluded)
