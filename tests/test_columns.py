@@ -203,3 +203,43 @@ def test_webdataset_sample_with_jpg_and_png_is_refused(tmp_path):
     src = open_source(SourceSpec.parse(f"{shards}?image=jpg"), progress=False)
     assert len(src) == 3
     assert all(i.data[:2] == b"\xff\xd8" for i in src.read(range(3)))        # the JPEG photos, not the PNG masks
+
+
+def two_classlabel_card(first: str, second: str) -> str:
+    """A dataset card declaring CIFAR-100-like fine and coarse ClassLabels."""
+    return (f"---\nlicense: cc-by-4.0\ndataset_info:\n  features:\n  - name: image\n    dtype: image\n"
+            f"  - name: {first}\n    dtype:\n      class_label:\n        names:\n          '0': maple\n          '1': oak\n"
+            f"  - name: {second}\n    dtype:\n      class_label:\n        names:\n          '0': trees\n---\n# test\n")
+
+
+def test_imagefolder_int_labels_are_named_by_their_own_classlabel(tmp_path):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "README.md").write_text(two_classlabel_card("fine_label", "coarse_label"))
+    both, fine = [], []
+    for k, raw in enumerate(photos(4)):
+        (pool / f"{k}.jpg").write_bytes(raw)
+        both.append(json.dumps({"file_name": f"{k}.jpg", "fine_label": k % 2, "coarse_label": 0}))
+        fine.append(json.dumps({"file_name": f"{k}.jpg", "fine_label": k % 2}))
+    (pool / "metadata.jsonl").write_text("\n".join(both) + "\n")
+    with pytest.raises(NegmineError, match=r"2 label columns \('fine_label', 'coarse_label'\)"):
+        open_source(SourceSpec.parse(str(pool)), progress=False)
+    assert open_source(SourceSpec.parse(f"{pool}?label=coarse_label"), progress=False).classes == ["trees"]
+    (pool / "metadata.jsonl").write_text("\n".join(fine) + "\n")
+    assert open_source(SourceSpec.parse(str(pool)), progress=False).classes == ["maple", "oak"]
+
+
+def test_webdataset_card_with_two_classlabels_is_refused(tmp_path):
+    import tarfile
+
+    shards = tmp_path / "wds"
+    shards.mkdir()
+    (shards / "README.md").write_text(two_classlabel_card("fine", "coarse"))
+    with tarfile.open(shards / "train-000000.tar", "w") as tf:
+        for k, raw in enumerate(photos(2)):
+            for name, data in ((f"s{k}.jpg", raw), (f"s{k}.cls", b"0")):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    with pytest.raises(NegmineError, match=r"dataset card has 2 label columns \('fine', 'coarse'\)"):
+        open_source(SourceSpec.parse(str(shards)), progress=False)

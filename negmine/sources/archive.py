@@ -17,12 +17,13 @@ from negmine.sources.base import (CONFIDENCE_FIELDS, IMAGE_EXTENSIONS, LIST_LABE
                                   LabelLists, Source, SourceSpec, card_features, card_licence, codes_from_values,
                                   feature_kinds)
 
-LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "category", "class_name", "wnid", "synset")
+LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "coarse_label", "category", "class_name", "wnid", "synset")
 
 
 def card_class_names(card_text: str | None, prefer: tuple[str, ...] = ()) -> list[str] | None:
     """The names of the dataset card's ClassLabel feature (the one named in `prefer` first, else
-    the first one), or None when the card declares none."""
+    its only one), or None when the card declares none. NegmineError when it declares several and
+    `prefer` names none of them."""
     try:
         kinds = feature_kinds(card_features(card_text))
     except ValueError:
@@ -31,7 +32,12 @@ def card_class_names(card_text: str | None, prefer: tuple[str, ...] = ()) -> lis
     for name in prefer:
         if name in labels:
             return labels[name]
-    return next(iter(labels.values()), None)
+    if not labels:
+        return None
+    from negmine.sources.base import one_of
+
+    # two ClassLabels (CIFAR-100's fine and coarse): which names the int labels is not the card's order
+    return labels[one_of(list(labels), "label", "--label-column", "label", "the dataset card")]
 
 
 def label_codes(values: list, names: list[str] | None) -> tuple[list[str], np.ndarray, dict[int, str]]:

@@ -63,6 +63,7 @@ class ImageFolderSource(Source):
         labels: dict[str, object] = {}               # logical path -> label value, from metadata
         self._label_column = spec.label_column
         self._image_column = spec.image_column
+        self._label_key: str | None = None           # the metadata's label key, as chosen
         others: set[str] = set()                     # images a metadata record names in another image column
         self.metadata_files: list[str] = []
         for r in rels:
@@ -99,7 +100,7 @@ class ImageFolderSource(Source):
         else:
             common = posixpath.commonpath([posixpath.dirname(p) for p in logical]) if logical else ""
             values = [_folder_label(p, common) for p in logical]
-        names = card_class_names(card_text, tuple(x for x in (spec.label_column, "label") if x))
+        names = card_class_names(card_text, tuple(x for x in (spec.label_column, self._label_key, "label") if x))
         if any(isinstance(v, list) for v in values):
             self._errors = {}
             self.set_label_lists(list_label_codes(values, names, f"the metadata labels of {id}"))
@@ -171,6 +172,7 @@ class ImageFolderSource(Source):
                         raise SourceNotFound(f"{self.id}: {where} line {n} is not JSON") from None
         key, other_keys, label_key = metadata_columns(records, self._image_column, self._label_column,
                                                       f"{self.id}: {where}")
+        self._label_key = self._label_key or label_key
         for rec in records:
             if not isinstance(rec, dict) or not isinstance(rec.get(key), str):
                 raise SourceNotFound(f"{self.id}: {where} has a record without a {key}")
