@@ -71,11 +71,12 @@ def _table(path: Path) -> tuple[list[str], list[list], list[int]]:
     """(column names, rows of values, each row's line number or row number for messages)."""
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             table = pq.read_table(path)
-        except Exception as exc:        # pyarrow raises several kinds for a file that is not parquet
+        except (OSError, ValueError, pa.ArrowException) as exc:
             raise NegmineError(f"--scores {path}: not a readable parquet file ({str(exc).splitlines()[0]})") from None
         data = table.to_pydict()
         names = list(data)

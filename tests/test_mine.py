@@ -159,7 +159,7 @@ def test_mine_exclude_is_the_rule_classes_and_sample_apply(tmp_path, raccoons):
     import csv
 
     pool = tmp_path / "pool"
-    rows = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
+    rows = list(csv.DictReader((SHARED / "imagenet-500" / "classes.csv").read_text().splitlines()))
     picked = [r for r in rows if "n02085" <= r["wnid"] <= "n02120"] + [r for r in rows if r["wnid"] >= "n03"][::6]
     for r in picked:
         (pool / r["wnid"]).mkdir(parents=True, exist_ok=True)
