@@ -561,7 +561,8 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
 
 @cli.command()
 @click.option("--scores", required=True, type=click.Path(path_type=Path),
-              help="CSV of a trainer's scores: id,score (highest positive-class probability or logit).")
+              help="A trainer's scores (CSV, JSONL or parquet): an id column and a score column "
+                   "(highest positive-class probability or logit), or one column per class.")
 @click.option("--pool", required=True, metavar="OUTPUT|SPEC",
               help="What was scored: a negmine output folder, a folder of images, or a source as in `sample`.")
 @click.option("--count", required=True, type=int, help="How many hard negatives to keep.")
@@ -571,8 +572,9 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
 @click.option("--positives", "-p", type=click.Path(path_type=Path),
               help="Keep these out (classes and near-duplicates); default: the positives of an output pool.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID")
-@click.option("--id-column")
-@click.option("--score-column")
+@click.option("--id-column", help="The id column of --scores (default: the one named id/path/file/...).")
+@click.option("--score-column", help="The score column of --scores; A,B: the highest of several (default: the one "
+              "named score/prob/logit/..., else the columns named like the positive classes).")
 @click.option("--negative-class", default="other", show_default=True)
 @click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash", "none"]), default="phash", show_default=True)
 @click.option("--hash-distance", type=int, default=10, show_default=True)
@@ -602,7 +604,7 @@ def mine(quiet, as_json, exclude, **kw) -> None:
     s = run_mine(MineJob(exclude=list(exclude), progress=not quiet, **kw))
     _emit(s, as_json, f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
                       f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}; "
-                      f"wrote {s['out']}")
+                      f"{s['scores']['how']}; wrote {s['out']}")
 
 
 @cli.command()

@@ -11,8 +11,8 @@ Candidate ids, as the scores file names them:
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -31,74 +31,81 @@ from negmine.manifest import read_jsonl, write_outputs
 from negmine.naming import UniqueNames, safe_name
 from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
 from negmine.positives import scan_positives
+from negmine.scores import ScoreClasses, read_scores
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
+from negmine.sources.archive import list_label_codes
 from negmine.writers import RUN_RECORD, Run, check_workers, plain_record, refuse_out_inside, run_options
 
-_ID_COLUMNS = ("id", "path", "file", "fname", "filename", "image")
-_SCORE_COLUMNS = ("score", "prob", "probability", "max_prob", "logit", "confidence")
-
-
-def read_scores(path: Path, id_column: str | None = None, score_column: str | None = None) -> dict[str, float]:
-    try:
-        rows = list(csv.reader(Path(path).read_text(encoding="utf-8-sig").splitlines()))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise NegmineError(f"--scores {path}: not a readable CSV file ({exc})") from None
-    if len(rows) < 2:
-        raise NegmineError(f"--scores {path}: needs a header and at least one row")
-    header = [h.strip().lower() for h in rows[0]]
-
-    def pick(given, names, default):
-        if given:
-            if given.lower() not in header:
-                raise NegmineError(f"--scores {path}: no column {given!r}; columns: {', '.join(rows[0])}")
-            return header.index(given.lower())
-        return next((header.index(n) for n in names if n in header), default)
-
-    i, j = pick(id_column, _ID_COLUMNS, 0), pick(score_column, _SCORE_COLUMNS, 1)
-    scores: dict[str, float] = {}
-    for n, row in enumerate(rows[1:], 2):
-        if not row or not "".join(row).strip():
-            continue
-        if max(i, j) >= len(row):
-            raise NegmineError(f"--scores {path}:{n}: too few columns")
-        try:
-            value = float(row[j])
-        except ValueError:
-            raise NegmineError(f"--scores {path}:{n}: score {row[j]!r} is not a number") from None
-        if not math.isfinite(value):
-            raise NegmineError(f"--scores {path}:{n}: score {row[j]!r} is not finite")
-        if row[i] in scores:
-            raise NegmineError(f"--scores {path}:{n}: id {row[i]!r} appears twice")
-        scores[row[i]] = value
-    return scores
-
-
 class _ManifestPool(FolderSource):
-    """The negatives of an earlier negmine output, read from that output's files."""
+    """The negatives of an earlier negmine output, read from that output's files. Labels as the
+    manifest records them: every label of an image from a multi-label pool (`labels`), else its
+    one `label`; so `mine` excludes by every label, as `sample` did."""
 
     def __init__(self, out: Path):
         rows = read_jsonl(out / "manifest.jsonl")
         self.rows = [r for r in rows if r["role"] == "negative"]
         self.positive_paths = [out / r["path"] for r in rows if r["role"] == "positive"]
+        self.positive_classes = sorted({r["class"] for r in rows if r["role"] == "positive" and r.get("class")})
+        self.negative_classes = sorted({r["class"] for r in self.rows if r.get("class")})
+        try:
+            self.record = json.loads((out / RUN_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.record = {}
         Source.__init__(self, id=str(out), short=safe_name(out.name, max_len=24), revision=None, licence=None)
         from fsspec.implementations.local import LocalFileSystem
 
         self._fs, self._root, self._remote = LocalFileSystem(), str(out), False
         self.paths = [r["path"] for r in self.rows]
-        labels = sorted({r["label"] or "" for r in self.rows})
-        lookup = {lab: k for k, lab in enumerate(labels)}
-        self.classes = labels
-        self.codes = np.array([lookup[r["label"] or ""] for r in self.rows], dtype=np.int32)
+        if any(isinstance(r.get("labels"), list) for r in self.rows):
+            # a row from a single-label source (a run over several) carries its one label
+            lists = [[(x, None) for x in r["labels"]] if isinstance(r.get("labels"), list)
+                     else [(r["label"], None)] if r.get("label") else [] for r in self.rows]
+            self.set_label_lists(list_label_codes(lists, None, f"the labels in {out / 'manifest.jsonl'}"))
+        else:
+            labels = sorted({r["label"] for r in self.rows if r.get("label")})
+            lookup = {lab: k for k, lab in enumerate(labels)}
+            self.classes = labels
+            self.codes = np.array([lookup.get(r.get("label"), -1) for r in self.rows], dtype=np.int32)
         self.licences = [r.get("licence") for r in self.rows]
 
+    def exclusion_options(self) -> dict:
+        """The class-exclusion options of the run that drew these negatives (`plan_classes`
+        keywords), so a term excluded here is judged by the same rule."""
+        opts = self.record.get("options") or {}
+        out = {}
+        if isinstance(opts.get("max_contamination"), (int, float)):
+            out["max_contamination"] = float(opts["max_contamination"])
+        if isinstance(opts.get("exclude_unmapped"), bool):
+            out["exclude_unmapped"] = opts["exclude_unmapped"]
+        return out
 
-def open_pool(pool: str) -> Source:
+
+def _score_classes(src: Source | None, pos, negative_class: str) -> ScoreClasses:
+    """The class names a per-class scores file may use: an output pool's positive classes and its
+    negative class (as its manifest records them, the names a trainer reading that folder uses),
+    and the --positives class folders; the negative class of a pool that is no output is
+    --negative-class."""
+    positive = list(pos.classes) if pos is not None else []
+    negative = [negative_class]
+    if isinstance(src, _ManifestPool):
+        positive += src.positive_classes
+        negative = src.negative_classes or negative
+    return ScoreClasses(sorted(set(positive)), sorted(set(negative)))
+
+
+def _output_folder(pool: str) -> Path | None:
+    """The negmine output folder `pool` names (the folder or its manifest.jsonl), else None."""
     p = Path(pool).expanduser()
     if p.is_file() and p.name.endswith(".jsonl"):
         p = p.parent
     if p.is_dir() and (p / "manifest.jsonl").is_file() and (p / RUN_RECORD).is_file():
-        return _ManifestPool(p.resolve())
-    return open_source(SourceSpec.parse(pool), progress=False)
+        return p.resolve()
+    return None
+
+
+def open_pool(pool: str) -> Source:
+    out = _output_folder(pool)
+    return _ManifestPool(out) if out is not None else open_source(SourceSpec.parse(pool), progress=False)
 
 
 def _ids(src: Source) -> dict[str, int]:
@@ -146,8 +153,15 @@ def run_mine(job: MineJob) -> dict:
         raise NegmineError("--skip-top must be a fraction in [0, 1)")
     refuse_out_inside(job.out, [("--scores", job.scores), ("--pool", job.pool), ("--positives", job.positives)])
     check_workers(job.out, job.workers, job.engine)
-    scores = read_scores(job.scores, job.id_column, job.score_column)
-    src = open_pool(job.pool)
+    # an output pool is its local manifest: open it first, its class names choose the score columns;
+    # any other pool (a Hub repo) only once the scores file was read without error
+    output = _output_folder(job.pool)
+    src = _ManifestPool(output) if output is not None else None
+    pos = scan_positives(job.positives) if job.positives else None
+    scored = read_scores(job.scores, job.id_column, job.score_column, _score_classes(src, pos, job.negative_class))
+    scores = scored.values
+    if src is None:
+        src = open_pool(job.pool)
     ids = _ids(src)
     rejects, ranked = [], []
     for cid, score in scores.items():
@@ -166,15 +180,17 @@ def run_mine(job: MineJob) -> dict:
     # class-level overlap, when the pool has labels and positives are named
     positive_paths: list[Path] = []
     terms = list(job.exclude)
-    if job.positives:
-        pos = scan_positives(job.positives)
+    if pos is not None:
         terms += list(pos.labels.values())
         positive_paths = [f.path for files in pos.classes.values() for f in files]
     elif isinstance(src, _ManifestPool):
         positive_paths = src.positive_paths
     excluded = set()
     if terms and src.classes:
-        verdicts = plan_classes([src], terms).per_source[0].verdicts
+        # the same class-level rule as `sample` (taxonomy and co-occurrence prior), with the options
+        # of the run that drew an output pool
+        rule = src.exclusion_options() if isinstance(src, _ManifestPool) else {}
+        verdicts = plan_classes([src], terms, **rule).per_source[0].verdicts
         excluded = {i for i, v in enumerate(verdicts) if v.excluded}
     # a multi-label pool: a row goes when any of its labels is excluded
     overlaps = src.rows_with_any(np.array(sorted(excluded), np.int32)) if excluded else None
@@ -196,7 +212,7 @@ def run_mine(job: MineJob) -> dict:
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
             summary = _mine(job, src, order, positive_paths, rejects, scores, skip, hash_kind, run, distributor,
-                            record)
+                            record, scored)
     finally:
         distributor.close()
     summary["seconds"] = round(time.monotonic() - t0, 2)
@@ -204,7 +220,7 @@ def run_mine(job: MineJob) -> dict:
 
 
 def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], rejects: list[dict],
-          scores: dict, skip: int, hash_kind: str | None, run: Run, distributor, record: dict) -> dict:
+          scores: dict, skip: int, hash_kind: str | None, run: Run, distributor, record: dict, scored) -> dict:
     writer = run.writer
     pos_hashes, pos_owner, pos_sha = [], [], {}
     for p in positive_paths:
@@ -237,6 +253,7 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
         rows.append({"path": c.path, "class": cls, "role": "negative", "score": order[c.priority][0],
                      "rank": rank, "id": order[c.priority][1], "source": src.id, "revision": src.revision,
                      "file": c.origin.get("file"), "row": c.origin.get("row"), "label": src.label_of(c.row),
+                     **({"labels": src.labels_of(c.row)} if src.multi_label else {}),
                      "sha256": c.sha256, "width": c.encoded.width, "height": c.encoded.height,
                      "licence": src.licences[c.row] if isinstance(src, _ManifestPool) else src.licence,
                      "hash": f"{c.phash:016x}" if c.phash is not None else None})
@@ -247,7 +264,9 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
     writer.clear_scratch()
     summary = {"negmine_version": __version__, "out": str(writer.out), "scored": len(scores),
                "kept": len(rows), "skipped_top": skip, "rejected": len(rejects),
-               "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None}
+               "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None,
+               "scores": {"id_column": scored.id_column, "score_columns": scored.score_columns,
+                          "ignored_columns": scored.ignored, "how": scored.how}}
     write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "mine", "job": record})
     run.journal.close()
     writer.publish()

@@ -17,14 +17,14 @@ from negmine.sources.base import (CONFIDENCE_FIELDS, IMAGE_EXTENSIONS, LIST_LABE
                                   LabelLists, Source, SourceSpec, card_features, card_licence, codes_from_values,
                                   feature_kinds)
 
-LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "category", "class_name", "wnid", "synset")
+LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "coarse_label", "category", "class_name", "wnid", "synset")
 
 
 def card_class_names(card_text: str | None, prefer: tuple[str, ...] = (), config: str | None = None
                      ) -> list[str] | None:
     """The names of the dataset card's ClassLabel feature (the one named in `prefer` first, else
-    the first one), or None when the card declares none; with `config`, only that config's
-    features count (see `card_features`)."""
+    its only one), or None when the card declares none; with `config`, only that config's features
+    count (see `card_features`). NegmineError when it declares several and `prefer` names none of them."""
     try:
         kinds = feature_kinds(card_features(card_text, config))
     except ValueError:
@@ -33,7 +33,12 @@ def card_class_names(card_text: str | None, prefer: tuple[str, ...] = (), config
     for name in prefer:
         if name in labels:
             return labels[name]
-    return next(iter(labels.values()), None)
+    if not labels:
+        return None
+    from negmine.sources.base import one_of
+
+    # two ClassLabels (CIFAR-100's fine and coarse): which names the int labels is not the card's order
+    return labels[one_of(list(labels), "label", "--label-column", "label", "the dataset card")]
 
 
 def label_codes(values: list, names: list[str] | None) -> tuple[list[str], np.ndarray, dict[int, str]]:
@@ -73,6 +78,35 @@ def json_label(obj, field: str | None) -> object:
                 return None
             return v
     return None
+
+
+def metadata_columns(records: list, image_column: str | None, label_column: str | None, where: str
+                     ) -> tuple[str, list[str], str | None]:
+    """(the key naming each record's image, keys naming other images of the record, the label key
+    or None) of imagefolder metadata records, as `datasets` reads them: `file_name` is the `image`
+    column and `X_file_name` the `X` column. Several image columns or several label keys
+    (`LABEL_FIELDS`, objects, tags) are refused naming them (`base.one_of`) unless `image_column`
+    / `label_column` chooses; a named column that is not there raises SourceNotFound."""
+    from negmine.sources.base import one_of
+
+    dicts = [r for r in records if isinstance(r, dict)]
+    keys = list(dict.fromkeys(k for r in dicts for k in r))
+    images = {(k[:-len("_file_name")] or "image"): k for k in keys
+              if (k == "file_name" or k.endswith("_file_name")) and any(isinstance(r.get(k), str) for r in dicts)}
+    if image_column:
+        if image_column not in images:
+            raise SourceNotFound(f"{where} has no image column {image_column!r} (a {image_column}_file_name key); "
+                                 f"image columns: {', '.join(images) or 'none'}")
+        image = image_column
+    else:
+        image = one_of(list(images), "image", "--image-column", "image", where) if images else "image"
+    key = images.get(image, "file_name")
+    if label_column:
+        label = label_column
+    else:
+        found = [k for k in LABEL_FIELDS + ("objects", "tags") if any(r.get(k) not in (None, "") for r in dicts)]
+        label = one_of(found, "label", "--label-column", "label", where) if found else None
+    return key, [k for k in images.values() if k != key], label
 
 
 def json_label_list(obj, field: str | None) -> list[tuple[object, float | None]] | None:

@@ -18,7 +18,7 @@ import numpy as np
 from negmine.errors import NegmineError, SourceNotFound
 from negmine.images import IMAGE_EXTENSIONS  # noqa: F401  (one list: what Pillow reads, any case)
 
-_LABEL_NAMES = ("label", "labels", "class", "fine_label", "category", "wnid", "synset", "objects", "tags")
+_LABEL_NAMES = ("label", "labels", "class", "fine_label", "coarse_label", "category", "wnid", "synset", "objects", "tags")
 # the field of a struct (an object, an Open Images label) that holds its class, and its confidence
 LIST_LABEL_FIELDS = ("label", "category", "category_id", "categories", "class", "labels", "name", "tag")
 CONFIDENCE_FIELDS = ("confidence", "score")
@@ -179,6 +179,10 @@ class Source(ABC):
              "weight": self.weight}
         if self.partial:
             d["partial"] = True
+        if getattr(self, "image_column", None):        # a table source: the columns read, by detection or option
+            d["columns"] = {"image": self.image_column, "label": getattr(self, "label_column", None)}
+            if getattr(self, "not_labels", None):
+                d["columns"]["not_labels"] = {c: "an image column, not class labels" for c in self.not_labels}
         if self.multi_label:
             d["label_lists"] = {"labels": int(len(self.label_codes)),
                                 "images_without_label": int((np.diff(self.label_offsets) == 0).sum()),
@@ -500,35 +504,72 @@ def schema_kinds(schema) -> dict | None:
 
 def pick_columns(kinds: dict | None, names: list[str], image_column: str | None, label_column: str | None,
                   where: str, image_like: set[str]) -> tuple[str, str | None, list[str] | None]:
-    """Find the image and label columns by feature type first, then by conventional names.
-    `kinds`: see `feature_kinds`."""
+    """(image column, label column or None, its ClassLabel names or None) of a table source.
+
+    Detection goes by feature type first (`Image`; `ClassLabel`, then a list of labels), then by
+    structure (`image_like`: struct columns holding image bytes), then by conventional names, and
+    takes a column only when it is the one candidate of the first kind that has any: never the
+    first of several by position (a segmentation pool's `mask` and `image`, CIFAR-100's
+    `fine_label` and `coarse_label`). An image column (an `Image` feature, or image bytes) is never
+    a label column, whatever its name (segments.ai pools name the mask `label`).
+    `kinds`: see `feature_kinds`. Raises SourceNotFound for a named column that is not there, and
+    NegmineError (one line naming the candidates and the option that chooses) for no image column,
+    several, several label columns, or an image column named as the label."""
     kinds = kinds or {}
+    images = [n for n in names if kinds.get(n, ("",))[0] == "Image" or n in image_like]
 
     def check(col: str, what: str) -> str:
         if col not in names:
             raise SourceNotFound(f"{where} has no {what} column {col!r}; columns: {', '.join(names)}")
         return col
 
+    def not_labels() -> str:
+        wrong = image_columns_named_as_labels(kinds, names, image_like)
+        return (f"; {', '.join(repr(n) for n in wrong)} {'holds' if len(wrong) == 1 else 'hold'} images "
+                "(a segmentation map?), not class labels") if wrong else ""
+
     if image_column:
         image = check(image_column, "image")
     else:
         typed = [n for n in names if kinds.get(n, ("",))[0] == "Image"]
-        guess = typed or [n for n in names if n in image_like] or [n for n in names if n.lower() in _IMAGE_NAMES]
+        guess = (typed or [n for n in names if n in image_like]
+                 or [n for n in names if n.lower() in _IMAGE_NAMES])
         if not guess:
             raise SourceNotFound(f"{where} has no image column (columns: {', '.join(names)}); "
                                  "name one with --image-column")
-        image = guess[0]
+        image = one_of(guess, "image", "--image-column", "image", where, not_labels())
     if label_column and label_column.lower() == "none":
         return image, None, None
     if label_column:
         label = check(label_column, "label")
+        if label in images:
+            raise NegmineError(f"{where}: column {label!r} holds images, not class labels; name the label "
+                               "column with --label-column (or ?label=), or --label-column none for no labels")
     else:
         typed = ([n for n in names if kinds.get(n, ("",))[0] == "ClassLabel"]
                  or [n for n in names if kinds.get(n, ("",))[0] == "LabelList"])
-        guess = typed or [n for n in names if n.lower() in _LABEL_NAMES and n != image]
-        label = guess[0] if guess else None
+        guess = typed or [n for n in names if n.lower() in _LABEL_NAMES and n != image and n not in images]
+        label = one_of(guess, "label", "--label-column", "label", where) if guess else None
     class_names = kinds[label][1] if label in kinds else None
     return image, label, class_names
+
+
+def image_columns_named_as_labels(kinds: dict | None, names: list[str], image_like: set[str]) -> list[str]:
+    """Image columns (an `Image` feature, or image bytes) with a label column's name: segments.ai's
+    `label` map. They are never read as labels; the plan lists them so an unlabelled pool says why."""
+    kinds = kinds or {}
+    return [n for n in names if (kinds.get(n, ("",))[0] == "Image" or n in image_like) and n.lower() in _LABEL_NAMES]
+
+
+def one_of(candidates: Sequence[str], what: str, option: str, query: str, where: str, more: str = "") -> str:
+    """The one candidate column (or key) for `what`; NegmineError naming them all and the option
+    (and the per-source query `?query=`) that chooses when there are several. Position in a schema
+    says nothing about which is meant, so several are never resolved by order."""
+    if len(candidates) == 1:
+        return candidates[0]
+    listed = ", ".join(repr(c) for c in candidates)
+    raise NegmineError(f"{where} has {len(candidates)} {what} columns ({listed}){more}; say which with "
+                       f"{option} NAME (or ?{query}=NAME on the source)")
 
 
 # the YAML header of a dataset card, as huggingface_hub.repocard finds it

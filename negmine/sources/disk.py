@@ -10,7 +10,8 @@ import numpy as np
 
 from negmine.errors import SourceNotFound
 from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, codes_from_values, feature_kinds,
-                                  is_image_struct, is_label_list, pick_columns, short_name)
+                                  image_columns_named_as_labels, is_image_struct, is_label_list, pick_columns,
+                                  short_name)
 
 class DiskSource(Source):
     """A ``Dataset.save_to_disk`` folder (memory-mapped arrow), read through `datasets` itself."""
@@ -33,6 +34,7 @@ class DiskSource(Source):
         structs = {n for n in ds.column_names if is_image_struct(ds.data.schema.field(n).type)}
         self.image_column, self.label_column, names = pick_columns(
             feature_kinds(ds.features), ds.column_names, spec.image_column, spec.label_column, str(path), structs)
+        self.not_labels = image_columns_named_as_labels(feature_kinds(ds.features), ds.column_names, structs)
         self._table = ds.with_format("arrow")
         if self.label_column and is_label_list(ds.data.schema.field(self.label_column).type):
             lists = LabelListBuilder(names, f"label column {self.label_column!r} of {path}")

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from negmine.errors import SourceNotFound
 from negmine.sources import hub
 from negmine.sources.archive import (card_class_names, is_metadata, json_label, json_label_list, label_codes,
-                                     list_label_codes, unusable_summary)
+                                     list_label_codes, metadata_columns, unusable_summary)
 from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
 
 
@@ -63,10 +63,13 @@ class ImageFolderSource(Source):
         unreadable: dict[int, str] = {}              # row -> why zipfile cannot give its bytes
         labels: dict[str, object] = {}               # logical path -> label value, from metadata
         self._label_column = spec.label_column
+        self._image_column = spec.image_column
+        self._label_key: str | None = None           # the metadata's label key, as chosen
+        others: set[str] = set()                     # images a metadata record names in another image column
         self.metadata_files: list[str] = []
         for r in rels:
             if is_metadata(r):
-                self._metadata(self._read_file(r), posixpath.dirname(r), r, labels)
+                self._metadata(self._read_file(r), posixpath.dirname(r), r, labels, others)
             elif posixpath.splitext(r)[1].lower() in IMAGE_EXTENSIONS:
                 self._items.append((-1, r))
                 logical.append(r)
@@ -87,13 +90,17 @@ class ImageFolderSource(Source):
                             NotImplementedError) as exc:
                         # the labels of the zip's images: without them nothing in it can be vouched for
                         raise SourceNotFound(f"{self.id}: cannot read {name} in {r}: {exc}") from None
-                    self._metadata(raw, posixpath.join(folder, posixpath.dirname(name)), f"{r}/{name}", labels)
+                    self._metadata(raw, posixpath.join(folder, posixpath.dirname(name)), f"{r}/{name}", labels,
+                                   others)
                 elif posixpath.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                     problem = zip_member_problem(info)
                     if problem:
                         unreadable[len(self._items)] = f"cannot read zip member: {problem}"
                     self._items.append((z, name))
                     logical.append(posixpath.normpath(posixpath.join(folder, name)))
+        if others:                                   # a mask beside its photo is no row, as in `datasets`
+            kept = [k for k, p in enumerate(logical) if p not in others]
+            self._items, logical = [self._items[k] for k in kept], [logical[k] for k in kept]
         if not self._items:
             raise SourceNotFound(f"{id} split {split!r} holds no images (loose or in zip archives)")
         self.label_from = "metadata" if labels else "folder"
@@ -102,7 +109,8 @@ class ImageFolderSource(Source):
         else:
             common = posixpath.commonpath([posixpath.dirname(p) for p in logical]) if logical else ""
             values = [_folder_label(p, common) for p in logical]
-        names = card_class_names(card_text, tuple(x for x in (spec.label_column, "label") if x), spec.config)
+        names = card_class_names(card_text, tuple(x for x in (spec.label_column, self._label_key, "label") if x),
+                                 spec.config)
         if any(isinstance(v, list) for v in values):
             self._errors = {}
             self.set_label_lists(list_label_codes(values, names, f"the metadata labels of {id}"))
@@ -156,8 +164,9 @@ class ImageFolderSource(Source):
             self._open_zips[z] = zf
         return zf
 
-    def _metadata(self, raw: bytes, folder: str, where: str, labels: dict[str, object]) -> None:
-        """Add {folder/file_name: label} from a metadata.jsonl / .csv file's bytes."""
+    def _metadata(self, raw: bytes, folder: str, where: str, labels: dict[str, object], others: set[str]) -> None:
+        """Add {folder/file_name: label} from a metadata.jsonl / .csv file's bytes, and to `others`
+        the images its records name in other image columns (`X_file_name`)."""
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -172,18 +181,23 @@ class ImageFolderSource(Source):
                         records.append(json.loads(line))
                     except ValueError:
                         raise SourceNotFound(f"{self.id}: {where} line {n} is not JSON") from None
+        key, other_keys, label_key = metadata_columns(records, self._image_column, self._label_column,
+                                                      f"{self.id}: {where}")
+        self._label_key = self._label_key or label_key
         for rec in records:
-            if not isinstance(rec, dict) or not isinstance(rec.get("file_name"), str):
-                raise SourceNotFound(f"{self.id}: {where} has a record without a file_name")
-            value = json_label(rec, self._label_column)
+            if not isinstance(rec, dict) or not isinstance(rec.get(key), str):
+                raise SourceNotFound(f"{self.id}: {where} has a record without a {key}")
+            others.update(posixpath.normpath(posixpath.join(folder, rec[k])) for k in other_keys
+                          if isinstance(rec.get(k), str))
+            value = json_label(rec, label_key) if label_key else None
             if value is None or (isinstance(value, str) and value.lstrip().startswith("[")):
                 # a label list (tags, objects, Open Images labels; a JSON list in a CSV cell)
-                listed = json_label_list(rec, self._label_column)
+                listed = json_label_list(rec, label_key) if label_key else None
                 value = value if listed is None else listed
             if where.endswith(".csv") and isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 value = int(value)              # csv has no types; datasets reads a digit column as ints
             if value is not None:
-                labels[posixpath.normpath(posixpath.join(folder, rec["file_name"]))] = value
+                labels[posixpath.normpath(posixpath.join(folder, rec[key]))] = value
         self.metadata_files.append(where)
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:

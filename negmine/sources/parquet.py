@@ -15,8 +15,8 @@ import numpy as np
 from negmine.errors import NegmineError, SourceNotFound
 from negmine.sources import hub, pages, remote
 from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, card_features, feature_kinds,
-                                  is_image_struct, is_label_list, local_codes, pick_columns, schema_kinds,
-                                  sorted_classes)
+                                  image_columns_named_as_labels, is_image_struct, is_label_list, local_codes,
+                                  pick_columns, schema_kinds, sorted_classes)
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
 
@@ -54,6 +54,7 @@ class ParquetSource(Source):
         structs = {n for n in schema.names if is_image_struct(schema.field(n).type)}
         self.image_column, self.label_column, names = pick_columns(
             kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)
+        self.not_labels = image_columns_named_as_labels(kinds, list(schema.names), structs)
         self._image_struct = self.image_column in structs
         self._lists = bool(self.label_column) and is_label_list(schema.field(self.label_column).type)
         cached = self._cache_path()

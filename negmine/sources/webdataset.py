@@ -39,7 +39,7 @@ import numpy as np
 from negmine.errors import SourceNotFound
 from negmine.sources.archive import (card_class_names, hub_local_copy, json_label, json_label_list, label_codes,
                                      list_label_codes, unusable_summary)
-from negmine.sources.base import Item, Source, SourceSpec, short_name
+from negmine.sources.base import Item, Source, SourceSpec, one_of, short_name
 
 WDS_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 _LABEL_EXTENSIONS = ("cls", "txt", "json")
@@ -89,6 +89,7 @@ class WebDatasetSource(Source):
         order = rng_for(0 if seed is None else seed, "wds-shards").permutation(len(rels))
         need = 1 if want is None else max(1, math.ceil(want * MARGIN))
         self._label_field = spec.label_column
+        self._image_ext = spec.image_column.lower() if spec.image_column else None     # ?image=png
         names = card_class_names(card_text, tuple(x for x in (spec.label_column, "cls", "label") if x), spec.config)
         self.shards: list[_Shard] = []
         self._members: list[tuple[int, str, int, int]] = []       # (shard, member, offset, size) per row
@@ -187,9 +188,11 @@ class WebDatasetSource(Source):
                 if tail.strip(b"\0"):
                     shard.truncated = f"bytes after offset {end} are not a tar member"
         for key, parts in samples.items():
-            image = next((parts[e] for e in WDS_IMAGE_EXTENSIONS if e in parts), None)
-            if image is None:
+            # a photo and its mask (jpg + png) are two image columns, as `datasets` reads a WebDataset
+            present = [e for e in ((self._image_ext,) if self._image_ext else WDS_IMAGE_EXTENSIONS) if e in parts]
+            if not present:
                 continue
+            image = parts[one_of(present, "image", "--image-column", "image", f"{self.id}: sample {key} of {shard.rel}")]
             if key in repeats:
                 names = sorted(set(repeats[key]))
                 yield (image[0], image[1], image[2], None,
