@@ -192,6 +192,18 @@ class SampleRun:
             check_class_name(cls, o.format)
         negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)  # checks options
         self._check_every_split({c: len(f) for c, f in self.positives.classes.items()})   # before any hashing
+        # the pool is opened and its labels checked before the positives are hashed, so a pool that
+        # cannot be used is refused before any work; `want` (which WebDataset shards are indexed) is
+        # counted on the positives found, an upper bound of those written
+        specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
+                 for s in o.sources]
+        self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks, seed=self.seed,
+                                                  want=negatives_needed(self.positives.sizes or [0], ratio=o.ratio,
+                                                                        balanced=o.balanced, count=o.count))
+        folders = list(self.positives.labels.values()) if o.auto_exclude else []
+        self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+                                    anchors=folders, max_contamination=o.max_contamination)
+        self._plan_unlabelled(specs)
         self._prepare_positives()
         self.pos_boxes: dict[str, list] = {}
         self.pos_masks: dict[str, Path] = {}
@@ -214,14 +226,6 @@ class SampleRun:
             # at most one cutout per annotated positive; what they cannot supply comes from the pool
             self.synthetic_target = min(annotated, int(math.floor(o.synthetic * self.needed + 0.5)))
         self.pool_target = self.needed - self.synthetic_target
-        specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
-                 for s in o.sources]
-        self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks, seed=self.seed,
-                                                  want=self.pool_target)
-        folders = list(self.positives.labels.values()) if o.auto_exclude else []
-        self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
-                                    anchors=folders, max_contamination=o.max_contamination)
-        self._plan_unlabelled(specs)
         self._plan_verified_absent()
         self._plan_order()
         if o.max_download is not None:
@@ -269,12 +273,13 @@ class SampleRun:
         self.unlabelled, self.unlabelled_masks = check_sources(self.sources, allowed, bool(self.opts.content_check))
         self.unlabelled_estimate = (expected_share(self.classes.concepts, self.classes.unmapped_terms)
                                     if any(u is not None and u.drawn for u in self.unlabelled) else None)
+        self.unlabelled_rejects = []
         for src, u in zip(self.sources, self.unlabelled):
             if u is not None and not u.drawn and isinstance(src, ImageFolderSource):
-                self.left_out += [{"role": "negative", "source": src.id, "revision": src.revision, **src.origin(r),
-                                   "label": None, "reason": "no metadata record: not in the dataset as `datasets` "
-                                                            "reads it (--allow-unlabelled draws it)"}
-                                  for r in src.unlisted]
+                self.unlabelled_rejects += [
+                    {"role": "negative", "source": src.id, "revision": src.revision, **src.origin(r), "label": None,
+                     "reason": "no metadata record: not in the dataset as `datasets` reads it (--allow-unlabelled "
+                               "draws it)"} for r in src.unlisted]
 
     def unlabelled_lines(self, taken: list | None = None) -> tuple[list[str], list[str]]:
         """(warnings: unlabelled images the draw takes, with the expected contamination; notes:
@@ -669,7 +674,7 @@ class SampleRun:
                                f"({len(dropped)} rejected), {target} needed; pass --allow-short "
                                "to keep fewer", len(accepted), target)
         rows += synthetic + self._place_negatives(writer, distributor, accepted)
-        rejects += self.left_out + syn_rejects + [self._reject_row(c) for c in dropped]
+        rejects += self.left_out + self.unlabelled_rejects + syn_rejects + [self._reject_row(c) for c in dropped]
         rows = sort_rows(rows, self.split_names)
         counts: dict[str, dict[str, int]] = {s: {} for s in self.split_names}
         for r in rows:

@@ -108,6 +108,16 @@ def test_a_pool_without_labels_is_refused_in_one_line_everywhere(flat_pool, raco
     assert not out.exists() and not list(tmp_path.glob(".ds*"))                      # nothing written
 
 
+def test_the_refusal_comes_before_the_positives_are_hashed(flat_pool, racoon_and_dog, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGMINE_CACHE", str(tmp_path / "cache"))
+    r = sample("--positives", racoon_and_dog, "--source", flat_pool, "--count", 5, "--out", tmp_path / "ds")
+    assert r.exit_code == 1 and "carries a label" in r.output
+    assert not (tmp_path / "cache" / "hashes.sqlite").exists()    # no positive was hashed (hashes are cached there)
+    r = sample("--positives", racoon_and_dog, "--source", flat_pool, "--count", 5, "--out", tmp_path / "ds",
+               "--allow-unlabelled", "--dry-run")
+    assert r.exit_code == 0 and (tmp_path / "cache" / "hashes.sqlite").is_file()   # ... as a run that goes on does
+
+
 @pytest.mark.parametrize("how", ["flag", "query"])
 def test_allow_unlabelled_draws_them_and_every_record_says_so(flat_pool, racoon_and_dog, tmp_path, how):
     out = tmp_path / "ds"
