@@ -85,7 +85,9 @@ def _reason(src, mask: np.ndarray) -> str:
         if src.label_from == "metadata":
             if unlisted == int(mask.sum()):
                 return "no metadata record names them (`datasets` does not load them either)"
-            return f"{unlisted} have no metadata record, the others a null or unusable label"
+            if not unlisted:
+                return "their metadata record has a null or empty label"
+            return f"{unlisted} have no metadata record, the others a null or empty label"
         return "they sit in no class folder and are not all named by ImageNet wnid (n01440764_*.JPEG)"
     if isinstance(src, FolderSource):
         return "they sit in no class folder and are not all named by ImageNet wnid (n01440764_*.JPEG)"

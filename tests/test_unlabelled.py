@@ -138,6 +138,8 @@ def test_allow_unlabelled_draws_them_and_every_record_says_so(flat_pool, racoon_
     rep = invoke("report", out)
     assert rep.exit_code == 0 and warning in rep.output
     assert "carry no label" in (out / "report" / "report.html").read_text()
+    cls = invoke("classes", "--source", *source, "--exclude", "dog")
+    assert cls.exit_code == 0 and "12 of its 12 images carry no label" in cls.output and "~12.0%" in cls.output
 
 
 def test_the_per_source_query_takes_allow_only():
