@@ -313,6 +313,8 @@ margin:6px 0;border-bottom:1px solid #eee}} summary{{cursor:pointer;font-weight:
 {summary['positives']} positives, {summary['negatives']} negatives &middot;
 <a href="contact-sheet.png">contact sheet</a></p>
 {"".join(f'<p style="color:#a00"><b>warning:</b> {esc(w)}</p>' for w in summary.get("warnings", []))}
+{"".join(f'<p>unlabelled: {esc(u["source"])}: {u["rows"]} of {u["of"]} images carry no label ({esc(u["reason"])}), '
+         'left out of the draw</p>' for u in summary.get("unlabelled", []) if not u.get("drawn"))}
 <table><tr><th>class</th>{"".join(f"<th>{esc(s)}</th>" for s in summary["counts"])}</tr>{table}</table>
 <p>negatives per positive: {esc(", ".join(f"{k} {v}" for k, v in summary["negatives_per_positive"].items()))}<br>
 shares: {esc(", ".join(f"{k} {v:.1%}" for k, v in sorted(summary["shares"].items())))}<br>

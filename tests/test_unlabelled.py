@@ -195,6 +195,9 @@ def test_unlabelled_files_of_a_labelled_folder_pool_are_left_out_and_counted(rac
     record = json.loads((tmp_path / "ds" / "negmine.json").read_text())
     assert record["unlabelled"][0]["rows"] == 6 and not record["unlabelled"][0]["drawn"]
     assert "6 of its 12 images carry no label and were left out" in r.output
+    rep = invoke("report", tmp_path / "ds")
+    assert rep.exit_code == 0 and "6 of 12 images carry no label, left out of the draw" in rep.output
+    assert "6 of 12 images carry no label" in (tmp_path / "ds" / "report" / "report.html").read_text()
     plan = sample("--positives", racoon_and_dog, "--source", pool, "--count", 4, "--seed", 2, "--split", "0.5,0.5",
                   "--out", tmp_path / "ds2", "--dry-run")
     assert plan.exit_code == 0 and "pool of 6" in plan.output
