@@ -153,6 +153,10 @@ def cli() -> None:
                    "Needs negmine[clip]; quality not measured (see README).")
 @click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint for --content-check (Hub id or folder; "
                                                        "default openai/clip-vit-base-patch32).")
+@click.option("--allow-unlabelled", is_flag=True,
+              help="Draw images that carry no label (a flat folder, ClassLabel -1, no metadata record), which "
+                   "no class check can vouch for; the run warns with the expected contamination. Per source: "
+                   "SPEC?unlabelled=allow.")
 @click.option("--verified-absent", is_flag=True,
               help="Multi-label pools with confidences (Open Images): keep only images in which a rater "
                    "confirmed every positive concept absent (confidence 0).")
@@ -253,13 +257,22 @@ def _summary_text(s: dict) -> str:
     short = f" (SHORT: {s['negatives_needed']} asked)" if s["short"] else ""
     syn = f", {s['synthetic']} of them cutouts" if s.get("synthetic") else ""
     warn = "".join(f"\nwarning: {w}" for w in s.get("warnings", []))
+    warn += "".join(f"\nnote: {u['source']}: {u['rows']} of its {u['of']} images carry no label and were left out "
+                    "(--allow-unlabelled draws them)" for u in s.get("unlabelled", []) if not u["drawn"])
     pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
     pushed += (f"\nreport: {s['report']}" if s.get("report")
                else _report_hint(s["out"]))
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{_table(s['counts'])}\n"
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{_input_notes(s)}"
+            f"{_excluded_text(s.get('excluded_classes'))}"
             f"{_hub_text(s.get('hub'))}{warn}{pushed}")
+
+
+def _excluded_text(excluded: dict | None) -> str:
+    """One line per source: how many of its classes the positives kept out (negmine.json says which)."""
+    return "".join(f"\nexcluded {n} of {k} source classes of {sid} (which and why: negmine.json, or negmine report)"
+                   for sid, (n, k) in (excluded or {}).items() if k)
 
 
 def _hub_text(h: dict | None) -> str:
@@ -315,6 +328,7 @@ def _classes_text(report: dict) -> str:
             if cont["highest_kept"]:
                 lines.append("  highest kept: " + ", ".join(
                     f"{h['label']} {h['images']}/{h['of']}" for h in cont["highest_kept"][:5]))
+    lines += [f"warning: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -358,6 +372,7 @@ def _plan_text(p: dict) -> str:
         if io.get("note"):
             lines.append(f"note: {io['note']}")
     lines += [f"note: {n}" for n in p.get("notes", [])]
+    lines += [f"warning: {w}" for w in p.get("warnings", [])]
     if p.get("hub_planning"):
         h = p["hub_planning"]
         lines.append(f"planning downloaded {_size(h['bytes'])} in {h['requests']} requests "
@@ -395,10 +410,12 @@ def _plan_text(p: dict) -> str:
                    "this rate. 1: off. Default 0.05.")
 @click.option("--image-column")
 @click.option("--label-column")
+@click.option("--allow-unlabelled", is_flag=True,
+              help="As for `sample`: report on a pool whose images carry no label instead of refusing it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_handle_errors
 def classes(sources, positives, exclude, exclude_unmapped, max_contamination, image_column, label_column,
-            as_json) -> None:
+            allow_unlabelled, as_json) -> None:
     """Show which source classes overlap the positives, and why (the path through WordNet).
 
     \b
@@ -409,6 +426,7 @@ def classes(sources, positives, exclude, exclude_unmapped, max_contamination, im
     from dataclasses import replace
 
     from negmine.sources import SourceSpec, open_sources
+    from negmine.unlabelled import check_sources, expected_share, left_out_line, warning
 
     terms = list(scan_positives(positives).labels.values()) if positives else []
     terms += list(exclude)
@@ -418,7 +436,16 @@ def classes(sources, positives, exclude, exclude_unmapped, max_contamination, im
     specs = [replace(s, image_column=s.image_column or image_column, label_column=s.label_column or label_column)
              for s in specs]
     extra = {} if max_contamination is None else {"max_contamination": max_contamination}
-    report = plan_classes(open_sources(specs), terms, exclude_unmapped=exclude_unmapped, **extra).report()
+    opened = open_sources(specs)
+    found, _ = check_sources(opened, [allow_unlabelled or s.unlabelled == "allow" for s in specs] or [False],
+                             content_check=False)
+    plan = plan_classes(opened, terms, exclude_unmapped=exclude_unmapped, **extra)
+    report = plan.report()
+    if any(found):
+        estimate = expected_share(plan.concepts, plan.unmapped_terms)
+        report["unlabelled"] = [u.as_dict() for u in found if u is not None]
+        report["unlabelled_contamination"] = estimate
+        report["warnings"] = [warning(u, estimate) if u.drawn else left_out_line(u) for u in found if u is not None]
     _emit(report, as_json, _classes_text(report))
 
 

@@ -42,3 +42,10 @@ class PoolTooSmall(NegmineError):
         super().__init__(message)
         self.available = available
         self.needed = needed
+
+
+class UnlabelledPool(NegmineError):
+    """A pool (or a source of one) carries no labels, so the class checks cannot keep the positives
+    out of it; refused unless it is labelled, checked by content, or accepted with --allow-unlabelled."""
+
+    exit_code = 1

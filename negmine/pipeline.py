@@ -41,6 +41,7 @@ from negmine.writers import (DatasetWriter, Journal, Run, check_workers, is_url,
 from negmine.cutout import CutoutOptions
 from negmine.synthetic import _task as _cutout_task
 from negmine.synthetic import annotated_images, image_seed
+from negmine.unlabelled import say
 
 LINK_MODES = ("copy", "hardlink", "symlink")
 
@@ -83,6 +84,7 @@ class SampleOptions:
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
     content_check: str | None = None          # "clip": score candidates against the positives (negmine.content)
     content_model: str | None = None          # default: negmine.content.DEFAULT_MODEL
+    allow_unlabelled: bool = False            # draw images no label vouches for (negmine.unlabelled), and say so
     verified_absent: bool = False
     near: float | None = None
     synthetic: float | None = None
@@ -190,6 +192,18 @@ class SampleRun:
             check_class_name(cls, o.format)
         negatives_needed(self.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)  # checks options
         self._check_every_split({c: len(f) for c, f in self.positives.classes.items()})   # before any hashing
+        # the pool is opened and its labels checked before the positives are hashed, so a pool that
+        # cannot be used is refused before any work; `want` (which WebDataset shards are indexed) is
+        # counted on the positives found, an upper bound of those written
+        specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
+                 for s in o.sources]
+        self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks, seed=self.seed,
+                                                  want=negatives_needed(self.positives.sizes or [0], ratio=o.ratio,
+                                                                        balanced=o.balanced, count=o.count))
+        folders = list(self.positives.labels.values()) if o.auto_exclude else []
+        self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+                                    anchors=folders, max_contamination=o.max_contamination)
+        self._plan_unlabelled(specs)
         self._prepare_positives()
         self.pos_boxes: dict[str, list] = {}
         self.pos_masks: dict[str, Path] = {}
@@ -212,13 +226,6 @@ class SampleRun:
             # at most one cutout per annotated positive; what they cannot supply comes from the pool
             self.synthetic_target = min(annotated, int(math.floor(o.synthetic * self.needed + 0.5)))
         self.pool_target = self.needed - self.synthetic_target
-        specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
-                 for s in o.sources]
-        self.sources: list[Source] = open_sources(specs, o.progress, o.follow_symlinks, seed=self.seed,
-                                                  want=self.pool_target)
-        folders = list(self.positives.labels.values()) if o.auto_exclude else []
-        self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
-                                    anchors=folders, max_contamination=o.max_contamination)
         self._plan_verified_absent()
         self._plan_order()
         if o.max_download is not None:
@@ -253,6 +260,54 @@ class SampleRun:
         self.left_out = [{"role": "positive", "source": str(self.positives.root), "file": k, "reason": r}
                          for k, r in sorted(reasons.items())]
 
+    def _plan_unlabelled(self, specs: list[SourceSpec]) -> None:
+        """Refuse a source none of whose images carries a label, leave the unlabelled rows of the
+        others out of the draw, or (--allow-unlabelled, ?unlabelled=allow, --content-check) keep them
+        and warn (negmine.unlabelled). Sets `unlabelled` (per source: UnlabelledRows or None),
+        `unlabelled_masks` (rows left out, or None) and `unlabelled_estimate`; an imagefolder image
+        no metadata record names, left out, gets a rejects.jsonl row. Raises UnlabelledPool."""
+        from negmine.sources import ImageFolderSource
+        from negmine.unlabelled import check_sources, expected_share
+
+        allowed = [self.opts.allow_unlabelled or s.unlabelled == "allow" for s in specs]
+        self.unlabelled, self.unlabelled_masks = check_sources(self.sources, allowed, bool(self.opts.content_check))
+        self.unlabelled_estimate = (expected_share(self.classes.concepts, self.classes.unmapped_terms)
+                                    if any(u is not None and u.drawn for u in self.unlabelled) else None)
+        self.unlabelled_rejects = []
+        for src, u in zip(self.sources, self.unlabelled):
+            if u is not None and not u.drawn and isinstance(src, ImageFolderSource):
+                self.unlabelled_rejects += [
+                    {"role": "negative", "source": src.id, "revision": src.revision, **src.origin(r), "label": None,
+                     "reason": "no metadata record: not in the dataset as `datasets` reads it (--allow-unlabelled "
+                               "draws it)"} for r in src.unlisted]
+
+    def unlabelled_lines(self, taken: list | None = None) -> tuple[list[str], list[str]]:
+        """(warnings: unlabelled images the draw takes, with the expected contamination; notes:
+        unlabelled images left out). `taken`: the Candidates written; None: the rows the plan draws."""
+        from negmine.unlabelled import left_out_line, unlabelled_mask, warning
+
+        warns, notes = [], []
+        for i, u in enumerate(self.unlabelled):
+            if u is None:
+                continue
+            if not u.drawn:
+                notes.append(left_out_line(u))
+                continue
+            if taken is None:
+                n = min(self.pool_target, self.available)
+                rows = self.order_row[:n][self.order_src[:n] == i]
+            else:
+                rows = np.array([c.row for c in taken if c.source == i], dtype=np.int64)
+            count = int(unlabelled_mask(self.sources[i])[rows].sum())
+            warns.append(warning(u, self.unlabelled_estimate, count, "planned" if taken is None else "written"))
+        return warns, notes
+
+    def _links_lines(self) -> list[str]:
+        """One line per pool folder whose links out of it were skipped (the plan and the run alike)."""
+        from negmine.sources.folder import links_line
+
+        return [links_line(s.id, s.skipped_links) for s in self.sources if getattr(s, "skipped_links", None)]
+
     def _plan_verified_absent(self) -> None:
         """`--verified-absent`: per source, the groups of classes whose confirmed absence verifies
         each positive concept (`overlap.absence_groups`). Sets `self.verified` ({source id:
@@ -286,6 +341,8 @@ class SampleRun:
         for i, (src, sc) in enumerate(zip(self.sources, self.classes.per_source)):
             ratio = self.read_ratio(src)
             keep = ~src.rows_with_any(sc.excluded_codes)     # multi-label: an image goes for any label
+            if self.unlabelled_masks[i] is not None:             # no label vouches for them
+                keep &= ~self.unlabelled_masks[i]
             if self.absence[i] is not None:                      # --verified-absent: a person said so
                 keep &= src.rows_verified_absent(self.absence[i])
             eligible = None if keep.all() else small_index(np.flatnonzero(keep))   # None: every row
@@ -422,6 +479,13 @@ class SampleRun:
             plan["hub_planning"] = budget.used()
         plan["notes"] = [n for n in (s.partial_note() for s in self.sources) if n] + (
             [self.fit_note] if self.fit_note else [])
+        warns, notes = self.unlabelled_lines()
+        say(warns, self.opts.progress)
+        plan["notes"] += notes + self._links_lines()
+        plan["warnings"] = warns
+        plan["unlabelled"] = [u.as_dict() for u in self.unlabelled if u is not None]
+        if self.unlabelled_estimate:
+            plan["unlabelled_contamination"] = self.unlabelled_estimate
         expected = self._expected_contaminated(n)
         if expected:
             plan["contamination"] = expected
@@ -610,7 +674,7 @@ class SampleRun:
                                f"({len(dropped)} rejected), {target} needed; pass --allow-short "
                                "to keep fewer", len(accepted), target)
         rows += synthetic + self._place_negatives(writer, distributor, accepted)
-        rejects += self.left_out + syn_rejects + [self._reject_row(c) for c in dropped]
+        rejects += self.left_out + self.unlabelled_rejects + syn_rejects + [self._reject_row(c) for c in dropped]
         rows = sort_rows(rows, self.split_names)
         counts: dict[str, dict[str, int]] = {s: {} for s in self.split_names}
         for r in rows:
@@ -628,6 +692,8 @@ class SampleRun:
             "sources": [s.describe() for s in self.sources],
             "skipped": sum(1 for r in rejects if r.get("skipped")),
             "duplicate_positives": self._groups_with_splits(rows),
+            "excluded_classes": {sc.source.id: [sum(v.excluded for v in sc.verdicts), len(sc.verdicts)]
+                                 for sc in self.classes.per_source},
         }
         if budget.used() is not None:
             summary["hub"] = budget.used()
@@ -640,10 +706,14 @@ class SampleRun:
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
         summary["warnings"] += [n for n in (s.partial_note() for s in self.sources) if n]
         summary["warnings"] += [self.fit_note] if self.fit_note else []
+        summary["warnings"] += self.unlabelled_lines(accepted)[0] + self._links_lines()
+        summary["unlabelled"] = [u.as_dict() for u in self.unlabelled if u is not None]
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
                                               "classes": self.classes.report(),
                                               "contamination": self._expected_contaminated(len(accepted)),
+                                              **({"unlabelled_contamination": self.unlabelled_estimate}
+                                                 if self.unlabelled_estimate else {}),
                                               **({"verified_absent": self.verified} if self.opts.verified_absent else {})})
         if self.opts.report:
             summary["report"] = write_report(writer.staging, display=writer.out)["html"]

@@ -90,6 +90,11 @@ def summarize(out: Path, display: Path | None = None) -> dict:
         # positives that are copies of one another: each group went to one split (or one was kept)
         "duplicate_positives": record.get("duplicate_positives") or [],
         "skipped_inputs": len([x for x in rejects if x.get("skipped")]),
+        # the run's warnings (unlabelled images drawn with their expected contamination, ...) and
+        # the unlabelled images of each source, drawn or left out (negmine.unlabelled)
+        "warnings": record.get("warnings") or [],
+        "unlabelled": record.get("unlabelled") or [],
+        "unlabelled_contamination": record.get("unlabelled_contamination"),
     }
 
 
@@ -133,6 +138,9 @@ def _reason_kind(reason: str) -> str:
 
 def text(s: dict) -> str:
     lines = [f"{s['out']} ({s['command']}, seed {s['seed']}): {s['positives']} positives, {s['negatives']} negatives"]
+    lines += [f"warning: {w}" for w in s.get("warnings", [])]
+    lines += [f"unlabelled: {u['source']}: {u['rows']} of {u['of']} images carry no label, left out of the draw"
+              for u in s.get("unlabelled", []) if not u.get("drawn")]
     classes = sorted({c for per in s["counts"].values() for c in per})
     w = max([len(c) for c in classes] + [5])
     lines.append(f"{'class':<{w}}  " + "  ".join(f"{sp:>7}" for sp in s["counts"]))
@@ -304,6 +312,9 @@ margin:6px 0;border-bottom:1px solid #eee}} summary{{cursor:pointer;font-weight:
 <p>{esc(summary['out'])} &middot; {esc(summary['command'])} &middot; seed {esc(str(summary['seed']))} &middot;
 {summary['positives']} positives, {summary['negatives']} negatives &middot;
 <a href="contact-sheet.png">contact sheet</a></p>
+{"".join(f'<p style="color:#a00"><b>warning:</b> {esc(w)}</p>' for w in summary.get("warnings", []))}
+{"".join(f'<p>unlabelled: {esc(u["source"])}: {u["rows"]} of {u["of"]} images carry no label ({esc(u["reason"])}), '
+         'left out of the draw</p>' for u in summary.get("unlabelled", []) if not u.get("drawn"))}
 <table><tr><th>class</th>{"".join(f"<th>{esc(s)}</th>" for s in summary["counts"])}</tr>{table}</table>
 <p>negatives per positive: {esc(", ".join(f"{k} {v}" for k, v in summary["negatives_per_positive"].items()))}<br>
 shares: {esc(", ".join(f"{k} {v:.1%}" for k, v in sorted(summary["shares"].items())))}<br>

@@ -421,6 +421,11 @@ def test_metadata_labels_only_the_files_it_lists(positives, tmp_path):
     (pool / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{i}.jpg", "label": "vase"}) + "\n"
                                                  for i in range(4)))
     out = tmp_path / "ds"
-    run("-p", positives, "-s", pool, "--count", 6, "--seed", 0, "-o", out)
-    assert {r["file"]: r["label"] for r in negatives(out)} == {"0.jpg": "vase", "1.jpg": "vase", "2.jpg": "vase",
-                                                                "3.jpg": "vase", "4.jpg": None, "5.jpg": None}
+    # the files it does not list are no part of the dataset (datasets does not load them): left out
+    run("-p", positives, "-s", pool, "--count", 4, "--seed", 0, "-o", out)
+    assert {r["file"]: r["label"] for r in negatives(out)} == {f"{i}.jpg": "vase" for i in range(4)}
+    assert {r["file"] for r in rejects(out) if r["reason"].startswith("no metadata record")} == {"4.jpg", "5.jpg"}
+    # drawn only when asked for, with no label
+    run("-p", positives, "-s", pool, "--count", 6, "--seed", 0, "--allow-unlabelled", "-o", tmp_path / "all")
+    assert {r["file"]: r["label"] for r in negatives(tmp_path / "all")} == {
+        "0.jpg": "vase", "1.jpg": "vase", "2.jpg": "vase", "3.jpg": "vase", "4.jpg": None, "5.jpg": None}

@@ -30,7 +30,7 @@ from negmine.sources import budget, hub
 from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, card_data, card_licence,
                                   narrow_codes, short_name)
 from negmine.sources.disk import DiskSource
-from negmine.sources.folder import FolderSource
+from negmine.sources.folder import FolderSource, links_line
 from negmine.sources.archive import hub_layout, local_layout, open_archive
 from negmine.sources.imagefolder import ImageFolderSource
 from negmine.sources.layout import split_files
@@ -80,17 +80,30 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
             layout = "imagefolder"
         if layout:
             found = split_files(str(path), spec.split, str(path), card_data(card), spec.config)
-            spec, files = replace(spec, config=found.config), found.files
+            spec, files, links = replace(spec, config=found.config), found.files, []
             if not follow_symlinks:     # as for folders: no links out of the pool
-                files = [f for f in files if os.path.realpath(f).startswith(str(path) + os.sep)]
-            return open_archive(layout, spec, str(path), files, found.split, id=str(path), revision=None,
-                                card_text=card, progress=progress, seed=seed, want=want)
+                files = [f for f in found.files if os.path.realpath(f).startswith(str(path) + os.sep)]
+                links = sorted(os.path.relpath(f, path) for f in set(found.files) - set(files))
+                if links and not files:
+                    raise SourceNotFound(f"source folder {path} holds no files but links: "
+                                         + links_line(str(path), links).split(": ", 1)[1])
+            try:
+                src = open_archive(layout, spec, str(path), files, found.split, id=str(path), revision=None,
+                                   card_text=card, progress=progress, seed=seed, want=want)
+            except SourceNotFound as exc:
+                if links:               # what is left holds nothing: say what was skipped
+                    raise SourceNotFound(f"{exc}; {links_line(str(path), links)}") from None
+                raise
+            src.skipped_links = links
+            return src
         if spec.config not in (None, "default"):     # a named subset is never the whole folder
             raise SourceNotFound(f"source folder {path} has no config {spec.config!r}: it has no dataset card "
                                  "declaring configs (README.md `configs`)")
         source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
         if not len(source):
-            raise SourceNotFound(f"source folder {path} holds no images")
+            links = source.skipped_links
+            raise SourceNotFound(f"source folder {path} holds no images"
+                                 + (f": {links_line(str(path), links).split(': ', 1)[1]}" if links else ""))
         return source
     parsed = hub.parse_repo(location)
     if parsed is None or location.startswith((".", "/", "~")):

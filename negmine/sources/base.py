@@ -29,7 +29,7 @@ GENERIC_FOLDERS = {"images", "image", "imgs", "img", "photos", "pictures", "pics
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """``--source LOCATION[?split=S&weight=W&image=COL&label=COL]``."""
+    """``--source LOCATION[?split=S&weight=W&image=COL&label=COL&unlabelled=allow]``."""
 
     location: str
     split: str | None = None
@@ -37,15 +37,18 @@ class SourceSpec:
     image_column: str | None = None
     label_column: str | None = None
     config: str | None = None
+    unlabelled: str | None = None        # "allow": draw this source's unlabelled images (negmine.unlabelled)
 
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
         location, _, query = text.partition("?")
         opts = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
-        unknown = set(opts) - {"split", "weight", "image", "label", "config"}
+        unknown = set(opts) - {"split", "weight", "image", "label", "config", "unlabelled"}
         if unknown:
             raise NegmineError(f"unknown source option(s) {sorted(unknown)} in {text!r}; "
-                               "known: split, config, weight, image, label")
+                               "known: split, config, weight, image, label, unlabelled")
+        if opts.get("unlabelled", "allow") != "allow":
+            raise NegmineError(f"source option unlabelled takes one value, allow; got {opts['unlabelled']!r} in {text!r}")
         try:
             weight = float(opts.get("weight", 1.0))
         except ValueError:
@@ -54,7 +57,8 @@ class SourceSpec:
             raise NegmineError(f"source weight must be > 0, got {weight}")
         if not location:
             raise NegmineError(f"empty source location in {text!r}")
-        return cls(location, opts.get("split"), weight, opts.get("image"), opts.get("label"), opts.get("config"))
+        return cls(location, opts.get("split"), weight, opts.get("image"), opts.get("label"), opts.get("config"),
+                   opts.get("unlabelled"))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""A folder of image files (local, or any fsspec file system); class = the parent folder's name."""
+"""A folder of image files (local, or any fsspec file system); class = the parent folder's name, or
+for images no folder names, the ImageNet wnid their file names start with (negmine.sources.wnids)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,22 @@ from pathlib import Path
 from negmine.sources import hub
 from negmine.images import is_image_file
 from negmine.sources.base import GENERIC_FOLDERS, Item, Source, SourceSpec, codes_from_values, short_name
+from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels
+
+LINK_REASON = "link out of the folder (--follow-symlinks follows it)"
+
+
+def links_line(where: str, links: list[str]) -> str:
+    """One line naming the links out of a pool folder that are skipped, and the option that follows them."""
+    shown = ", ".join(links[:3]) + (" ..." if len(links) > 3 else "")
+    return (f"{where}: {len(links)} {'file is a link' if len(links) == 1 else 'files are links'} out of the folder, "
+            f"skipped ({shown}); --follow-symlinks follows them")
+
 
 class FolderSource(Source):
-    """Image files under a folder, recursively; the class of a file is its parent folder's name."""
+    """Image files under a folder, recursively; the class of a file is its parent folder's name, else
+    (a file at the top or in `images/`) the wnid its name starts with where its whole folder is
+    named so (`wnids.wnid_file_labels`); files with neither have no label (code -1)."""
 
     def __init__(self, root: str, spec: SourceSpec, *, id: str | None = None, revision: str | None = None,
                  licence: str | None = None, follow_symlinks: bool = False):
@@ -37,7 +51,7 @@ class FolderSource(Source):
                 self.skipped.append((rel, "not an image"))
             elif not follow_symlinks and not self._remote and not os.path.realpath(p).startswith(real_root + os.sep):
                 # a link out of the folder would let a pool read files its owner never meant to share
-                self.skipped.append((rel, "link out of the folder (--follow-symlinks follows it)"))
+                self.skipped.append((rel, LINK_REASON))
             else:
                 files.append(p)
         self.paths = [p[len(self._root) + 1:] for p in files]
@@ -45,10 +59,20 @@ class FolderSource(Source):
         # a folder called "images" says nothing about what is in it: no label rather than a fake class
         labels = [Path(lab).name if lab and Path(lab).name.lower() not in GENERIC_FOLDERS else None
                   for lab in labels]
-        self.classes, self.codes = codes_from_values(labels, None)
+        named = wnid_file_labels(self.paths, labels)
+        self.labelled_by_wnid = labelled_by_wnid(labels, named)
+        self.classes, self.codes = codes_from_values(named, None)
+
+    @property
+    def skipped_links(self) -> list[str]:
+        """Files skipped as links out of the folder (followed with --follow-symlinks)."""
+        return [f for f, r in self.skipped if r == LINK_REASON]
 
     def describe(self) -> dict:
         d = super().describe()
+        if self.labelled_by_wnid:
+            d["labels_from"] = ("wnid file names" if self.labelled_by_wnid == len(self.paths)
+                                else f"folders, and wnid file names for {self.labelled_by_wnid} images")
         if self.skipped:
             d["skipped"] = {"files": len(self.skipped), "first": [{"file": f, "reason": r} for f, r in self.skipped[:20]]}
         return d

@@ -27,6 +27,7 @@ from negmine.sources import hub
 from negmine.sources.archive import (card_class_names, is_metadata, json_label, json_label_list, label_codes,
                                      list_label_codes, metadata_columns, unusable_summary)
 from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
+from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels
 
 
 def _skipped(name: str) -> bool:
@@ -62,6 +63,7 @@ class ImageFolderSource(Source):
         logical: list[str] = []
         unreadable: dict[int, str] = {}              # row -> why zipfile cannot give its bytes
         labels: dict[str, object] = {}               # logical path -> label value, from metadata
+        self._recorded: set[str] = set()             # logical paths some metadata record names
         self._label_column = spec.label_column
         self._image_column = spec.image_column
         self._label_key: str | None = None           # the metadata's label key, as chosen
@@ -104,11 +106,19 @@ class ImageFolderSource(Source):
         if not self._items:
             raise SourceNotFound(f"{id} split {split!r} holds no images (loose or in zip archives)")
         self.label_from = "metadata" if labels else "folder"
+        # images a metadata file does not list are no part of the dataset as `datasets` reads it
+        # (datasets >= 5 drops them): what they show is unknown, so they carry no label
+        self.unlisted: list[int] = []
+        self.labelled_by_wnid = 0
         if labels:
             values = [labels.get(p) for p in logical]
+            self.unlisted = [i for i, p in enumerate(logical) if p not in self._recorded]
         else:
             common = posixpath.commonpath([posixpath.dirname(p) for p in logical]) if logical else ""
             values = [_folder_label(p, common) for p in logical]
+            named = wnid_file_labels(logical, values)
+            self.labelled_by_wnid = labelled_by_wnid(values, named)
+            values = named
         names = card_class_names(card_text, tuple(x for x in (spec.label_column, self._label_key, "label") if x),
                                  spec.config)
         if any(isinstance(v, list) for v in values):
@@ -196,8 +206,10 @@ class ImageFolderSource(Source):
                 value = value if listed is None else listed
             if where.endswith(".csv") and isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 value = int(value)              # csv has no types; datasets reads a digit column as ints
+            path = posixpath.normpath(posixpath.join(folder, rec[key]))
+            self._recorded.add(path)
             if value is not None:
-                labels[posixpath.normpath(posixpath.join(folder, rec[key]))] = value
+                labels[path] = value
         self.metadata_files.append(where)
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
@@ -244,7 +256,21 @@ class ImageFolderSource(Source):
             d["unusable"] = unusable_summary(
                 {"file": self._zips[z] if z >= 0 else name, "member": name if z >= 0 else None, "reason": why}
                 for (z, name), why in ((self._items[r], why) for r, why in sorted(self._errors.items())))
+        if self.labelled_by_wnid:
+            d["labels_from"] = f"folders, and wnid file names for {self.labelled_by_wnid} images"
+        if self.unlisted:
+            d["images_without_metadata_record"] = len(self.unlisted)
         return d
+
+    @property
+    def label_errors(self) -> dict[int, str]:
+        """{row: why its label is unusable} (a ClassLabel int out of range): rejected with it when drawn."""
+        return self._errors
+
+    def origin(self, row: int) -> dict:
+        """Where a row's image is: {"file": loose path} or {"file": zip, "member": name}."""
+        z, name = self._items[row]
+        return {"file": name} if z < 0 else {"file": self._zips[z], "member": name}
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")     # zipfile's structFileHeader: 30 bytes

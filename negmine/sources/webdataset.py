@@ -269,6 +269,11 @@ class WebDatasetSource(Source):
             for f in files.values():
                 f.close()
 
+    @property
+    def label_errors(self) -> dict[int, str]:
+        """{row: why its label is unusable}: such a sample is rejected with that reason when drawn."""
+        return self._errors
+
     def read_note(self) -> str | None:
         """Truncated shards, for the run summary's warnings; None when every shard was whole."""
         cut = [f"{s.rel} ({s.truncated}; {s.samples} samples before it used)" for s in self.shards if s.truncated]

@@ -1,0 +1,53 @@
+"""Images named by their ImageNet wnid: ``n01440764_10026.JPEG``, as ImageNet's own train archives
+name them, and ``n01440764_tench.JPEG``, as the sample sets of one image per class do.
+
+The rule (one place, used by the folder and imagefolder readers): images that no folder labels
+(they sit at the pool's top, or in a folder whose name says nothing, such as ``images/``) take the
+wnid their file name starts with, folder by folder, only when **every** image file directly in
+that folder is named ``nNNNNNNNN_<anything>.<ext>`` and every such wnid is a WordNet 3.0 noun
+synset (the taxonomy shipped in negmine). A folder with one file that does not follow the pattern,
+or one wnid WordNet does not hold, is not guessed: its images stay unlabelled (and an unlabelled
+pool is refused, see negmine.unlabelled). A folder that names a class keeps that class.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Sequence
+
+WNID_FILE = re.compile(r"^(n\d{8})_[^/]*\.[^./]+$")
+
+
+def wnid_file_labels(paths: Sequence[str], labels: Sequence[str | None]) -> list[str | None]:
+    """`labels` (one per path: the folder's class, or None) with the unlabelled images of each
+    fully wnid-named folder labelled by their wnid (see the module's rule). `paths`: POSIX paths
+    relative to the source. Returns a new list; the taxonomy is loaded only when some folder
+    matches the pattern."""
+    folders: dict[str, list[int]] = {}
+    for i, (p, lab) in enumerate(zip(paths, labels)):
+        if lab is None:
+            folders.setdefault(posixpath.dirname(p), []).append(i)
+    out = list(labels)
+    tax = None
+    for rows in folders.values():
+        wnids = []
+        for i in rows:
+            m = WNID_FILE.match(posixpath.basename(paths[i]))
+            if m is None:
+                break
+            wnids.append(m.group(1))
+        else:
+            if tax is None:
+                from negmine.taxonomy import Taxonomy
+
+                tax = Taxonomy.load()
+            if all(tax.from_wnid(w) is not None for w in set(wnids)):
+                for i, w in zip(rows, wnids):
+                    out[i] = w
+    return out
+
+
+def labelled_by_wnid(before: Sequence[str | None], after: Sequence[str | None]) -> int:
+    """How many images `wnid_file_labels` labelled (None before, a wnid after)."""
+    return sum(1 for a, b in zip(before, after) if a is None and b is not None)
