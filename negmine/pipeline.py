@@ -80,6 +80,7 @@ class SampleOptions:
     exclude: list[str] = field(default_factory=list)
     auto_exclude: bool = True
     exclude_unmapped: bool = False
+    concepts: dict = field(default_factory=dict)     # --concept: {name: wnid or lemma}
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
     content_check: str | None = None          # "clip": score candidates against the positives (negmine.content)
     content_model: str | None = None          # default: negmine.content.DEFAULT_MODEL
@@ -218,6 +219,7 @@ class SampleRun:
                                                   want=self.pool_target)
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+                                    named=o.concepts,
                                     anchors=folders, max_contamination=o.max_contamination)
         self._plan_verified_absent()
         self._plan_order()
@@ -640,6 +642,7 @@ class SampleRun:
         summary["warnings"] += [n for n in (s.read_note() for s in self.sources if hasattr(s, "read_note")) if n]
         summary["warnings"] += [n for n in (s.partial_note() for s in self.sources) if n]
         summary["warnings"] += [self.fit_note] if self.fit_note else []
+        summary["warnings"] += self.classes.notes()
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
                                               "classes": self.classes.report(),
