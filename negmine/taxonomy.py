@@ -172,6 +172,12 @@ class Taxonomy:
             return None
         if w in table:
             return w
+        if not w.isascii():                    # 'café' is WordNet's 'cafe'
+            import unicodedata
+
+            w = "".join(ch for ch in unicodedata.normalize("NFKD", w) if not unicodedata.combining(ch))
+            if w in table:
+                return w
         head, _, last = w.rpartition("_")
         prefix = head + "_" if head else ""
         bases = [self.exceptions[last]] if last in self.exceptions else []
@@ -371,7 +377,8 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
     compound ('black bear') when WordNet has it. Where a name keeps several senses and some are near
     another positive's (within NEAR_STEPS), the far ones are dropped ('mouse' beside 'keyboard' is
     the device). A name none of these place is read as its longest leading part that names a
-    visual sense ('raccoon-voc' -> 'raccoon', said in `note`), else, if it equals one of `labels`
+    visual sense when the rest names nothing visual ('raccoon-voc' -> 'raccoon', said in `note`;
+    'cats_and_dogs' is refused), else, if it equals one of `labels`
     (the pool's class names), it is matched literally, else UnplacedName is raised naming the
     nearest WordNet entries and --concept.
     """
@@ -402,6 +409,10 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
             for k in range(len(words) - 1, 0, -1):
                 head = "_".join(words[:k])
                 k_kept, k_dropped, k_how = _pick_senses(head, tax)
+                # the rest must name nothing photographable: 'cats_and_dogs' is not 'cats'
+                rest = [w for w in words[k:] if any(tax.visual(x) for x in _pick_senses(w, tax)[0])]
+                if rest:
+                    break
                 if any(tax.visual(x) for x in k_kept):
                     kept, dropped, how = k_kept, k_dropped, f"{k_how}, as {head.replace('_', ' ')!r}"
                     note = (f"positive name {term!r} is read as {head.replace('_', ' ')!r} (the rest, "

@@ -21,7 +21,8 @@ vocab-names.tsv: what the class names of common detection/classification dataset
               data/datasets/lvis_v1_categories.py);
   openimages  Open Images V6 boxable class names that LVIS or COCO spell the same (case, spaces and
               plural aside); the others are WordNet lemmas already, or are left out (listed on stdout).
-ImageNet-1k's names ship separately (imagenet-1k-classes.tsv).
+ImageNet-1k's names ship separately (imagenet-1k-classes.tsv). The sources and licences are recorded
+by hand in negmine/data/LICENSES.txt (this script does not write it).
 """
 
 from __future__ import annotations

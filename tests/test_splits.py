@@ -199,7 +199,7 @@ def test_hf_card_pushed_keeps_the_features_and_configs(positives, pool, tmp_path
     header = yaml.safe_load(card.split("---\n")[1])
     assert header["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train-*"}
     assert header["dataset_info"]["features"][1]["dtype"]["class_label"]["names"] == {
-        "0": "other", "1": "raccoon", "2": "trash_panda"}
+        "0": "other", "1": "raccoon", "2": "racoon"}
     assert "ds.class_encode_column" not in card and header["license"] == "cc-by-4.0"
 
 
