@@ -1,8 +1,13 @@
 """WordNet 3.0 noun taxonomy: map labels to synsets, and decide which source classes overlap the
 positives (a positive concept, a kind of one, or a class that contains one).
 
-The data ships with the package (negmine/data, built by scripts/build_taxonomy.py from Debian's
-wordnet-base); no network at run time. An ImageNet wnid is "n" + the 8-digit data.noun offset.
+A positive name stands for the senses a photo of it shows (`resolve_concepts`): what COCO, LVIS,
+Open Images and ImageNet-1k mean by it, WordNet's common visual senses, the other positives'
+context; a name nothing places is refused (UnplacedName).
+
+The data ships with the package (negmine/data, built by scripts/build_taxonomy.py and
+scripts/build_vocab.py from Debian's wordnet-base, detectron2's COCO/LVIS tables and Open Images'
+class names); no network at run time. An ImageNet wnid is "n" + the 8-digit data.noun offset.
 """
 
 from __future__ import annotations
@@ -164,7 +169,7 @@ class Taxonomy:
         m = WNID.match(text.strip())
         return int(m.group(1)) if m and int(m.group(1)) in self.lemmas else None
 
-    def base_form(self, word: str, table) -> str | None:
+    def base_form(self, word: str, table: dict) -> str | None:
         """The key of `table` a word is filed under: itself, or its singular by WordNet's plural
         rules (noun.exc, then suffixes) on the last token; None when neither is there."""
         w = _norm(word)
@@ -380,9 +385,15 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
     visual sense when the rest names nothing visual ('raccoon-voc' -> 'raccoon', said in `note`;
     'cats_and_dogs' is refused), else, if it equals one of `labels`
     (the pool's class names), it is matched literally, else UnplacedName is raised naming the
-    nearest WordNet entries and --concept.
+    nearest WordNet entries and --concept. A `named` entry that names none of `terms` raises
+    UnplacedName too (a misspelt --concept would otherwise do nothing).
     """
+    named_in = named
     named = {_norm(k): v for k, v in (named or {}).items()}
+    unused = [k for k in (named_in or {}) if _norm(k) not in {_norm(t) for t in terms}]
+    if unused:
+        raise UnplacedName(f"--concept {unused[0]!r}: no positive folder or --exclude name is called that "
+                           f"(names: {', '.join(repr(t) for t in terms) or 'none'})")
     label_keys = {_norm(x) for x in labels}
     concepts, literal = [], []
     for term in terms:

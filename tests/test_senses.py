@@ -103,6 +103,8 @@ def test_concept_names_a_name_exactly(tax):
     assert one(tax, "phone-ish", named={"phone-ish": "cellphone"})["phone-ish"].synsets == [2992529]
     with pytest.raises(UnplacedName, match="--concept zorblax=flibber"):
         one(tax, "zorblax", named={"zorblax": "flibber"})
+    with pytest.raises(UnplacedName, match="--concept 'zorblx': no positive folder or --exclude name"):
+        one(tax, "zorblax", named={"zorblx": "n02084071"})          # a misspelt --concept is not ignored
 
 
 @pytest.fixture
@@ -200,3 +202,19 @@ def test_dog_positives_keep_people_in_a_multilabel_pool(tmp_path):
     src = json.loads(res.output)["sources"][0]
     assert [e["label"] for e in src["excluded"]] == ["dog"]
     assert src["images_excluded"] == sum("dog" in x for x in lists)
+
+
+def test_mine_places_names_the_same_way(tmp_path, wnid_pool):
+    pos = positives(tmp_path, "zorblax")
+    scores = tmp_path / "scores.csv"
+    files = sorted(p.relative_to(wnid_pool).as_posix() for p in wnid_pool.rglob("*.JPEG"))
+    scores.write_text("file,prob\n" + "".join(f"{f},{0.9 - i / 20}\n" for i, f in enumerate(files)))
+    args = ["mine", "-q", "--workers", "1", "--scores", scores, "--pool", wnid_pool, "--count", 5, "--skip-top", 0,
+            "--positives", pos]
+    r = invoke(*args, "-o", tmp_path / "refused")
+    assert r.exit_code == 1 and "cannot place the positive name 'zorblax'" in r.output
+    assert not (tmp_path / "refused").exists()
+    r = invoke(*args, "--concept", "zorblax=n02992529", "-o", tmp_path / "hard")
+    assert r.exit_code == 0, r.output
+    kept = {k["id"] for k in read_manifest(tmp_path / "hard")}
+    assert len(kept) == 5 and not any(k.startswith("n02992529/") for k in kept)
