@@ -381,9 +381,9 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
     is a modifier of another positive's head noun ('black' beside 'grizzly', a bear) stands for the
     compound ('black bear') when WordNet has it. Where a name keeps several senses and some are near
     another positive's (within NEAR_STEPS), the far ones are dropped ('mouse' beside 'keyboard' is
-    the device). A name none of these place is read as its longest leading part that names a
-    visual sense when the rest names nothing visual ('raccoon-voc' -> 'raccoon', said in `note`;
-    'cats_and_dogs' is refused), else, if it equals one of `labels`
+    the device). A name none of these place is read as its longest run of words that names a
+    visual sense when the other words name nothing visual ('raccoon-voc' -> 'raccoon', said in
+    `note`; 'cats_and_dogs' is refused: `_known_part`), else, if it equals one of `labels`
     (the pool's class names), it is matched literally, else UnplacedName is raised naming the
     nearest WordNet entries and --concept. A `named` entry that names none of `terms` raises
     UnplacedName too (a misspelt --concept would otherwise do nothing).
@@ -416,20 +416,12 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
         kept, dropped, how = _pick_senses(term, tax)
         note = ""
         if not kept:
-            words = _norm(term).split("_")
-            for k in range(len(words) - 1, 0, -1):
-                head = "_".join(words[:k])
-                k_kept, k_dropped, k_how = _pick_senses(head, tax)
-                # the rest must name nothing photographable: 'cats_and_dogs' is not 'cats'
-                rest = [w for w in words[k:] if any(tax.visual(x) for x in _pick_senses(w, tax)[0])]
-                if rest:
-                    break
-                if any(tax.visual(x) for x in k_kept):
-                    kept, dropped, how = k_kept, k_dropped, f"{k_how}, as {head.replace('_', ' ')!r}"
-                    note = (f"positive name {term!r} is read as {head.replace('_', ' ')!r} (the rest, "
-                            f"{' '.join(words[k:])!r}, names nothing WordNet or the vocabularies hold); "
-                            f"--concept \"{term}=WNID\" names it exactly")
-                    break
+            found = _known_part(term, tax)
+            if found:
+                part, (kept, dropped, how) = found
+                how = f"{how}, as {part!r}"
+                note = (f"positive name {term!r} is read as {part!r} (the rest names nothing a photo shows); "
+                        f"--concept \"{term}=WNID\" names it exactly")
         concepts.append(Concept(term, kept, how, dropped=dropped, note=note))
     heads = {}
     for c in concepts:
@@ -477,6 +469,25 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
                            f"and ImageNet class names do not hold it" + _hint(c.term, tax)
                            + f"; name the concept with --concept \"{c.term}=WNID_OR_LEMMA\" or name the folder by its wnid")
     return concepts, literal
+
+
+def _known_part(term: str, tax: Taxonomy) -> tuple[str, tuple] | None:
+    """The longest run of a name's words that names something a photo shows, when the other words
+    name nothing a photo shows ('raccoon-voc', '01_raccoon' -> 'raccoon'; 'cats_and_dogs' -> None):
+    (the part, `_pick_senses` of it), or None when no part or two parts of one length qualify."""
+    words = _norm(term).split("_")
+    shown = {w: any(tax.visual(x) for x in _pick_senses(w, tax)[0]) for w in set(words)}
+    for size in range(len(words) - 1, 0, -1):
+        hits = []
+        for i in range(len(words) - size + 1):
+            if any(shown[w] for w in words[:i] + words[i + size:]):
+                continue
+            picked = _pick_senses("_".join(words[i:i + size]), tax)
+            if any(tax.visual(x) for x in picked[0]):
+                hits.append((" ".join(words[i:i + size]), picked))
+        if hits:
+            return hits[0] if len(hits) == 1 else None
+    return None
 
 
 def _hint(term: str, tax: Taxonomy) -> str:

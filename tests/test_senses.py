@@ -94,8 +94,11 @@ def test_ambiguous_names_keep_every_common_sense_and_context_settles_them(tax):
 def test_a_folder_named_with_a_dataset_suffix_is_read_as_its_known_part(tax):
     c = one(tax, "raccoon-voc")["raccoon-voc"]
     assert c.synsets == [2508021] and "read as 'raccoon'" in c.note
+    assert one(tax, "01_raccoon")["01_raccoon"].synsets == [2508021]
     with pytest.raises(UnplacedName, match="cannot place the positive name 'qzx-voc'"):
         one(tax, "qzx-voc")
+    with pytest.raises(UnplacedName, match="cats_and_dogs"):       # never one of two things it names
+        one(tax, "cats_and_dogs")
 
 
 def test_concept_names_a_name_exactly(tax):
