@@ -9,6 +9,7 @@ import hashlib
 import io
 import math
 import secrets
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -221,6 +222,9 @@ class SampleRun:
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                     named=o.concepts,
                                     anchors=folders, max_contamination=o.max_contamination)
+        if o.progress:                          # said before the draw, not only in the summary
+            for note in self.classes.notes():
+                print(f"warning: {note}", file=sys.stderr)
         self._plan_verified_absent()
         self._plan_order()
         if o.max_download is not None:
