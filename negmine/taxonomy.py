@@ -339,7 +339,7 @@ def _pick_senses(term: str, tax: Taxonomy) -> tuple[list[int], list[tuple[int, s
         elif not visual and not data:
             kept.append(s)                    # nothing visual to prefer: the word's every sense
         elif s not in visual:
-            dropped.append((s, "not a thing a photo shows (not a physical object nor an ImageNet class)"))
+            dropped.append((s, "not a physical object in WordNet (nor an ImageNet class, a kind of one or a category of one)"))
         elif top == 0 and not data:
             kept.append(s)
         elif n >= max(1, top * RARE_SHARE):
