@@ -55,8 +55,8 @@ class ClassPlan:
     def report(self) -> dict:
         label = self.labels.__getitem__
         out = {"concepts": [{"term": c.term, "how": c.how, "synsets": [label(s) for s in c.synsets],
-                             "dropped": [{"synset": label(s), "reason": r} for s, r in getattr(c, "dropped", [])],
-                             **({"note": c.note} if getattr(c, "note", "") else {})}
+                             "dropped": [{"synset": label(s), "reason": r} for s, r in c.dropped],
+                             **({"note": c.note} if c.note else {})}
                             for c in self.concepts],
                "unmapped_terms": self.unmapped_terms, "sources": []}
         for sc in self.per_source:
@@ -93,9 +93,9 @@ class ClassPlan:
         return out
 
     def notes(self) -> list[str]:
-        """What the run's warnings must say about the names: a name read as its leading part, a
-        name matched to source labels only literally."""
-        out = [c.note for c in self.concepts if getattr(c, "note", "")]
+        """What the run's warnings must say about the names: a name read as a part of it, a name
+        matched to source labels only literally."""
+        out = [c.note for c in self.concepts if c.note]
         out += [f"{t!r} is not in WordNet or the shipped vocabularies: it matches source labels of that name only "
                 f"(--concept \"{t}=WNID\" places it)" for t in self.unmapped_terms]
         return out
@@ -171,9 +171,9 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
                 apply_threshold(v, e, max_contamination)
             else:
                 e.clear()
-        named = {s for c in concepts for s in c.synsets} | {s for c in concepts for s, _ in c.dropped}
-        named |= {s for vs in verdicts for v in vs if v.ambiguous and not v.excluded for s in v.synsets}
-        labels = {s: tax.label(s) for s in named}
+        shown = {s for c in concepts for s in c.synsets} | {s for c in concepts for s, _ in c.dropped}
+        shown |= {s for vs in verdicts for v in vs if v.ambiguous and not v.excluded for s in v.synsets}
+        labels = {s: tax.label(s) for s in shown}
         if cache:
             cache.put((concepts, unmapped, verdicts, labels, estimates))
     return ClassPlan(concepts, unmapped, [SourceClasses(src, v, e) for src, v, e in zip(sources, verdicts, estimates)],
