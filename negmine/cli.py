@@ -88,6 +88,21 @@ class _OutLocation(click.ParamType):
 OUT = _OutLocation()
 
 
+def _parse_concepts(ctx, param, values) -> dict[str, str]:
+    """--concept NAME=WNID_OR_LEMMA (repeatable) -> {name: wnid or lemma}."""
+    out = {}
+    for v in values or ():
+        name, sep, target = v.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise click.BadParameter(f"{v!r}: expected NAME=WNID_OR_LEMMA (e.g. \"cell phone=n02992529\")")
+        out[name.strip()] = target.strip()
+    return out
+
+
+_CONCEPT_HELP = ("Say what a positive or --exclude name means (repeatable): NAME=WNID or NAME=LEMMA "
+                 "(e.g. \"cell phone=n02992529\"); for names negmine cannot place or places wrongly.")
+
+
 def _engine_options(fn):
     """--engine and --ray-address, the same on every command that distributes work."""
     fn = click.option("--ray-address", metavar="ADDR",
@@ -139,8 +154,10 @@ def cli() -> None:
               help="train,val[,test] fractions, applied per class.")
 @click.option("--negative-class", default="other", show_default=True, help="Name of the negative class.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID",
-              help="Also keep this concept out of the negatives (repeatable): a word (all its WordNet "
-                   "senses), a wnid (exact), or a source label.")
+              help="Also keep this concept out of the negatives (repeatable): a word (the senses a photo of "
+                   "it shows), a wnid (exact), or a source label.")
+@click.option("--concept", "concepts", multiple=True, metavar="NAME=WNID_OR_LEMMA", callback=_parse_concepts,
+              help=_CONCEPT_HELP)
 @click.option("--auto-exclude/--no-auto-exclude", default=True, show_default=True,
               help="Exclude the concepts named by the positive class folders.")
 @click.option("--exclude-unmapped", is_flag=True, help="Exclude source classes WordNet cannot place.")
@@ -302,7 +319,11 @@ def _classes_text(report: dict) -> str:
     lines = []
     for c in report["concepts"]:
         senses = "; ".join(c["synsets"]) or "not in WordNet: matches source labels literally"
-        lines.append(f"positive {c['term']!r} ({c['how']}): {senses}")
+        lines.append(f"positive {c['term']!r} ({c['how']}): {senses}"
+                     + (" (ambiguous: every one of these senses is excluded)" if len(c["synsets"]) > 1 else ""))
+        lines += [f"  dropped: {d['synset']}: {d['reason']}" for d in c.get("dropped", [])]
+        if c.get("note"):
+            lines.append(f"  note: {c['note']}")
     for src in report["sources"]:
         lines.append(f"{src['source']}: {len(src['excluded'])} of {src['classes']} classes excluded "
                      f"({sum(e['rows'] for e in src['excluded'])} rows)")
@@ -404,6 +425,8 @@ def _plan_text(p: dict) -> str:
 @click.option("--source", "-s", "sources", multiple=True, metavar="SPEC", help="As for `sample` (default preset).")
 @click.option("--positives", "-p", type=click.Path(path_type=Path), help="Take positive concepts from its class folders.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID", help="Positive concept (repeatable).")
+@click.option("--concept", "concepts", multiple=True, metavar="NAME=WNID_OR_LEMMA", callback=_parse_concepts,
+              help=_CONCEPT_HELP)
 @click.option("--exclude-unmapped", is_flag=True, help="Count source classes WordNet cannot place as excluded.")
 @click.option("--max-contamination", type=float, default=None, metavar="RATE",
               help="As for `sample`: exclude ImageNet-1k classes whose images show a positive at more than "
@@ -414,7 +437,7 @@ def _plan_text(p: dict) -> str:
               help="As for `sample`: report on a pool whose images carry no label instead of refusing it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_handle_errors
-def classes(sources, positives, exclude, exclude_unmapped, max_contamination, image_column, label_column,
+def classes(sources, positives, exclude, concepts, exclude_unmapped, max_contamination, image_column, label_column,
             allow_unlabelled, as_json) -> None:
     """Show which source classes overlap the positives, and why (the path through WordNet).
 
@@ -439,7 +462,7 @@ def classes(sources, positives, exclude, exclude_unmapped, max_contamination, im
     opened = open_sources(specs)
     found, _ = check_sources(opened, [allow_unlabelled or s.unlabelled == "allow" for s in specs] or [False],
                              content_check=False)
-    plan = plan_classes(opened, terms, exclude_unmapped=exclude_unmapped, **extra)
+    plan = plan_classes(opened, terms, exclude_unmapped=exclude_unmapped, named=concepts, **extra)
     report = plan.report()
     if any(found):
         estimate = expected_share(plan.concepts, plan.unmapped_terms)
@@ -599,6 +622,8 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
 @click.option("--positives", "-p", type=click.Path(path_type=Path),
               help="Keep these out (classes and near-duplicates); default: the positives of an output pool.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID")
+@click.option("--concept", "concepts", multiple=True, metavar="NAME=WNID_OR_LEMMA", callback=_parse_concepts,
+              help=_CONCEPT_HELP)
 @click.option("--id-column", help="The id column of --scores (default: the one named id/path/file/...).")
 @click.option("--score-column", help="The score column of --scores; A,B: the highest of several (default: the one "
               "named score/prob/logit/..., else the columns named like the positive classes).")

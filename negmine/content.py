@@ -105,10 +105,18 @@ def neighbour_labels(terms: Sequence[str], size: int = BANK_SIZE) -> list[str]:
     """A bank of labels that are *not* the positives: the ImageNet-1k classes the positives do not
     cover, then WordNet co-hyponyms of the positives' senses (siblings, then cousins), first lemma
     each, without repeats; deterministic, at most `size`."""
-    from negmine.taxonomy import Taxonomy, judge_classes, resolve_concepts
+    from negmine.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
 
     tax = Taxonomy.load()
-    concepts, _ = resolve_concepts(list(terms), tax)
+    try:
+        concepts, _ = resolve_concepts(list(terms), tax)
+    except UnplacedName:                    # a name WordNet cannot place has no neighbours; the rest do
+        concepts = []
+        for t in terms:
+            try:
+                concepts += resolve_concepts([t], tax)[0]
+            except UnplacedName:
+                pass
     positive = {s for c in concepts for s in c.synsets}
     inet = sorted(tax.imagenet)
     verdicts = judge_classes([tax.wnid(s) for s in inet], concepts, tax) if concepts else []

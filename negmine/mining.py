@@ -130,6 +130,7 @@ class MineJob:
     skip_top: float = 0.125
     positives: Path | None = None
     exclude: list[str] = field(default_factory=list)
+    concepts: dict = field(default_factory=dict)      # --concept: {name: wnid or lemma}
     id_column: str | None = None
     score_column: str | None = None
     negative_class: str = "other"
@@ -190,7 +191,7 @@ def run_mine(job: MineJob) -> dict:
         # the same class-level rule as `sample` (taxonomy and co-occurrence prior), with the options
         # of the run that drew an output pool
         rule = src.exclusion_options() if isinstance(src, _ManifestPool) else {}
-        verdicts = plan_classes([src], terms, **rule).per_source[0].verdicts
+        verdicts = plan_classes([src], terms, named=job.concepts, **rule).per_source[0].verdicts
         excluded = {i for i, v in enumerate(verdicts) if v.excluded}
     # a multi-label pool: a row goes when any of its labels is excluded
     overlaps = src.rows_with_any(np.array(sorted(excluded), np.int32)) if excluded else None

@@ -54,7 +54,9 @@ class ClassPlan:
 
     def report(self) -> dict:
         label = self.labels.__getitem__
-        out = {"concepts": [{"term": c.term, "how": c.how, "synsets": [label(s) for s in c.synsets]}
+        out = {"concepts": [{"term": c.term, "how": c.how, "synsets": [label(s) for s in c.synsets],
+                             "dropped": [{"synset": label(s), "reason": r} for s, r in c.dropped],
+                             **({"note": c.note} if c.note else {})}
                             for c in self.concepts],
                "unmapped_terms": self.unmapped_terms, "sources": []}
         for sc in self.per_source:
@@ -90,6 +92,14 @@ class ClassPlan:
             out["contamination"] = {"max_contamination": self.max_contamination, "prior": SOURCE_NOTE}
         return out
 
+    def notes(self) -> list[str]:
+        """What the run's warnings must say about the names: a name read as a part of it, a name
+        matched to source labels only literally."""
+        out = [c.note for c in self.concepts if c.note]
+        out += [f"{t!r} is not in WordNet or the shipped vocabularies: it matches source labels of that name only "
+                f"(--concept \"{t}=WNID\" places it)" for t in self.unmapped_terms]
+        return out
+
     def expected_contaminated(self, sc: SourceClasses, n: int, stratify: bool = True,
                               counts: np.ndarray | None = None) -> dict:
         """Expected negatives showing a positive among `n` drawn from this source (stratified: as
@@ -123,8 +133,11 @@ def class_counts(codes: np.ndarray, k: int, chunk: int = 1 << 16) -> np.ndarray:
 
 def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,
                  anchors: Sequence[str] | None = None,
-                 max_contamination: float = DEFAULT_MAX_CONTAMINATION) -> ClassPlan:
-    """`terms` are all positive concepts; `anchors` those --near is measured from (default: all).
+                 max_contamination: float = DEFAULT_MAX_CONTAMINATION,
+                 named: dict[str, str] | None = None) -> ClassPlan:
+    """`terms` are all positive concepts; `anchors` those --near is measured from (default: all);
+    `named` the concepts given by --concept ({name: wnid or lemma}). Raises
+    negmine.taxonomy.UnplacedName (a NegmineError) for a name it cannot place (resolve_concepts).
     `max_contamination`: a source class that is an ImageNet-1k class is excluded too when more than
     this fraction of its ImageNet-ReaL validation images show a positive (1 turns it off); every
     such class gets its estimate either way (negmine.contamination).
@@ -136,14 +149,15 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
     terms = list(dict.fromkeys(terms))
     version = Taxonomy.version()
     key = json.dumps([version, _PLAN_FORMAT, terms, list(anchors or []), exclude_unmapped, max_contamination,
-                      [s.classes for s in sources]])
+                      [s.classes for s in sources], sorted((named or {}).items())])
     cache = _plan_cache(key) if version else None
     found = cache.get() if cache else None
     if found is not None:
         concepts, unmapped, verdicts, labels, estimates = found
     else:
         tax = Taxonomy.load()
-        concepts, unmapped = resolve_concepts(terms, tax)
+        concepts, unmapped = resolve_concepts(terms, tax, named=named,
+                                              labels=[x for src in sources for x in (src.classes or [])])
         if anchors:
             for c in concepts:
                 c.anchor = c.term in anchors
@@ -157,16 +171,16 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
                 apply_threshold(v, e, max_contamination)
             else:
                 e.clear()
-        named = {s for c in concepts for s in c.synsets}
-        named |= {s for vs in verdicts for v in vs if v.ambiguous and not v.excluded for s in v.synsets}
-        labels = {s: tax.label(s) for s in named}
+        shown = {s for c in concepts for s in c.synsets} | {s for c in concepts for s, _ in c.dropped}
+        shown |= {s for vs in verdicts for v in vs if v.ambiguous and not v.excluded for s in v.synsets}
+        labels = {s: tax.label(s) for s in shown}
         if cache:
             cache.put((concepts, unmapped, verdicts, labels, estimates))
     return ClassPlan(concepts, unmapped, [SourceClasses(src, v, e) for src, v, e in zip(sources, verdicts, estimates)],
                      labels, max_contamination)
 
 
-_PLAN_FORMAT = 2          # what the cached tuple holds: 2 added the contamination estimates
+_PLAN_FORMAT = 3          # what the cached tuple holds: 2 added the contamination estimates, 3 the senses
 
 
 def absence_groups(plan: ClassPlan, sc: SourceClasses) -> dict[str, list[np.ndarray]]:

@@ -9,6 +9,7 @@ import hashlib
 import io
 import math
 import secrets
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -81,6 +82,7 @@ class SampleOptions:
     exclude: list[str] = field(default_factory=list)
     auto_exclude: bool = True
     exclude_unmapped: bool = False
+    concepts: dict = field(default_factory=dict)     # --concept: {name: wnid or lemma}
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
     content_check: str | None = None          # "clip": score candidates against the positives (negmine.content)
     content_model: str | None = None          # default: negmine.content.DEFAULT_MODEL
@@ -202,7 +204,10 @@ class SampleRun:
                                                                         balanced=o.balanced, count=o.count))
         folders = list(self.positives.labels.values()) if o.auto_exclude else []
         self.classes = plan_classes(self.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
-                                    anchors=folders, max_contamination=o.max_contamination)
+                                    named=o.concepts, anchors=folders, max_contamination=o.max_contamination)
+        if o.progress:                          # said before the draw, not only in the summary
+            for note in self.classes.notes():
+                print(f"warning: {note}", file=sys.stderr)
         self._plan_unlabelled(specs)
         self._prepare_positives()
         self.pos_boxes: dict[str, list] = {}
@@ -708,6 +713,7 @@ class SampleRun:
         summary["warnings"] += [self.fit_note] if self.fit_note else []
         summary["warnings"] += self.unlabelled_lines(accepted)[0] + self._links_lines()
         summary["unlabelled"] = [u.as_dict() for u in self.unlabelled if u is not None]
+        summary["warnings"] += self.classes.notes()
         self.rows = rows
         write_outputs(writer, rows, rejects, {**summary, "out": None, "options": self.opts.record(),
                                               "classes": self.classes.report(),

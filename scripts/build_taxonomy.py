@@ -9,6 +9,9 @@ One line per noun synset: offset (an ImageNet wnid is "n" + this), lemma names j
 hypernym offsets (pointers "@" and "@i") joined by ",". noun.exc (irregular plurals) is kept as is,
 gzipped. The WordNet licence is copied beside them. imagenet-1k-classes.tsv: the 1000 ImageNet-1k
 wnids with their lemma names, in class-index order, from timm's data/_info (Apache-2.0).
+The senses' order and tag counts and the dataset vocabularies (COCO, LVIS, Open Images) are built by
+scripts/build_vocab.py from the same wordnet-base; note that this script rewrites LICENSES.txt, so
+the later paragraphs (co-occurrence table, vocabularies) must be kept when it is rerun.
 """
 
 import gzip

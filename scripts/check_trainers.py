@@ -44,11 +44,11 @@ def _jpeg(seed: int, size=(64, 48)) -> bytes:
 
 
 def make_inputs(root: Path) -> tuple[Path, Path, Path]:
-    """positives: cat 10, dog 10, tiny 2 (too small for val and test); pool: 60 images in 6 folders;
+    """positives: cat 10, dog 10, tick 2 (too small for val and test); pool: 60 images in 6 folders;
     boxes.csv: one box per positive (for yolo-det)."""
     pos, pool = root / "pos", root / "pool"
     lines = ["filename,xmin,ymin,xmax,ymax,class"]
-    for i, (cls, n) in enumerate((("cat", 10), ("dog", 10), ("tiny", 2))):
+    for i, (cls, n) in enumerate((("cat", 10), ("dog", 10), ("tick", 2))):
         (pos / cls).mkdir(parents=True)
         for k in range(n):
             (pos / cls / f"{k}.jpg").write_bytes(_jpeg(1000 * (i + 1) + k))

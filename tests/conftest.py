@@ -93,7 +93,7 @@ def positives(tmp_path) -> Path:
     """Two positive classes of real raccoon photos (12 + 8), copied into tmp (never into the repo)."""
     src = sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))
     root = tmp_path / "positives"
-    for cls, files in (("raccoon", src[:12]), ("trash_panda", src[12:20])):
+    for cls, files in (("raccoon", src[:12]), ("racoon", src[12:20])):
         (root / cls).mkdir(parents=True)
         for f in files:
             shutil.copy(f, root / cls / f.name)

@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out"]
+         "remote_out", "senses"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -51,3 +51,9 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
             assert t["0"]["classes_excluded"] >= t["0.05"]["classes_excluded"] >= t["0.2"]["classes_excluded"]
             assert t["0"]["removed_share"] >= t["0.05"]["removed_share"] >= t["0.2"]["removed_share"]
         assert result["concepts"]["dog"]["positive_classes"] == 118
+    if name == "senses":                          # a dog is not a person; COCO's cell phone is ImageNet's cellphone
+        dog = result["names"]["dog"]
+        assert "person" in dog["coco_all_senses"]["too_much"] and dog["coco_negmine"]["too_much"] == []
+        assert dog["imagenet_negmine"]["agree"] == dog["imagenet_negmine"]["expected"] == 118
+        assert result["names"]["cell phone"]["imagenet_negmine"]["agree"] == 1
+        assert result["totals"]["coco_negmine"]["too_much"] < result["totals"]["coco_all_senses"]["too_much"]

@@ -43,7 +43,7 @@ def test_imagefolder_follows_torchvision_keras_and_fastai_rules(positives, pool,
     out = tmp_path / "ds"
     sample(positives, pool, out, "--split", "0.8,0.1,0.1")
     classes = (out / "classes.txt").read_text().split()
-    assert classes == sorted(classes) == ["other", "raccoon", "trash_panda"]
+    assert classes == sorted(classes) == ["other", "raccoon", "racoon"]
     for split in ("train", "val", "test"):
         assert torchvision_classes(out / split) == classes           # same classes, same indices, every split
         for p in (out / split).rglob("*"):
@@ -51,8 +51,8 @@ def test_imagefolder_follows_torchvision_keras_and_fastai_rules(positives, pool,
                 assert p.suffix in KERAS_EXT and p.suffix == p.suffix.lower() and not p.name.startswith(".")
                 assert p.parent.parent == out / split                 # flat inside each class folder
     weights = json.loads((out / "class_weights.json").read_text())
-    assert weights["counts"] == {"other": 16, "raccoon": 10, "trash_panda": 6}
-    assert weights["inverse_frequency"]["trash_panda"] == pytest.approx(32 / (3 * 6))
+    assert weights["counts"] == {"other": 16, "raccoon": 10, "racoon": 6}
+    assert weights["inverse_frequency"]["racoon"] == pytest.approx(32 / (3 * 6))
 
 
 def test_class_weights_math():
@@ -74,7 +74,7 @@ def test_hf_format_loads_with_the_same_class_ids_in_every_split(positives, pool,
     dd = datasets.load_dataset(str(out))                  # the README's call: no class_encode_column
     assert set(dd) == {"train", "validation", "test"}      # the Hub's names: ds["validation"] as everywhere
     rows = read_manifest(out)
-    names = ["other", "raccoon", "trash_panda"]
+    names = ["other", "raccoon", "racoon"]
     for split, ours in (("train", "train"), ("validation", "val"), ("test", "test")):
         assert dd[split].features["label"].names == names
         assert Counter(names[i] for i in dd[split]["label"]) == Counter(r["class"] for r in rows if r["split"] == ours)
@@ -88,11 +88,11 @@ def test_multilabel_csv_has_empty_label_sets_for_negatives(positives, pool, tmp_
     out = tmp_path / "ds"
     sample(positives, pool, out, "--format", "multilabel-csv")
     df = pd.read_csv(out / "labels.csv", keep_default_na=False)
-    assert list(df.columns) == ["fname", "labels", "split", "raccoon", "trash_panda"]
+    assert list(df.columns) == ["fname", "labels", "split", "raccoon", "racoon"]
     neg = df[df["labels"] == ""]
-    assert len(neg) == 20 and (neg[["raccoon", "trash_panda"]] == 0).all().all()
+    assert len(neg) == 20 and (neg[["raccoon", "racoon"]] == 0).all().all()
     pos = df[df["labels"] != ""]
-    assert ((pos["raccoon"] + pos["trash_panda"]) == 1).all() and (pos["labels"] == "raccoon").sum() == 12
+    assert ((pos["raccoon"] + pos["racoon"]) == 1).all() and (pos["labels"] == "raccoon").sum() == 12
     assert all((out / f).is_file() for f in df["fname"])
     assert pd.read_csv(out / "labels.csv")["labels"].isna().sum() == 20   # why keep_default_na=False matters
 

@@ -40,9 +40,9 @@ def test_writes_an_imagefolder_dataset_with_a_manifest(positives, pool, tmp_path
     assert {r["class"] for r in neg} == {"other"} and all(r["path"].endswith(".jpg") for r in neg)
     assert all(r["source"] == str(pool) and r["file"].startswith("data/train-") for r in neg)
     assert all(r["licence"] == "cc-by-4.0" and Image.open(out / r["path"]).mode == "RGB" for r in neg)
-    # per-class 80/10/10 splits: raccoon 12 -> 10/1/1, trash_panda 8 -> 6/1/1, other 20 -> 16/2/2
+    # per-class 80/10/10 splits: raccoon 12 -> 10/1/1, racoon 8 -> 6/1/1, other 20 -> 16/2/2
     per = Counter((r["split"], r["class"]) for r in rows)
-    assert per[("train", "raccoon")] == 10 and per[("val", "trash_panda")] == 1 and per[("test", "other")] == 2
+    assert per[("train", "raccoon")] == 10 and per[("val", "racoon")] == 1 and per[("test", "other")] == 2
     assert per[("train", "other")] == 16
     record = json.loads((out / "negmine.json").read_text())
     assert record["seed"] == 7 and record["negatives"] == 20 and record["options"]["ratio"] == 1.0
@@ -147,9 +147,9 @@ def test_output_loads_with_hf_imagefolder(positives, pool, tmp_path):
     dd = datasets.load_dataset("imagefolder", data_dir=str(out))
     assert set(dd) == {"train", "validation", "test"}
     names = dd["train"].features["label"].names
-    assert names == ["other", "raccoon", "trash_panda"]
+    assert names == ["other", "raccoon", "racoon"]
     counts = Counter(names[i] for i in dd["train"]["label"])
-    assert counts == {"other": 16, "raccoon": 10, "trash_panda": 6}
+    assert counts == {"other": 16, "raccoon": 10, "racoon": 6}
 
 
 def test_out_is_protected(positives, pool, tmp_path):
@@ -171,7 +171,7 @@ def test_dry_run_writes_nothing_and_json_summary(positives, pool, tmp_path):
     plan = json.loads(r.output)
     assert not (tmp_path / "ds").exists()
     assert plan["negatives_needed"] == 20 and plan["pool_available"] == 120
-    assert plan["splits"]["train"] == {"raccoon": 10, "trash_panda": 6, "other": 16}
+    assert plan["splits"]["train"] == {"raccoon": 10, "racoon": 6, "other": 16}
     assert sum(plan["draw"][str(pool)].values()) == 20 and len(plan["draw"][str(pool)]) == 10
     io = plan["io"][str(pool)]
     shard_bytes = [p.stat().st_size for p in sorted((pool / "data").glob("*.parquet"))]

@@ -106,24 +106,24 @@ def _classes(root: Path, sizes: dict[str, int], base: int = 3000) -> Path:
 
 
 def test_a_class_too_small_for_every_split_is_refused_before_any_work(pool, tmp_path):
-    pos = _classes(tmp_path / "pos", {"big": 10, "tiny": 2})
+    pos = _classes(tmp_path / "pos", {"bear": 10, "tick": 2})
     r = run("-p", pos, "-s", pool, "--seed", 1, "-o", tmp_path / "ds")
-    assert r.exit_code == 1 and "class 'tiny' has 2 usable images" in r.output and "at least 3" in r.output
+    assert r.exit_code == 1 and "class 'tick' has 2 usable images" in r.output and "at least 3" in r.output
     assert "--allow-missing-classes" in r.output and not (tmp_path / "ds").exists()
     s = ok("-p", pos, "-s", pool, "--seed", 1, "--allow-missing-classes", "-o", tmp_path / "ds")
-    assert s["counts"]["val"].get("tiny", 0) + s["counts"]["test"].get("tiny", 0) < 2
-    assert ok("-p", pos, "-s", pool, "--seed", 1, "--split", "0.5,0.5", "-o", tmp_path / "two")["counts"]["val"]["tiny"] == 1
+    assert s["counts"]["val"].get("tick", 0) + s["counts"]["test"].get("tick", 0) < 2
+    assert ok("-p", pos, "-s", pool, "--seed", 1, "--split", "0.5,0.5", "-o", tmp_path / "two")["counts"]["val"]["tick"] == 1
 
 
 def test_duplicates_count_once_when_a_class_must_fill_every_split(pool, tmp_path):
-    pos = _classes(tmp_path / "pos", {"big": 10, "three": 3})
+    pos = _classes(tmp_path / "pos", {"bear": 10, "three": 3})
     (pos / "three" / "2.jpg").write_bytes((pos / "three" / "1.jpg").read_bytes())
     r = run("-p", pos, "-s", pool, "--seed", 1, "-o", tmp_path / "ds")
     assert r.exit_code == 1 and "class 'three' has 3 usable images (2 once duplicates are grouped)" in r.output
 
 
 def test_a_negative_class_too_small_for_every_split_is_refused(pool, tmp_path):
-    pos = _classes(tmp_path / "pos", {"big": 10})
+    pos = _classes(tmp_path / "pos", {"bear": 10})
     r = run("-p", pos, "-s", pool, "--count", 2, "--seed", 1, "-o", tmp_path / "ds")
     assert r.exit_code == 1 and "class 'other' (the negatives) would have 2 images" in r.output
 
@@ -166,16 +166,16 @@ def test_images_are_recognised_by_content_in_positives_and_folder_pools(tmp_path
 def test_hf_format_loads_with_one_class_label_in_every_split(pool, tmp_path):
     import datasets
 
-    pos = _classes(tmp_path / "pos", {"big": 10, "tiny": 2})            # tiny misses a split
+    pos = _classes(tmp_path / "pos", {"bear": 10, "tick": 2})            # tick misses a split
     out = tmp_path / "ds"
     ok("-p", pos, "-s", pool, "--seed", 1, "--allow-missing-classes", "--format", "hf", "-o", out)
     dd = datasets.load_dataset(str(out))
     rows = read_manifest(out)
     classes = (out / "classes.txt").read_text().split()
-    assert classes == ["big", "other", "tiny"]
+    assert classes == ["bear", "other", "tick"]
     assert set(dd) == {"train", "validation", "test"}                  # the Hub's split names
     ours = {"validation": "val"}
-    missing = [s for s in dd if "tiny" not in {r["class"] for r in rows if r["split"] == ours.get(s, s)}]
+    missing = [s for s in dd if "tick" not in {r["class"] for r in rows if r["split"] == ours.get(s, s)}]
     assert missing                                                       # the case that shifted ids before
     for split, d in dd.items():
         assert d.features["label"].names == classes                     # same names, same ids everywhere
@@ -200,7 +200,7 @@ def test_hf_card_pushed_keeps_the_features_and_configs(positives, pool, tmp_path
     header = yaml.safe_load(card.split("---\n")[1])
     assert header["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train-*"}
     assert header["dataset_info"]["features"][1]["dtype"]["class_label"]["names"] == {
-        "0": "other", "1": "raccoon", "2": "trash_panda"}
+        "0": "other", "1": "raccoon", "2": "racoon"}
     assert "ds.class_encode_column" not in card and header["license"] == "cc-by-4.0"
 
 

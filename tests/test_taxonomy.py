@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from conftest import SHARED
-from negmine.taxonomy import Taxonomy, judge_classes, resolve_concepts
+from negmine.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
 
 ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
 
@@ -64,8 +64,13 @@ def test_ambiguous_names(tax):
 
 
 def test_unmapped_labels_and_terms(tax):
-    concepts, unmapped = resolve_concepts(["zorblax"], tax)
-    assert unmapped == ["zorblax"]
+    # a name nothing places is refused, naming the nearest entries and --concept ...
+    with pytest.raises(UnplacedName, match=r"cannot place the positive name 'zorblax'.*nearest WordNet entries: "
+                                           r".*--concept \"zorblax=WNID_OR_LEMMA\""):
+        resolve_concepts(["zorblax"], tax)
+    # ... unless the pool has a class of that very name: then it matches that label literally
+    concepts, unmapped = resolve_concepts(["zorblax"], tax, labels=["zorblax", "tench"])
+    assert unmapped == ["zorblax"] and concepts[0].how == "label"
     verdicts = judge_classes(["zorblax", "qwerty", "tench"], concepts, tax)
     by = {v.label: v for v in verdicts}
     assert by["zorblax"].excluded and "label equals" in by["zorblax"].reason    # literal label match
