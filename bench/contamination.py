@@ -23,7 +23,7 @@ THRESHOLDS = [0.0, 0.04, 0.05, 0.1, 0.2, 1.0]
 
 
 def _split_tables(wnids, real, seed: int):
-    from negmine.contamination import Cooccurrence, table_lines
+    from negmine.filters.contamination import Cooccurrence, table_lines
 
     rng = np.random.default_rng(seed)
     by_class: dict[str, list[int]] = {}
@@ -39,8 +39,8 @@ def _split_tables(wnids, real, seed: int):
 
 
 def measure(concepts=CONCEPTS, thresholds=THRESHOLDS, seed: int = 0) -> dict:
-    from negmine.contamination import DEFAULT_MAX_CONTAMINATION, Cooccurrence, positive_classes
-    from negmine.taxonomy import Taxonomy, judge_classes, resolve_concepts
+    from negmine.filters.contamination import DEFAULT_MAX_CONTAMINATION, Cooccurrence, positive_classes
+    from negmine.filters.taxonomy import Taxonomy, judge_classes, resolve_concepts
 
     folder = SHARED / "imagenet-real"
     wnids = (folder / "val_synsets.txt").read_text().split()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bench.common import SHARED, interleaved
-from negmine.annotations import match_images, parse_voc
-from negmine.cutout import FILLS, CutoutOptions, cutout
+from negmine.synthetic.annotations import match_images, parse_voc
+from negmine.synthetic.cutout import FILLS, CutoutOptions, cutout
 
 
 def run(scale: str = "default") -> dict:

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from bench.common import interleaved, photos, timed
-from negmine.distribute import ProcessDistributor
-from negmine.hashing import DRAFT_SIZE, hash_bytes
+from negmine.engine.distribute import ProcessDistributor
+from negmine.filters.hashing import DRAFT_SIZE, hash_bytes
 
 
 def _plain(data: bytes) -> int:

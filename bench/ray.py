@@ -17,7 +17,7 @@ from bench.memory import positives
 
 def _ray_start_s(env: dict) -> float:
     """Wall time of a process that only starts and shuts down a local Ray through negmine (2 CPUs)."""
-    code = ("from negmine.distribute import make_distributor\n"
+    code = ("from negmine.engine.distribute import make_distributor\n"
             "d = make_distributor(2, 'ray')\nassert list(d.imap(abs, [-1])) == [1]\nd.close()\n")
     return _timed_process([sys.executable, "-c", code], env)
 

@@ -8,9 +8,9 @@ import time
 import numpy as np
 
 from bench.common import CACHE, interleaved, loaded_photos, random_crop
-from negmine.distribute import ProcessDistributor
-from negmine.hashing import FAST_RESAMPLE, hash_image
-from negmine.neighbors import brute_pairs, pairs_within
+from negmine.engine.distribute import ProcessDistributor
+from negmine.filters.hashing import FAST_RESAMPLE, hash_image
+from negmine.filters.neighbors import brute_pairs, pairs_within
 
 _PHOTOS: list | None = None
 

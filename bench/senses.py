@@ -33,7 +33,7 @@ def _related(a: list[int], b: list[int], tax) -> bool:
 
 
 def measure(names: list[str] | None = None) -> dict:
-    from negmine.taxonomy import Concept, Taxonomy, judge_classes, resolve_concepts
+    from negmine.filters.taxonomy import Concept, Taxonomy, judge_classes, resolve_concepts
 
     tax = Taxonomy.load()
     coco = _coco(tax)

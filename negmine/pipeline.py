@@ -20,29 +20,29 @@ import numpy as np
 from negmine.progress import bar as progress_bar
 
 from negmine import __version__
-from negmine.distribute import engine_session, make_distributor
+from negmine.engine.distribute import engine_session, make_distributor
 from negmine.errors import InterruptedEarly, NegmineError, PoolTooSmall
-from negmine.formats import check_class_name, check_format, finalize, push_to_hub, rel_path
-from negmine.hashing import DEFAULT_DISTANCE, HASH_KINDS
+from negmine.outputs.formats import check_class_name, check_format, finalize, push_to_hub, rel_path
+from negmine.filters.hashing import DEFAULT_DISTANCE, HASH_KINDS
 from negmine.images import (EncodeOptions, ImageRejected, encode, portable_extension,
                             probe_size)
-from negmine.manifest import row as manifest_row
-from negmine.manifest import sort_rows, write_outputs
-from negmine.naming import UniqueNames, safe_name
-from negmine.draw import Candidate, draw, window_size
-from negmine.report import DROP_THUMBNAILS, save_thumbnail, write_report
-from negmine.contamination import DEFAULT_MAX_CONTAMINATION
-from negmine.overlap import ExactDuplicates, NearDuplicates, absence_groups, hash_files, near_codes, plan_classes
+from negmine.outputs.manifest import row as manifest_row
+from negmine.outputs.manifest import sort_rows, write_outputs
+from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.sampling.draw import Candidate, draw, window_size
+from negmine.outputs.report import DROP_THUMBNAILS, save_thumbnail, write_report
+from negmine.filters.contamination import DEFAULT_MAX_CONTAMINATION
+from negmine.filters.overlap import ExactDuplicates, NearDuplicates, absence_groups, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
-from negmine.sampling import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
+from negmine.sampling.plan import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
                               negatives_needed, parse_split, rng_for, small_index, stratified_order, uniform_order)
 from negmine.sources import Source, SourceSpec, budget, open_sources
-from negmine.writers import (DatasetWriter, Journal, Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside,
+from negmine.outputs.writers import (DatasetWriter, Journal, Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside,
                              run_options, stored_seed)
-from negmine.cutout import CutoutOptions
-from negmine.synthetic import _task as _cutout_task
-from negmine.synthetic import annotated_images, image_seed
-from negmine.unlabelled import say
+from negmine.synthetic.cutout import CutoutOptions
+from negmine.synthetic.command import _task as _cutout_task
+from negmine.synthetic.command import annotated_images, image_seed
+from negmine.filters.unlabelled import say
 
 LINK_MODES = ("copy", "hardlink", "symlink")
 
@@ -84,9 +84,9 @@ class SampleOptions:
     exclude_unmapped: bool = False
     concepts: dict = field(default_factory=dict)     # --concept: {name: wnid or lemma}
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
-    content_check: str | None = None          # "clip": score candidates against the positives (negmine.content)
-    content_model: str | None = None          # default: negmine.content.DEFAULT_MODEL
-    allow_unlabelled: bool = False            # draw images no label vouches for (negmine.unlabelled), and say so
+    content_check: str | None = None          # "clip": score candidates against the positives (negmine.filters.content)
+    content_model: str | None = None          # default: negmine.filters.content.DEFAULT_MODEL
+    allow_unlabelled: bool = False            # draw images no label vouches for (negmine.filters.unlabelled), and say so
     verified_absent: bool = False
     near: float | None = None
     synthetic: float | None = None
@@ -111,7 +111,7 @@ class SampleOptions:
     max_size: int | None = None
     seed: int | None = None
     workers: int | None = None
-    engine: str = "local"                    # "ray": the per-candidate work on Ray tasks (negmine.distribute)
+    engine: str = "local"                    # "ray": the per-candidate work on Ray tasks (negmine.engine.distribute)
     ray_address: str | None = None           # with engine "ray": the cluster (default $RAY_ADDRESS, else a local Ray)
     overwrite: bool = False
     report: bool = False
@@ -268,11 +268,11 @@ class SampleRun:
     def _plan_unlabelled(self, specs: list[SourceSpec]) -> None:
         """Refuse a source none of whose images carries a label, leave the unlabelled rows of the
         others out of the draw, or (--allow-unlabelled, ?unlabelled=allow, --content-check) keep them
-        and warn (negmine.unlabelled). Sets `unlabelled` (per source: UnlabelledRows or None),
+        and warn (negmine.filters.unlabelled). Sets `unlabelled` (per source: UnlabelledRows or None),
         `unlabelled_masks` (rows left out, or None) and `unlabelled_estimate`; an imagefolder image
         no metadata record names, left out, gets a rejects.jsonl row. Raises UnlabelledPool."""
         from negmine.sources import ImageFolderSource
-        from negmine.unlabelled import check_sources, expected_share
+        from negmine.filters.unlabelled import check_sources, expected_share
 
         allowed = [self.opts.allow_unlabelled or s.unlabelled == "allow" for s in specs]
         self.unlabelled, self.unlabelled_masks = check_sources(self.sources, allowed, bool(self.opts.content_check))
@@ -289,7 +289,7 @@ class SampleRun:
     def unlabelled_lines(self, taken: list | None = None) -> tuple[list[str], list[str]]:
         """(warnings: unlabelled images the draw takes, with the expected contamination; notes:
         unlabelled images left out). `taken`: the Candidates written; None: the rows the plan draws."""
-        from negmine.unlabelled import left_out_line, unlabelled_mask, warning
+        from negmine.filters.unlabelled import left_out_line, unlabelled_mask, warning
 
         warns, notes = [], []
         for i, u in enumerate(self.unlabelled):
@@ -728,8 +728,8 @@ class SampleRun:
 
     def _content_check(self):
         """Load CLIP, build the prompts (positive terms and WordNet neighbour labels) and calibrate the
-        threshold on the positives (negmine.content)."""
-        from negmine.content import DEFAULT_MODEL, ClipScorer, ContentCheck, neighbour_labels, open_rgb
+        threshold on the positives (negmine.filters.content)."""
+        from negmine.filters.content import DEFAULT_MODEL, ClipScorer, ContentCheck, neighbour_labels, open_rgb
 
         name = self.opts.content_model or DEFAULT_MODEL
         terms = list(dict.fromkeys(list(self.positives.labels.values()) + list(self.opts.exclude)))
@@ -849,7 +849,7 @@ class SampleRun:
         if self.hash_kind:
             filters.append(NearDuplicates(pos_hashes[0], pos_hashes[1], self.opts.hash_distance))
         if self.content is not None:        # last, so a duplicate is recorded as one; scores a window per batch
-            from negmine.content import ContentFilter
+            from negmine.filters.content import ContentFilter
 
             filters.append(ContentFilter(self.content, lambda c: writer.read_scratch(c.tmp)))
 
@@ -944,8 +944,8 @@ def _duplicate_groups(files: list, hashed: dict, radius: int | None) -> dict[str
     """Group id of each positive (by its `rel`): equal for files with the same bytes, or, with a
     `radius`, perceptual hashes within `radius` bits (any of a file's dihedral variants counts), and
     joined transitively (union-find, as `negmine dedup` groups)."""
-    from negmine.dedup import _find
-    from negmine.neighbors import pairs_within
+    from negmine.filters.dedup import _find
+    from negmine.filters.neighbors import pairs_within
 
     parent = list(range(len(files)))
 

@@ -23,7 +23,7 @@ import gzip
 import json
 from pathlib import Path
 
-from negmine.contamination import table_lines
+from negmine.filters.contamination import table_lines
 
 OUT = Path(__file__).resolve().parents[1] / "negmine" / "data" / "imagenet-real-cooccurrence.tsv.gz"
 

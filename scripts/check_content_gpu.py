@@ -6,7 +6,7 @@ import numpy as np, torch
 from PIL import Image
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
-from negmine.content import PROMPT, ClipScorer, ContentCheck
+from negmine.filters.content import PROMPT, ClipScorer, ContentCheck
 
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 terms, bank = ["raccoon"], [f"thing {i}" for i in range(300)]

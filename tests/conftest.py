@@ -211,7 +211,7 @@ def same_dataset(local: dict, remote: dict, remote_url: str) -> None:
 
 
 def start_held(cmd: list, hold_dir: Path, nth: int = 1, env: dict | None = None, **popen):
-    """Start `cmd` with a hold point at its `nth` journal write (negmine.hold) and wait for the event:
+    """Start `cmd` with a hold point at its `nth` journal write (negmine.engine.hold) and wait for the event:
     the run holding there (returns (proc, True)) or ending first (returns (proc, False)). No clock
     decides: a run on a slow machine is only held later."""
     import signal

@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from conftest import read_manifest
-from negmine import cutout as cutout_mod
-from negmine.annotations import Box, match_images, parse_coco, parse_csv, parse_voc, parse_yolo
+from negmine.synthetic import cutout as cutout_mod
+from negmine.synthetic.annotations import Box, match_images, parse_coco, parse_csv, parse_voc, parse_yolo
 from negmine.cli import cli
-from negmine.cutout import CutoutOptions, cutout
+from negmine.synthetic.cutout import CutoutOptions, cutout
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
-from negmine.objects import _point, resolve, shape_mask
+from negmine.synthetic.objects import _point, resolve, shape_mask
 
 QUAD = [(200, 60), (300, 90), (280, 200), (210, 180)]      # case 01's object, in a 320x240 image
 
@@ -534,7 +534,7 @@ def test_mask_pngs_follow_the_folders_too(tmp_path):
 
 
 def test_a_yolo_class_id_that_classes_txt_does_not_name_is_an_error_naming_the_line(tmp_path):
-    from negmine.annotations import parse_yolo
+    from negmine.synthetic.annotations import parse_yolo
     from negmine.errors import NegmineError
 
     (tmp_path / "classes.txt").write_text("raccoon\n")

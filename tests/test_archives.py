@@ -326,7 +326,7 @@ def test_a_config_the_card_does_not_declare_is_a_one_line_error(positives, tmp_p
 def test_a_worker_process_that_dies_is_a_one_line_resumable_error():
     import os
 
-    from negmine.distribute import EngineFailed, ProcessDistributor
+    from negmine.engine.distribute import EngineFailed, ProcessDistributor
 
     d = ProcessDistributor(1)
     try:

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 
 from conftest import SHARED, real_images_showing
 from negmine.cli import cli
-from negmine.contamination import DEFAULT_MAX_CONTAMINATION, TABLE, Cooccurrence, wilson
+from negmine.filters.contamination import DEFAULT_MAX_CONTAMINATION, TABLE, Cooccurrence, wilson
 from negmine.errors import NegmineError
-from negmine.overlap import plan_classes
-from negmine.taxonomy import Taxonomy
+from negmine.filters.overlap import plan_classes
+from negmine.filters.taxonomy import Taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 INET = [line.split("\t") for line in (ROOT / "negmine" / "data" / "imagenet-1k-classes.tsv").read_text().splitlines()]

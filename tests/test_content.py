@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import SHARED, read_manifest
 from negmine.cli import cli
-from negmine.content import PROMPT, ClipScorer, ContentCheck, neighbour_labels
+from negmine.filters.content import PROMPT, ClipScorer, ContentCheck, neighbour_labels
 
 import torch  # noqa: E402  (the test extra installs torch and transformers)
 TERMS = ["raccoon"]

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import SHARED, read_manifest
-from negmine.annotations import Box, load_boxes, match_images, parse_coco, parse_csv, parse_voc
+from negmine.synthetic.annotations import Box, load_boxes, match_images, parse_coco, parse_csv, parse_voc
 from negmine.cli import cli
-from negmine.cutout import FILLS, CutoutOptions, background_crops, cutout, load_rgb
+from negmine.synthetic.cutout import FILLS, CutoutOptions, background_crops, cutout, load_rgb
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 

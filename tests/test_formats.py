@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import SHARED, read_manifest
 from negmine.cli import cli
-from negmine.formats import class_weights
+from negmine.outputs.formats import class_weights
 
 RAC = SHARED / "raccoon-voc"
 KERAS_EXT = {".bmp", ".gif", ".jpeg", ".jpg", ".png"}

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from negmine.errors import NegmineError
-from negmine.hashing import hash_bytes
+from negmine.filters.hashing import hash_bytes
 from negmine.images import ImageRejected, encode
-from negmine.naming import UniqueNames, safe_name
-from negmine.sampling import parse_split
+from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.sampling.plan import parse_split
 from negmine.sources import SourceSpec
 
 from conftest import SHARED

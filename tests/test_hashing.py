@@ -8,9 +8,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import SHARED
-from negmine.hashing import FAST_RESAMPLE, _bilinear_matrix, fast_hash, hash_bytes, hash_image, open_for_hash
+from negmine.filters.hashing import FAST_RESAMPLE, _bilinear_matrix, fast_hash, hash_bytes, hash_image, open_for_hash
 from negmine.images import ImageRejected
-from negmine.neighbors import mih_pairs, nearest, nearest_within, pairs_within
+from negmine.filters.neighbors import mih_pairs, nearest, nearest_within, pairs_within
 
 TENCH = SHARED / "imagenet-500" / "images" / "n01440764_tench.JPEG"
 UK = SHARED / "near-dups-ukbench"
@@ -123,8 +123,8 @@ def test_radius_search_is_exact():
 
 
 def test_hashes_of_files_are_cached(tmp_path, monkeypatch):
-    import negmine.overlap as overlap
-    from negmine.distribute import SerialDistributor
+    import negmine.filters.overlap as overlap
+    from negmine.engine.distribute import SerialDistributor
 
     files = [str(p) for p in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:5]]
     first = overlap.hash_files(files, "phash", False, SerialDistributor(), progress=False)

@@ -13,7 +13,7 @@ from conftest import SHARED, read_manifest
 from multilabel_pools import make_multilabel_pool
 from negmine.cli import cli
 from negmine.errors import NegmineError
-from negmine.scores import ScoreClasses, read_scores
+from negmine.sampling.scores import ScoreClasses, read_scores
 
 
 def invoke(*args):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from negmine.naming import UniqueNames, safe_name
+from negmine.outputs.naming import UniqueNames, safe_name
 
 
 def test_hostile_names_become_plain_file_names():
@@ -30,7 +30,7 @@ def test_unique_names_ignore_case():
                                  "a\\..\\b", "", "a/"])
 def test_writer_refuses_paths_that_leave_the_output(tmp_path, rel):
     from negmine.errors import NegmineError
-    from negmine.writers import DatasetWriter
+    from negmine.outputs.writers import DatasetWriter
 
     w = DatasetWriter(tmp_path / "out")
     w.path("train/other/ok.jpg")                       # a folder already checked must not let others through

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import SHARED, read_manifest, real_images_showing
 from negmine.cli import cli
-from negmine.taxonomy import Taxonomy
+from negmine.filters.taxonomy import Taxonomy
 
 ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
 IMAGENET_1K = [line.split("\t")[0] for line in (Path(__file__).resolve().parents[1] / "negmine" / "data" /

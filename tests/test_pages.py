@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from negmine.sources import pages
-from negmine.sampling import clustered_order, rng_for, stratified_order
+from negmine.sampling.plan import clustered_order, rng_for, stratified_order
 from negmine.sources import SourceSpec, open_source
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])

@@ -92,9 +92,9 @@ def test_engine_errors_are_one_line(tmp_path, positives, pool, monkeypatch):
 
 
 def test_ray_distributor_keeps_order_batches_and_raises_the_workers_error(local_ray):
-    from negmine.distribute import RayDistributor
+    from negmine.engine.distribute import RayDistributor
     from negmine.errors import NegmineError
-    from negmine.writers import copy_out
+    from negmine.outputs.writers import copy_out
 
     d = RayDistributor()
     assert list(d.imap(abs, range(-50, 0), batch=7)) == list(range(50, 0, -1))

@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import SHARED, make_parquet_repo, read_manifest, start_held
 from negmine.cli import cli
-from negmine.writers import Journal
+from negmine.outputs.writers import Journal
 
 ODD = SHARED / "odd-encodings"
 

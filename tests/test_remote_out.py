@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import SHARED, local_files, make_parquet_repo, read_manifest, remote_files, same_dataset, start_held
 from negmine.cli import cli
-from negmine.writers import SegmentJournal
+from negmine.outputs.writers import SegmentJournal
 
 RACCOONS = SHARED / "raccoon-voc"
 
@@ -186,7 +186,7 @@ def test_dedup_copies_the_kept_images_to_s3(s3, tmp_path):
 def test_a_run_another_took_over_stops_and_leaves_it_alone():
     # two runs on one --out: the second (--overwrite or --resume) takes it over; the first must not
     # place files, write its journal or publish there, nor remove what the second wrote
-    from negmine.writers import OutTakenOver, Run
+    from negmine.outputs.writers import OutTakenOver, Run
 
     url = "memory://takeover/ds"
     first = Run(url, {"k": 1})
@@ -250,7 +250,7 @@ def test_an_interrupted_dedup_copy_leaves_nothing_behind(where, s3, tmp_path, mo
 def test_a_run_taken_over_mid_way_removes_nothing_and_its_strays_are_swept(s3, positives, pool):
     # the first run's late writes land in the second's output (no lock): its publish removes what its
     # manifest does not list; the first run's error removes nothing
-    from negmine.writers import OutTakenOver, Run
+    from negmine.outputs.writers import OutTakenOver, Run
 
     url, root = f"{s3.url}/race", f"{s3.bucket}/race"
     first = Run(url, {"k": 1})
@@ -273,7 +273,7 @@ def test_a_run_taken_over_mid_way_removes_nothing_and_its_strays_are_swept(s3, p
 
 
 def test_a_run_taken_over_does_not_clear_the_other_runs_scratch():
-    from negmine.writers import OutTakenOver, Run, scratch_pack
+    from negmine.outputs.writers import OutTakenOver, Run, scratch_pack
 
     fs = fsspec.filesystem("memory")
     first = Run("memory://scratch-race/ds", {"k": 1})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from negmine.errors import NegmineError
-from negmine.sampling import (assign_splits, merge_orders, negatives_needed, parse_split, rng_for,
+from negmine.sampling.plan import (assign_splits, merge_orders, negatives_needed, parse_split, rng_for,
                               split_counts, stratified_order, uniform_order)
 
 

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from negmine.distribute import SerialDistributor
+from negmine.engine.distribute import SerialDistributor
 from negmine.errors import NegmineError
-from negmine.writers import DatasetWriter, ScratchPack, copy_out
+from negmine.outputs.writers import DatasetWriter, ScratchPack, copy_out
 
 
 def test_packs_hold_each_image_and_placing_them_writes_files(tmp_path):
@@ -49,7 +49,7 @@ def test_a_torn_pack_is_an_error_not_a_short_file(tmp_path):
 
 def test_a_library_run_that_fails_mid_draw_closes_its_pack_and_keeps_it_for_resume(positives, pool, tmp_path,
                                                                                     monkeypatch):
-    from negmine import writers
+    from negmine.outputs import writers
     from negmine.pipeline import SampleOptions, run_sample
     from negmine.sources import SourceSpec
 

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from conftest import SHARED
-from negmine.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
+from negmine.filters.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
 
 ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
 
@@ -113,7 +113,7 @@ def test_class_plans_are_cached_so_a_repeat_run_does_not_load_wordnet(tmp_path, 
 
     import numpy as np
 
-    from negmine.overlap import plan_classes
+    from negmine.filters.overlap import plan_classes
 
     monkeypatch.setenv("NEGMINE_CACHE", str(tmp_path))
     labels = [r["wnid"] for r in ROWS]

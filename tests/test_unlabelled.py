@@ -13,7 +13,7 @@ from conftest import SHARED, read_manifest
 from negmine.cli import cli
 from negmine.errors import NegmineError
 from negmine.sources import SourceSpec, open_source
-from negmine.taxonomy import Taxonomy
+from negmine.filters.taxonomy import Taxonomy
 
 IMAGENET = SHARED / "imagenet-500"
 RACCOONS = sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))

@@ -37,7 +37,7 @@ class SourceSpec:
     image_column: str | None = None
     label_column: str | None = None
     config: str | None = None
-    unlabelled: str | None = None        # "allow": draw this source's unlabelled images (negmine.unlabelled)
+    unlabelled: str | None = None        # "allow": draw this source's unlabelled images (negmine.filters.unlabelled)
 
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
@@ -153,7 +153,7 @@ class Source(ABC):
     def images_per_class(self) -> np.ndarray:
         """Images carrying each class (int64, one per class): of a multi-label pool, every label
         counts (an image is counted once per distinct label)."""
-        from negmine.overlap import class_counts
+        from negmine.filters.overlap import class_counts
 
         return class_counts(self.label_codes if self.multi_label else self.codes, len(self.classes))
 
@@ -642,7 +642,7 @@ def is_image_struct(t) -> bool:
 
 
 def short_name(name: str) -> str:
-    from negmine.naming import safe_name
+    from negmine.outputs.naming import safe_name
 
     return safe_name(name, max_len=24)
 

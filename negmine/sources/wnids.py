@@ -7,7 +7,7 @@ wnid their file name starts with, folder by folder, only when **every** image fi
 that folder is named ``nNNNNNNNN_<anything>.<ext>`` and every such wnid is a WordNet 3.0 noun
 synset (the taxonomy shipped in negmine). A folder with one file that does not follow the pattern,
 or one wnid WordNet does not hold, is not guessed: its images stay unlabelled (and an unlabelled
-pool is refused, see negmine.unlabelled). A folder that names a class keeps that class.
+pool is refused, see negmine.filters.unlabelled). A folder that names a class keeps that class.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def wnid_file_labels(paths: Sequence[str], labels: Sequence[str | None]) -> list
             wnids.append(m.group(1))
         else:
             if tax is None:
-                from negmine.taxonomy import Taxonomy
+                from negmine.filters.taxonomy import Taxonomy
 
                 tax = Taxonomy.load()
             if all(tax.from_wnid(w) is not None for w in set(wnids)):

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from negmine.hashing import fast_hash, open_for_hash
+from negmine.filters.hashing import fast_hash, open_for_hash
 from negmine.images import EncodeOptions, Encoded, ImageRejected, encode, jpeg_is_clean, pass_through_size
 from negmine.errors import SourceNotFound
 from negmine.sources import Source
-from negmine.writers import DatasetWriter, Journal, RemoteWriter, scratch_pack
+from negmine.outputs.writers import DatasetWriter, Journal, RemoteWriter, scratch_pack
 
 
 @dataclass(eq=False)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from negmine.annotations import Box, scale
+from negmine.synthetic.annotations import Box, scale
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 

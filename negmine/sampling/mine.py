@@ -22,19 +22,19 @@ import numpy as np
 from negmine.progress import bar as progress_bar
 
 from negmine import __version__
-from negmine.distribute import ENGINE_OPTIONS, make_distributor
-from negmine.draw import Candidate, draw
+from negmine.engine.distribute import ENGINE_OPTIONS, make_distributor
+from negmine.sampling.draw import Candidate, draw
 from negmine.errors import NegmineError, PoolTooSmall
-from negmine.hashing import DEFAULT_DISTANCE
+from negmine.filters.hashing import DEFAULT_DISTANCE
 from negmine.images import EncodeOptions
-from negmine.manifest import read_jsonl, write_outputs
-from negmine.naming import UniqueNames, safe_name
-from negmine.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
+from negmine.outputs.manifest import read_jsonl, write_outputs
+from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.filters.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
 from negmine.positives import scan_positives
-from negmine.scores import ScoreClasses, read_scores
+from negmine.sampling.scores import ScoreClasses, read_scores
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
 from negmine.sources.archive import list_label_codes
-from negmine.writers import RUN_RECORD, Run, check_workers, plain_record, refuse_out_inside, run_options
+from negmine.outputs.writers import RUN_RECORD, Run, check_workers, plain_record, refuse_out_inside, run_options
 
 class _ManifestPool(FolderSource):
     """The negatives of an earlier negmine output, read from that output's files. Labels as the
@@ -139,7 +139,7 @@ class MineJob:
     quality: int = 95
     max_size: int | None = None
     workers: int | None = None
-    engine: str = "local"                    # "ray": the per-candidate work on Ray tasks (negmine.distribute)
+    engine: str = "local"                    # "ray": the per-candidate work on Ray tasks (negmine.engine.distribute)
     ray_address: str | None = None           # with engine "ray": the cluster (default $RAY_ADDRESS, else a local Ray)
     overwrite: bool = False
     resume: bool = False

@@ -30,10 +30,10 @@ from contextlib import contextmanager
 from functools import partial
 from typing import BinaryIO
 
-from negmine import hold
+from negmine.engine import hold
 from negmine.errors import NegmineError
-from negmine.writers.local import RUN_RECORD, STATE, checked_rel
-from negmine.writers.scratch import RemoteScratch, close_pack, copy_out_fs, pipe_file, put_file
+from negmine.outputs.writers.local import RUN_RECORD, STATE, checked_rel
+from negmine.outputs.writers.scratch import RemoteScratch, close_pack, copy_out_fs, pipe_file, put_file
 
 LINK_MODES_REMOTE = ("copy",)
 # fsspec protocols whose first path part is a bucket (container): an --out must name a prefix in it

@@ -2,7 +2,7 @@
 
 Class level (before the draw): source classes that are a positive concept, a kind of one, or
 contain one (WordNet), plus `--exclude` terms; and, for classes that are ImageNet-1k classes,
-those whose images show a positive too often (negmine.contamination). Image level (during the draw, in priority order):
+those whose images show a positive too often (negmine.filters.contamination). Image level (during the draw, in priority order):
 exact and near duplicates (perceptual hash within a radius) of any positive, or of a negative kept
 earlier.
 """
@@ -18,13 +18,13 @@ import numpy as np
 from negmine.progress import bar
 
 from negmine.cache import HashCache
-from negmine.contamination import (DEFAULT_MAX_CONTAMINATION, SOURCE_NOTE, Estimate, apply_threshold,
+from negmine.filters.contamination import (DEFAULT_MAX_CONTAMINATION, SOURCE_NOTE, Estimate, apply_threshold,
                                    estimate_classes, spread)
-from negmine.hashing import DRAFT_SIZE, hash_file_or_reason
-from negmine.neighbors import nearest_within, pairs_within
+from negmine.filters.hashing import DRAFT_SIZE, hash_file_or_reason
+from negmine.filters.neighbors import nearest_within, pairs_within
 from negmine.errors import NegmineError
 from negmine.sources import Source
-from negmine.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, resolve_concepts
+from negmine.filters.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, resolve_concepts
 
 
 # -- class level ------------------------------------------------------------------------------------
@@ -137,10 +137,10 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
                  named: dict[str, str] | None = None) -> ClassPlan:
     """`terms` are all positive concepts; `anchors` those --near is measured from (default: all);
     `named` the concepts given by --concept ({name: wnid or lemma}). Raises
-    negmine.taxonomy.UnplacedName (a NegmineError) for a name it cannot place (resolve_concepts).
+    negmine.filters.taxonomy.UnplacedName (a NegmineError) for a name it cannot place (resolve_concepts).
     `max_contamination`: a source class that is an ImageNet-1k class is excluded too when more than
     this fraction of its ImageNet-ReaL validation images show a positive (1 turns it off); every
-    such class gets its estimate either way (negmine.contamination).
+    such class gets its estimate either way (negmine.filters.contamination).
     The answer depends only on the terms, the sources' class names, the threshold and the shipped
     data (taxonomy and co-occurrence table, both in Taxonomy.version()), so it is cached: a
     repeated run does not load WordNet (~0.2 s, and ~0.5M objects to keep)."""
@@ -190,7 +190,7 @@ def absence_groups(plan: ClassPlan, sc: SourceClasses) -> dict[str, list[np.ndar
     raccoon; a kind of it does not do: no poodle says nothing of other dogs), and any class named
     like the term. {term: [int32 codes, ...]}; a concept with an empty group (or no group: not in
     WordNet and no class of its name) cannot be verified by this pool."""
-    from negmine.taxonomy import _norm
+    from negmine.filters.taxonomy import _norm
 
     tax = Taxonomy.load()
     out = {}

@@ -93,7 +93,7 @@ class ProcessDistributor:
         ctx = multiprocessing.get_context("forkserver")
         # the fork server imports the worker code once; each worker then starts as a fork of it
         # instead of importing numpy, Pillow and negmine again (~0.4 s of CPU each)
-        ctx.set_forkserver_preload(["negmine.draw", "negmine.synthetic"])
+        ctx.set_forkserver_preload(["negmine.sampling.draw", "negmine.synthetic.command"])
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                                          initargs=(os.getpid(),))
         self._workers, self._per_worker, self._bytes = workers, in_flight_per_worker, batch_bytes

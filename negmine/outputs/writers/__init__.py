@@ -7,11 +7,11 @@ Stages, in the order a run uses them:
 - `remote`: an fsspec URL --out (s3://, gs://, ...), written in place, negmine.json last.
 """
 
-from negmine.writers.local import RUN_RECORD, STATE, DatasetWriter, Journal, checked_rel
-from negmine.writers.remote import OutTakenOver, RemoteWriter, SegmentJournal, filesystem, is_url, refuse_whole_bucket
-from negmine.writers.run import (VOLATILE, Run, check_url, check_workers, open_writer, out_location, plain_record, refuse_local_only,
+from negmine.outputs.writers.local import RUN_RECORD, STATE, DatasetWriter, Journal, checked_rel
+from negmine.outputs.writers.remote import OutTakenOver, RemoteWriter, SegmentJournal, filesystem, is_url, refuse_whole_bucket
+from negmine.outputs.writers.run import (VOLATILE, Run, check_url, check_workers, open_writer, out_location, plain_record, refuse_local_only,
                                  refuse_out_inside, run_options, stored_seed)
-from negmine.writers.scratch import (_PACKS, RemotePack, RemoteScratch, ScratchPack, close_pack, copy_out,
+from negmine.outputs.writers.scratch import (_PACKS, RemotePack, RemoteScratch, ScratchPack, close_pack, copy_out,
                                      copy_out_fs, pipe_file, scratch_pack)
 
 __all__ = ["RUN_RECORD", "STATE", "VOLATILE", "DatasetWriter", "Journal", "OutTakenOver", "RemotePack", "RemoteScratch",

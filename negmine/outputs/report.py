@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from negmine.errors import NegmineError
-from negmine.manifest import read_jsonl
-from negmine.writers import RUN_RECORD
+from negmine.outputs.manifest import read_jsonl
+from negmine.outputs.writers import RUN_RECORD
 
 DROP_THUMBNAILS = 48
 THUMB = 160
@@ -91,7 +91,7 @@ def summarize(out: Path, display: Path | None = None) -> dict:
         "duplicate_positives": record.get("duplicate_positives") or [],
         "skipped_inputs": len([x for x in rejects if x.get("skipped")]),
         # the run's warnings (unlabelled images drawn with their expected contamination, ...) and
-        # the unlabelled images of each source, drawn or left out (negmine.unlabelled)
+        # the unlabelled images of each source, drawn or left out (negmine.filters.unlabelled)
         "warnings": record.get("warnings") or [],
         "unlabelled": record.get("unlabelled") or [],
         "unlabelled_contamination": record.get("unlabelled_contamination"),
@@ -101,7 +101,7 @@ def summarize(out: Path, display: Path | None = None) -> dict:
 def _possible_positives(record: dict, neg: list[dict], rejects: list[dict]) -> dict:
     """What may show a positive although its label does not: the source classes excluded for their
     ImageNet-ReaL contamination rate, the kept classes with the highest rates and how many of this
-    output's negatives come from them, and the run's expected count (see negmine.contamination);
+    output's negatives come from them, and the run's expected count (see negmine.filters.contamination);
     with --content-check, the candidates it flagged (dropped) and the highest-scoring kept ones."""
     classes = record.get("classes") or {}
     excluded, kept = [], []
@@ -192,7 +192,7 @@ def text(s: dict) -> str:
 def pretty(label, short: bool = False) -> str:
     """'n01440764' -> 'tench (n01440764)' ('tench' when short): wnids alone are unreadable."""
     text_ = str(label or "")
-    from negmine.taxonomy import WNID, Taxonomy
+    from negmine.filters.taxonomy import WNID, Taxonomy
 
     if WNID.match(text_):
         tax = Taxonomy.load()
@@ -398,10 +398,10 @@ def _possible_html(pp: dict, neg: list[dict], figure, rng, per_class: int = 6, c
 
 
 def content_audit(out: Path, rows: list[dict], model: str | None = None, top: int = 24) -> dict:
-    """Score an output's negatives with zero-shot CLIP (negmine.content.audit_images), threshold
+    """Score an output's negatives with zero-shot CLIP (negmine.filters.content.audit_images), threshold
     calibrated on its positives: the ones at or above it are listed as possible positives (nothing
     is removed). Raises NegmineError when the output has no positives or the model cannot load."""
-    from negmine.content import audit_images
+    from negmine.filters.content import audit_images
 
     pos = [r for r in rows if r["role"] == "positive"]
     if not pos:

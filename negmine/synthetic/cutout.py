@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFilter
 
-from negmine.annotations import Box
+from negmine.synthetic.annotations import Box
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected, open_image, to_rgb
-from negmine.objects import box_mask, shape_mask
+from negmine.synthetic.objects import box_mask, shape_mask
 
 FILLS = ("noise", "blur", "mean", "black", "tile", "inpaint")
 REGIONS = ("box", "mask")
@@ -275,7 +275,7 @@ def load_rgb(data: bytes) -> np.ndarray:
 def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
            given_mask: np.ndarray | None = None) -> Cutout:
     """Remove the annotated objects and fill the hole. boxes: in the upright frame (see
-    `negmine.objects.resolve`), with their polygon/RLE shapes; given_mask: h x w bool object
+    `negmine.synthetic.objects.resolve`), with their polygon/RLE shapes; given_mask: h x w bool object
     pixels (--masks). Every object pixel, margin included, is checked to lie in the filled region.
     Raises ImageRejected with the skip reason."""
     rgb = load_rgb(data)

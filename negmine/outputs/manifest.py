@@ -37,7 +37,7 @@ def write_outputs(writer, rows: list[dict], rejects: list[dict], record: dict) -
     through the writer (a local folder or an fsspec URL)."""
     import io
 
-    from negmine.writers import RUN_RECORD
+    from negmine.outputs.writers import RUN_RECORD
 
     for rel, items in (("manifest.jsonl", rows), ("rejects.jsonl", rejects)):
         with writer.open_write(rel) as raw:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from negmine.distribute import make_distributor
+from negmine.engine.distribute import make_distributor
 from negmine.errors import NegmineError
-from negmine.neighbors import nearest, pairs_within
-from negmine.overlap import hash_files
+from negmine.filters.neighbors import nearest, pairs_within
+from negmine.filters.overlap import hash_files
 from negmine.positives import _images_under
-from negmine.writers import checked_rel, filesystem, is_url, refuse_out_inside, refuse_whole_bucket
+from negmine.outputs.writers import checked_rel, filesystem, is_url, refuse_out_inside, refuse_whole_bucket
 
 
 @dataclass
@@ -28,7 +28,7 @@ class DedupResult:
     leaks: list[dict] = field(default_factory=list)      # {"path", "duplicates", "distance"} (--against)
     skipped: list[dict] = field(default_factory=list)    # {"path", "reason"}
     against: Path | None = None
-    content_audit: dict | None = None                    # --content-check: negmine.content.audit_images
+    content_audit: dict | None = None                    # --content-check: negmine.filters.content.audit_images
 
     @property
     def dropped(self) -> set[str]:

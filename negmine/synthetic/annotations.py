@@ -7,7 +7,7 @@ Keys are the names the format gives (COCO `file_name`, VOC `<filename>`, the lab
 relative to the label folder, ...), or a tuple of such names tried in order; `match_images` pairs
 them with the image files. Parsing errors are NegmineError with `file:line` (or the annotation's
 index) and the problem. Coordinates are kept as given, NaN included: boxes are validated per image
-by `negmine.objects.resolve` once the image's size and EXIF orientation are known, so one bad box
+by `negmine.synthetic.objects.resolve` once the image's size and EXIF orientation are known, so one bad box
 costs its image (with a reason in rejects.jsonl), never the run.
 """
 
@@ -99,7 +99,7 @@ def _coco_segmentation(seg, where: str, label, frame) -> Box | None:
             if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != h * w:
                 raise NegmineError(f"{where}: RLE counts must be runs adding up to height x width ({h * w})")
             counts = tuple(counts)
-        from negmine.objects import rle_box
+        from negmine.synthetic.objects import rle_box
 
         x0, y0, x1, y1 = rle_box(h, w, counts, where)
         return Box(x0, y0, x1, y1, label, ("rle", h, w, counts, 1), frame or (w, h))

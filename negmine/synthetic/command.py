@@ -21,15 +21,15 @@ from PIL import Image
 from negmine.progress import bar
 
 from negmine import __version__
-from negmine.annotations import Box, load_boxes, match_images
-from negmine.cutout import Cutout, CutoutOptions, background_crops, cutout
-from negmine.distribute import ENGINE_OPTIONS, make_distributor
+from negmine.synthetic.annotations import Box, load_boxes, match_images
+from negmine.synthetic.cutout import Cutout, CutoutOptions, background_crops, cutout
+from negmine.engine.distribute import ENGINE_OPTIONS, make_distributor
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
-from negmine.manifest import write_outputs
-from negmine.objects import image_frame, resolve
+from negmine.outputs.manifest import write_outputs
+from negmine.synthetic.objects import image_frame, resolve
 from negmine.positives import _images_under
-from negmine.writers import Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
+from negmine.outputs.writers import Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -139,7 +139,7 @@ class CutoutJob:
     crop_iou: float = 0.0
     seed: int | None = None
     workers: int | None = None
-    engine: str = "local"                      # "ray": the cutouts on Ray tasks (negmine.distribute)
+    engine: str = "local"                      # "ray": the cutouts on Ray tasks (negmine.engine.distribute)
     ray_address: str | None = None             # with engine "ray": the cluster (default $RAY_ADDRESS, else a local Ray)
     overwrite: bool = False
     resume: bool = False
@@ -216,7 +216,7 @@ def run_cutout(job: CutoutJob) -> dict:
                        "fills": {f: sum(r["fill"] == f for r in rows) for f in sorted({r["fill"] for r in rows})}}
             write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "cutout", "job": record})
             if job.report:
-                from negmine.report import write_report
+                from negmine.outputs.report import write_report
 
                 summary["report"] = write_report(writer.staging, display=writer.out)["html"]
             run.journal.close()

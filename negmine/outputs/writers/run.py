@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from negmine.errors import NegmineError
-from negmine.writers.local import STATE, DatasetWriter
-from negmine.writers.remote import OutTakenOver, RemoteWriter, is_url, remote_state
+from negmine.outputs.writers.local import STATE, DatasetWriter
+from negmine.outputs.writers.remote import OutTakenOver, RemoteWriter, is_url, remote_state
 
 
 def refuse_out_inside(out: Path, inputs: Iterable[tuple[str, object]]) -> None:

@@ -1,6 +1,6 @@
 """Pools negmine cannot label: refuse them, leave their unlabelled rows out, or (opted in) say the risk.
 
-negmine keeps the positives out of a pool by its labels (negmine.overlap) and by image hashes; an
+negmine keeps the positives out of a pool by its labels (negmine.filters.overlap) and by image hashes; an
 image with no label passes the class checks unseen. So, before the draw:
 
 - a source none of whose images carries a label (a flat folder of photos, a table with no label
@@ -20,7 +20,7 @@ as unlabelled there.
 Expected contamination of unlabelled images (`expected_share`): there is no label to estimate from,
 so the estimate *assumes the pool's photos are like ImageNet-1k's*: the share of the 50,000
 ImageNet-1k validation images that show a positive, counting every image of a class the positives
-cover (is, is a kind of, or contains it, as negmine.contamination judges) and every other image whose
+cover (is, is a kind of, or contains it, as negmine.filters.contamination judges) and every other image whose
 ImageNet-ReaL labels (Beyer et al. 2020; the table shipped in negmine/data) include such a class.
 A positive that covers no ImageNet-1k class (ImageNet has no raccoon) cannot be estimated this way:
 its share is "unknown", and so is the total when no positive can be estimated.
@@ -152,8 +152,8 @@ def expected_share(concepts, unmapped_terms=()) -> dict:
     assumption. `concepts`: `taxonomy.Concept`s (the positives and --exclude terms); `unmapped_terms`:
     terms WordNet could not place (unknown). Returns {"share": float | None (None: unknown),
     "per_term": {term: share | None}, "unknown_terms": [...], "assumption": str}."""
-    from negmine.contamination import Cooccurrence, positive_classes
-    from negmine.taxonomy import Taxonomy
+    from negmine.filters.contamination import Cooccurrence, positive_classes
+    from negmine.filters.taxonomy import Taxonomy
 
     table = Cooccurrence.load()
     tax = Taxonomy.load()

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from negmine import hold
+from negmine.engine import hold
 from negmine.errors import NegmineError
-from negmine.writers.scratch import close_pack, copy_out
+from negmine.outputs.writers.scratch import close_pack, copy_out
 
 RUN_RECORD = "negmine.json"
 STATE = ".negmine"

@@ -159,7 +159,7 @@ def copy_out_fs(batch: list[tuple[str, int, int, str]], fs, owner: tuple[str, st
     concurrently). `owner`: (token object, this run's token), checked before the batch is written:
     a run another one took over writes nothing more there."""
     if owner is not None:
-        from negmine.writers.remote import OutTakenOver
+        from negmine.outputs.writers.remote import OutTakenOver
 
         try:
             token = fs.cat_file(owner[0]).decode("utf-8")

@@ -1,0 +1,59 @@
+"""`negmine mine`: hard negatives ranked by a model's scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from negmine.cli.common import CONCEPT_HELP, OUT, emit, engine_options, handle_errors, parse_concepts, quiet_hub
+
+
+@click.command()
+@click.option("--scores", required=True, type=click.Path(path_type=Path),
+              help="A trainer's scores (CSV, JSONL or parquet): an id column and a score column "
+                   "(highest positive-class probability or logit), or one column per class.")
+@click.option("--pool", required=True, metavar="OUTPUT|SPEC",
+              help="What was scored: a negmine output folder, a folder of images, or a source as in `sample`.")
+@click.option("--count", required=True, type=int, help="How many hard negatives to keep.")
+@click.option("--out", "-o", required=True, type=OUT, help="Output folder, or an fsspec URL (s3://bucket/prefix, ...).")
+@click.option("--skip-top", type=float, default=0.125, show_default=True,
+              help="Skip this top fraction of the scores (likely mislabelled positives).")
+@click.option("--positives", "-p", type=click.Path(path_type=Path),
+              help="Keep these out (classes and near-duplicates); default: the positives of an output pool.")
+@click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID")
+@click.option("--concept", "concepts", multiple=True, metavar="NAME=WNID_OR_LEMMA", callback=parse_concepts,
+              help=CONCEPT_HELP)
+@click.option("--id-column", help="The id column of --scores (default: the one named id/path/file/...).")
+@click.option("--score-column", help="The score column of --scores; A,B: the highest of several (default: the one "
+              "named score/prob/logit/..., else the columns named like the positive classes).")
+@click.option("--negative-class", default="other", show_default=True)
+@click.option("--hash", type=click.Choice(["phash", "dhash", "ahash", "whash", "none"]), default="phash", show_default=True)
+@click.option("--hash-distance", type=int, default=10, show_default=True)
+@click.option("--quality", type=int, default=95, show_default=True)
+@click.option("--max-size", type=int)
+@click.option("--workers", type=int, help="Processes for decoding/encoding (default: one per core; 1: none).")
+@engine_options
+@click.option("--overwrite", is_flag=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (same options and scores).")
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def mine(quiet, as_json, exclude, **kw) -> None:
+    """Keep the hardest negatives a trainer scored (hard-negative mining, second round).
+
+    \b
+    negmine mine --scores preds.csv --pool ./ds --count 2000 --out ./hard
+
+    Candidates are ranked by score, the top --skip-top fraction is skipped, and the rest pass the
+    same overlap and duplicate filters as `sample` until --count are kept. Ids: a negmine output's
+    manifest `path`, a folder's relative file path, or FILE#ROW for table sources.
+    """
+    from negmine.sampling.mine import MineJob, run_mine
+
+    if quiet:
+        quiet_hub()
+    s = run_mine(MineJob(exclude=list(exclude), progress=not quiet, **kw))
+    emit(s, as_json, f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
+                      f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}; "
+                      f"{s['scores']['how']}; wrote {s['out']}")

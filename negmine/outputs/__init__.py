@@ -1,0 +1,1 @@
+"""What gets written and where: formats, manifest, names, report, and the writers."""

@@ -1,0 +1,1 @@
+"""How many negatives, in what order, from which rows, into which split."""

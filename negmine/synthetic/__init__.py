@@ -1,0 +1,1 @@
+"""Synthetic negatives: annotations of the positives and the cutouts made from them."""
