@@ -104,7 +104,7 @@ def engine_options(fn):
                            "with --workers CPUs).")(fn)
     return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                          help="Where the per-image work runs: this machine's processes, or Ray tasks "
-                              "(needs negmine[ray]; see README: Past one machine). Same output either way.")(fn)
+                              "(needs negmine[ray]; see docs/guide/scale-out.md). Same output either way.")(fn)
 
 
 def report_hint(out: str) -> str:

@@ -50,11 +50,11 @@ from negmine.cli.common import (CONCEPT_HELP, OUT, classes_text, emit, engine_op
 @click.option("--exclude-unmapped", is_flag=True, help="Exclude source classes WordNet cannot place.")
 @click.option("--max-contamination", type=float, default=None, metavar="RATE",
               help="ImageNet-1k pools: also exclude classes whose images show a positive at more than this "
-                   "rate (ImageNet-ReaL prior; see README: Keeping the positives out). 1: off. Default 0.05.")
+                   "rate (ImageNet-ReaL prior; see docs/guide/keeping-positives-out.md). 1: off. Default 0.05.")
 @click.option("--content-check", type=click.Choice(["clip"]),
               help="Also score each candidate with zero-shot CLIP against the positives and WordNet neighbour "
                    "labels; drop those that look like a positive (threshold calibrated on the positives). "
-                   "Needs negmine[clip]; quality not measured (see README).")
+                   "Needs negmine[clip]; quality not measured (see docs/guide/keeping-positives-out.md).")
 @click.option("--content-model", metavar="ID|DIR", help="CLIP checkpoint for --content-check (Hub id or folder; "
                                                        "default openai/clip-vit-base-patch32).")
 @click.option("--allow-unlabelled", is_flag=True,
@@ -88,7 +88,7 @@ from negmine.cli.common import (CONCEPT_HELP, OUT, classes_text, emit, engine_op
 @click.option("--allow-missing-classes", is_flag=True,
               help="Write a class too small to have an image in every split instead of failing.")
 @click.option("--format", "format", type=click.Choice(["imagefolder", "hf", "multilabel-csv", "yolo-cls", "yolo-det"]),
-              default="imagefolder", show_default=True, help="Output layout (see README: Formats).")
+              default="imagefolder", show_default=True, help="Output layout (see docs/guide/formats.md).")
 @click.option("--push-to-hub", metavar="REPO", help="Upload the result to this Hub dataset repo (private).")
 @click.option("--public", is_flag=True, help="With --push-to-hub: make the repo public.")
 @click.option("--link", type=click.Choice(["copy", "hardlink", "symlink"]), default="copy", show_default=True,

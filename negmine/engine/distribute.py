@@ -143,7 +143,7 @@ class RayDistributor:
 
     The workers get the function's arguments by value and write where the function says (the run's
     staging folder): on one machine that is the local disk; on a cluster it must be storage every
-    node sees at the same path (see README: Past one machine)."""
+    node sees at the same path (see docs/guide/scale-out.md)."""
 
     def __init__(self, workers: int | None = None, address: str | None = None, in_flight_per_worker: int = 8,
                  batch_bytes: int = 2 << 20):

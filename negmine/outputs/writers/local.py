@@ -1,7 +1,7 @@
 """The write stage on a local folder: a staging folder beside --out, published by rename when the
 run succeeds.
 
-Guarantees (see the README): --out is either absent, the previous dataset, or the complete new one;
+Guarantees (see docs/guide/guarantees.md): --out is either absent, the previous dataset, or the complete new one;
 never half of one. Each file is written to a temporary name and renamed; the journal in the staging
 folder is appended in step with the files, so an interrupted run (Ctrl-C, SIGKILL, power) can be
 continued with --resume. Every path handed to the writer is checked to stay inside the staging folder.

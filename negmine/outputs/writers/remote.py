@@ -14,7 +14,7 @@ The same contract as the local writer, what an object store allows of it:
 Workers get the filesystem object itself (fsspec pickles it with its storage options), so on a
 cluster every worker writes where the driver reads, with no shared mount. Credentials and
 endpoints come the way fsspec's own config gives them (AWS_* / GOOGLE_* variables, or
-FSSPEC_S3_ENDPOINT_URL and the like, see the README).
+FSSPEC_S3_ENDPOINT_URL and the like, see docs/guide/scale-out.md).
 """
 
 from __future__ import annotations
