@@ -1,9 +1,11 @@
 """`negmine sample` as a pipeline: options, a plan, then stages that write.
 
     options.py   SampleOptions and check_options -> Settings (every option checked before any read)
-    plan.py      make_plan -> Plan: positives scanned, sources opened and checked, class plan,
-                 unlabelled rows, --verified-absent; with prepare.py (which positives, their splits),
-                 order.py (the draw's priority order, --max-download fit), plan_summary.py (the dry run)
+    plan.py      Plan: everything decided before anything is written
+    planner.py   make_plan -> Plan: positives scanned, sources opened and checked, class plan,
+                 unlabelled rows, --verified-absent; with prepare.py (which positives, their splits)
+                 and order.py (the draw's priority order, --max-download fit)
+    plan_summary.py  what the plan says (--dry-run's output; notes the run's summary repeats)
     contract.py  the stage contract: StageOutput, RunContext, Stage
     positives.py WritePositives   the positives, each into its planned split
     synthetic.py MakeSynthetic    --synthetic: cutouts of annotated positives (the task `negmine cutout` runs)
@@ -26,7 +28,8 @@ and seed give the same bytes, also resumed, on Ray, or to object storage.
 
 from negmine.pipeline.contract import RunContext, Stage, StageOutput
 from negmine.pipeline.options import LINK_MODES, SampleOptions, Settings, check_options
-from negmine.pipeline.plan import Plan, make_plan
+from negmine.pipeline.plan import Plan
+from negmine.pipeline.planner import make_plan
 from negmine.pipeline.run import SampleRun, run_sample
 
 __all__ = ["LINK_MODES", "Plan", "RunContext", "SampleOptions", "SampleRun", "Settings", "Stage", "StageOutput",

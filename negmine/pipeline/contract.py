@@ -10,15 +10,13 @@ them in one place (`summary.write_summary`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from negmine.outputs.naming import UniqueNames
 from negmine.outputs.writers import DatasetWriter, Journal
-
-if TYPE_CHECKING:                       # plan.py does not import this module; only for the annotation
-    from negmine.pipeline.plan import Plan
+from negmine.pipeline.plan import Plan
 
 
 @dataclass

@@ -1,23 +1,20 @@
 """Planning the draw's order: the priority order over every eligible pool row (per source and
 --near stratum, stratified or uniform, clustered by page or row group where reads cost), and
-fitting it to --max-download. Part of `plan.make_plan`."""
+fitting it to --max-download. Part of `planner.make_plan`."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from negmine.errors import NegmineError
 from negmine.filters.overlap import near_codes
+from negmine.pipeline.plan import Plan
 from negmine.sampling.draw import window_size
 from negmine.sampling.plan import (HUB_READ_RATIO, clustered_order, merge_orders, rng_for, small_index,
                                    stratified_order, uniform_order)
 from negmine.sources import Source
-
-if TYPE_CHECKING:                       # plan.py imports this module
-    from negmine.pipeline.plan import Plan
 
 
 def plan_order(plan: Plan) -> None:

@@ -1,10 +1,9 @@
 """Planning the positives: which are used (readable, not a dropped duplicate, annotated where the
-format needs it) and their splits, decided before anything is written. Part of `plan.make_plan`."""
+format needs it) and their splits, decided before anything is written. Part of `planner.make_plan`."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,10 +13,8 @@ from negmine.filters.dedup import find_root
 from negmine.filters.neighbors import pairs_within
 from negmine.filters.overlap import hash_files
 from negmine.images import ImageRejected, probe_size
+from negmine.pipeline.plan import Plan
 from negmine.sampling.plan import assign_group_splits, rng_for
-
-if TYPE_CHECKING:                       # plan.py imports this module
-    from negmine.pipeline.plan import Plan
 
 
 def prepare_positives(plan: Plan) -> None:

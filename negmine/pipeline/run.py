@@ -12,7 +12,8 @@ from negmine.outputs.writers import DatasetWriter, Journal, Run, run_options, st
 from negmine.pipeline.contract import RunContext
 from negmine.pipeline.negatives import DrawNegatives
 from negmine.pipeline.options import SampleOptions, check_options
-from negmine.pipeline.plan import Plan, make_plan
+from negmine.pipeline.plan import Plan
+from negmine.pipeline.planner import make_plan
 from negmine.pipeline.plan_summary import plan_summary
 from negmine.pipeline.positives import WritePositives
 from negmine.pipeline.summary import write_summary
