@@ -271,12 +271,12 @@ def test_cutout_and_mine_resume_to_the_same_result(command, positives, pool, tmp
 
 
 def test_ctrl_c_while_planning_says_there_is_nothing_to_resume(positives, pool, tmp_path, monkeypatch):
-    import negmine.pipeline
+    import negmine.pipeline.planner
 
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(negmine.pipeline, "plan_classes", interrupted)
+    monkeypatch.setattr(negmine.pipeline.planner, "plan_classes", interrupted)
     out = tmp_path / "ds"
     r = invoke("sample", "-q", "-p", positives, "-s", pool, "--seed", 11, "-o", out)
     assert r.exit_code == 130 and r.output.strip().count("\n") == 0

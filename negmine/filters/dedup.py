@@ -55,7 +55,8 @@ def _scan(folder: Path) -> list[Path]:
     return _images_under(folder.resolve(), folder.resolve(), follow_symlinks=False)
 
 
-def _find(parent: list[int], i: int) -> int:
+def find_root(parent: list[int], i: int) -> int:
+    """The root of `i` in the union-find forest `parent` (halving the path on the way)."""
     while parent[i] != i:
         parent[i] = parent[parent[i]]
         i = parent[i]
@@ -96,12 +97,12 @@ def find_duplicates(folder: Path, against: Path | None = None, *, kind: str = "p
     keep_pair = i != j
     parent = list(range(len(ok)))
     for a, b in zip(i[keep_pair].tolist(), j[keep_pair].tolist()):
-        ra, rb = _find(parent, a), _find(parent, b)
+        ra, rb = find_root(parent, a), find_root(parent, b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     members: dict[int, list[int]] = {}
     for k in range(len(ok)):
-        members.setdefault(_find(parent, k), []).append(k)
+        members.setdefault(find_root(parent, k), []).append(k)
     rel = [p.relative_to(root).as_posix() for p, _ in ok]
     for group in members.values():
         if len(group) < 2:

@@ -19,17 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from negmine.progress import bar as progress_bar
 
 from negmine import __version__
 from negmine.engine.distribute import ENGINE_OPTIONS, make_distributor
-from negmine.sampling.draw import Candidate, draw
+from negmine.sampling.draw import Candidate
+from negmine.sampling.negatives import draw_negatives, place_negatives, positive_filters
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.filters.hashing import DEFAULT_DISTANCE
 from negmine.images import EncodeOptions
 from negmine.outputs.manifest import read_jsonl, write_outputs
 from negmine.outputs.naming import UniqueNames, safe_name
-from negmine.filters.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
+from negmine.filters.overlap import hash_files, plan_classes
 from negmine.positives import scan_positives
 from negmine.sampling.scores import ScoreClasses, read_scores
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
@@ -232,17 +232,15 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
             if not isinstance(hashed[str(p)], str):
                 pos_hashes += hashed[str(p)][0]
                 pos_owner += [str(p)] * len(hashed[str(p)][0])
-    filters = [ExactDuplicates(pos_sha)]
-    if hash_kind:
-        filters.append(NearDuplicates(np.array(pos_hashes, dtype=np.uint64), pos_owner, job.hash_distance))
+    filters = positive_filters(pos_sha, np.array(pos_hashes, dtype=np.uint64), pos_owner, hash_kind, job.hash_distance)
 
     def candidate(p: int) -> Candidate:
         score, cid, row = order[p]
         return Candidate(p, 0, row, score=score)
 
-    with progress_bar(total=job.count, desc="mining", unit="img", show=job.progress) as bar:
-        accepted, dropped = draw(candidate, len(order), job.count, [src], filters, writer, distributor,
-                                 EncodeOptions(job.quality, job.max_size), hash_kind, run.journal, bar)
+    accepted, dropped = draw_negatives(candidate, len(order), job.count, [src], filters, writer, distributor,
+                                       EncodeOptions(job.quality, job.max_size), hash_kind, run.journal,
+                                       desc="mining", progress=job.progress)
     if len(accepted) < job.count:
         raise PoolTooSmall(f"only {len(accepted)} scored candidates pass the filters, {job.count} asked",
                            len(accepted), job.count)
@@ -261,8 +259,7 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
     for c in dropped:
         score, cid, _ = order[c.priority]
         rejects.append({"id": cid, "score": score, "reason": c.reason})
-    writer.place_scratch([(c.tmp, c.path) for c in accepted], distributor)
-    writer.clear_scratch()
+    place_negatives(writer, distributor, [(c.tmp, c.path) for c in accepted])
     summary = {"negmine_version": __version__, "out": str(writer.out), "scored": len(scores),
                "kept": len(rows), "skipped_top": skip, "rejected": len(rejects),
                "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None,

@@ -102,7 +102,16 @@ def _load_mask(path: Path | None) -> np.ndarray | None:
     return np.asarray(Image.open(path).convert("L")) > 0
 
 
-def _task(task: tuple, opts: CutoutOptions, mode: str, crop: dict) -> list[Cutout] | str:
+def image_task(root: Path, key: str, boxes: dict[str, list[Box]], masks: dict[str, Path], seed: int) -> tuple:
+    """The work for one image, as `cutout_task` takes it (plain values, so it travels to a worker
+    process or a Ray task): its path, its objects, its mask and its own seed (`image_seed`)."""
+    return (str(root / key), boxes.get(key, []), masks.get(key), image_seed(seed, key))
+
+
+def cutout_task(task: tuple, opts: CutoutOptions, mode: str, crop: dict) -> list[Cutout] | str:
+    """Worker: the cutout (mode "cutout") or background crops (mode "crops", `crop` their
+    keywords) of one `image_task`; a reason string instead when the image cannot be cut. Shared
+    by `negmine cutout` and the synthetic stage of `negmine sample` (negmine.pipeline.synthetic)."""
     path, boxes, mask_path, seed = task
     try:
         data = Path(path).read_bytes()
@@ -172,7 +181,7 @@ def run_cutout(job: CutoutJob) -> dict:
         if k in invalid:
             rejects.append({"file": k, "reason": invalid[k]})
         elif k in boxes and boxes[k] or k in masks:
-            tasks.append((k, (str(root / k), boxes.get(k, []), masks.get(k), image_seed(seed, k))))
+            tasks.append((k, image_task(root, k, boxes, masks, seed)))
         elif k in boxes:
             rejects.append({"file": k, "reason": "no object of the chosen classes" if job.classes
                             else "annotated with no object: nothing to remove"})
@@ -189,7 +198,7 @@ def run_cutout(job: CutoutJob) -> dict:
                 rows += e.get("rows", [])
                 rejects += [e["reject"]] if "reject" in e else []
             todo = [(k, t) for k, t in tasks if k not in done]
-            fn = partial(_task, opts=opts, mode=job.mode, crop=crop)
+            fn = partial(cutout_task, opts=opts, mode=job.mode, crop=crop)
             results = distributor.imap(fn, [t for _, t in todo])
             for (key_, task), result in bar(zip(todo, results), total=len(todo), desc=job.mode, unit="img",
                                              show=job.progress):

@@ -1,0 +1,149 @@
+"""Planning a `sample` run into a `Plan`: everything decided before anything is written.
+
+`make_plan` scans and splits the positives (`prepare`), opens and checks the sources, plans the
+classes (`filters.overlap.plan_classes`), the unlabelled rows and --verified-absent, and the priority
+order of the draw and its --max-download fit (`order`). A pool that cannot be used is refused
+here, before any output exists.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import replace
+
+from negmine.errors import NegmineError, PoolTooSmall
+from negmine.filters.overlap import absence_groups, plan_classes
+from negmine.outputs.formats import check_class_name
+from negmine.pipeline.options import SampleOptions, Settings
+from negmine.pipeline.order import fit_download, plan_order
+from negmine.pipeline.plan import Plan
+from negmine.pipeline.prepare import (check_every_split, check_negative_class, leave_out_unannotated,
+                                      prepare_positives)
+from negmine.positives import scan_positives
+from negmine.sampling.plan import negatives_needed
+from negmine.sources import SourceSpec, budget, open_sources
+from negmine.synthetic.command import annotated_images
+
+
+def release_freed_memory() -> None:
+    """Hand the planner's freed per-row arrays back to the OS, and keep blocks of 1 MB and more
+    (page reads, per-row arrays) in mmap from now on: after the first large free, glibc raises its
+    mmap threshold and serves such blocks from a heap it rarely shrinks, so what the draw allocates
+    would stack on top of what the planner freed."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+        libc.mallopt(-3, 1 << 20)              # M_MMAP_THRESHOLD (also turns off its dynamic growth)
+    except (OSError, AttributeError):          # not glibc: nothing to do
+        pass
+
+
+def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
+    """Plan the run (see the module docstring). Raises NegmineError (or PoolTooSmall, a subclass)
+    for every input that cannot be used, before anything is written."""
+    release_freed_memory()
+    o = opts
+    plan = Plan(opts, settings)
+    budget.configure(o.hub_rate)
+    plan.positives = scan_positives(o.positives, follow_symlinks=o.follow_symlinks)
+    if plan.negative_class.lower() in {c.lower() for c in plan.positives.classes}:
+        raise NegmineError(f"the negative class {plan.negative_class!r} is also a positive class; "
+                           "choose another with --negative-class")
+    for cls in plan.positives.classes:
+        check_class_name(cls, o.format)
+    negatives_needed(plan.positives.sizes, ratio=o.ratio, balanced=o.balanced, count=o.count)  # checks options
+    check_every_split(plan, {c: len(f) for c, f in plan.positives.classes.items()})   # before any hashing
+    # the pool is opened and its labels checked before the positives are hashed, so a pool that
+    # cannot be used is refused before any work; `want` (which WebDataset shards are indexed) is
+    # counted on the positives found, an upper bound of those written
+    specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
+             for s in o.sources]
+    plan.sources = open_sources(specs, o.progress, o.follow_symlinks, seed=plan.seed,
+                                want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
+                                                      balanced=o.balanced, count=o.count))
+    folders = list(plan.positives.labels.values()) if o.auto_exclude else []
+    plan.classes = plan_classes(plan.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+                                named=o.concepts, anchors=folders, max_contamination=o.max_contamination)
+    if o.progress:                          # said before the draw, not only in the summary
+        for note in plan.classes.notes():
+            print(f"warning: {note}", file=sys.stderr)
+    plan_unlabelled(plan, specs)
+    prepare_positives(plan)
+    if o.format == "yolo-det" or o.synthetic:
+        ann = annotated_images(plan.positives.root, o.boxes, o.masks, None, o.box_format)
+        plan.pos_boxes, plan.pos_masks = ann.boxes, ann.masks
+        if o.format == "yolo-det":
+            leave_out_unannotated(plan, ann.invalid)
+        else:                               # still positives; only their cutouts are impossible
+            plan.left_out = [{"role": "synthetic", "source": str(plan.positives.root), "file": k, "reason": r}
+                             for k, r in sorted(ann.invalid.items())]
+    # counted on the positives that will be written (unreadable ones, dropped duplicates and, for
+    # yolo-det, unannotated ones are not)
+    plan.needed = negatives_needed(plan.positives.sizes or [0], ratio=o.ratio, balanced=o.balanced, count=o.count)
+    check_negative_class(plan, plan.needed)
+    plan.synthetic_target = 0
+    if o.synthetic:
+        annotated = len({k for k, v in plan.pos_boxes.items() if v} | set(plan.pos_masks))
+        # at most one cutout per annotated positive; what they cannot supply comes from the pool
+        plan.synthetic_target = min(annotated, int(math.floor(o.synthetic * plan.needed + 0.5)))
+    plan.pool_target = plan.needed - plan.synthetic_target
+    plan_verified_absent(plan)
+    plan_order(plan)
+    if o.max_download is not None:
+        fit_download(plan, o.max_download)
+    release_freed_memory()
+    if plan.available < plan.pool_target and not o.allow_short:
+        raise PoolTooSmall(f"the pool has only {plan.available} images after excluding overlapping classes, "
+                           f"{plan.pool_target} negatives needed from it; add a source, lower --ratio/--count, "
+                           "or pass --allow-short", plan.available, plan.pool_target)
+    return plan
+
+
+def plan_unlabelled(plan: Plan, specs: list[SourceSpec]) -> None:
+    """Refuse a source none of whose images carries a label, leave the unlabelled rows of the
+    others out of the draw, or (--allow-unlabelled, ?unlabelled=allow, --content-check) keep them
+    and warn (negmine.filters.unlabelled). Sets `unlabelled` (per source: UnlabelledRows or None),
+    `unlabelled_masks` (rows left out, or None) and `unlabelled_estimate`; an imagefolder image
+    no metadata record names, left out, gets a rejects.jsonl row. Raises UnlabelledPool."""
+    from negmine.filters.unlabelled import check_sources, expected_share
+    from negmine.sources import ImageFolderSource
+
+    allowed = [plan.opts.allow_unlabelled or s.unlabelled == "allow" for s in specs]
+    plan.unlabelled, plan.unlabelled_masks = check_sources(plan.sources, allowed, bool(plan.opts.content_check))
+    plan.unlabelled_estimate = (expected_share(plan.classes.concepts, plan.classes.unmapped_terms)
+                                if any(u is not None and u.drawn for u in plan.unlabelled) else None)
+    plan.unlabelled_rejects = []
+    for src, u in zip(plan.sources, plan.unlabelled):
+        if u is not None and not u.drawn and isinstance(src, ImageFolderSource):
+            plan.unlabelled_rejects += [
+                {"role": "negative", "source": src.id, "revision": src.revision, **src.origin(r), "label": None,
+                 "reason": "no metadata record: not in the dataset as `datasets` reads it (--allow-unlabelled "
+                           "draws it)"} for r in src.unlisted]
+
+
+def plan_verified_absent(plan: Plan) -> None:
+    """`--verified-absent`: per source, the groups of classes whose confirmed absence verifies
+    each positive concept (`overlap.absence_groups`). Sets `plan.verified` ({source id:
+    {"verified": terms, "cannot_verify": terms}}) and `plan.absence` (per source, the groups
+    every drawn row must pass: None without the flag). Raises NegmineError when no source can
+    verify any positive concept."""
+    plan.verified = {}
+    plan.absence = [None] * len(plan.sources)
+    if not plan.opts.verified_absent:
+        return
+    terms = [c.term for c in plan.classes.concepts] + list(plan.classes.unmapped_terms)
+    for i, (src, sc) in enumerate(zip(plan.sources, plan.classes.per_source)):
+        groups = absence_groups(plan.classes, sc) if src.absent_offsets is not None else {}
+        ok = [t for t in terms if groups.get(t) and all(len(g) for g in groups[t])]
+        plan.absence[i] = [g for t in ok for g in groups[t]]
+        plan.verified[src.id] = {"verified": ok, "cannot_verify": [t for t in terms if t not in ok],
+                                 "confirmed_absent_labels": src.absent_offsets is not None}
+    if not any(v["verified"] for v in plan.verified.values()):
+        why = "; ".join(f"{sid}: " + ("records no label confirmed absent (confidence 0)"
+                                      if not v["confirmed_absent_labels"] else
+                                      f"has no label verifying {', '.join(v['cannot_verify'])}")
+                        for sid, v in plan.verified.items())
+        raise NegmineError(f"--verified-absent: no source can verify that a positive concept is absent ({why})")
