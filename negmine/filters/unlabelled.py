@@ -92,7 +92,8 @@ def _reason(src, mask: np.ndarray) -> str:
     if isinstance(src, FolderSource):
         return "they sit in no class folder and are not all named by ImageNet wnid (n01440764_*.JPEG)"
     if isinstance(src, WebDatasetSource):
-        return "their samples have no label member (.cls, .txt or .json with a label field)"
+        return ("their samples have no .cls member nor a label field in .json; a .txt member, a caption in "
+                "most WebDatasets, is read as the label only with ?label=txt")
     column = getattr(src, "label_column", None)
     if column is None and not src.classes:
         return "no label column was found (or --label-column none)"
