@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Container
 from pathlib import Path
 
 import click
@@ -175,7 +176,7 @@ def count_table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
-def summary_text(s: dict, said: set[str] = frozenset()) -> str:
+def summary_text(s: dict, said: Container[str] = ()) -> str:
     """The run's summary for a person; `said`: warnings already printed on stderr, not repeated."""
     short = f" (SHORT: {s['negatives_needed']} asked)" if s["short"] else ""
     syn = f", {s['synthetic']} of them cutouts" if s.get("synthetic") else ""
@@ -223,7 +224,7 @@ def size_text(n: int) -> str:
     return f"{n} B"
 
 
-def plan_text(p: dict, said: set[str] = frozenset()) -> str:
+def plan_text(p: dict, said: Container[str] = ()) -> str:
     """The dry run's plan for a person; `said`: warnings already printed on stderr, not repeated
     (a concept's note stays under the concept: it is the plan's account of that name)."""
     lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "

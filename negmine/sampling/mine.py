@@ -244,9 +244,8 @@ def run_mine(job: MineJob) -> dict:
     distributor = make_distributor(job.workers, job.engine, job.ray_address)
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
-            said = Warnings(plan, unlabelled)
             summary = _mine(job, src, order, positive_paths, rejects, scores, skip, hash_kind, run, distributor,
-                            record, scored, said)
+                            record, scored, Warnings(plan, unlabelled))
     finally:
         distributor.close()
     summary["seconds"] = round(time.monotonic() - t0, 2)
@@ -255,7 +254,7 @@ def run_mine(job: MineJob) -> dict:
 
 def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], rejects: list[dict],
           scores: dict, skip: int, hash_kind: str | None, run: Run, distributor, record: dict, scored,
-          said: "Warnings") -> dict:
+          warns: Warnings) -> dict:
     writer = run.writer
     pos_hashes, pos_owner, pos_sha = [], [], {}
     for p in positive_paths:
@@ -302,9 +301,9 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None,
                "scores": {"id_column": scored.id_column, "score_columns": scored.score_columns,
                           "ignored_columns": scored.ignored, "how": scored.how},
-               "warnings": said.lines(src, [c.row for c in accepted])}
-    if said.unlabelled is not None:
-        summary["unlabelled"] = said.unlabelled.as_dict()
+               "warnings": warns.lines(src, [c.row for c in accepted])}
+    if warns.unlabelled is not None:
+        summary["unlabelled"] = warns.unlabelled.as_dict()
     write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "mine", "job": record})
     run.journal.close()
     writer.publish()
