@@ -228,8 +228,8 @@ def run_mine(job: MineJob) -> dict:
     for score, cid in ranked:
         row = ids[cid]
         if left_out is not None and left_out[row]:
-            rejects.append({"id": cid, "score": score, "reason": f"carries no label ({unlabelled.reason}): no class "
-                                                                  "check can vouch for it (--allow-unlabelled draws it)"})
+            why = f"carries no label ({unlabelled.reason}): no class check can vouch for it (--allow-unlabelled draws it)"
+            rejects.append({"id": cid, "score": score, "reason": why})
         elif overlaps is not None and overlaps[row]:
             what = f"a label of {src.labels_of(row)}" if src.multi_label else f"class {src.label_of(row)!r}"
             rejects.append({"id": cid, "score": score, "reason": f"{what} overlaps the positives"})

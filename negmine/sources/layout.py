@@ -161,7 +161,8 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
             how = "converted parquet"
             configs = sorted({m["config"] for m in converted})
             if config is None:
-                # as `datasets` does ("Config name is missing"): several subsets, none the default, is no choice to guess
+                # as `datasets` does ("Config name is missing"): several subsets and no default is no
+                # choice to make by name order
                 if "default" not in configs and len(configs) > 1:
                     raise SourceNotFound(f"{where} has configs {', '.join(configs)} and none is the default; "
                                          "choose one by adding ?config=NAME to the source")
