@@ -124,7 +124,8 @@ def test_concept_says_what_an_annotation_name_means_and_bad_names_are_one_line_e
     assert {x["file"] for x in read_manifest(tmp_path / "named")} >= {names[0], names[1]}
     for args, says in ((["--classes", "dgo"], "cannot place the positive name 'dgo'"),
                        (["--classes", "dog", "--concept", "sofa=n04256520"], "--concept 'sofa'"),
-                       (["--classes", "dog", "--concept", "diningtable=zzqx"], "neither a WordNet noun nor a wnid")):
+                       (["--classes", "dog", "--concept", "diningtable=zzqx"], "neither a WordNet noun nor a wnid"),
+                       (["--classes", " , "], "--classes names no class")):
         r = cutout("--images", imgs, "--boxes", ann, *args, "-o", tmp_path / "bad")
         assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1 and says in r.output, r.output
         assert not (tmp_path / "bad").exists()

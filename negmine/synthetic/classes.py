@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from negmine.errors import NegmineError
 from negmine.filters.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
 
 NO_NAME = "(no class)"        # how a box without a class name is listed
@@ -66,13 +67,13 @@ class ObjectClasses:
                 "kept": self.kept, "objects": self.objects}
 
     def warnings(self) -> list[str]:
-        """Lines for stderr, the summary and negmine.json `warnings`."""
+        """Lines for the run's summary (and the report) and negmine.json `warnings`."""
         out = list(self.notes)
         if self.unplaced:
             n = sum(self.objects.get(x, 0) for x in self.unplaced)
             shown = ", ".join(repr(x) for x in self.unplaced[:10]) + (" ..." if len(self.unplaced) > 10 else "")
-            out.append(f"annotation classes {shown} are not in WordNet or the shipped vocabularies, so nothing "
-                       f"tells whether they are {', '.join(repr(c['term']) for c in self.concepts)}: their {n} objects "
+            out.append(f"annotation classes {shown} cannot be placed (not in WordNet or the shipped vocabularies, "
+                       f"or a bare class id), so nothing tells whether they are {', '.join(repr(c['term']) for c in self.concepts)}: their {n} objects "
                        "are removed too; --concept \"NAME=WNID_OR_LEMMA\" says what a name means")
         return out
 
@@ -82,10 +83,13 @@ def judge_object_classes(terms: Iterable[str], labels: Iterable[str | None],
     """Judge annotation class names (`labels`, None: a box without a class) against the `--classes`
     names (`terms`); `named` is --concept ({name: wnid or lemma}) for a term or an annotation name.
 
-    Raises negmine.filters.taxonomy.UnplacedName (one line) for a --classes name nothing places and
+    Raises NegmineError when `terms` names nothing, and negmine.filters.taxonomy.UnplacedName (one
+    line) for a --classes name nothing places and
     no annotation class is called, for a --concept target that is neither a WordNet noun nor a wnid,
     and for a --concept name that is neither a --classes name nor an annotation class."""
     terms = list(dict.fromkeys(t.strip() for t in terms if t.strip()))
+    if not terms:
+        raise NegmineError("--classes names no class (give comma-separated names, e.g. --classes dog,cat)")
     counts: dict[str, int] = {}
     for label in labels:
         name = NO_NAME if label is None else label
