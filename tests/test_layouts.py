@@ -118,17 +118,17 @@ def test_bad_samples_in_a_shard_are_recorded_skips(positives, tmp_path):
     with tarfile.open(pool / "only.tar", "w") as tf:
         for i in range(8):
             add(tf, f"good{i}.jpg", jpeg_bytes(i))
-            add(tf, f"good{i}.txt", f"thing{i % 3}".encode())
+            add(tf, f"good{i}.json", json.dumps({"class": f"thing{i % 3}"}).encode())
         add(tf, "corrupt.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
-        add(tf, "corrupt.txt", b"thing0")
+        add(tf, "corrupt.json", b'{"class": "thing0"}')
         add(tf, "nolabel.jpg", jpeg_bytes(100))
         add(tf, "badjson.jpg", jpeg_bytes(101))
         add(tf, "badjson.json", b"{not json")
-        add(tf, "labelonly.txt", b"thing1")                             # no image: not a sample
+        add(tf, "labelonly.json", b'{"class": "thing1"}')               # no image: not a sample
         add(tf, "jsonok.webp", _webp(102))
         add(tf, "jsonok.json", json.dumps({"class": "thing2", "id": 7}).encode())
         add(tf, "../../escape/evil.jpg", jpeg_bytes(103))                # a hostile member name
-        add(tf, "../../escape/evil.txt", b"../../../etc")
+        add(tf, "../../escape/evil.json", b'{"class": "../../../etc"}')
     out = tmp_path / "nest" / "ds"
     run("-p", positives, "-s", pool, "--count", 10, "--seed", 0, "-o", out)
     neg = negatives(out)

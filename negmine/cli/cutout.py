@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from negmine.cli.common import OUT, emit, engine_options, handle_errors, report_hint
+from negmine.cli.common import OUT, emit, engine_options, handle_errors, parse_concepts, report_hint
 
 
 @click.command()
@@ -18,7 +18,14 @@ from negmine.cli.common import OUT, emit, engine_options, handle_errors, report_
               show_default=True)
 @click.option("--masks", type=click.Path(path_type=Path), help="Folder of mask PNGs (same name as the image; non-zero = object).")
 @click.option("--out", "-o", required=True, type=OUT, help="Output folder, or an fsspec URL (s3://bucket/prefix, ...).")
-@click.option("--classes", help="Comma-separated object classes to remove (default: all).")
+@click.option("--classes",
+              help="Comma-separated concepts whose objects are removed (default: every object): an annotation "
+                   "class is removed when it is one, a kind of one or contains one (WordNet, as `sample` judges "
+                   "pool classes: --classes dog removes 'Dog', 'puppy', 'animal' boxes); a class nothing places "
+                   "is removed too, and said.")
+@click.option("--concept", "concepts", multiple=True, metavar="NAME=WNID_OR_LEMMA", callback=parse_concepts,
+              help="Say what a --classes name or an annotation class name means (repeatable), e.g. "
+                   "\"diningtable=n03201208\".")
 @click.option("--region", type=click.Choice(["box", "mask"]), default="box", show_default=True,
               help="Remove the box, or the object's silhouette (--masks, or GrabCut seeded by the box).")
 @click.option("--margin", default="0", show_default=True, help="Grow the region: pixels (8) or percent of the box (10%).")
@@ -45,8 +52,8 @@ from negmine.cli.common import OUT, emit, engine_options, handle_errors, report_
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills, noise, inpaint_method, max_cover,
-           mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, engine, ray_address,
+def cutout(images, boxes, box_format, masks, out, classes, concepts, region, margin, fills, noise, inpaint_method,
+           max_cover, mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, engine, ray_address,
            overwrite, resume, report, quiet, as_json) -> None:
     """Synthetic negatives: cut the objects out of images and fill the hole (or crop around them).
 
@@ -63,8 +70,8 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
     opts = CutoutOptions(region=region, margin=margin, fills=tuple(fills) or ("noise",), noise=noise,
                          inpaint=inpaint_method, max_cover=max_cover, image_format=image_format, quality=quality)
     job = CutoutJob(images=images, out=out, boxes=boxes, masks=masks, box_format=box_format,
-                    classes=classes.split(",") if classes else None, options=opts, mode=mode, crop_size=crop_size,
-                    crops_per_image=crops_per_image, crop_iou=crop_iou, seed=seed, workers=workers,
+                    classes=classes.split(",") if classes else None, concepts=concepts, options=opts, mode=mode,
+                    crop_size=crop_size, crops_per_image=crops_per_image, crop_iou=crop_iou, seed=seed, workers=workers,
                     engine=engine, ray_address=ray_address, overwrite=overwrite, resume=resume, report=report,
                     progress=not quiet)
     summary = run_cutout(job)
@@ -73,5 +80,7 @@ def cutout(images, boxes, box_format, masks, out, classes, region, margin, fills
     fills_text = ", ".join(f"{k} {v}" for k, v in summary["fills"].items())
     report_line = (f"\nreport: {summary['report']}" if summary.get("report")
                    else report_hint(summary["out"]))
+    warnings = "".join(f"\nwarning: {w}" for w in summary["warnings"])
     emit(summary, as_json, f"wrote {summary['written']} images from {summary['images']} ({fills_text}) to "
-                            f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl){report_line}")
+                            f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl)"
+                            f"{warnings}{report_line}")

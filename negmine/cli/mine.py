@@ -24,6 +24,10 @@ from negmine.cli.common import CONCEPT_HELP, OUT, emit, engine_options, handle_e
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID")
 @click.option("--concept", "concepts", multiple=True, metavar="NAME=WNID_OR_LEMMA", callback=parse_concepts,
               help=CONCEPT_HELP)
+@click.option("--allow-unlabelled", is_flag=True,
+              help="A pool that is no negmine output: keep images that carry no label, which no class check can "
+                   "vouch for; the output and negmine.json warn with the expected contamination. Per pool: "
+                   "SPEC?unlabelled=allow.")
 @click.option("--id-column", help="The id column of --scores (default: the one named id/path/file/...).")
 @click.option("--score-column", help="The score column of --scores; A,B: the highest of several (default: the one "
               "named score/prob/logit/..., else the columns named like the positive classes).")
@@ -56,4 +60,13 @@ def mine(quiet, as_json, exclude, **kw) -> None:
     s = run_mine(MineJob(exclude=list(exclude), progress=not quiet, **kw))
     emit(s, as_json, f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
                       f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}; "
-                      f"{s['scores']['how']}; wrote {s['out']}")
+                      f"{s['scores']['how']}; wrote {s['out']}"
+                      + _unlabelled_note(s.get("unlabelled")) + "".join(f"\nwarning: {w}" for w in s["warnings"]))
+
+
+def _unlabelled_note(u: dict | None) -> str:
+    """A line for the unlabelled images of a labelled pool that were left out (rejects.jsonl names them)."""
+    if not u or u["drawn"]:
+        return ""
+    return (f"\nnote: {u['source']}: {u['rows']} of its {u['of']} images carry no label; scored ones were left out "
+            "(see rejects.jsonl; --allow-unlabelled keeps them)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Container
 from pathlib import Path
 
 import click
@@ -134,11 +137,33 @@ def sample(sources, quiet, as_json, **kw) -> None:
         if not quiet:
             click.echo(f"seed: {kw['seed']} (pass --seed {kw['seed']} to repeat this run)", err=True)
     opts = SampleOptions(sources=[SourceSpec.parse(s) for s in sources], progress=not quiet, **kw)
-    summary = run_sample(opts)
+    said = SaidOnStderr(sys.stderr)
+    with contextlib.redirect_stderr(said):
+        summary = run_sample(opts)
     if summary.get("dry_run"):
-        emit(summary, as_json, plan_text(summary))
+        emit(summary, as_json, plan_text(summary, said.warnings))
     else:
-        emit(summary, as_json, summary_text(summary))
+        emit(summary, as_json, summary_text(summary, said.warnings))
+
+
+class SaidOnStderr:
+    """sys.stderr while a run goes, remembering the `warning: ...` lines the run printed there (the
+    plan's, before the draw): the summary then prints each warning once. Everything else is the
+    stream's own (progress bars included)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._line = ""
+        self.warnings: set[str] = set()
+
+    def write(self, text: str) -> int:
+        # progress bars redraw one line with \r: only the text after the last one is a line's start
+        *done, self._line = (self._line + text).rsplit("\r", 1)[-1].split("\n")
+        self.warnings.update(x[len("warning: "):] for x in done if x.startswith("warning: "))
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def count_table(counts: dict[str, dict[str, int]]) -> str:
@@ -151,10 +176,11 @@ def count_table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
-def summary_text(s: dict) -> str:
+def summary_text(s: dict, said: Container[str] = ()) -> str:
+    """The run's summary for a person; `said`: warnings already printed on stderr, not repeated."""
     short = f" (SHORT: {s['negatives_needed']} asked)" if s["short"] else ""
     syn = f", {s['synthetic']} of them cutouts" if s.get("synthetic") else ""
-    warn = "".join(f"\nwarning: {w}" for w in s.get("warnings", []))
+    warn = "".join(f"\nwarning: {w}" for w in s.get("warnings", []) if w not in said)
     warn += "".join(f"\nnote: {u['source']}: {u['rows']} of its {u['of']} images carry no label and were left out "
                     "(--allow-unlabelled draws them)" for u in s.get("unlabelled", []) if not u["drawn"])
     pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
@@ -198,7 +224,9 @@ def size_text(n: int) -> str:
     return f"{n} B"
 
 
-def plan_text(p: dict) -> str:
+def plan_text(p: dict, said: Container[str] = ()) -> str:
+    """The dry run's plan for a person; `said`: warnings already printed on stderr, not repeated
+    (a concept's note stays under the concept: it is the plan's account of that name)."""
     lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "
              f"{p['pool_available']}", classes_text(p["classes"]), count_table(p["splits"])]
     notes = input_notes({"skipped": sum(1 for x in p.get("skipped_positives", []) if x.get("skipped")),
@@ -230,7 +258,7 @@ def plan_text(p: dict) -> str:
         if io.get("note"):
             lines.append(f"note: {io['note']}")
     lines += [f"note: {n}" for n in p.get("notes", [])]
-    lines += [f"warning: {w}" for w in p.get("warnings", [])]
+    lines += [f"warning: {w}" for w in p.get("warnings", []) if w not in said]
     if p.get("hub_planning"):
         h = p["hub_planning"]
         lines.append(f"planning downloaded {size_text(h['bytes'])} in {h['requests']} requests "

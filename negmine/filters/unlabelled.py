@@ -92,7 +92,8 @@ def _reason(src, mask: np.ndarray) -> str:
     if isinstance(src, FolderSource):
         return "they sit in no class folder and are not all named by ImageNet wnid (n01440764_*.JPEG)"
     if isinstance(src, WebDatasetSource):
-        return "their samples have no label member (.cls, .txt or .json with a label field)"
+        return ("their samples have no .cls member nor a label field in .json; a .txt member, a caption in "
+                "most WebDatasets, is read as the label only with ?label=txt")
     column = getattr(src, "label_column", None)
     if column is None and not src.classes:
         return "no label column was found (or --label-column none)"
@@ -111,12 +112,13 @@ def _examples(src, rows: np.ndarray, k: int = 5) -> list[dict]:
     return [{"row": int(r)} for r in rows[:k]]
 
 
-def check_sources(sources, allowed: list[bool], content_check: bool) -> tuple[list[UnlabelledRows | None],
-                                                                                list[np.ndarray | None]]:
+def check_sources(sources, allowed: list[bool], content_check: bool | None) -> tuple[list[UnlabelledRows | None],
+                                                                                       list[np.ndarray | None]]:
     """Decide, per source, what happens to its unlabelled rows, before any draw.
 
     `allowed[i]`: source i accepts unlabelled images (--allow-unlabelled or ?unlabelled=allow);
-    `content_check`: --content-check clip vouches for each image it keeps. Returns
+    `content_check`: --content-check clip vouches for each image it keeps (None: the command has no
+    such option, and the refusal does not offer it). Returns
     (per source the `UnlabelledRows` or None when every row is labelled, per source the bool mask
     of rows to leave out of the draw or None). Raises `UnlabelledPool` (one line) for the first
     source none of whose rows carries a label, unless allowed or content-checked."""
@@ -132,18 +134,20 @@ def check_sources(sources, allowed: list[bool], content_check: bool) -> tuple[li
         rows = np.flatnonzero(mask)
         how = "--allow-unlabelled" if allow else "--content-check clip" if content_check else None
         if n == len(src) and how is None:
-            raise UnlabelledPool(refusal(src, _reason(src, mask)))
+            raise UnlabelledPool(refusal(src, _reason(src, mask), content_check is not None))
         found.append(UnlabelledRows(src.id, n, len(src), _reason(src, mask), how is not None, how,
                                     _examples(src, rows)))
         masks.append(None if how else mask)
     return found, masks
 
 
-def refusal(src, reason: str) -> str:
-    """The one-line refusal of a source none of whose images carries a label."""
+def refusal(src, reason: str, offer_content_check: bool = True) -> str:
+    """The one-line refusal of a source none of whose images carries a label; `offer_content_check`:
+    name --content-check clip among the ways forward (commands that have it)."""
+    clip = "add --content-check clip (CLIP checks each image), " if offer_content_check else ""
     return (f"source {src.id}: none of its {len(src)} images carries a label ({reason}), so negmine cannot keep "
             "the positives out of it; label it (a folder per class, a metadata.jsonl/csv with file_name and "
-            "label, or files named by ImageNet wnid), add --content-check clip (CLIP checks each image), or "
+            f"label, or files named by ImageNet wnid), {clip}or "
             f"accept the risk with --allow-unlabelled (this source only: {src.id}?unlabelled=allow)")
 
 

@@ -29,7 +29,8 @@ from negmine.filters.hashing import DEFAULT_DISTANCE
 from negmine.images import EncodeOptions
 from negmine.outputs.manifest import read_jsonl, write_outputs
 from negmine.outputs.naming import UniqueNames, safe_name
-from negmine.filters.overlap import hash_files, plan_classes
+from negmine.filters.overlap import ClassPlan, hash_files, plan_classes
+from negmine.filters.unlabelled import UnlabelledRows, check_sources, expected_share, unlabelled_mask, warning
 from negmine.positives import scan_positives
 from negmine.sampling.scores import ScoreClasses, read_scores
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
@@ -108,6 +109,28 @@ def open_pool(pool: str) -> Source:
     return _ManifestPool(out) if out is not None else open_source(SourceSpec.parse(pool), progress=False)
 
 
+@dataclass
+class Warnings:
+    """What a mine run must say in its output and negmine.json `warnings`, as `sample` says it: a
+    positive name read as a part of it or matched only literally (`ClassPlan.notes`), and
+    unlabelled images drawn under --allow-unlabelled with the expected contamination
+    (negmine.filters.unlabelled.warning)."""
+
+    plan: ClassPlan | None               # the ClassPlan of the exclusion terms, None without terms
+    unlabelled: UnlabelledRows | None    # a pool's rows without a label (None: every row labelled)
+
+    def lines(self, src: Source, kept_rows: list[int]) -> list[str]:
+        """The warning lines, given the pool rows the run kept."""
+        out = list(self.plan.notes()) if self.plan is not None else []
+        u = self.unlabelled
+        if u is not None and u.drawn:
+            concepts = self.plan.concepts if self.plan is not None else []
+            estimate = expected_share(concepts, self.plan.unmapped_terms if self.plan is not None else ())
+            taken = int(unlabelled_mask(src)[np.array(kept_rows, dtype=np.int64)].sum()) if kept_rows else 0
+            out.append(warning(u, estimate, taken, "written"))
+        return out
+
+
 def _ids(src: Source) -> dict[str, int]:
     if isinstance(src, FolderSource):
         return {path: row for row, path in enumerate(src.paths)}
@@ -131,6 +154,7 @@ class MineJob:
     positives: Path | None = None
     exclude: list[str] = field(default_factory=list)
     concepts: dict = field(default_factory=dict)      # --concept: {name: wnid or lemma}
+    allow_unlabelled: bool = False   # a pool that is no negmine output: draw images no label vouches for, and say so
     id_column: str | None = None
     score_column: str | None = None
     negative_class: str = "other"
@@ -161,8 +185,13 @@ def run_mine(job: MineJob) -> dict:
     pos = scan_positives(job.positives) if job.positives else None
     scored = read_scores(job.scores, job.id_column, job.score_column, _score_classes(src, pos, job.negative_class))
     scores = scored.values
+    unlabelled, left_out = None, None
     if src is None:
         src = open_pool(job.pool)
+        # the rule of `sample` before any work: a pool no label covers is refused, unlabelled rows of
+        # a labelled one left out, unless opted in (an output pool's rows were vouched for when drawn)
+        (unlabelled,), (left_out,) = check_sources(
+            [src], [job.allow_unlabelled or SourceSpec.parse(job.pool).unlabelled == "allow"], None)
     ids = _ids(src)
     rejects, ranked = [], []
     for cid, score in scores.items():
@@ -186,19 +215,22 @@ def run_mine(job: MineJob) -> dict:
         positive_paths = [f.path for files in pos.classes.values() for f in files]
     elif isinstance(src, _ManifestPool):
         positive_paths = src.positive_paths
-    excluded = set()
-    if terms and src.classes:
+    excluded, plan = set(), None
+    if terms and (src.classes or unlabelled is not None):
         # the same class-level rule as `sample` (taxonomy and co-occurrence prior), with the options
         # of the run that drew an output pool
         rule = src.exclusion_options() if isinstance(src, _ManifestPool) else {}
-        verdicts = plan_classes([src], terms, named=job.concepts, **rule).per_source[0].verdicts
-        excluded = {i for i, v in enumerate(verdicts) if v.excluded}
+        plan = plan_classes([src], terms, named=job.concepts, **rule)
+        excluded = {i for i, v in enumerate(plan.per_source[0].verdicts) if v.excluded}
     # a multi-label pool: a row goes when any of its labels is excluded
     overlaps = src.rows_with_any(np.array(sorted(excluded), np.int32)) if excluded else None
     order = []
     for score, cid in ranked:
         row = ids[cid]
-        if overlaps is not None and overlaps[row]:
+        if left_out is not None and left_out[row]:
+            why = f"carries no label ({unlabelled.reason}): no class check can vouch for it (--allow-unlabelled draws it)"
+            rejects.append({"id": cid, "score": score, "reason": why})
+        elif overlaps is not None and overlaps[row]:
             what = f"a label of {src.labels_of(row)}" if src.multi_label else f"class {src.label_of(row)!r}"
             rejects.append({"id": cid, "score": score, "reason": f"{what} overlaps the positives"})
         else:
@@ -213,7 +245,7 @@ def run_mine(job: MineJob) -> dict:
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
             summary = _mine(job, src, order, positive_paths, rejects, scores, skip, hash_kind, run, distributor,
-                            record, scored)
+                            record, scored, Warnings(plan, unlabelled))
     finally:
         distributor.close()
     summary["seconds"] = round(time.monotonic() - t0, 2)
@@ -221,7 +253,8 @@ def run_mine(job: MineJob) -> dict:
 
 
 def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], rejects: list[dict],
-          scores: dict, skip: int, hash_kind: str | None, run: Run, distributor, record: dict, scored) -> dict:
+          scores: dict, skip: int, hash_kind: str | None, run: Run, distributor, record: dict, scored,
+          warns: Warnings) -> dict:
     writer = run.writer
     pos_hashes, pos_owner, pos_sha = [], [], {}
     for p in positive_paths:
@@ -264,7 +297,10 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                "kept": len(rows), "skipped_top": skip, "rejected": len(rejects),
                "score_range": [rows[-1]["score"], rows[0]["score"]] if rows else None,
                "scores": {"id_column": scored.id_column, "score_columns": scored.score_columns,
-                          "ignored_columns": scored.ignored, "how": scored.how}}
+                          "ignored_columns": scored.ignored, "how": scored.how},
+               "warnings": warns.lines(src, [c.row for c in accepted])}
+    if warns.unlabelled is not None:
+        summary["unlabelled"] = warns.unlabelled.as_dict()
     write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "mine", "job": record})
     run.journal.close()
     writer.publish()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import SourceNotFound
+from negmine.sources.layout import default_split
 from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, codes_from_values, feature_kinds,
                                   image_columns_named_as_labels, is_image_struct, is_label_list, pick_columns,
                                   short_name)
@@ -25,7 +26,7 @@ class DiskSource(Source):
             raise SourceNotFound(f"cannot load save_to_disk folder {path}: {exc}".splitlines()[0]) from None
         split = spec.split
         if isinstance(ds, datasets.DatasetDict):
-            split = split or ("train" if "train" in ds else next(iter(ds)))
+            split = split or default_split(list(ds), str(path))
             if split not in ds:
                 raise SourceNotFound(f"{path} has no split {split!r}; splits: {', '.join(ds)}")
             ds = ds[split]

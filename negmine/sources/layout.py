@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from negmine.errors import SourceNotFound
@@ -35,6 +36,23 @@ def sharded_parquet(base: str) -> dict[str, list[str]] | None:
         return None
     order = [s for s in _DEFAULT_SPLITS if s in found] + sorted(set(found) - set(_DEFAULT_SPLITS))
     return {s: found[s] for s in order}
+
+
+def default_split(available: Sequence[str], where: str) -> str:
+    """The split a source reads when no ?split= names one: `train`, else the only split there is.
+
+    `datasets.load_dataset` without `split` returns every split (a DatasetDict) and leaves the
+    choice to the caller; a draw reads one. Several splits and no train split (validation and
+    test of a benchmark) is no choice to make by order: drawing negatives from a test split
+    leaks it. Raises SourceNotFound naming the splits and ?split=."""
+    if "train" in available:
+        return "train"
+    if len(available) == 1:
+        return available[0]
+    if not available:
+        raise SourceNotFound(f"{where} has no splits")
+    raise SourceNotFound(f"{where} has no train split but {len(available)} others ({', '.join(available)}); "
+                         "choose one by adding ?split=NAME to the source")
 
 
 @dataclass(frozen=True)
@@ -142,7 +160,13 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
         if converted and len(converted) == len(data):
             how = "converted parquet"
             configs = sorted({m["config"] for m in converted})
-            config = config or ("default" if "default" in configs else configs[0])
+            if config is None:
+                # as `datasets` does ("Config name is missing"): several subsets and no default is no
+                # choice to make by name order
+                if "default" not in configs and len(configs) > 1:
+                    raise SourceNotFound(f"{where} has configs {', '.join(configs)} and none is the default; "
+                                         "choose one by adding ?config=NAME to the source")
+                config = "default" if "default" in configs else configs[0]
             if config not in configs:
                 raise SourceNotFound(f"{where} has no config {config!r}; configs: {', '.join(configs)}")
             files = {}
@@ -169,7 +193,7 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
     files = {str(k): v for k, v in files.items()}    # datasets' NamedSplit keys are no str (json, join)
     available = [s for s in _DEFAULT_SPLITS if s in files] + sorted(set(files) - set(_DEFAULT_SPLITS))
     if split is None:
-        split = "train" if "train" in files else available[0]
+        split = default_split(available, where)
     if split not in files:
         raise SourceNotFound(f"{where} has no split {split!r}; splits: {', '.join(available)}")
     return SplitFiles(split, sorted(str(f) for f in files[split]), config, split in partial, how)

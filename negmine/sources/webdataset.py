@@ -2,9 +2,18 @@
 e.g. ``timm/imagenet-1k-wds``: 1,024 train shards of ~1,250 samples).
 
 A sample is the run of members sharing a key (the member name up to the first dot of its base
-name): ``KEY.jpg`` (or .jpeg/.png/.webp, any case) with a label in ``KEY.cls`` (an int: a ClassLabel
-code, named by the dataset card when it declares the names), ``KEY.txt`` (a name) or ``KEY.json``
-(a ``label``/``class``/... field).
+name): ``KEY.jpg`` (or .jpeg/.png/.webp, any case) and its label. Which member is the label:
+
+- ``?label=cls``, ``?label=txt``, ``?label=json`` or ``?label=FIELD`` (a field of ``KEY.json``)
+  names it; nothing else is read as the label;
+- else ``KEY.cls`` (an int: a ClassLabel code, named by the dataset card when it declares the
+  names): the class key of the ecosystem (timm's WebDataset reader reads its target from `cls` by
+  default; webdataset decodes `.cls` as an int);
+- else a label field of ``KEY.json`` named as in imagefolder metadata (`label`, `class`, ...,
+  `objects`, `tags`: archive.LABEL_FIELDS); a record with several is refused naming them;
+- ``KEY.txt`` never by default: img2dataset (LAION, CC3M/12M, DataComp) writes the caption
+  there, and a caption taken as a class name would keep no positive out. A sample with only a
+  caption has no label (the unlabelled-pool refusal applies; ?label=txt reads it as the name).
 
 Tars have no index and their samples were shuffled when the shards were written, so reading
 scattered members would mean reading (or downloading) nearly every shard. Instead the source
@@ -37,8 +46,8 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from negmine.errors import SourceNotFound
-from negmine.sources.archive import (card_class_names, hub_local_copy, json_label, json_label_list, label_codes,
-                                     list_label_codes, unusable_summary)
+from negmine.sources.archive import (LABEL_FIELDS, card_class_names, hub_local_copy, json_label, json_label_list,
+                                     label_codes, list_label_codes, unusable_summary)
 from negmine.sources.base import Item, Source, SourceSpec, one_of, short_name
 
 WDS_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -127,7 +136,8 @@ class WebDatasetSource(Source):
             # a labelled dataset: a sample without its label is a broken sample, not "unlabelled"
             for i, v in enumerate(values):
                 if v is None:
-                    self._errors.setdefault(i, "sample has no label (.cls, .txt or .json)")
+                    self._errors.setdefault(i, "sample has no label (.cls, or a label field in .json; "
+                                               "a .txt is a label only with ?label=txt)")
 
     def _index(self, shard: _Shard) -> Iterator[tuple[str, int, int, object, str | None]]:
         """Stream the shard once: per sample with an image, (member, data offset, size, label value,
@@ -209,8 +219,9 @@ class WebDatasetSource(Source):
     def _label(self, parts: dict) -> tuple[object, str | None]:
         """(label value, reason it is unusable) from a sample's .cls / .txt / .json members."""
         wanted = self._label_field
-        # ?label=cls|txt|json picks the member; any other name is a field of the .json member
-        exts = list(_LABEL_EXTENSIONS) if not wanted else [wanted] if wanted in _LABEL_EXTENSIONS else ["json"]
+        # ?label=cls|txt|json picks the member; any other name is a field of the .json member; unnamed,
+        # .cls, else a .json label field (a .txt is a caption unless named: see the module docstring)
+        exts = ["cls", "json"] if not wanted else [wanted] if wanted in _LABEL_EXTENSIONS else ["json"]
         for ext in exts:
             if ext not in parts:
                 continue
@@ -233,6 +244,12 @@ class WebDatasetSource(Source):
             except ValueError:
                 return None, f"label member {name} is not valid JSON"
             field = wanted if wanted and wanted not in _LABEL_EXTENSIONS else None
+            if field is None and isinstance(obj, dict):
+                found = [k for k in LABEL_FIELDS + ("objects", "tags") if obj.get(k) not in (None, "")]
+                if not found and not wanted:
+                    return None, None           # metadata (a URL, a caption), not a label
+                if found:                       # two label fields: which one is meant is not their order
+                    field = one_of(found, "label", "--label-column", "label", f"{self.id}: label member {name}")
             value = json_label(obj, field)
             if value is None:                   # a label list (tags, objects)?
                 value = json_label_list(obj, field)

@@ -22,6 +22,7 @@ from negmine.progress import bar
 
 from negmine import __version__
 from negmine.synthetic.annotations import Box, load_boxes, match_images
+from negmine.synthetic.classes import ObjectClasses, judge_object_classes
 from negmine.synthetic.cutout import Cutout, CutoutOptions, background_crops, cutout
 from negmine.engine.distribute import ENGINE_OPTIONS, make_distributor
 from negmine.errors import NegmineError
@@ -44,15 +45,18 @@ class Annotated(NamedTuple):
     boxes: dict[str, list[Box]]      # annotated images: upright, valid, clipped objects ([]: none there)
     masks: dict[str, Path]           # mask PNG per image
     invalid: dict[str, str]          # annotated images left out, with the reason (a bad box, a wrong frame)
+    classes: ObjectClasses | None = None   # with `classes`: which annotation names were removed, and why
 
 
 def annotated_images(images: Path, boxes: Path | None, masks: Path | None, classes: list[str] | None,
-                     fmt: str = "auto") -> Annotated:
+                     fmt: str = "auto", concepts: dict[str, str] | None = None) -> Annotated:
     """Find the images and pair them with their annotations (see `annotations.match_images`), each
     image's objects brought into its upright frame and validated (`objects.resolve`, one header
     read per annotated image). An image absent from `boxes` has no annotation; one with [] was
-    annotated with no object (of the chosen classes). Raises NegmineError on unreadable or
-    ambiguous annotations, and when annotations were given but fit none of the images."""
+    annotated with no object (of the chosen classes). `classes`: keep only the objects that are
+    those concepts, judged by the taxonomy (`negmine.synthetic.classes`; `concepts` is --concept).
+    Raises NegmineError on unreadable or ambiguous annotations, when annotations were given but fit
+    none of the images, and (UnplacedName) for a class name nothing places."""
     root = Path(images).expanduser()
     if not root.is_dir():
         raise NegmineError(f"--images {root} is not a folder")
@@ -64,6 +68,7 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
         raise NegmineError("give the objects to remove: --boxes (COCO/VOC/YOLO/CSV) and/or --masks DIR")
     found: dict[str, list[Box]] = {}
     invalid: dict[str, str] = {}
+    chosen = None
     if boxes is not None:
         raw = load_boxes(Path(boxes), fmt, image_keys=keys)
         matched = match_images(raw, keys)
@@ -73,8 +78,8 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
             raise NegmineError(f"--boxes {boxes}: none of its {len(raw)} annotated images is in --images {root} "
                                f"(first: {example!r}); the names must be the images' paths or file names")
         if classes:             # before validation: a bad box of another class costs nothing here
-            wanted = {c.strip() for c in classes if c.strip()}
-            matched = {k: [b for b in v if b.label in wanted] for k, v in matched.items()}
+            chosen = judge_object_classes(classes, [b.label for v in matched.values() for b in v], concepts)
+            matched = {k: [b for b in v if chosen.removes(b.label)] for k, v in matched.items()}
         for k, bxs in matched.items():
             try:
                 found[k] = resolve(bxs, *_frame(root / k)) if bxs else []
@@ -88,7 +93,7 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
         # paired like label files: the mask tree mirrors the image tree, never a stem from another folder
         pngs = {p.relative_to(mroot).with_suffix("").as_posix(): [p] for p in sorted(mroot.rglob("*.png"))}
         mask_files = {k: ps[0] for k, ps in match_images(pngs, keys).items()}
-    return Annotated(root, keys, found, mask_files, invalid)
+    return Annotated(root, keys, found, mask_files, invalid, chosen)
 
 
 def _frame(path: Path) -> tuple[tuple[int, int], int]:
@@ -141,6 +146,7 @@ class CutoutJob:
     masks: Path | None = None
     box_format: str = "auto"
     classes: list[str] | None = None
+    concepts: dict = field(default_factory=dict)   # --concept: {--classes or annotation name: wnid or lemma}
     options: CutoutOptions = field(default_factory=CutoutOptions)
     mode: str = "cutout"                       # cutout | crops
     crop_size: float = 0.4
@@ -168,8 +174,11 @@ def run_cutout(job: CutoutJob) -> dict:
     if job.seed is None and job.resume:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
-    root, keys, boxes, masks, invalid = annotated_images(job.images, job.boxes, job.masks, job.classes,
-                                                         job.box_format)
+    if job.classes and job.boxes is None:
+        # masks carry no class: nothing could tell which objects are the named concepts
+        raise NegmineError("--classes needs --boxes (COCO/VOC/YOLO/CSV with class names); masks carry no class")
+    ann = annotated_images(job.images, job.boxes, job.masks, job.classes, job.box_format, job.concepts)
+    root, keys, boxes, masks, invalid = ann.root, ann.keys, ann.boxes, ann.masks, ann.invalid
     # what negmine.json records: not how the run went (engine, progress, a resume), only what it wrote;
     # the run key is made from it, so the engine is not in it either
     record = plain_record({**{k: v for k, v in asdict(job).items() if k not in ENGINE_OPTIONS + ("progress", "resume")},
@@ -215,15 +224,18 @@ def run_cutout(job: CutoutJob) -> dict:
                                  "region": c.region, "fill": c.fill, "noise": opts.noise if c.fill == "noise" else None,
                                  "margin": opts.margin, "boxes": c.boxes, "crop": c.crop, "seed": c.seed,
                                  "region_area": c.region_area if job.mode == "cutout" else None,
-                                 "width": c.width, "height": c.height, "sha256": hashlib.sha256(c.data).hexdigest()})
+                                 "width": c.width, "height": c.height, "sha256": hashlib.sha256(c.data).hexdigest(),
+                                 **({"classes": ann.classes.of_boxes(c.boxes)} if ann.classes else {})})
                 rows += made
                 run.journal.append({"file": key_, "rows": made})
             rows.sort(key=lambda r: r["path"])
             rejects.sort(key=lambda r: r["file"])
             summary = {"negmine_version": __version__, "seed": seed, "out": str(writer.out), "images": len(keys),
                        "written": len(rows), "skipped": len(rejects),
-                       "fills": {f: sum(r["fill"] == f for r in rows) for f in sorted({r["fill"] for r in rows})}}
-            write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "cutout", "job": record})
+                       "fills": {f: sum(r["fill"] == f for r in rows) for f in sorted({r["fill"] for r in rows})},
+                       "warnings": ann.classes.warnings() if ann.classes else []}
+            write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "cutout", "job": record,
+                                                  **({"classes": ann.classes.record()} if ann.classes else {})})
             if job.report:
                 from negmine.outputs.report import write_report
 
