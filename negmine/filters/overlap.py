@@ -24,6 +24,7 @@ from negmine.filters.hashing import DRAFT_SIZE, hash_file_or_reason
 from negmine.filters.neighbors import nearest_within, pairs_within
 from negmine.errors import NegmineError
 from negmine.sources import Source
+from negmine.sources.labels import class_counts
 from negmine.filters.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, resolve_concepts
 
 
@@ -120,15 +121,6 @@ class ClassPlan:
             if name == "with_prior":
                 out["estimated_share"] = round(float(drawn[known].sum() / max(1e-9, drawn.sum())), 4)
         return out
-
-
-def class_counts(codes: np.ndarray, k: int, chunk: int = 1 << 16) -> np.ndarray:
-    """Rows per class (codes -1 not counted), a chunk at a time: np.bincount would first turn a
-    million int32 codes into int64 (and a mask copy before that)."""
-    counts = np.zeros(k + 1, np.int64)
-    for a in range(0, len(codes), chunk):
-        counts += np.bincount(codes[a:a + chunk] + 1, minlength=k + 1)[:k + 1]
-    return counts[1:]
 
 
 def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,

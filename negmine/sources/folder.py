@@ -9,7 +9,8 @@ from pathlib import Path
 
 from negmine.sources import hub
 from negmine.images import is_image_file
-from negmine.sources.base import GENERIC_FOLDERS, Item, Source, SourceSpec, codes_from_values, short_name
+from negmine.sources.base import GENERIC_FOLDERS, Item, Source, SourceSpec, short_name
+from negmine.sources.labels import codes_from_values
 from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels
 
 LINK_REASON = "link out of the folder (--follow-symlinks follows it)"

@@ -14,9 +14,11 @@ import numpy as np
 
 from negmine.errors import NegmineError, SourceNotFound
 from negmine.sources import hub, pages, remote
-from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, card_features, feature_kinds,
-                                  image_columns_named_as_labels, is_image_struct, is_label_list, local_codes,
-                                  pick_columns, schema_kinds, sorted_classes)
+from negmine.sources.base import Item, Source, SourceSpec
+from negmine.sources.cards import card_features
+from negmine.sources.columns import (feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns,
+                                     schema_kinds)
+from negmine.sources.labels import LabelListBuilder, is_label_list, local_codes, sorted_classes
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
 

@@ -39,7 +39,8 @@ import numpy as np
 from negmine.errors import SourceNotFound
 from negmine.sources.archive import (card_class_names, hub_local_copy, json_label, json_label_list, label_codes,
                                      list_label_codes, unusable_summary)
-from negmine.sources.base import Item, Source, SourceSpec, one_of, short_name
+from negmine.sources.base import Item, Source, SourceSpec, short_name
+from negmine.sources.columns import one_of
 
 WDS_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 _LABEL_EXTENSIONS = ("cls", "txt", "json")
