@@ -16,7 +16,7 @@ from negmine.engine.distribute import make_distributor
 from negmine.errors import NegmineError
 from negmine.filters.neighbors import nearest, pairs_within
 from negmine.filters.overlap import hash_files
-from negmine.positives import _images_under
+from negmine.positives import images_under
 from negmine.outputs.writers import checked_rel, filesystem, is_url, refuse_out_inside, refuse_whole_bucket
 
 
@@ -52,7 +52,7 @@ def _scan(folder: Path) -> list[Path]:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise NegmineError(f"{folder} is not a folder")
-    return _images_under(folder.resolve(), folder.resolve(), follow_symlinks=False)
+    return images_under(folder.resolve(), folder.resolve(), follow_symlinks=False)
 
 
 def _find(parent: list[int], i: int) -> int:

@@ -111,13 +111,8 @@ def open_pool(pool: str) -> Source:
 def _ids(src: Source) -> dict[str, int]:
     if isinstance(src, FolderSource):
         return {path: row for row, path in enumerate(src.paths)}
-    if hasattr(src, "_starts"):          # parquet: FILE#ROW
-        out = {}
-        for fi in range(len(src.files)):
-            name = src._relative(fi)
-            for local in range(int(src._starts[fi + 1] - src._starts[fi])):
-                out[f"{name}#{local}"] = int(src._starts[fi]) + local
-        return out
+    if hasattr(src, "shard_rows"):          # parquet: FILE#ROW
+        return {f"{name}#{local}": first + local for name, first, n in src.shard_rows() for local in range(n)}
     return {f"#{r}": r for r in range(len(src))}
 
 

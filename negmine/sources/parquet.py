@@ -158,7 +158,7 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps(["index-v7", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v7", self.id, self.revision, [self.relative_path(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
@@ -294,7 +294,7 @@ class ParquetSource(Source):
         rf = self._range_file(i)
         tail = rf.read([(-8, None)])[0]
         if tail[4:] != b"PAR1":
-            raise SourceNotFound(f"{self._relative(i)} of {self.id} is not a parquet file")
+            raise SourceNotFound(f"{self.relative_path(i)} of {self.id} is not a parquet file")
         n = struct.unpack("<i", tail[:4])[0]
         body = rf.read([(-8 - n, -8)])[0]
         self._footer_len[i], self._file_size[i] = 8 + n, rf.size
@@ -348,7 +348,7 @@ class ParquetSource(Source):
         except Exception as exc:
             if self._remote and (hub.transient(exc) or isinstance(exc, OSError)):
                 raise hub.unavailable(self.id, exc) from None
-            raise SourceNotFound(f"cannot read {self._relative(i)} of {self.id}: {exc}".splitlines()[0]) from None
+            raise SourceNotFound(f"cannot read {self.relative_path(i)} of {self.id}: {exc}".splitlines()[0]) from None
 
     def _page_table(self, i: int) -> "pages.PageTable | None":
         """Shard i's page table of the image bytes, or None (no page index, or a layout the page
@@ -386,9 +386,15 @@ class ParquetSource(Source):
         return (f"{self.id}: {len(whole)} of {len(self._page_tables)} shards are read a row group at a time "
                 f"({'; '.join(why)}), so draws read more than the pages they need")
 
-    def _relative(self, i: int) -> str:
+    def relative_path(self, i: int) -> str:
+        """Shard `i`'s path relative to the source's base (as manifests and messages name it)."""
         f = self.files[i]
         return f[len(self.base) + 1:] if f.startswith(self.base + "/") else f
+
+    def shard_rows(self) -> list[tuple[str, int, int]]:
+        """(relative path, first row in the pool, row count) of each shard, in pool order."""
+        return [(self.relative_path(i), int(self._starts[i]), int(self._starts[i + 1] - self._starts[i]))
+                for i in range(len(self.files))]
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
@@ -396,7 +402,7 @@ class ParquetSource(Source):
         for fi in np.unique(file_of).tolist():
             local = rows[file_of == fi] - self._starts[fi]
             for k, data in self._read_file(fi, local):
-                origin = {"file": self._relative(fi), "row": int(k)}
+                origin = {"file": self.relative_path(fi), "row": int(k)}
                 row = int(k + self._starts[fi])
                 if not data:
                     yield Item(row, None, origin, "row has no image bytes")
@@ -415,7 +421,7 @@ class ParquetSource(Source):
             if table is None or self._remote:
                 yield from super().read_jobs(part, max_items, max_bytes)
                 continue
-            rel, base = self._relative(fi), int(self._starts[fi])
+            rel, base = self.relative_path(fi), int(self._starts[fi])
             for t, local in pages.plan_reads(table, part - base, 1 << 20):
                 items = [Item(k + base, None, {"file": rel, "row": k}) for k in local.tolist()]
                 yield items, PageRead(self._paths[fi], t, local, self.image_column, self._row_groups[fi])
