@@ -28,14 +28,16 @@ from negmine.images import (EncodeOptions, ImageRejected, encode, portable_exten
                             probe_size)
 from negmine.outputs.manifest import row as manifest_row
 from negmine.outputs.manifest import sort_rows, write_outputs
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 from negmine.sampling.draw import Candidate, draw, window_size
-from negmine.outputs.report import DROP_THUMBNAILS, save_thumbnail, write_report
+from negmine.outputs.gallery import save_thumbnail
+from negmine.outputs.report import DROP_THUMBNAILS, write_report
 from negmine.filters.contamination import DEFAULT_MAX_CONTAMINATION
 from negmine.filters.overlap import ExactDuplicates, NearDuplicates, absence_groups, hash_files, near_codes, plan_classes
 from negmine.positives import Positives, scan_positives
 from negmine.sampling.plan import (HUB_READ_RATIO, assign_group_splits, assign_splits, clustered_order, merge_orders,
-                              negatives_needed, parse_split, rng_for, small_index, stratified_order, uniform_order)
+                              negatives_needed, parse_split, small_index, stratified_order, uniform_order)
+from negmine.seeds import rng_for
 from negmine.sources import Source, SourceSpec, budget, open_sources
 from negmine.outputs.writers import (DatasetWriter, Journal, Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside,
                              run_options, stored_seed)

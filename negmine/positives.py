@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from negmine.errors import NegmineError
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 from negmine.images import IMAGE_EXTENSIONS, is_image_file
 
 GENERIC = {"images", "image", "imgs", "img", "photos", "pictures", "pics", "data", "jpg", "jpeg", "jpegimages"}

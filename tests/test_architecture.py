@@ -6,7 +6,9 @@ the failure to run time). From those imports the module graph is built and four 
 
 (a) no import circle among negmine's modules;
 (b) no private name (`_x`, not `__x__`) of one negmine module used by another, neither imported
-    (`from negmine.x import _y`) nor reached as an attribute (`x._y`, `negmine.x._y`);
+    (`from negmine.x import _y`) nor reached as an attribute (`x._y`, `negmine.x._y`, `Cls._y`), nor
+    read off an object (`src._y` where no code of this module defines `_y`: another module's
+    private attribute; `self._y` and `cls._y` are the module's own);
 (c) a module over `MAX_LINES` lines says why at its top: a line of its docstring starting "Size:";
 (d) the stages are layered: `FORBIDDEN` below says which stage may not import which.
 
@@ -30,35 +32,48 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "negmine"
 MAX_LINES = 400
+# modules another branch is splitting right now: the lead removes the entry after merging
+SIZE_PENDING = {"negmine.pipeline"}     # turned into a package of stage objects by the pipeline refactor
 
 # stage -> the stages it must not import. A stage is a subpackage of negmine (negmine.sources.* is
 # "sources") or a top-level module (negmine.pipeline is "pipeline"). Read from the bottom up:
-# the shared ground (errors, images, progress, cache, engine, positives, recipes) imports no stage;
-# sources read pools; filters judge what sources give; sampling and synthetic use both; outputs
-# write what the others decided; pipeline wires the stages; cli sits on top and nothing imports it.
-_ABOVE_SOURCES = {"filters", "sampling", "synthetic", "outputs", "pipeline", "cli"}
+# the shared ground (errors, images, naming, seeds, progress, cache, engine, positives, recipes)
+# imports no stage; sources read pools; filters judge what the sources give; outputs write what
+# was decided; sampling (the draw, `mine`) and synthetic (cutouts) hand their images to the
+# outputs; pipeline wires the stages; cli sits on top, and nothing else imports it.
+_STAGES = {"sources", "filters", "outputs", "sampling", "synthetic", "pipeline", "cli"}
+_GROUND = {"errors", "images", "naming", "seeds", "progress", "cache", "engine", "positives", "recipes"}
 FORBIDDEN: dict[str, set[str]] = {
-    "errors": _ABOVE_SOURCES | {"sources", "engine", "positives", "recipes", "images", "progress", "cache"},
-    "images": _ABOVE_SOURCES | {"sources"},
-    "progress": _ABOVE_SOURCES | {"sources"},
-    "cache": _ABOVE_SOURCES | {"sources"},
-    "engine": _ABOVE_SOURCES | {"sources"},
-    "positives": _ABOVE_SOURCES | {"sources"},
-    "recipes": _ABOVE_SOURCES,
-    "sources": _ABOVE_SOURCES,
-    "filters": {"sampling", "synthetic", "outputs", "pipeline", "cli"},
-    "sampling": {"synthetic", "outputs", "pipeline", "cli"},
-    "synthetic": {"pipeline", "cli"},
-    "outputs": {"pipeline", "cli"},
+    "errors": _STAGES | _GROUND - {"errors"},
+    "images": _STAGES | {"engine", "positives", "recipes"},
+    "naming": _STAGES | _GROUND - {"naming", "errors"},
+    "seeds": _STAGES | _GROUND - {"seeds"},
+    "progress": _STAGES | {"engine", "positives", "recipes"},
+    "cache": _STAGES | {"engine", "positives", "recipes"},
+    "engine": _STAGES | {"positives", "recipes"},
+    "positives": _STAGES | {"engine", "recipes"},
+    "recipes": _STAGES | {"engine", "positives"},
+    "sources": _STAGES - {"sources"},
+    "filters": _STAGES - {"sources", "filters"},
+    "outputs": {"sampling", "synthetic", "pipeline", "cli"},
+    "sampling": {"synthetic", "pipeline", "cli"},
+    "synthetic": {"sampling", "pipeline", "cli"},
     "pipeline": {"cli"},
     "cli": set(),
+    "__main__": set(),                   # `python -m negmine`: the CLI
+    "negmine": _STAGES | _GROUND,        # negmine/__init__.py: the version, importing nothing
 }
+
+OBJECT = "an object of another module"
 
 # (importing module, owning module, name): private names allowed across modules for now.
 ALLOWED_PRIVATE = {
     # made public by the pipeline refactor (another branch turns pipeline.py into a package)
     ("negmine.pipeline", "negmine.filters.dedup", "_find"),
     ("negmine.pipeline", "negmine.synthetic.command", "_task"),
+    # SampleRun reads a source's `_remote` (negmine/pipeline.py, being refactored on another branch;
+    # FolderSource and ParquetSource set it): make it a public attribute there, then drop this entry
+    ("negmine.pipeline", OBJECT, "_remote"),
 }
 
 
@@ -195,22 +210,45 @@ def _stage(module: str) -> str:
     return parts[1] if len(parts) > 1 else "negmine"
 
 
-def _module_bindings(module: str) -> dict[str, str]:
-    """Local name -> negmine module, for names bound by imports anywhere in `module`."""
-    names: dict[str, str] = {}
+def _module_bindings(module: str) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """For names bound by imports anywhere in `module`: local name -> negmine module; local name
+    -> the negmine module defining the class or function it names; names of anything else
+    imported (the standard library, third parties)."""
+    modules: dict[str, str] = {}
+    objects: dict[str, str] = {}
+    external: set[str] = set()
     for node in ast.walk(TREES[module]):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname and a.name in MODULES:
-                    names[a.asname] = a.name
+                    modules[a.asname] = a.name
                 elif not a.asname and a.name.split(".")[0] == "negmine":
-                    names["negmine"] = "negmine"
+                    modules["negmine"] = "negmine"
+                else:
+                    external.add(a.asname or a.name.split(".")[0])
         elif isinstance(node, ast.ImportFrom):
             src = _absolute(module, node)
             for a in node.names:
                 if f"{src}.{a.name}" in MODULES:
-                    names[a.asname or a.name] = f"{src}.{a.name}"
-    return names
+                    modules[a.asname or a.name] = f"{src}.{a.name}"
+                elif src in MODULES:
+                    objects[a.asname or a.name] = _definer(src, a.name)
+                else:
+                    external.add(a.asname or a.name)
+    return modules, objects, external
+
+
+def _own_private_names(module: str) -> set[str]:
+    """Private names `module` defines: functions, classes, variables and attributes it assigns."""
+    own: set[str] = set()
+    for node in ast.walk(TREES[module]):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            own.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            own.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            own.add(node.attr)
+    return {n for n in own if _private(n)}
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -228,18 +266,22 @@ def _private_uses(module: str) -> list[tuple[str, str, int]]:
     for target, name, line in _imports(module):
         if name and _private(name):
             uses.append((target, name, line))
-    bound = _module_bindings(module)
+    modules, objects, external = _module_bindings(module)
+    own = _own_private_names(module)
     for node in ast.walk(TREES[module]):
-        if isinstance(node, ast.Attribute) and _private(node.attr):
-            head = _dotted(node.value)
-            if head is None:
-                continue
-            first, _, rest = head.partition(".")
-            if first not in bound:
-                continue
-            owner = ".".join([bound[first]] + ([rest] if rest else []))
-            if owner in MODULES:
-                uses.append((owner, node.attr, node.lineno))
+        if not (isinstance(node, ast.Attribute) and _private(node.attr)):
+            continue
+        head = _dotted(node.value)
+        first, _, rest = (head or "").partition(".")
+        if first in ("self", "cls") or first in external:
+            continue
+        if first in modules:
+            owner = ".".join([modules[first]] + ([rest] if rest else []))
+            uses.append((owner if owner in MODULES else modules[first], node.attr, node.lineno))
+        elif first in objects:
+            uses.append((objects[first], node.attr, node.lineno))
+        elif node.attr not in own:
+            uses.append((OBJECT, node.attr, node.lineno))
     return [(o, n, line) for o, n, line in uses if o != module]
 
 
@@ -264,7 +306,7 @@ def test_no_private_name_used_outside_its_module():
     for module in MODULES:
         for owner, name, line in _private_uses(module):
             if (module, owner, name) not in ALLOWED_PRIVATE:
-                found.append(f"{MODULES[module].relative_to(ROOT.parent)}:{line} uses {owner}.{name}")
+                found.append(f"{MODULES[module].relative_to(ROOT.parent)}:{line} uses {name} of {owner}")
     assert not found, "private names used outside their module:\n" + "\n".join(found)
 
 
@@ -279,7 +321,7 @@ def test_long_modules_say_why():
     unexplained = []
     for module, path in MODULES.items():
         lines = len(path.read_text(encoding="utf-8").splitlines())
-        if lines <= MAX_LINES:
+        if lines <= MAX_LINES or module in SIZE_PENDING:
             continue
         doc = ast.get_docstring(TREES[module]) or ""
         if not any(line.strip().startswith("Size:") for line in doc.splitlines()):
@@ -288,8 +330,14 @@ def test_long_modules_say_why():
                              + "\n".join(unexplained))
 
 
+def test_size_exemptions_are_still_needed():
+    done = sorted(m for m in SIZE_PENDING
+                  if m not in MODULES or len(MODULES[m].read_text(encoding="utf-8").splitlines()) <= MAX_LINES)
+    assert not done, f"SIZE_PENDING entries now split or gone, remove them: {done}"
+
+
 def test_every_stage_has_a_layering_rule():
-    stages = {_stage(m) for m in MODULES} - {"negmine", "__main__"}
+    stages = {_stage(m) for m in MODULES}
     assert stages == set(FORBIDDEN), f"stages without a rule, or rules without a stage: {stages ^ set(FORBIDDEN)}"
 
 

@@ -28,7 +28,7 @@ from negmine.errors import NegmineError, PoolTooSmall
 from negmine.filters.hashing import DEFAULT_DISTANCE
 from negmine.images import EncodeOptions
 from negmine.outputs.manifest import read_jsonl, write_outputs
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 from negmine.filters.overlap import ExactDuplicates, NearDuplicates, hash_files, plan_classes
 from negmine.positives import scan_positives
 from negmine.sampling.scores import ScoreClasses, read_scores

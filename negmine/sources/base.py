@@ -18,6 +18,7 @@ import numpy as np
 
 from negmine.errors import NegmineError
 from negmine.images import IMAGE_EXTENSIONS  # noqa: F401  (one list: what Pillow reads, any case)
+from negmine.naming import safe_name
 from negmine.sources.labels import LabelLists, any_in_lists, class_counts, stratum_codes
 
 _WNID = re.compile(r"^n\d{8}$")
@@ -198,8 +199,6 @@ class Source(ABC):
 
 
 def short_name(name: str) -> str:
-    from negmine.outputs.naming import safe_name
-
     return safe_name(name, max_len=24)
 
 

@@ -1,6 +1,11 @@
 """Parquet shards on any fsspec file system (a local folder in Hub layout, a cached or online Hub
 repo): the label column (or the footer's statistics) to plan, then only the pages or row groups
-holding the drawn rows."""
+holding the drawn rows.
+
+Size: one class, `ParquetSource`, whose index (built, cached), estimates and reads all work on the
+same per-shard state (row offsets, footers, page tables, the file system); the stateless parts
+are already apart (`parquet_reads` for row reads, `pages` for page indexes, `remote` for ranges).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from negmine.sources.columns import (feature_kinds, image_columns_named_as_label
 from negmine.sources.labels import LabelListBuilder, is_label_list, local_codes, sorted_classes
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
+
 
 class ParquetSource(Source):
     """Parquet shards on any fsspec file system: a label-column read to plan, row-group reads to fetch."""

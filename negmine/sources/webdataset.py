@@ -77,7 +77,7 @@ class WebDatasetSource(Source):
                  revision: str | None = None, licence: str | None = None, card_text: str | None = None,
                  seed: int | None = None, want: int | None = None, progress: bool = False):
         from negmine.progress import bar
-        from negmine.sampling.plan import rng_for
+        from negmine.seeds import rng_for
 
         name = base.rstrip("/").rsplit("/", 1)[-1].split("@")[0]
         super().__init__(id=id, short=short_name(name), revision=revision, licence=licence,
