@@ -40,7 +40,8 @@ def _split_tables(wnids, real, seed: int):
 
 def measure(concepts=CONCEPTS, thresholds=THRESHOLDS, seed: int = 0) -> dict:
     from negmine.filters.contamination import DEFAULT_MAX_CONTAMINATION, Cooccurrence, positive_classes
-    from negmine.filters.taxonomy import Taxonomy, judge_classes, resolve_concepts
+    from negmine.filters.concepts import judge_classes, resolve_concepts
+    from negmine.filters.taxonomy import Taxonomy
 
     folder = SHARED / "imagenet-real"
     wnids = (folder / "val_synsets.txt").read_text().split()

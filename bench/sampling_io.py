@@ -43,7 +43,8 @@ def _negmine(path: Path, count: int, seed: int, max_read: float | None = None, p
     """The draw `negmine sample` makes: a stratified order, clustered by page when asked. Without
     pages, the same draw read a row group at a time (as negmine did before page reads, and as
     pyarrow and `datasets` read a row)."""
-    from negmine.sampling.plan import clustered_order, rng_for, stratified_order
+    from negmine.sampling.plan import clustered_order, stratified_order
+    from negmine.seeds import rng_for
     from negmine.sources import SourceSpec, open_source
 
     src = open_source(SourceSpec(str(path)), progress=False)

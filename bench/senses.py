@@ -33,7 +33,8 @@ def _related(a: list[int], b: list[int], tax) -> bool:
 
 
 def measure(names: list[str] | None = None) -> dict:
-    from negmine.filters.taxonomy import Concept, Taxonomy, judge_classes, resolve_concepts
+    from negmine.filters.concepts import Concept, judge_classes, resolve_concepts
+    from negmine.filters.taxonomy import Taxonomy
 
     tax = Taxonomy.load()
     coco = _coco(tax)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from negmine.errors import NegmineError
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 from negmine.images import IMAGE_EXTENSIONS, is_image_file
 
 GENERIC = {"images", "image", "imgs", "img", "photos", "pictures", "pics", "data", "jpg", "jpeg", "jpegimages"}
@@ -39,7 +39,7 @@ class Positives:
 
 
 
-def _images_under(folder: Path, root: Path, follow_symlinks: bool, skipped: list[dict] | None = None) -> list[Path]:
+def images_under(folder: Path, root: Path, follow_symlinks: bool, skipped: list[dict] | None = None) -> list[Path]:
     """Image files under `folder`, sorted, recognised by extension (any case) or else by content.
     What is left out is appended to `skipped` as {"file": path relative to root, "reason"}."""
     real_root = os.path.realpath(root)
@@ -76,7 +76,7 @@ def scan_positives(root: Path, *, follow_symlinks: bool = False) -> Positives:
     top = sorted(p for p in root.iterdir() if not p.is_dir() or p.name.startswith("."))
     loose = [p for p in top if p.is_file() and not p.name.startswith(".") and is_image_file(str(p))]
     skipped_in: dict[Path, list[dict]] = {d: [] for d in subdirs}
-    per_class = {d: _images_under(d, root, follow_symlinks, skipped_in[d]) for d in subdirs}
+    per_class = {d: images_under(d, root, follow_symlinks, skipped_in[d]) for d in subdirs}
     per_class = {d: files for d, files in per_class.items() if files}
     if loose and per_class:
         raise NegmineError(f"--positives {root} holds both images and class folders; "
@@ -86,7 +86,7 @@ def scan_positives(root: Path, *, follow_symlinks: bool = False) -> Positives:
         if not loose:
             raise NegmineError(f"--positives {root} holds no images "
                                f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))}, and read the content of other files)")
-        per_class = {root: _images_under(root, root, follow_symlinks, skipped)}
+        per_class = {root: images_under(root, root, follow_symlinks, skipped)}
     else:
         skipped += [s for d in subdirs for s in skipped_in[d]]
         skipped += [{"file": p.name, "reason": "not in a class folder"} for p in top

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from negmine.errors import NegmineError
 from negmine.filters.hashing import hash_bytes
 from negmine.images import ImageRejected, encode
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 from negmine.sampling.plan import parse_split
 from negmine.sources import SourceSpec
 

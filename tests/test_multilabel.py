@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import SHARED, jpeg_bytes, read_manifest
 from multilabel_pools import SHAPES, VOCAB, label_lists, make_multilabel_pool
 from negmine.cli import cli
-from negmine.sources.base import any_in_lists, stratum_codes
+from negmine.sources.labels import any_in_lists, stratum_codes
 
 
 def invoke(*args):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 
 
 def test_hostile_names_become_plain_file_names():

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from negmine.sources import pages
-from negmine.sampling.plan import clustered_order, rng_for, stratified_order
+from negmine.sampling.plan import clustered_order, stratified_order
+from negmine.seeds import rng_for
 from negmine.sources import SourceSpec, open_source
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import SHARED, read_manifest, real_images_showing
 from negmine.cli import cli
-from negmine.outputs.report import THUMB
+from negmine.outputs.gallery import THUMB
 
 ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from negmine.errors import NegmineError
-from negmine.sampling.plan import (assign_splits, merge_orders, negatives_needed, parse_split, rng_for,
-                              split_counts, stratified_order, uniform_order)
+from negmine.sampling.plan import (assign_splits, merge_orders, negatives_needed, parse_split, split_counts,
+                              stratified_order, uniform_order)
+from negmine.seeds import rng_for
 
 
 def test_stratified_order_every_prefix_is_even_across_classes():

@@ -60,5 +60,5 @@ def test_a_library_run_that_fails_mid_draw_closes_its_pack_and_keeps_it_for_resu
     with pytest.raises(OSError):
         run_sample(SampleOptions(positives=positives, out=tmp_path / "ds", sources=[SourceSpec(str(pool))],
                                  count=20, seed=1, workers=1, progress=False))
-    assert writers._PACKS == {}                               # no file descriptor left open in this process
+    assert writers.open_packs() == []                               # no file descriptor left open in this process
     assert list((tmp_path / ".ds.negmine-partial").rglob("*.pack"))

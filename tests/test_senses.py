@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from conftest import SHARED, jpeg_bytes, read_manifest
 from negmine.cli import cli
-from negmine.filters.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
+from negmine.filters.concepts import UnplacedName, judge_classes, resolve_concepts
+from negmine.filters.taxonomy import Taxonomy
 
 # What COCO means by each of its 80 category names: LVIS' official COCO-to-synset table
 # (lvis-api data/coco_to_synset.json) as WordNet 3.0 offsets; 'stop sign' (a synset LVIS added)

@@ -140,7 +140,7 @@ def test_feature_kinds_from_parquet_metadata_match_datasets(tmp_path):
     import datasets
     import pyarrow.parquet as pq
 
-    from negmine.sources.base import feature_kinds, schema_kinds
+    from negmine.sources.columns import feature_kinds, schema_kinds
 
     repo = make_parquet_repo(tmp_path / "r", ["cat", "dog"], 2)
     schema = pq.read_schema(next((repo / "data").glob("*.parquet")))

@@ -5,7 +5,8 @@ import csv
 import pytest
 
 from conftest import SHARED
-from negmine.filters.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
+from negmine.filters.concepts import UnplacedName, judge_classes, resolve_concepts
+from negmine.filters.taxonomy import Taxonomy
 
 ROWS = list(csv.DictReader(open(SHARED / "imagenet-500" / "classes.csv")))
 

@@ -183,6 +183,17 @@ def test_wnid_names_label_only_whole_folders_of_real_wnids(tmp_path):
     assert open_source(SourceSpec(str(classed.parent))).classes == ["birds"]
 
 
+def test_wnid_rule_reads_the_synsets_the_taxonomy_holds():
+    # sources read WordNet's offsets from the shipped file themselves (they import no filter): a
+    # file-name wnid must label a folder exactly when the taxonomy that judges the classes places it
+    from negmine.sources.wnids import noun_offsets
+
+    tax = Taxonomy.load()
+    assert noun_offsets() == set(tax.lemmas)
+    assert tax.from_wnid("n02508021") is not None and 2508021 in noun_offsets()    # raccoon
+    assert 99999999 not in noun_offsets()
+
+
 def test_unlabelled_files_of_a_labelled_folder_pool_are_left_out_and_counted(racoon_and_dog, tmp_path):
     pool = tmp_path / "pool"
     copy(RACCOONS[40:46], pool / "trash")                     # a class folder

@@ -40,7 +40,8 @@ def dedup(folder, against, report, out, hash, hash_distance, dihedral, workers, 
     Groups are found by perceptual hash within --hash-distance bits; in each group the largest
     image is kept. Unreadable files are listed, not fatal.
     """
-    from negmine.filters.dedup import copy_kept, find_duplicates, write_report
+    from negmine.filters.dedup import find_duplicates
+    from negmine.outputs.dedup import copy_kept, write_report
     from negmine.outputs.writers import refuse_out_inside
 
     if out:                                    # before hashing: refuse in a second, not after the work

@@ -28,7 +28,8 @@ from importlib import resources
 
 import numpy as np
 
-from negmine.filters.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes
+from negmine.filters.concepts import ClassVerdict, Concept, judge_classes
+from negmine.filters.taxonomy import Taxonomy
 
 TABLE = "imagenet-real-cooccurrence.tsv.gz"
 # Chosen from bench/contamination.py (BENCHMARKS.md, 7): tables built from half of each class's

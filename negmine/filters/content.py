@@ -105,7 +105,8 @@ def neighbour_labels(terms: Sequence[str], size: int = BANK_SIZE) -> list[str]:
     """A bank of labels that are *not* the positives: the ImageNet-1k classes the positives do not
     cover, then WordNet co-hyponyms of the positives' senses (siblings, then cousins), first lemma
     each, without repeats; deterministic, at most `size`."""
-    from negmine.filters.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
+    from negmine.filters.concepts import UnplacedName, judge_classes, resolve_concepts
+    from negmine.filters.taxonomy import Taxonomy
 
     tax = Taxonomy.load()
     try:

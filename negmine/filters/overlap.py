@@ -24,7 +24,9 @@ from negmine.filters.hashing import DRAFT_SIZE, hash_file_or_reason
 from negmine.filters.neighbors import nearest_within, pairs_within
 from negmine.errors import NegmineError
 from negmine.sources import Source
-from negmine.filters.taxonomy import ClassVerdict, Concept, Taxonomy, judge_classes, resolve_concepts
+from negmine.sources.labels import class_counts
+from negmine.filters.concepts import ClassVerdict, Concept, judge_classes, resolve_concepts
+from negmine.filters.taxonomy import Taxonomy, name_key
 
 
 # -- class level ------------------------------------------------------------------------------------
@@ -122,22 +124,13 @@ class ClassPlan:
         return out
 
 
-def class_counts(codes: np.ndarray, k: int, chunk: int = 1 << 16) -> np.ndarray:
-    """Rows per class (codes -1 not counted), a chunk at a time: np.bincount would first turn a
-    million int32 codes into int64 (and a mask copy before that)."""
-    counts = np.zeros(k + 1, np.int64)
-    for a in range(0, len(codes), chunk):
-        counts += np.bincount(codes[a:a + chunk] + 1, minlength=k + 1)[:k + 1]
-    return counts[1:]
-
-
 def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,
                  anchors: Sequence[str] | None = None,
                  max_contamination: float = DEFAULT_MAX_CONTAMINATION,
                  named: dict[str, str] | None = None) -> ClassPlan:
     """`terms` are all positive concepts; `anchors` those --near is measured from (default: all);
     `named` the concepts given by --concept ({name: wnid or lemma}). Raises
-    negmine.filters.taxonomy.UnplacedName (a NegmineError) for a name it cannot place (resolve_concepts).
+    negmine.filters.concepts.UnplacedName (a NegmineError) for a name it cannot place (resolve_concepts).
     `max_contamination`: a source class that is an ImageNet-1k class is excluded too when more than
     this fraction of its ImageNet-ReaL validation images show a positive (1 turns it off); every
     such class gets its estimate either way (negmine.filters.contamination).
@@ -190,12 +183,10 @@ def absence_groups(plan: ClassPlan, sc: SourceClasses) -> dict[str, list[np.ndar
     raccoon; a kind of it does not do: no poodle says nothing of other dogs), and any class named
     like the term. {term: [int32 codes, ...]}; a concept with an empty group (or no group: not in
     WordNet and no class of its name) cannot be verified by this pool."""
-    from negmine.filters.taxonomy import _norm
-
     tax = Taxonomy.load()
     out = {}
     for c in plan.concepts:
-        named = {i for i, v in enumerate(sc.verdicts) if _norm(v.label) == _norm(c.term)}
+        named = {i for i, v in enumerate(sc.verdicts) if name_key(v.label) == name_key(c.term)}
         groups = []
         for p in (c.visual(tax) if c.synsets else []):
             up = tax.ancestors(p)                          # p and every class containing it

@@ -153,7 +153,7 @@ def refusal(src, reason: str, offer_content_check: bool = True) -> str:
 
 def expected_share(concepts, unmapped_terms=()) -> dict:
     """The share of unlabelled images expected to show a positive, under the module's ImageNet
-    assumption. `concepts`: `taxonomy.Concept`s (the positives and --exclude terms); `unmapped_terms`:
+    assumption. `concepts`: `concepts.Concept`s (the positives and --exclude terms); `unmapped_terms`:
     terms WordNet could not place (unknown). Returns {"share": float | None (None: unknown),
     "per_term": {term: share | None}, "unknown_terms": [...], "assumption": str}."""
     from negmine.filters.contamination import Cooccurrence, positive_classes

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from negmine.outputs.naming import UniqueNames
+from negmine.naming import UniqueNames
 from negmine.outputs.writers import DatasetWriter, Journal
 from negmine.pipeline.plan import Plan
 

@@ -15,12 +15,14 @@ from negmine.errors import PoolTooSmall
 from negmine.images import EncodeOptions
 from negmine.outputs.formats import rel_path
 from negmine.outputs.manifest import row as manifest_row
-from negmine.outputs.naming import safe_name
-from negmine.outputs.report import DROP_THUMBNAILS, save_thumbnail
+from negmine.naming import safe_name
+from negmine.outputs.gallery import save_thumbnail
+from negmine.outputs.report import DROP_THUMBNAILS
 from negmine.pipeline.contract import RunContext, StageOutput
 from negmine.sampling.draw import Candidate
 from negmine.sampling.negatives import draw_negatives, place_negatives, positive_filters
-from negmine.sampling.plan import assign_splits, negatives_needed, rng_for
+from negmine.sampling.plan import assign_splits, negatives_needed
+from negmine.seeds import rng_for
 
 
 class DrawNegatives:

@@ -11,7 +11,7 @@ from negmine.errors import NegmineError
 from negmine.filters.contamination import DEFAULT_MAX_CONTAMINATION
 from negmine.filters.hashing import DEFAULT_DISTANCE, HASH_KINDS
 from negmine.outputs.formats import check_class_name, check_format
-from negmine.outputs.naming import safe_name
+from negmine.naming import safe_name
 from negmine.outputs.writers import check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside
 from negmine.sampling.plan import parse_split
 from negmine.sources import SourceSpec

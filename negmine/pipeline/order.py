@@ -12,8 +12,8 @@ from negmine.errors import NegmineError
 from negmine.filters.overlap import near_codes
 from negmine.pipeline.plan import Plan
 from negmine.sampling.draw import window_size
-from negmine.sampling.plan import (HUB_READ_RATIO, clustered_order, merge_orders, rng_for, small_index,
-                                   stratified_order, uniform_order)
+from negmine.sampling.plan import HUB_READ_RATIO, clustered_order, merge_orders, small_index, stratified_order, uniform_order
+from negmine.seeds import rng_for
 from negmine.sources import Source
 
 

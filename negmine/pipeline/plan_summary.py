@@ -12,7 +12,8 @@ from negmine.filters.unlabelled import say
 from negmine.pipeline.order import read_ratio
 from negmine.pipeline.plan import Plan
 from negmine.sampling.draw import window_size
-from negmine.sampling.plan import assign_splits, rng_for
+from negmine.sampling.plan import assign_splits
+from negmine.seeds import rng_for
 from negmine.sources import budget
 
 
@@ -37,7 +38,7 @@ def plan_summary(plan: Plan) -> dict:
         if hasattr(src, "read_estimate"):
             rows = plan.order_row[:n][plan.order_src[:n] == i]
             read, total = src.read_estimate(rows)
-            io[src.id] = {"image_bytes_to_read": read, "pool_image_bytes": total, "remote": src._remote,
+            io[src.id] = {"image_bytes_to_read": read, "pool_image_bytes": total, "remote": src.is_remote,
                           "note": src.read_note(),
                           "image_bytes_drawn_estimate": int(total / max(1, len(src)) * len(rows)),
                           "max_read_ratio": read_ratio(plan, src)}

@@ -10,7 +10,7 @@ import numpy as np
 from negmine.images import EncodeOptions, ImageRejected, encode, portable_extension
 from negmine.outputs.formats import rel_path
 from negmine.outputs.manifest import row as manifest_row
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 from negmine.pipeline.contract import RunContext, StageOutput
 from negmine.progress import bar as progress_bar
 

@@ -14,7 +14,8 @@ from negmine.filters.neighbors import pairs_within
 from negmine.filters.overlap import hash_files
 from negmine.images import ImageRejected, probe_size
 from negmine.pipeline.plan import Plan
-from negmine.sampling.plan import assign_group_splits, rng_for
+from negmine.sampling.plan import assign_group_splits
+from negmine.seeds import rng_for
 
 
 def prepare_positives(plan: Plan) -> None:

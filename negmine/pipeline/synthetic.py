@@ -9,10 +9,10 @@ from pathlib import Path
 
 from negmine.outputs.formats import rel_path
 from negmine.outputs.manifest import row as manifest_row
-from negmine.outputs.naming import safe_name
+from negmine.naming import safe_name
 from negmine.pipeline.contract import RunContext, StageOutput
 from negmine.pipeline.positives import stem_and_suffix
-from negmine.sampling.plan import rng_for
+from negmine.seeds import rng_for
 from negmine.synthetic.command import cutout_task, image_task
 
 

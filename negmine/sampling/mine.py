@@ -28,7 +28,7 @@ from negmine.errors import NegmineError, PoolTooSmall
 from negmine.filters.hashing import DEFAULT_DISTANCE
 from negmine.images import EncodeOptions
 from negmine.outputs.manifest import read_jsonl, write_outputs
-from negmine.outputs.naming import UniqueNames, safe_name
+from negmine.naming import UniqueNames, safe_name
 from negmine.filters.overlap import ClassPlan, hash_files, plan_classes
 from negmine.filters.unlabelled import UnlabelledRows, check_sources, expected_share, unlabelled_mask, warning
 from negmine.positives import scan_positives
@@ -134,13 +134,8 @@ class Warnings:
 def _ids(src: Source) -> dict[str, int]:
     if isinstance(src, FolderSource):
         return {path: row for row, path in enumerate(src.paths)}
-    if hasattr(src, "_starts"):          # parquet: FILE#ROW
-        out = {}
-        for fi in range(len(src.files)):
-            name = src._relative(fi)
-            for local in range(int(src._starts[fi + 1] - src._starts[fi])):
-                out[f"{name}#{local}"] = int(src._starts[fi]) + local
-        return out
+    if hasattr(src, "shard_rows"):          # parquet: FILE#ROW
+        return {f"{name}#{local}": first + local for name, first, n in src.shard_rows() for local in range(n)}
     return {f"#{r}": r for r in range(len(src))}
 
 

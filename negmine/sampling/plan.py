@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,11 +17,6 @@ import numpy as np
 from negmine.errors import NegmineError
 
 SPLIT_NAMES = {1: ("train",), 2: ("train", "val"), 3: ("train", "val", "test")}
-
-
-def rng_for(seed: int, purpose: str, *extra: int) -> np.random.Generator:
-    """Independent, stable streams per purpose, so adding a stage never shifts another's draw."""
-    return np.random.default_rng([seed, zlib.crc32(purpose.encode()), *extra])
 
 
 def negatives_needed(class_sizes: Sequence[int], *, ratio: float | None = None, balanced: bool = False,

@@ -2,7 +2,11 @@
 
 | module | layout |
 |---|---|
-| `base` | `SourceSpec`, `Item`, `Source`, label and column detection, dataset cards |
+| `base` | `SourceSpec`, `Item`, `Source` |
+| `labels` | class codes and multi-label lists (CSR) |
+| `columns` | which column is the image, which the label |
+| `cards` | dataset cards: YAML data, licence, features |
+| `wnids` | images named by their ImageNet wnid |
 | `layout` | which files make up a split (push_to_hub layout, card `configs`, `datasets` conventions) |
 | `parquet` | parquet shards, local or on the Hub, read by page or row group |
 | `pages` | parquet page-index reads |
@@ -27,11 +31,12 @@ from pathlib import Path
 
 from negmine.errors import SourceNotFound
 from negmine.sources import budget, hub
-from negmine.sources.base import (IMAGE_EXTENSIONS, Item, Source, SourceSpec, card_data, card_licence,
-                                  narrow_codes, short_name)
+from negmine.sources.base import IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
+from negmine.sources.cards import card_data, card_licence
+from negmine.sources.labels import narrow_codes
 from negmine.sources.disk import DiskSource
 from negmine.sources.folder import FolderSource, links_line
-from negmine.sources.archive import hub_layout, local_layout, open_archive
+from negmine.sources.archive import hub_layout, is_imagefolder_file, local_layout
 from negmine.sources.imagefolder import ImageFolderSource
 from negmine.sources.layout import split_files
 from negmine.sources.parquet import PageRead, ParquetSource
@@ -156,3 +161,16 @@ def open_sources(specs: Iterable[SourceSpec], progress: bool = True, follow_syml
         src.codes = narrow_codes(src.codes)
     return sources
 
+
+def open_archive(layout: str, spec: SourceSpec, base: str, files: list[str], split: str, *, id: str,
+                 revision: str | None, card_text: str | None, progress: bool, seed: int | None,
+                 want: int | None) -> Source:
+    """A WebDataset (tar shards) or imagefolder (zips, metadata files) split as its source; `files`:
+    the split's files under `base`, `seed` and `want` as for `WebDatasetSource`."""
+    if layout == "webdataset":
+        tars = [f for f in files if f.lower().endswith(".tar")]
+        return WebDatasetSource(id=id, base=base, files=tars, split=split, spec=spec, revision=revision,
+                                licence=card_licence(card_text), card_text=card_text, seed=seed, want=want,
+                                progress=progress)
+    return ImageFolderSource(id=id, base=base, files=[f for f in files if is_imagefolder_file(f)], split=split,
+                             spec=spec, revision=revision, licence=card_licence(card_text), card_text=card_text)

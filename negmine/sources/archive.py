@@ -1,7 +1,7 @@
 """The archive layouts (WebDataset tar shards; imagefolder splits with zip archives or metadata
-files): which one a local folder or Hub split is, opening it as its source, and what their sources
-share: labels given per sample as values (ints or strings), class names from the dataset card, a
-local copy of a Hub file."""
+files): which one a local folder or Hub split is (`open_archive` in the package opens it), and
+what their sources share: labels given per sample as values (ints or strings), class names from
+the dataset card, a local copy of a Hub file."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import SourceNotFound
-from negmine.sources.base import (CONFIDENCE_FIELDS, IMAGE_EXTENSIONS, LIST_LABEL_FIELDS, LabelListBuilder,
-                                  LabelLists, Source, SourceSpec, card_features, card_licence, codes_from_values,
-                                  feature_kinds)
+from negmine.sources.base import IMAGE_EXTENSIONS
+from negmine.sources.cards import card_features
+from negmine.sources.columns import feature_kinds
+from negmine.sources.labels import (CONFIDENCE_FIELDS, LIST_LABEL_FIELDS, LabelListBuilder, LabelLists,
+                                    codes_from_values)
 
 LABEL_FIELDS = ("label", "labels", "class", "cls", "fine_label", "coarse_label", "category", "class_name", "wnid", "synset")
 
@@ -35,7 +37,7 @@ def card_class_names(card_text: str | None, prefer: tuple[str, ...] = (), config
             return labels[name]
     if not labels:
         return None
-    from negmine.sources.base import one_of
+    from negmine.sources.columns import one_of
 
     # two ClassLabels (CIFAR-100's fine and coarse): which names the int labels is not the card's order
     return labels[one_of(list(labels), "label", "--label-column", "label", "the dataset card")]
@@ -87,7 +89,7 @@ def metadata_columns(records: list, image_column: str | None, label_column: str 
     column and `X_file_name` the `X` column. Several image columns or several label keys
     (`LABEL_FIELDS`, objects, tags) are refused naming them (`base.one_of`) unless `image_column`
     / `label_column` chooses; a named column that is not there raises SourceNotFound."""
-    from negmine.sources.base import one_of
+    from negmine.sources.columns import one_of
 
     dicts = [r for r in records if isinstance(r, dict)]
     keys = list(dict.fromkeys(k for r in dicts for k in r))
@@ -241,20 +243,3 @@ def hub_layout(files: list[str]) -> str | None:
                                                           for f in files):
         return "imagefolder"
     return None
-
-
-def open_archive(layout: str, spec: SourceSpec, base: str, files: list[str], split: str, *, id: str,
-                 revision: str | None, card_text: str | None, progress: bool, seed: int | None,
-                 want: int | None) -> Source:
-    """A WebDataset (tar shards) or imagefolder (zips, metadata files) split as its source; `files`:
-    the split's files under `base`, `seed` and `want` as for `WebDatasetSource`."""
-    from negmine.sources.imagefolder import ImageFolderSource     # they import this module's helpers
-    from negmine.sources.webdataset import WebDatasetSource
-
-    if layout == "webdataset":
-        tars = [f for f in files if f.lower().endswith(".tar")]
-        return WebDatasetSource(id=id, base=base, files=tars, split=split, spec=spec, revision=revision,
-                                licence=card_licence(card_text), card_text=card_text, seed=seed, want=want,
-                                progress=progress)
-    return ImageFolderSource(id=id, base=base, files=[f for f in files if is_imagefolder_file(f)], split=split,
-                             spec=spec, revision=revision, licence=card_licence(card_text), card_text=card_text)

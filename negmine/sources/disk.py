@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import SourceNotFound
+from negmine.sources.base import Item, Source, SourceSpec, short_name
+from negmine.sources.columns import feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns
+from negmine.sources.labels import LabelListBuilder, codes_from_values, is_label_list
 from negmine.sources.layout import default_split
-from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, codes_from_values, feature_kinds,
-                                  image_columns_named_as_labels, is_image_struct, is_label_list, pick_columns,
-                                  short_name)
 
 class DiskSource(Source):
     """A ``Dataset.save_to_disk`` folder (memory-mapped arrow), read through `datasets` itself."""

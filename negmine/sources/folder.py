@@ -9,7 +9,8 @@ from pathlib import Path
 
 from negmine.sources import hub
 from negmine.images import is_image_file
-from negmine.sources.base import GENERIC_FOLDERS, Item, Source, SourceSpec, codes_from_values, short_name
+from negmine.sources.base import GENERIC_FOLDERS, Item, Source, SourceSpec, short_name
+from negmine.sources.labels import codes_from_values
 from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels
 
 LINK_REASON = "link out of the folder (--follow-symlinks follows it)"
@@ -34,10 +35,10 @@ class FolderSource(Source):
         self._fs, self._root = url_to_fs(root)
         self._root = self._root.rstrip("/")
         protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
-        self._remote = "file" not in protocols
+        self.is_remote = "file" not in protocols
         super().__init__(id=id or root, short=short_name(Path(self._root).name), revision=revision,
                          licence=licence, weight=spec.weight, split=spec.split)
-        self.downloads = self._remote
+        self.downloads = self.is_remote
         # by name, or (local files) by content: a camera's .JPE, a download saved without extension;
         # every file left out is accounted for in `skipped` (negmine.json lists it with the source)
         self.skipped: list[tuple[str, str]] = []
@@ -47,9 +48,9 @@ class FolderSource(Source):
             rel = p[len(self._root) + 1:]
             if _hidden(p, self._root):
                 self.skipped.append((rel, "hidden file"))
-            elif not is_image_file(p, sniff=not self._remote):
+            elif not is_image_file(p, sniff=not self.is_remote):
                 self.skipped.append((rel, "not an image"))
-            elif not follow_symlinks and not self._remote and not os.path.realpath(p).startswith(real_root + os.sep):
+            elif not follow_symlinks and not self.is_remote and not os.path.realpath(p).startswith(real_root + os.sep):
                 # a link out of the folder would let a pool read files its owner never meant to share
                 self.skipped.append((rel, LINK_REASON))
             else:
@@ -85,7 +86,7 @@ class FolderSource(Source):
                     return f.read()
 
             try:
-                data = hub.retrying(once) if self._remote else once()
+                data = hub.retrying(once) if self.is_remote else once()
             except OSError as exc:
                 yield Item(r, None, {"file": rel}, f"cannot read file: {exc}")
                 continue

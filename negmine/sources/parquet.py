@@ -1,6 +1,11 @@
 """Parquet shards on any fsspec file system (a local folder in Hub layout, a cached or online Hub
 repo): the label column (or the footer's statistics) to plan, then only the pages or row groups
-holding the drawn rows."""
+holding the drawn rows.
+
+Size: one class, `ParquetSource`, whose index (built, cached), estimates and reads all work on the
+same per-shard state (row offsets, footers, page tables, the file system); the stateless parts
+are already apart (`parquet_reads` for row reads, `pages` for page indexes, `remote` for ranges).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,14 @@ import numpy as np
 
 from negmine.errors import NegmineError, SourceNotFound
 from negmine.sources import hub, pages, remote
-from negmine.sources.base import (Item, LabelListBuilder, Source, SourceSpec, card_features, feature_kinds,
-                                  image_columns_named_as_labels, is_image_struct, is_label_list, local_codes,
-                                  pick_columns, schema_kinds, sorted_classes)
+from negmine.sources.base import Item, Source, SourceSpec
+from negmine.sources.cards import card_features
+from negmine.sources.columns import (feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns,
+                                     schema_kinds)
+from negmine.sources.labels import LabelListBuilder, is_label_list, local_codes, sorted_classes
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
+
 
 class ParquetSource(Source):
     """Parquet shards on any fsspec file system: a label-column read to plan, row-group reads to fetch."""
@@ -34,7 +42,7 @@ class ParquetSource(Source):
         self.files = files
         self._fs, _ = url_to_fs(files[0])
         self._paths = [url_to_fs(f)[1] for f in files]
-        self._remote = "file" not in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
+        self.is_remote = "file" not in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
         self._meta: dict[int, object] = {}
         self._why_whole: dict[int, str] = {}     # shard -> why it is read a row group at a time
         # Hub files are read by exact ranges (remote.RangeFile), never through fsspec's read-ahead.
@@ -156,7 +164,7 @@ class ParquetSource(Source):
             return None
         from negmine.cache import cache_dir
 
-        key = json.dumps(["index-v7", self.id, self.revision, [self._relative(i) for i in range(len(self.files))],
+        key = json.dumps(["index-v7", self.id, self.revision, [self.relative_path(i) for i in range(len(self.files))],
                           self.image_column, self.label_column])
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
@@ -292,7 +300,7 @@ class ParquetSource(Source):
         rf = self._range_file(i)
         tail = rf.read([(-8, None)])[0]
         if tail[4:] != b"PAR1":
-            raise SourceNotFound(f"{self._relative(i)} of {self.id} is not a parquet file")
+            raise SourceNotFound(f"{self.relative_path(i)} of {self.id} is not a parquet file")
         n = struct.unpack("<i", tail[:4])[0]
         body = rf.read([(-8 - n, -8)])[0]
         self._footer_len[i], self._file_size[i] = 8 + n, rf.size
@@ -340,13 +348,13 @@ class ParquetSource(Source):
 
     def _guarded(self, i: int, once):
         try:
-            return hub.retrying(once) if self._remote else once()
+            return hub.retrying(once) if self.is_remote else once()
         except NegmineError:
             raise
         except Exception as exc:
-            if self._remote and (hub.transient(exc) or isinstance(exc, OSError)):
+            if self.is_remote and (hub.transient(exc) or isinstance(exc, OSError)):
                 raise hub.unavailable(self.id, exc) from None
-            raise SourceNotFound(f"cannot read {self._relative(i)} of {self.id}: {exc}".splitlines()[0]) from None
+            raise SourceNotFound(f"cannot read {self.relative_path(i)} of {self.id}: {exc}".splitlines()[0]) from None
 
     def _page_table(self, i: int) -> "pages.PageTable | None":
         """Shard i's page table of the image bytes, or None (no page index, or a layout the page
@@ -384,9 +392,15 @@ class ParquetSource(Source):
         return (f"{self.id}: {len(whole)} of {len(self._page_tables)} shards are read a row group at a time "
                 f"({'; '.join(why)}), so draws read more than the pages they need")
 
-    def _relative(self, i: int) -> str:
+    def relative_path(self, i: int) -> str:
+        """Shard `i`'s path relative to the source's base (as manifests and messages name it)."""
         f = self.files[i]
         return f[len(self.base) + 1:] if f.startswith(self.base + "/") else f
+
+    def shard_rows(self) -> list[tuple[str, int, int]]:
+        """(relative path, first row in the pool, row count) of each shard, in pool order."""
+        return [(self.relative_path(i), int(self._starts[i]), int(self._starts[i + 1] - self._starts[i]))
+                for i in range(len(self.files))]
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
@@ -394,7 +408,7 @@ class ParquetSource(Source):
         for fi in np.unique(file_of).tolist():
             local = rows[file_of == fi] - self._starts[fi]
             for k, data in self._read_file(fi, local):
-                origin = {"file": self._relative(fi), "row": int(k)}
+                origin = {"file": self.relative_path(fi), "row": int(k)}
                 row = int(k + self._starts[fi])
                 if not data:
                     yield Item(row, None, origin, "row has no image bytes")
@@ -410,10 +424,10 @@ class ParquetSource(Source):
         for fi in np.unique(file_of).tolist():
             part = rows[file_of == fi]
             table = self._page_tables[fi]
-            if table is None or self._remote:
+            if table is None or self.is_remote:
                 yield from super().read_jobs(part, max_items, max_bytes)
                 continue
-            rel, base = self._relative(fi), int(self._starts[fi])
+            rel, base = self.relative_path(fi), int(self._starts[fi])
             for t, local in pages.plan_reads(table, part - base, 1 << 20):
                 items = [Item(k + base, None, {"file": rel, "row": k}) for k in local.tolist()]
                 yield items, PageRead(self._paths[fi], t, local, self.image_column, self._row_groups[fi])
@@ -429,7 +443,7 @@ class ParquetSource(Source):
             try:
                 # remote: few large requests (each costs a round trip); local: small reads, less memory
                 return pages.read_rows(table, local, lambda ranges: self._ranges(fi, ranges),
-                                       max_bytes=(16 << 20) if self._remote else (1 << 20))
+                                       max_bytes=(16 << 20) if self.is_remote else (1 << 20))
             except pages.Unsupported as exc:
                 self._page_tables[fi] = None     # e.g. an encoding the page reader lacks
                 self._why_whole[fi] = str(exc)

@@ -48,7 +48,8 @@ import numpy as np
 from negmine.errors import SourceNotFound
 from negmine.sources.archive import (LABEL_FIELDS, card_class_names, hub_local_copy, json_label, json_label_list,
                                      label_codes, list_label_codes, unusable_summary)
-from negmine.sources.base import Item, Source, SourceSpec, one_of, short_name
+from negmine.sources.base import Item, Source, SourceSpec, short_name
+from negmine.sources.columns import one_of
 
 WDS_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 _LABEL_EXTENSIONS = ("cls", "txt", "json")
@@ -85,7 +86,7 @@ class WebDatasetSource(Source):
                  revision: str | None = None, licence: str | None = None, card_text: str | None = None,
                  seed: int | None = None, want: int | None = None, progress: bool = False):
         from negmine.progress import bar
-        from negmine.sampling.plan import rng_for
+        from negmine.seeds import rng_for
 
         name = base.rstrip("/").rsplit("/", 1)[-1].split("@")[0]
         super().__init__(id=id, short=short_name(name), revision=revision, licence=licence,

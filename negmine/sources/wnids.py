@@ -12,9 +12,12 @@ pool is refused, see negmine.filters.unlabelled). A folder that names a class ke
 
 from __future__ import annotations
 
+import gzip
 import posixpath
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
 
 WNID_FILE = re.compile(r"^(n\d{8})_[^/]*\.[^./]+$")
 
@@ -22,14 +25,13 @@ WNID_FILE = re.compile(r"^(n\d{8})_[^/]*\.[^./]+$")
 def wnid_file_labels(paths: Sequence[str], labels: Sequence[str | None]) -> list[str | None]:
     """`labels` (one per path: the folder's class, or None) with the unlabelled images of each
     fully wnid-named folder labelled by their wnid (see the module's rule). `paths`: POSIX paths
-    relative to the source. Returns a new list; the taxonomy is loaded only when some folder
+    relative to the source. Returns a new list; WordNet's offsets are read only when some folder
     matches the pattern."""
     folders: dict[str, list[int]] = {}
     for i, (p, lab) in enumerate(zip(paths, labels)):
         if lab is None:
             folders.setdefault(posixpath.dirname(p), []).append(i)
     out = list(labels)
-    tax = None
     for rows in folders.values():
         wnids = []
         for i in rows:
@@ -38,14 +40,20 @@ def wnid_file_labels(paths: Sequence[str], labels: Sequence[str | None]) -> list
                 break
             wnids.append(m.group(1))
         else:
-            if tax is None:
-                from negmine.filters.taxonomy import Taxonomy
-
-                tax = Taxonomy.load()
-            if all(tax.from_wnid(w) is not None for w in set(wnids)):
+            if all(int(w[1:]) in noun_offsets() for w in set(wnids)):
                 for i, w in zip(rows, wnids):
                     out[i] = w
     return out
+
+
+@lru_cache(maxsize=1)
+def noun_offsets() -> frozenset[int]:
+    """The data.noun offsets of WordNet 3.0's noun synsets: the first column of the taxonomy file
+    negmine ships (negmine/data/wordnet-nouns.tsv.gz, which negmine.filters.taxonomy.Taxonomy is
+    built from). Read here, not through the taxonomy, so the sources stage imports no filter."""
+    data = resources.files("negmine") / "data" / "wordnet-nouns.tsv.gz"
+    with gzip.open(data.open("rb")) as f:
+        return frozenset(int(line.split(b"\t", 1)[0]) for line in f.read().splitlines() if line.strip())
 
 
 def labelled_by_wnid(before: Sequence[str | None], after: Sequence[str | None]) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from negmine.errors import NegmineError
+from negmine.synthetic.masks import rle_box
 
 FORMATS = ("auto", "coco", "voc", "yolo", "csv")
 # Extensions that make an annotation's name a file name rather than a stem (ImageNet's VOC XML
@@ -99,8 +100,6 @@ def _coco_segmentation(seg, where: str, label, frame) -> Box | None:
             if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != h * w:
                 raise NegmineError(f"{where}: RLE counts must be runs adding up to height x width ({h * w})")
             counts = tuple(counts)
-        from negmine.synthetic.objects import rle_box
-
         x0, y0, x1, y1 = rle_box(h, w, counts, where)
         return Box(x0, y0, x1, y1, label, ("rle", h, w, counts, 1), frame or (w, h))
     return None

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from negmine.errors import NegmineError
-from negmine.filters.taxonomy import Taxonomy, UnplacedName, judge_classes, resolve_concepts
+from negmine.filters.taxonomy import Taxonomy
+from negmine.filters.concepts import UnplacedName, judge_classes, resolve_concepts
 
 NO_NAME = "(no class)"        # how a box without a class name is listed
 

@@ -29,7 +29,7 @@ from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 from negmine.outputs.manifest import write_outputs
 from negmine.synthetic.objects import image_frame, resolve
-from negmine.positives import _images_under
+from negmine.positives import images_under
 from negmine.outputs.writers import Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
 
 
@@ -61,7 +61,7 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
     if not root.is_dir():
         raise NegmineError(f"--images {root} is not a folder")
     root = root.resolve()
-    keys = [p.relative_to(root).as_posix() for p in _images_under(root, root, follow_symlinks=False)]
+    keys = [p.relative_to(root).as_posix() for p in images_under(root, root, follow_symlinks=False)]
     if not keys:
         raise NegmineError(f"--images {root} holds no images")
     if boxes is None and masks is None:

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from negmine.synthetic.annotations import Box, scale
+from negmine.synthetic.masks import decode_rle
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 
@@ -103,31 +104,6 @@ def resolve(boxes: list[Box], stored: tuple[int, int], orientation: int = 1) -> 
     return out
 
 
-def rle_box(h: int, w: int, counts, where: str = "RLE") -> tuple[float, float, float, float]:
-    """[x0, y0, x1, y1] of a COCO RLE mask in pixels. Raises NegmineError if it is empty or unreadable."""
-    m = _decode_rle(h, w, counts, where)
-    ys, xs = np.nonzero(m)
-    if not len(xs):
-        raise NegmineError(f"{where}: the RLE mask is empty")
-    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
-
-
-def _decode_rle(h: int, w: int, counts, where: str) -> np.ndarray:
-    from pycocotools import mask as mask_utils
-
-    try:
-        if isinstance(counts, str):
-            rle = {"size": [h, w], "counts": counts.encode("ascii")}
-        else:
-            rle = mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)
-        m = mask_utils.decode(rle)
-    except Exception as exc:
-        raise NegmineError(f"{where}: unreadable RLE counts ({exc})".splitlines()[0]) from None
-    if m.shape != (h, w):
-        raise NegmineError(f"{where}: RLE counts do not fill a {w}x{h} mask")
-    return m.astype(bool)
-
-
 def shape_mask(box: Box, w: int, h: int) -> np.ndarray | None:
     """The object's own pixels (h x w bool) from its polygon or RLE in the upright frame; None
     for a plain box. Raises ImageRejected when an RLE mask has another size than the image."""
@@ -140,7 +116,7 @@ def shape_mask(box: Box, w: int, h: int) -> np.ndarray | None:
         return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polys, h, w))).astype(bool)
     _, rh, rw, counts, orientation = box.shape
     try:
-        m = _decode_rle(rh, rw, counts, "RLE")
+        m = decode_rle(rh, rw, counts, "RLE")
     except NegmineError as exc:
         raise ImageRejected(str(exc)) from None
     if orientation in _TRANSPOSE:

@@ -33,7 +33,7 @@ from typing import BinaryIO
 from negmine.engine import hold
 from negmine.errors import NegmineError
 from negmine.outputs.writers.local import RUN_RECORD, STATE, checked_rel
-from negmine.outputs.writers.scratch import RemoteScratch, close_pack, copy_out_fs, pipe_file, put_file
+from negmine.outputs.writers.scratch import OutTakenOver, RemoteScratch, close_pack, copy_out_fs, pipe_file, put_file
 
 LINK_MODES_REMOTE = ("copy",)
 # fsspec protocols whose first path part is a bucket (container): an --out must name a prefix in it
@@ -74,16 +74,6 @@ def remote_state(url: str, name: str) -> str | None:
         return fs.cat_file(f"{root}/{STATE}/{name}").decode("utf-8")
     except FileNotFoundError:
         return None
-
-
-class OutTakenOver(NegmineError):
-    """Another run took over this run's --out (started later with --overwrite or --resume): this
-    one stops, and must neither remove nor publish anything there."""
-
-    @classmethod
-    def of(cls, out: str) -> "OutTakenOver":
-        return cls(f"another negmine run took over {out} (started later with --overwrite or --resume); "
-                   "this run stopped and left it to that one")
 
 
 def _one_line(url: str, action: str, exc: BaseException) -> NegmineError:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from negmine.errors import NegmineError
 from negmine.outputs.writers.local import STATE, DatasetWriter
-from negmine.outputs.writers.remote import OutTakenOver, RemoteWriter, is_url, remote_state
+from negmine.outputs.writers.remote import RemoteWriter, is_url, remote_state
+from negmine.outputs.writers.scratch import OutTakenOver
 
 
 def refuse_out_inside(out: Path, inputs: Iterable[tuple[str, object]]) -> None:

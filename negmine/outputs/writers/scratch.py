@@ -1,6 +1,7 @@
 """Scratch packs: where encoded images wait, on the worker that made them, until the draw has
 decided which to keep, and the copy that writes the kept ones as files. Local packs are
-append-only files; on an object store a pack is one object per job (`RemotePack`)."""
+append-only files; on an object store a pack is one object per job (`RemotePack`). `OutTakenOver`
+is here too: the copy checks, before each batch, that no later run took --out over."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from negmine.errors import NegmineError
+
+
+class OutTakenOver(NegmineError):
+    """Another run took over this run's --out (started later with --overwrite or --resume): this
+    one stops, and must neither remove nor publish anything there."""
+
+    @classmethod
+    def of(cls, out: str) -> "OutTakenOver":
+        return cls(f"another negmine run took over {out} (started later with --overwrite or --resume); "
+                   "this run stopped and left it to that one")
 
 
 class ScratchPack:
@@ -99,6 +110,12 @@ class RemotePack:
 _PACKS: dict[str, ScratchPack | RemotePack] = {}
 
 
+def open_packs() -> list[str]:
+    """The keys (folders or object prefixes) of the scratch packs this process holds open: empty
+    once a run has closed them (no file descriptor or upload left behind)."""
+    return sorted(_PACKS)
+
+
 def scratch_pack(where: str | RemoteScratch) -> ScratchPack | RemotePack:
     """This process's pack in `where` (a local folder, or a `RemoteScratch`; one per process and
     run). Call its `flush()` before telling the driver about what was appended."""
@@ -159,8 +176,6 @@ def copy_out_fs(batch: list[tuple[str, int, int, str]], fs, owner: tuple[str, st
     concurrently). `owner`: (token object, this run's token), checked before the batch is written:
     a run another one took over writes nothing more there."""
     if owner is not None:
-        from negmine.outputs.writers.remote import OutTakenOver
-
         try:
             token = fs.cat_file(owner[0]).decode("utf-8")
         except FileNotFoundError:
