@@ -98,7 +98,7 @@ def test_the_api_reference_covers_every_library_module():
     for path in (ROOT / "negmine").rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        if not name.startswith(("negmine.cli", "negmine.__main__")):
+        if name != "negmine" and not name.startswith(("negmine.cli", "negmine.__main__")):   # the package: a version
             modules.add(name)
     assert modules - listed == set(), "modules missing from docs/reference/api.md"
     assert listed - modules == set(), "docs/reference/api.md names modules that do not exist"
