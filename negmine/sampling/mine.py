@@ -55,7 +55,7 @@ class _ManifestPool(FolderSource):
         Source.__init__(self, id=str(out), short=safe_name(out.name, max_len=24), revision=None, licence=None)
         from fsspec.implementations.local import LocalFileSystem
 
-        self._fs, self._root, self._remote = LocalFileSystem(), str(out), False
+        self._fs, self._root, self.is_remote = LocalFileSystem(), str(out), False
         self.paths = [r["path"] for r in self.rows]
         if any(isinstance(r.get("labels"), list) for r in self.rows):
             # a row from a single-label source (a run over several) carries its one label

@@ -52,7 +52,7 @@ class ImageFolderSource(Source):
         self._fs, root = url_to_fs(base)
         self._root = root.rstrip("/")
         protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
-        self._remote = "file" not in protocols
+        self.is_remote = "file" not in protocols
         super().__init__(id=id, short=short_name(posixpath.basename(self._root).split("@")[0]), revision=revision,
                          licence=licence, weight=spec.weight, split=split)
         rels = sorted(r for r in (self._rel(f) for f in files) if not _skipped(r))
@@ -135,7 +135,7 @@ class ImageFolderSource(Source):
                 return f.read()
 
         try:
-            return hub.retrying(once) if self._remote else once()
+            return hub.retrying(once) if self.is_remote else once()
         except OSError as exc:
             raise SourceNotFound(f"{self.id}: cannot read {rel}: {exc}".splitlines()[0]) from None
         except Exception as exc:
@@ -164,7 +164,7 @@ class ImageFolderSource(Source):
                     from negmine.sources.remote import RangeFile
 
                     f = RangeFile("hf://" + path).open()
-                elif self._remote:
+                elif self.is_remote:
                     f = hub.retrying(lambda: self._fs.open(path, "rb", cache_type="none"))
                 else:
                     f = open(path, "rb")
@@ -232,9 +232,9 @@ class ImageFolderSource(Source):
                         self._ends[z] = member_ends(zf)
                     return read_member(zf, name, self._ends[z].get(name))
             try:
-                data = hub.retrying(once) if self._remote else once()
+                data = hub.retrying(once) if self.is_remote else once()
             except Exception as exc:
-                if self._remote and hub.transient(exc):
+                if self.is_remote and hub.transient(exc):
                     raise hub.unavailable(self.id, exc) from None
                 # one unreadable member or file (unsupported compression, encrypted, corrupt, cut short,
                 # or anything zipfile raises) is that row's recorded skip, never the end of the run
