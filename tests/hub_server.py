@@ -107,7 +107,8 @@ class HubServer:
         return repo
 
     def fail_next(self, n: int, status: int = 503, kind: str = "cdn") -> None:
-        """Answer the next n requests of this kind ("api", "resolve", "cdn") with `status`."""
+        """Answer the next n requests of this kind ("api", "resolve", "cdn") with `status` (a 429 with
+        the Hub's Retry-After and RateLimit headers, one second)."""
         with self._lock:
             self._fail.append([kind, status, n])
 
@@ -255,6 +256,10 @@ def _handler(hub: HubServer):
                     "RateLimit-Policy": f'"fixed window";"{kind}";q={n};w={int(window)}'})
                 return True
             status = hub._injected(kind)
+            if status == 429:                    # as the Hub says it: wait a second, a fixed window
+                self._error(429, None, "Too Many Requests", kind, {
+                    "Retry-After": "1", "RateLimit": f'"{kind}";r=0;t=1'})
+                return True
             if status is not None:
                 self._error(status, None, "injected failure", kind)
                 return True
