@@ -208,9 +208,10 @@ def test_a_hub_draw_on_ray_reads_in_the_driver_under_one_budget(local_ray, hub_s
     # every resolver request the server saw was counted and paced by the driver's one budget (the
     # Ray workers make none), as many as the local run's
     assert ray_hub["resolver_requests"] == local_hub["resolver_requests"] == n_local
-    assert len(hub_server.requests("resolve")) == 2 * n_local and ray_hub["paced_seconds"] > 0
+    assert len(hub_server.requests("resolve")) == 2 * n_local
     times = [e.t for e in hub_server.requests("resolve")[n_local:]]
-    assert all(later - first >= 0.95 for first, later in zip(times, times[2:]))   # never 3 within a second
+    # never 3 within a second (the pacing's invariant; how many seconds it paced depends on the machine)
+    assert all(later - first >= 0.95 for first, later in zip(times, times[2:]))
 
 
 def test_mine_and_cutout_take_the_engine_options():
