@@ -66,6 +66,24 @@ def test_all_80_coco_names_mean_what_coco_means(tax):
     assert 10187710 in [s for s, _ in hot_dog.dropped]                # ... not the show-off
 
 
+def test_names_side_by_side_keep_what_each_means(tax):
+    # every COCO name in one run (a COCO-style export's folders) means what it means alone: a name
+    # that is a thing of its own is never read as a modifier of another's head noun ('dog' is not
+    # 'dog food' beside 'food', 'cat' not the 'cat bear', 'bear' not the lesser panda)
+    together = one(tax, *COCO)
+    for name, want in COCO.items():
+        assert set(want) <= set(together[name].synsets), (name, together[name].how,
+                                                          [tax.label(s) for s in together[name].synsets])
+    # CIFAR-10's class folders; raccoons beside dogs (not 'raccoon dog': raccoons would be "other")
+    cifar = one(tax, "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    assert cifar["bird"].synsets == [1503061] and cifar["cat"].synsets == [2121620]
+    assert one(tax, "raccoon", "dog")["raccoon"].synsets == [2508021]
+    # a word that names no thing of its own still stands for the compound
+    assert set(one(tax, "black", "grizzly")["black"].synsets) == {2133161, 2133704}     # black bears
+    assert one(tax, "polar", "grizzly")["polar"].synsets == [2134084]                  # ice bear
+    assert one(tax, "snow", "leopard")["snow"].synsets == [2128757]                    # snow leopard
+
+
 def test_a_photo_of_a_dog_shows_a_dog_not_a_cad(tax):
     dog = one(tax, "dog")["dog"]
     assert dog.synsets == [2084071]

@@ -102,7 +102,8 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
     --concept). Otherwise a name stands for the senses a photo of it shows (`_pick_senses`): what
     COCO, LVIS, Open Images or ImageNet mean by it, and WordNet's common visual senses. A word that
     is a modifier of another positive's head noun ('black' beside 'grizzly', a bear) stands for the
-    compound ('black bear') when WordNet has it. Where a name keeps several senses and some are near
+    compound ('black bear') when WordNet has it, if it names no thing of its own
+    (`_reads_as_modifier`: 'raccoon' beside 'dog' stays the raccoon). Where a name keeps several senses and some are near
     another positive's (within NEAR_STEPS), the far ones are dropped ('mouse' beside 'keyboard' is
     the device). A name none of these place is read as its longest run of words that names a
     visual sense when the other words name nothing visual ('raccoon-voc' -> 'raccoon', said in
@@ -153,7 +154,7 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
                 if d <= 2:
                     heads.setdefault(id(c), set()).update(lemma.lower().rsplit("_", 1)[-1] for lemma in tax.lemmas[a])
     for c in concepts:
-        if c.how == "wnid" or c.how.startswith("--concept"):
+        if c.how == "wnid" or c.how.startswith("--concept") or not _reads_as_modifier(c.term, tax):
             continue
         word = name_key(c.term)
         for head in sorted(set().union(*(h for k, h in heads.items() if k != id(c)))):
@@ -177,7 +178,8 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
         dist = {s: min(_steps(s, o, tax) for o in others) for s in c.synsets}
         best = min(dist.values())
         if best <= NEAR_STEPS and any(d > best + 2 for d in dist.values()):
-            near = [s for s in c.synsets if dist[s] <= best + 2]
+            meant = tax.dataset_senses(c.term)          # what a dataset means by the name stays, near or far
+            near = [s for s in c.synsets if dist[s] <= best + 2 or s in meant]
             c.dropped += [(s, f"far from the other positives: {dist[s] if dist[s] < 10**6 else 'no'} steps "
                               f"vs {best}") for s in c.synsets if s not in near]
             c.synsets = near
@@ -192,6 +194,23 @@ def resolve_concepts(terms: list[str], tax: Taxonomy, *, named: dict[str, str] |
                            f"and ImageNet class names do not hold it" + _hint(c.term, tax)
                            + f"; name the concept with --concept \"{c.term}=WNID_OR_LEMMA\" or name the folder by its wnid")
     return concepts, literal
+
+
+def _reads_as_modifier(term: str, tax: Taxonomy) -> bool:
+    """Whether a name is a word users put before a head noun ('black' beside 'grizzly', 'polar',
+    'sea'), not a thing of its own: no dataset (COCO, LVIS, Open Images, ImageNet) names it, and
+    WordNet has no noun for it or its most-tagged noun sense is no physical object (black the
+    colour: 4 of its tags). A name with a thing of its own ('raccoon', 'bird', 'teddy') keeps it:
+    beside 'dog' it is not 'raccoon dog' or 'bird dog', which would let raccoons and birds into
+    the negatives."""
+    if tax.dataset_senses(term):
+        return False
+    senses = tax.lemma_synsets(term)
+    if not senses:
+        return True
+    counts = tax.tag_counts(term)
+    top = max(senses, key=lambda s: counts.get(s, 0))
+    return counts.get(top, 0) > 0 and not tax.visual(top)
 
 
 def _known_part(term: str, tax: Taxonomy) -> tuple[str, tuple] | None:
