@@ -86,6 +86,24 @@ def test_fill_changes_only_the_region(fill):
         assert (after[mask] == 0).all()
 
 
+@pytest.mark.parametrize("fill", ["tile", "blur", "inpaint", "mean"])
+def test_no_fill_copies_another_object_into_the_hole(fill):
+    # a real photo with two objects of known pixels (pure magenta) beside each other: filling one
+    # hole from the background beside it must not bring the other object in (tile used to take the
+    # strip between them, and wrote the second raccoon of a two-raccoon photo into the "negative")
+    rgb = load_rgb((IMAGES / "raccoon-1.jpg").read_bytes()).copy()
+    h, w = rgb.shape[:2]
+    boxes = [Box(w * 0.10, h * 0.3, w * 0.35, h * 0.7, "raccoon"), Box(w * 0.40, h * 0.3, w * 0.65, h * 0.7, "raccoon")]
+    for b in boxes:
+        rgb[int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))] = (255, 0, 255)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    out = np.asarray(Image.open(io.BytesIO(cutout(buf.getvalue(), boxes, CutoutOptions(fills=(fill,), image_format="png"),
+                                                  seed=2).data))).astype(int)
+    magenta = (out[..., 0] > 200) & (out[..., 1] < 60) & (out[..., 2] > 200)
+    assert magenta.sum() == 0, f"{fill}: {magenta.sum()} object pixels left in the negative"
+
+
 def test_fills_differ_and_noise_kinds():
     data, boxes = _rac()
     outs = {f: np.asarray(Image.open(io.BytesIO(cutout(data, boxes, CutoutOptions(fills=(f,), image_format="png"), 1).data)))

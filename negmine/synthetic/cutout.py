@@ -212,8 +212,18 @@ def _blur_fill(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(np.stack(big, axis=2)[mask] + 0.5, 0, 255).astype(np.uint8)
 
 
+def _clear_run(hit: np.ndarray, from_end: bool) -> int:
+    """How many entries of a 1-D bool array, counted from its end (or its start), are False."""
+    idx = np.flatnonzero(hit[::-1] if from_end else hit)
+    return int(idx[0]) if len(idx) else len(hit)
+
+
 def _tile_fill(rgb: np.ndarray, mask: np.ndarray, boxes: list[Box]) -> np.ndarray:
-    """Only-BG-T: per box, the largest background strip beside it, tiled over the box."""
+    """Only-BG-T: per box, the largest background strip beside it, tiled over the box.
+
+    A strip stops at the first pixel of any object region (`mask`: every box or silhouette being
+    removed, margins included): tiling from beside one object must not copy another one, or a part
+    of it, into the hole. ImageRejected when no box has object-free background beside it."""
     h, w = rgb.shape[:2]
     out = rgb.copy()
     ys, xs = np.nonzero(mask)
@@ -221,11 +231,15 @@ def _tile_fill(rgb: np.ndarray, mask: np.ndarray, boxes: list[Box]) -> np.ndarra
     for b in targets:
         x0, y0 = max(0, int(np.floor(b.x0))), max(0, int(np.floor(b.y0)))
         x1, y1 = min(w, int(np.ceil(b.x1))), min(h, int(np.ceil(b.y1)))
-        strips = [(x0 * (y1 - y0), rgb[y0:y1, :x0], "h"), ((w - x1) * (y1 - y0), rgb[y0:y1, x1:], "h"),
-                  (y0 * (x1 - x0), rgb[:y0, x0:x1], "v"), ((h - y1) * (x1 - x0), rgb[y1:, x0:x1], "v")]
+        left = _clear_run(mask[y0:y1, :x0].any(axis=0), from_end=True)      # columns next to the box
+        right = _clear_run(mask[y0:y1, x1:].any(axis=0), from_end=False)
+        top = _clear_run(mask[:y0, x0:x1].any(axis=1), from_end=True)
+        bottom = _clear_run(mask[y1:, x0:x1].any(axis=1), from_end=False)
+        strips = [(left * (y1 - y0), rgb[y0:y1, x0 - left:x0], "h"), (right * (y1 - y0), rgb[y0:y1, x1:x1 + right], "h"),
+                  (top * (x1 - x0), rgb[y0 - top:y0, x0:x1], "v"), (bottom * (x1 - x0), rgb[y1:y1 + bottom, x0:x1], "v")]
         area, strip, axis = max(strips, key=lambda s: s[0])
         if area == 0:
-            raise ImageRejected("too little background left to tile from")
+            raise ImageRejected("no object-free background beside the box to tile from")
         th, tw = y1 - y0, x1 - x0
         reps = (1, -(-tw // strip.shape[1])) if axis == "h" else (-(-th // strip.shape[0]), 1)
         tiled = np.tile(strip, (*reps, 1))[:th, :tw]
