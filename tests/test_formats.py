@@ -194,6 +194,34 @@ def test_mine_keeps_the_hardest_after_skipping_the_top(positives, pool, tmp_path
     assert sum("likely mislabelled" in x["reason"] for x in rejects) == 6
 
 
+def test_yolo_det_backgrounds_show_none_of_the_classes_the_labels_name(tmp_path):
+    # raccoon photos whose annotations also box a dog: data.yaml names dog, so no background may be
+    # a dog photo (a detector would learn "no dog here"); the pool is labelled by wnid file names
+    pos, ann = tmp_path / "pos" / "raccoon", tmp_path / "ann"
+    pos.mkdir(parents=True)
+    ann.mkdir()
+    for k in range(1, 11):
+        shutil.copy(RAC / "images" / f"raccoon-{k}.jpg", pos)
+        xml = (RAC / "annotations" / f"raccoon-{k}.xml").read_text()
+        if k == 1:                                  # a dog beside the raccoon, in one photo
+            xml = xml.replace("</annotation>", "<object><name>dog</name><bndbox><xmin>10</xmin><ymin>10</ymin>"
+                              "<xmax>60</xmax><ymax>60</ymax></bndbox></object></annotation>")
+        (ann / f"raccoon-{k}.xml").write_text(xml)
+    out = tmp_path / "det"
+    r = invoke("sample", "-q", "--workers", 1, "-p", pos, "--boxes", ann, "--format", "yolo-det",
+               "-s", SHARED / "imagenet-500", "--count", 300, "--seed", 1, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "dog" in (out / "data.yaml").read_text()
+    from negmine.filters.taxonomy import Taxonomy
+
+    tax = Taxonomy.load()
+    dogs = [x["label"] for x in read_manifest(out) if x["role"] == "negative"
+            and 2084071 in tax.ancestors(tax.from_wnid(x["label"]))]
+    assert dogs == []
+    record = json.loads((out / "negmine.json").read_text())
+    assert "dog" in {c["term"] for c in record["classes"]["concepts"]}
+
+
 def test_mine_applies_the_overlap_filters(positives, tmp_path):
     pool = tmp_path / "pool" / "misc"
     pool.mkdir(parents=True)

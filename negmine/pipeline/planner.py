@@ -64,16 +64,21 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
     plan.sources = open_sources(specs, o.progress, o.follow_symlinks, seed=plan.seed,
                                 want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
                                                       balanced=o.balanced, count=o.count))
+    ann = annotated_images(plan.positives.root, o.boxes, o.masks, None, o.box_format) \
+        if o.format == "yolo-det" or o.synthetic else None
     folders = list(plan.positives.labels.values()) if o.auto_exclude else []
-    plan.classes = plan_classes(plan.sources, folders + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+    # a detector learns every class its labels name (data.yaml's names): a background showing any
+    # of them would teach "no object here", so they are kept out of the pool as the folders are
+    detector = sorted({b.label for bs in ann.boxes.values() for b in bs if b.label} - set(folders)) \
+        if ann is not None and o.format == "yolo-det" and o.auto_exclude else []
+    plan.classes = plan_classes(plan.sources, folders + detector + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                 named=o.concepts, anchors=folders, max_contamination=o.max_contamination)
     if o.progress:                          # said before the draw, not only in the summary
         for note in plan.classes.notes():
             print(f"warning: {note}", file=sys.stderr)
     plan_unlabelled(plan, specs)
     prepare_positives(plan)
-    if o.format == "yolo-det" or o.synthetic:
-        ann = annotated_images(plan.positives.root, o.boxes, o.masks, None, o.box_format)
+    if ann is not None:
         plan.pos_boxes, plan.pos_masks = ann.boxes, ann.masks
         if o.format == "yolo-det":
             leave_out_unannotated(plan, ann.invalid)
