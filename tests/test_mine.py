@@ -112,6 +112,12 @@ def test_score_column_option_chooses_and_takes_the_highest_of_several(tmp_path):
     assert got.values == {"a.jpg": 0.7, "b.jpg": 0.4} and got.ignored == ["other"]
     with pytest.raises(NegmineError, match="no column 'bird'"):
         read_scores(scores, score_column="bird")
+    # a pool of cat and dog positives scored with a cat column only: ranking by it would keep the
+    # easiest negatives for dog, so it is refused, naming the class without a column
+    scores.write_text("path,other,cat\na.jpg,0.1,0.7\nb.jpg,0.5,0.1\n")
+    with pytest.raises(NegmineError, match="none for the positive class dog"):
+        read_scores(scores, classes=ScoreClasses(["cat", "dog"], ["other"]))
+    assert read_scores(scores, score_column="cat", classes=ScoreClasses(["cat", "dog"], ["other"])).values["a.jpg"] == 0.7
     scores.write_text("File,Other,Red Fox\na.jpg,0.9,0.1\nb.jpg,0.2,0.8\n")       # a negmine output's class red_fox
     got = read_scores(scores, classes=ScoreClasses(["red_fox"], ["other"]))
     assert got.values == {"a.jpg": 0.1, "b.jpg": 0.8} and (got.id_column, got.score_columns) == ("File", ["Red Fox"])

@@ -191,6 +191,15 @@ def read_scores(path: Path, id_column: str | None = None, score_column: str | No
                 raise _refuse(path, "has numeric columns that are not the pool's classes",
                               [names[k] for k in unknown], "--score-column",
                               f" beside the positive-class columns {', '.join(names[k] for k in per_class)}")
+            # every positive class needs its column: ranking by some would keep the easy negatives
+            # of the others (an image much like the missing class scores nothing there)
+            lacking = sorted(c for c in (classes.positive if classes else []) if _norm(c) not in
+                             {folded[k] for k in per_class})
+            if lacking:
+                raise NegmineError(
+                    f"--scores {path}: has per-class columns for {', '.join(names[k] for k in per_class)} but "
+                    f"none for the positive class{'es' if len(lacking) > 1 else ''} {', '.join(lacking)}; "
+                    "add a column per positive class, or name the ranking score with --score-column")
             cols, ignored = per_class, [names[k] for k in negative]
         else:
             others = [k for k in range(len(names)) if k != i and numeric(k)]
