@@ -176,6 +176,9 @@ def test_wnid_names_label_only_whole_folders_of_real_wnids(tmp_path):
     mixed = copy(imgs, tmp_path / "mixed")
     shutil.copy(RACCOONS[0], mixed / "holiday.jpg")                  # one file not named by wnid
     assert (open_source(SourceSpec(str(mixed))).codes < 0).all()
+    # the refusal names the file that kept the folder unlabelled, so it can be renamed or removed
+    r = sample("--positives", RACCOONS[0].parent, "--source", mixed, "--count", 2, "--out", tmp_path / "ds")
+    assert r.exit_code == 1 and "holiday.jpg (rename or remove them" in r.output, r.output
     fake = copy(imgs, tmp_path / "fake")
     shutil.copy(RACCOONS[0], fake / "n99999999_1.JPEG")              # not a WordNet noun synset
     assert (open_source(SourceSpec(str(fake))).codes < 0).all()

@@ -74,6 +74,13 @@ def unlabelled_mask(src) -> np.ndarray:
     return mask
 
 
+def _not_wnid_named(src) -> str:
+    odd = getattr(src, "wnid_misfits", [])
+    return ("they sit in no class folder and are not all named by ImageNet wnid (n01440764_*.JPEG)"
+            + (f"; the files that keep a wnid-named folder unlabelled: {', '.join(odd)} (rename or remove "
+               "them, and the rest are labelled by their wnid)" if odd else ""))
+
+
 def _reason(src, mask: np.ndarray) -> str:
     """Why a source's rows carry no label, in words (a clause)."""
     from negmine.sources.folder import FolderSource
@@ -88,9 +95,9 @@ def _reason(src, mask: np.ndarray) -> str:
             if not unlisted:
                 return "their metadata record has a null or empty label"
             return f"{unlisted} have no metadata record, the others a null or empty label"
-        return "they sit in no class folder and are not all named by ImageNet wnid (n01440764_*.JPEG)"
+        return _not_wnid_named(src)
     if isinstance(src, FolderSource):
-        return "they sit in no class folder and are not all named by ImageNet wnid (n01440764_*.JPEG)"
+        return _not_wnid_named(src)
     if isinstance(src, WebDatasetSource):
         return ("their samples have no .cls member nor a label field in .json; a .txt member, a caption in "
                 "most WebDatasets, is read as the label only with ?label=txt")

@@ -11,7 +11,7 @@ from negmine.sources import hub
 from negmine.images import is_image_file
 from negmine.sources.base import GENERIC_FOLDERS, Item, Source, SourceSpec, short_name
 from negmine.sources.labels import codes_from_values
-from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels
+from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels, wnid_misfits
 
 LINK_REASON = "link out of the folder (--follow-symlinks follows it)"
 
@@ -62,6 +62,7 @@ class FolderSource(Source):
                   for lab in labels]
         named = wnid_file_labels(self.paths, labels)
         self.labelled_by_wnid = labelled_by_wnid(labels, named)
+        self.wnid_misfits = wnid_misfits(self.paths, named)
         self.classes, self.codes = codes_from_values(named, None)
 
     @property

@@ -27,7 +27,7 @@ from negmine.sources import hub
 from negmine.sources.archive import (card_class_names, is_metadata, json_label, json_label_list, label_codes,
                                      list_label_codes, metadata_columns, unusable_summary)
 from negmine.sources.base import GENERIC_FOLDERS, IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
-from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels
+from negmine.sources.wnids import labelled_by_wnid, wnid_file_labels, wnid_misfits
 
 
 def _skipped(name: str) -> bool:
@@ -110,6 +110,7 @@ class ImageFolderSource(Source):
         # (datasets >= 5 drops them): what they show is unknown, so they carry no label
         self.unlisted: list[int] = []
         self.labelled_by_wnid = 0
+        self.wnid_misfits: list[str] = []
         if labels:
             values = [labels.get(p) for p in logical]
             self.unlisted = [i for i, p in enumerate(logical) if p not in self._recorded]
@@ -118,6 +119,7 @@ class ImageFolderSource(Source):
             values = [_folder_label(p, common) for p in logical]
             named = wnid_file_labels(logical, values)
             self.labelled_by_wnid = labelled_by_wnid(values, named)
+            self.wnid_misfits = wnid_misfits(logical, named)
             values = named
         names = card_class_names(card_text, tuple(x for x in (spec.label_column, self._label_key, "label") if x),
                                  spec.config)

@@ -56,6 +56,23 @@ def noun_offsets() -> frozenset[int]:
         return frozenset(int(line.split(b"\t", 1)[0]) for line in f.read().splitlines() if line.strip())
 
 
+def wnid_misfits(paths: Sequence[str], labels: Sequence[str | None], limit: int = 3) -> list[str]:
+    """The files that kept a folder of mostly wnid-named images unlabelled (names that break the
+    pattern, or wnids WordNet does not hold), at most `limit`: what a refusal names, so that a
+    user can rename or remove them instead of giving up the labels of the rest."""
+    folders: dict[str, list[str]] = {}
+    for p, lab in zip(paths, labels):
+        if lab is None:
+            folders.setdefault(posixpath.dirname(p), []).append(p)
+    out: list[str] = []
+    for files in folders.values():
+        matches = [WNID_FILE.match(posixpath.basename(p)) for p in files]
+        if sum(m is not None for m in matches) * 2 < len(files):
+            continue                              # not a wnid-named folder with a few odd files
+        out += [p for p, m in zip(files, matches) if m is None or int(m.group(1)[1:]) not in noun_offsets()]
+    return out[:limit]
+
+
 def labelled_by_wnid(before: Sequence[str | None], after: Sequence[str | None]) -> int:
     """How many images `wnid_file_labels` labelled (None before, a wnid after)."""
     return sum(1 for a, b in zip(before, after) if a is None and b is not None)
