@@ -196,7 +196,10 @@ class RayDistributor:
                 yield from self._get(pending.popleft())
         finally:
             for ref in pending:              # an error, or a caller that stopped early: drop the rest
-                ray.cancel(ref)
+                try:
+                    ray.cancel(ref)
+                except Exception:            # noqa: BLE001 - Ray already shut down (a generator closed late): nothing runs
+                    break
 
     def _get(self, ref: Any) -> list:
         from ray.exceptions import RayError, RayTaskError
