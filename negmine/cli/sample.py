@@ -230,7 +230,8 @@ def plan_text(p: dict, said: Container[str] = ()) -> str:
     """The dry run's plan for a person; `said`: warnings already printed on stderr, not repeated
     (a concept's note stays under the concept: it is the plan's account of that name)."""
     whence = "all cutouts, no pool" if p.get("pool") else f"from a pool of {p['pool_available']}"
-    lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives {whence}", classes_text(p["classes"]), count_table(p["splits"])]
+    lines = [x for x in (f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives {whence}",
+                         classes_text(p["classes"]), count_table(p["splits"])) if x]   # no pool: no classes
     notes = input_notes({"skipped": sum(1 for x in p.get("skipped_positives", []) if x.get("skipped")),
                           "duplicate_positives": p.get("duplicate_positives")}).strip("\n")
     if notes:

@@ -3,7 +3,8 @@
 `make_plan` scans and splits the positives (`prepare`), opens and checks the sources, plans the
 classes (`filters.overlap.plan_classes`), the unlabelled rows and --verified-absent, and the priority
 order of the draw and its --max-download fit (`order`). A pool that cannot be used is refused
-here, before any output exists.
+here, before any output exists. A run whose cutouts (--synthetic) supply every negative opens no
+pool at all (`pool_wanted`; `Plan.pool` says why).
 """
 
 from __future__ import annotations
