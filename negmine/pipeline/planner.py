@@ -13,9 +13,9 @@ import math
 import sys
 from dataclasses import replace
 
-from negmine.errors import NegmineError, PoolTooSmall
 import numpy as np
 
+from negmine.errors import NegmineError, PoolTooSmall
 from negmine.filters.overlap import ClassPlan, absence_groups, plan_classes
 from negmine.outputs.formats import check_class_name
 from negmine.pipeline.options import SampleOptions, Settings
@@ -26,7 +26,7 @@ from negmine.pipeline.prepare import (check_every_split, check_negative_class, l
 from negmine.positives import scan_positives
 from negmine.sampling.plan import negatives_needed
 from negmine.sources import DEFAULT_PRESET, SourceSpec, budget, open_sources
-from negmine.synthetic.command import annotated_images
+from negmine.synthetic.command import Annotated, annotated_images
 from negmine.synthetic.cutout import box_region_reason
 
 
@@ -104,7 +104,7 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
     return plan
 
 
-def cuttable(plan: Plan, ann) -> int:
+def cuttable(plan: Plan, ann: Annotated) -> int:
     """The positives still in `plan.positives` that can be cut out (`ann`: synthetic.command.Annotated):
     those with an object box or a mask file, less those whose boxes leave no usable cutout by
     their geometry alone (`cutout.box_region_reason`: the region would cover too much of the image),
@@ -120,7 +120,7 @@ def cuttable(plan: Plan, ann) -> int:
     return n
 
 
-def pool_wanted(plan: Plan, ann) -> bool:
+def pool_wanted(plan: Plan, ann: Annotated | None) -> bool:
     """Whether the run draws from a pool: False only when the cutouts of the annotated positives
     found (`ann`: synthetic.command.Annotated, None without --synthetic) supply every negative
     (`pool_target` 0). Then `plan.pool` says why no pool is opened (plan summary, negmine.json);
