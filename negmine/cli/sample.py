@@ -183,6 +183,8 @@ def summary_text(s: dict, said: Container[str] = ()) -> str:
     warn = "".join(f"\nwarning: {w}" for w in s.get("warnings", []) if w not in said)
     warn += "".join(f"\nnote: {u['source']}: {u['rows']} of its {u['of']} images carry no label and were left out "
                     "(--allow-unlabelled draws them)" for u in s.get("unlabelled", []) if not u["drawn"])
+    if s.get("pool"):
+        warn += f"\nnote: {s['pool']['reason']} (not opened: {', '.join(s['pool']['not_opened'])})"
     pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
     pushed += (f"\nreport: {s['report']}" if s.get("report")
                else report_hint(s["out"]))
@@ -227,8 +229,9 @@ def size_text(n: int) -> str:
 def plan_text(p: dict, said: Container[str] = ()) -> str:
     """The dry run's plan for a person; `said`: warnings already printed on stderr, not repeated
     (a concept's note stays under the concept: it is the plan's account of that name)."""
-    lines = [f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives from a pool of "
-             f"{p['pool_available']}", classes_text(p["classes"]), count_table(p["splits"])]
+    whence = "all cutouts, no pool" if p.get("pool") else f"from a pool of {p['pool_available']}"
+    lines = [x for x in (f"plan (dry run, seed {p['seed']}): {p['negatives_needed']} negatives {whence}",
+                         classes_text(p["classes"]), count_table(p["splits"])) if x]   # no pool: no classes
     notes = input_notes({"skipped": sum(1 for x in p.get("skipped_positives", []) if x.get("skipped")),
                           "duplicate_positives": p.get("duplicate_positives")}).strip("\n")
     if notes:

@@ -52,7 +52,7 @@ def summarize(out: Path, display: Path | None = None) -> dict:
         ratio[s] = round(neg / pos, 3) if pos else None
     neg = [r for r in rows if r["role"] == "negative"]
     by_source = Counter(r.get("source") or "?" for r in neg)
-    by_class = Counter((r.get("source") or "?", pretty(r.get("label")) or r.get("file") or "?") for r in neg)
+    by_class = Counter((r.get("source") or "?", _shown(r)) for r in neg)
     ordered = sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0]))
     reasons = Counter(_reason_kind(x.get("reason", "")) for x in rejects)
     classes = record.get("classes") or {}
@@ -192,6 +192,15 @@ def content_audit(out: Path, rows: list[dict], model: str | None = None, top: in
     for x in audit["flagged"] + audit["highest_scoring"]:
         x["label"] = label.get(x["path"])
     return audit
+
+
+def _shown(r: dict) -> str:
+    """What a negative shows, by its manifest row: its source label, or for a cutout of a positive
+    (`sample --synthetic`, no `label`) the background of that positive class's photo."""
+    of = (r.get("cutout") or {}).get("background_of") if isinstance(r.get("cutout"), dict) else None
+    if of:
+        return f"background of {pretty(of)}"
+    return pretty(r.get("label")) or r.get("file") or "?"
 
 
 def write_report(out: Path, *, seed: int | None = None, per_class: bool = False, count: int = 48,

@@ -2,7 +2,8 @@
 
     options.py   SampleOptions and check_options -> Settings (every option checked before any read)
     plan.py      Plan: everything decided before anything is written
-    planner.py   make_plan -> Plan: positives scanned, sources opened and checked, class plan,
+    planner.py   make_plan -> Plan: positives scanned, sources opened and checked (none when
+                 --synthetic cutouts supply every negative), class plan,
                  unlabelled rows, --verified-absent; with prepare.py (which positives, their splits)
                  and order.py (the draw's priority order, --max-download fit)
     plan_summary.py  what the plan says (--dry-run's output; notes the run's summary repeats)

@@ -43,13 +43,22 @@ class DrawNegatives:
         when fewer pass the filters, unless --allow-short."""
         plan, writer = ctx.plan, ctx.writer
         opts = plan.opts
-        self.content = self._content_check(ctx) if opts.content_check else None
+        # no pool opened (every negative a cutout): nothing to score, nothing to draw
+        self.content = self._content_check(ctx) if opts.content_check and plan.pool is None else None
         written = Counter(r["class"] for r in ctx.rows if r["role"] == "positive")
         synthetic = sum(1 for r in ctx.rows if r["role"] == "negative")
         # --ratio and --balanced count the positives written: a positive that failed to encode is not one
         plan.needed = negatives_needed([written[c] for c in plan.positives.classes] or [0], ratio=opts.ratio,
                                        balanced=opts.balanced, count=opts.count)
         self.target = plan.needed - synthetic
+        if plan.pool is not None:
+            self.short = self.target > 0
+            if self.short and not opts.allow_short:
+                raise PoolTooSmall(f"{self.target} of the {plan.needed} negatives could not be cut out (see "
+                                   "rejects.jsonl) and no pool was opened (every negative was planned as a "
+                                   "cutout); pass --allow-short to keep fewer, or lower --synthetic to draw "
+                                   "the rest from a pool", synthetic, plan.needed)
+            return StageOutput()
         self.accepted, self.dropped = self._draw(ctx, self.target)
         self.short = len(self.accepted) < self.target
         if self.short and not opts.allow_short:

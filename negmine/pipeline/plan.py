@@ -26,6 +26,8 @@ class Plan:
     settings: Settings
     positives: Positives | None = None
     sources: list[Source] = field(default_factory=list)
+    # None: the pool was opened (`sources`); else why none was: {"used": False, "reason", "not_opened"}
+    pool: dict | None = None
     classes: ClassPlan | None = None
     # unlabelled rows (negmine.filters.unlabelled): per source UnlabelledRows or None; rows left out
     unlabelled: list = field(default_factory=list)

@@ -52,6 +52,7 @@ def plan_summary(plan: Plan) -> dict:
         "seed": plan.seed, "negatives_needed": plan.needed, "pool_available": plan.available, "io": io,
         "positives": {c: len(f) for c, f in plan.positives.classes.items()},
         "splits": splits, "sources": [s.describe() for s in plan.sources],
+        **({"pool": plan.pool} if plan.pool else {}),
         "draw": {sid: dict(sorted(c.items())) for sid, c in per_source.items()},
         "classes": plan.classes.report(),
         "duplicate_positives": plan.pos_groups, "skipped_positives": plan.pos_rejects,
@@ -59,7 +60,7 @@ def plan_summary(plan: Plan) -> dict:
     if budget.used() is not None:
         out["hub_planning"] = budget.used()
     out["notes"] = [x for x in (s.partial_note() for s in plan.sources) if x] + (
-        [plan.fit_note] if plan.fit_note else [])
+        [plan.fit_note] if plan.fit_note else []) + ([pool_line(plan.pool)] if plan.pool else [])
     warns, notes = unlabelled_lines(plan)
     say(warns, plan.opts.progress)
     out["notes"] += notes + links_lines(plan)
@@ -83,6 +84,11 @@ def plan_summary(plan: Plan) -> dict:
         near = sum(1 for s in plan.order_stratum[:n].tolist() if plan.order_near[s])
         out["near"] = {"fraction": plan.opts.near, "planned": near, "levels": plan.near_levels}
     return out
+
+
+def pool_line(pool: dict) -> str:
+    """One line saying why a run opened no pool (`Plan.pool`), naming the sources not opened."""
+    return f"{pool['reason']} (not opened: {', '.join(pool['not_opened'])})"
 
 
 def unlabelled_lines(plan: Plan, taken: list | None = None) -> tuple[list[str], list[str]]:

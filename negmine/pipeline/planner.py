@@ -3,7 +3,8 @@
 `make_plan` scans and splits the positives (`prepare`), opens and checks the sources, plans the
 classes (`filters.overlap.plan_classes`), the unlabelled rows and --verified-absent, and the priority
 order of the draw and its --max-download fit (`order`). A pool that cannot be used is refused
-here, before any output exists.
+here, before any output exists. A run whose cutouts (--synthetic) supply every negative opens no
+pool at all (`pool_wanted`; `Plan.pool` says why).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import math
 import sys
 from dataclasses import replace
 
+import numpy as np
+
 from negmine.errors import NegmineError, PoolTooSmall
-from negmine.filters.overlap import absence_groups, plan_classes
+from negmine.filters.overlap import ClassPlan, absence_groups, plan_classes
 from negmine.outputs.formats import check_class_name
 from negmine.pipeline.options import SampleOptions, Settings
 from negmine.pipeline.order import fit_download, plan_order
@@ -22,8 +25,9 @@ from negmine.pipeline.prepare import (check_every_split, check_negative_class, l
                                       prepare_positives)
 from negmine.positives import scan_positives
 from negmine.sampling.plan import negatives_needed
-from negmine.sources import SourceSpec, budget, open_sources
-from negmine.synthetic.command import annotated_images
+from negmine.sources import DEFAULT_PRESET, SourceSpec, budget, open_sources
+from negmine.synthetic.command import Annotated, annotated_images
+from negmine.synthetic.cutout import box_region_reason
 
 
 def release_freed_memory() -> None:
@@ -58,27 +62,17 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
     check_every_split(plan, {c: len(f) for c, f in plan.positives.classes.items()})   # before any hashing
     # the pool is opened and its labels checked before the positives are hashed, so a pool that
     # cannot be used is refused before any work; `want` (which WebDataset shards are indexed) is
-    # counted on the positives found, an upper bound of those written
+    # counted on the positives found, an upper bound of those written. A run whose cutouts supply
+    # every negative draws nothing from a pool, so it opens none (`pool_wanted`)
     specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
              for s in o.sources]
-    plan.sources = open_sources(specs, o.progress, o.follow_symlinks, seed=plan.seed,
-                                want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
-                                                      balanced=o.balanced, count=o.count))
     ann = annotated_images(plan.positives.root, o.boxes, o.masks, None, o.box_format) \
-        if o.format == "yolo-det" or o.synthetic else None
-    folders = list(plan.positives.labels.values()) if o.auto_exclude else []
-    # a detector learns every class its labels name (data.yaml's names): a background showing any
-    # of them would teach "no object here", so they are kept out of the pool as the folders are
-    detector = sorted({b.label for bs in ann.boxes.values() for b in bs if b.label} - set(folders)) \
-        if ann is not None and o.format == "yolo-det" and o.auto_exclude else []
-    plan.classes = plan_classes(plan.sources, folders + detector + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
-                                named=o.concepts, anchors=folders, max_contamination=o.max_contamination)
-    if o.progress:                          # said before the draw, not only in the summary
-        for note in plan.classes.notes():
-            print(f"warning: {note}", file=sys.stderr)
-    plan_unlabelled(plan, specs)
+        if o.synthetic or o.format == "yolo-det" else None
+    if pool_wanted(plan, ann if o.synthetic else None):
+        open_pool(plan, specs, ann)
     prepare_positives(plan)
-    if ann is not None:
+    if o.format == "yolo-det" or o.synthetic:
+        ann = ann or annotated_images(plan.positives.root, o.boxes, o.masks, None, o.box_format)
         plan.pos_boxes, plan.pos_masks = ann.boxes, ann.masks
         if o.format == "yolo-det":
             leave_out_unannotated(plan, ann.invalid)
@@ -91,20 +85,87 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
     check_negative_class(plan, plan.needed)
     plan.synthetic_target = 0
     if o.synthetic:
-        annotated = len({k for k, v in plan.pos_boxes.items() if v} | set(plan.pos_masks))
         # at most one cutout per annotated positive; what they cannot supply comes from the pool
-        plan.synthetic_target = min(annotated, int(math.floor(o.synthetic * plan.needed + 0.5)))
+        plan.synthetic_target = min(cuttable(plan, ann),
+                                    int(math.floor(o.synthetic * plan.needed + 0.5)))
     plan.pool_target = plan.needed - plan.synthetic_target
-    plan_verified_absent(plan)
-    plan_order(plan)
-    if o.max_download is not None:
-        fit_download(plan, o.max_download)
+    if plan.pool_target > 0 and plan.pool is not None:
+        # fewer positives than found can be cut (unreadable, dropped duplicates): the pool is needed after all
+        open_pool(plan, specs, ann)
+    if plan.pool is None:
+        plan_verified_absent(plan)
+        plan_order(plan)
+        if o.max_download is not None:
+            fit_download(plan, o.max_download)
     release_freed_memory()
     if plan.available < plan.pool_target and not o.allow_short:
         raise PoolTooSmall(f"the pool has only {plan.available} images after excluding overlapping classes, "
                            f"{plan.pool_target} negatives needed from it; add a source, lower --ratio/--count, "
                            "or pass --allow-short", plan.available, plan.pool_target)
     return plan
+
+
+def cuttable(plan: Plan, ann: Annotated) -> int:
+    """The positives still in `plan.positives` that can be cut out (`ann`: synthetic.command.Annotated):
+    those with an object box or a mask file, less those whose boxes leave no usable cutout by
+    their geometry alone (`cutout.box_region_reason`: the region would cover too much of the image),
+    which the synthetic stage would skip with that reason."""
+    cut = plan.settings.cutout
+    n = 0
+    for f in (f for fs in plan.positives.classes.values() for f in fs):
+        if f.rel in ann.masks:
+            n += 1
+        elif ann.boxes.get(f.rel):
+            size = (ann.sizes or {}).get(f.rel)
+            n += size is None or box_region_reason(ann.boxes[f.rel], *size, cut) is None
+    return n
+
+
+def pool_wanted(plan: Plan, ann: Annotated | None) -> bool:
+    """Whether the run draws from a pool: False only when the cutouts of the annotated positives
+    found (`ann`: synthetic.command.Annotated, None without --synthetic) supply every negative
+    (`pool_target` 0). Then `plan.pool` says why no pool is opened (plan summary, negmine.json);
+    `make_plan` opens the pool after all when fewer positives than found can be cut."""
+    o = plan.opts
+    if ann is None:
+        return True
+    needed = negatives_needed(plan.positives.sizes or [0], ratio=o.ratio, balanced=o.balanced, count=o.count)
+    cut = min(cuttable(plan, ann), int(math.floor(o.synthetic * needed + 0.5)))
+    if needed - cut > 0:
+        return True
+    given = [s.location for s in o.sources]
+    plan.pool = {"used": False,
+                 "reason": f"every negative is a cutout of an annotated positive (--synthetic {o.synthetic:g}): "
+                           "nothing is drawn from a pool, so none was opened",
+                 "not_opened": given or [DEFAULT_PRESET]}
+    plan.sources, plan.unlabelled, plan.unlabelled_masks = [], [], []
+    plan.classes = ClassPlan([], [], max_contamination=o.max_contamination)
+    plan.order_row, plan.order_src, plan.order_stratum = (np.zeros(0, np.int64), np.zeros(0, np.int16),
+                                                           np.zeros(0, np.int16))
+    return False
+
+
+def open_pool(plan: Plan, specs: list[SourceSpec], ann: Annotated | None = None) -> None:
+    """Open the sources (`specs`; the default preset when none), check their labels and plan the
+    classes they keep out and their unlabelled rows: the positive folders' concepts, `--exclude`,
+    and for `--format yolo-det` every class the annotations (`ann`) name. Raises NegmineError for a
+    pool that cannot be used."""
+    o = plan.opts
+    plan.pool = None
+    plan.sources = open_sources(specs, o.progress, o.follow_symlinks, seed=plan.seed,
+                                want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
+                                                      balanced=o.balanced, count=o.count))
+    folders = list(plan.positives.labels.values()) if o.auto_exclude else []
+    # a detector learns every class its labels name (data.yaml's names): a background showing any
+    # of them would teach "no object here", so they are kept out of the pool as the folders are
+    detector = sorted({b.label for bs in ann.boxes.values() for b in bs if b.label} - set(folders)) \
+        if ann is not None and o.format == "yolo-det" and o.auto_exclude else []
+    plan.classes = plan_classes(plan.sources, folders + detector + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+                                named=o.concepts, anchors=folders, max_contamination=o.max_contamination)
+    if o.progress:                          # said before the draw, not only in the summary
+        for note in plan.classes.notes():
+            print(f"warning: {note}", file=sys.stderr)
+    plan_unlabelled(plan, specs)
 
 
 def plan_unlabelled(plan: Plan, specs: list[SourceSpec]) -> None:

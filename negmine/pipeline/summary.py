@@ -39,6 +39,7 @@ def write_summary(ctx: RunContext, negatives: DrawNegatives, synthetic: int, t0:
         "near": sum(1 for c in accepted if c.near) if opts.near else None,
         "hash": plan.hash_kind, "hash_distance": opts.hash_distance,
         "sources": [s.describe() for s in plan.sources],
+        **({"pool": plan.pool} if plan.pool else {}),
         "skipped": sum(1 for r in rejects if r.get("skipped")),
         "duplicate_positives": groups_with_splits(plan.pos_groups, rows),
         "excluded_classes": {sc.source.id: [sum(v.excluded for v in sc.verdicts), len(sc.verdicts)]

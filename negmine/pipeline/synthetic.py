@@ -59,9 +59,12 @@ class MakeSynthetic:
                 writer.write_bytes(rel, c.data)
                 rows.append(manifest_row(
                     path=rel, split=split, **{"class": plan.negative_class}, role="negative",
-                    source=str(plan.positives.root), file=k, label=pos_row[k]["label"],
+                    # no `label`: it would say the negative shows the positive class; it shows that
+                    # photo's background, which `background_of` names
+                    source=str(plan.positives.root), file=k, label=None,
                     sha256=hashlib.sha256(c.data).hexdigest(), width=c.width, height=c.height, reencoded=True,
                     cutout={"boxes": c.boxes, "region": c.region, "fill": c.fill, "seed": c.seed,
-                            "margin": cut.margin, "region_area": c.region_area}))
+                            "margin": cut.margin, "region_area": c.region_area,
+                            "background_of": pos_row[k]["label"]}))
                 journal.append({"t": "syn", "file": k, "row": rows[-1]})
         return StageOutput(rows, rejects)

@@ -28,7 +28,7 @@ from negmine.engine.distribute import ENGINE_OPTIONS, make_distributor
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 from negmine.outputs.manifest import write_outputs
-from negmine.synthetic.objects import image_frame, resolve
+from negmine.synthetic.objects import image_frame, resolve, upright_size
 from negmine.positives import images_under
 from negmine.outputs.writers import Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
 
@@ -46,6 +46,7 @@ class Annotated(NamedTuple):
     masks: dict[str, Path]           # mask PNG per image
     invalid: dict[str, str]          # annotated images left out, with the reason (a bad box, a wrong frame)
     classes: ObjectClasses | None = None   # with `classes`: which annotation names were removed, and why
+    sizes: dict | None = None        # annotated images with boxes: (width, height) upright, from the header
 
 
 def annotated_images(images: Path, boxes: Path | None, masks: Path | None, classes: list[str] | None,
@@ -69,6 +70,7 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
     found: dict[str, list[Box]] = {}
     invalid: dict[str, str] = {}
     chosen = None
+    sizes: dict[str, tuple[int, int]] = {}
     if boxes is not None:
         raw = load_boxes(Path(boxes), fmt, image_keys=keys)
         matched = match_images(raw, keys)
@@ -82,7 +84,12 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
             matched = {k: [b for b in v if chosen.removes(b.label)] for k, v in matched.items()}
         for k, bxs in matched.items():
             try:
-                found[k] = resolve(bxs, *_frame(root / k)) if bxs else []
+                if bxs:
+                    (w, h), orientation = _frame(root / k)
+                    found[k] = resolve(bxs, (w, h), orientation)
+                    sizes[k] = upright_size(w, h, orientation)
+                else:
+                    found[k] = []
             except ImageRejected as exc:
                 invalid[k] = str(exc)
     mask_files: dict[str, Path] = {}
@@ -93,7 +100,7 @@ def annotated_images(images: Path, boxes: Path | None, masks: Path | None, class
         # paired like label files: the mask tree mirrors the image tree, never a stem from another folder
         pngs = {p.relative_to(mroot).with_suffix("").as_posix(): [p] for p in sorted(mroot.rglob("*.png"))}
         mask_files = {k: ps[0] for k, ps in match_images(pngs, keys).items()}
-    return Annotated(root, keys, found, mask_files, invalid, chosen)
+    return Annotated(root, keys, found, mask_files, invalid, chosen, sizes)
 
 
 def _frame(path: Path) -> tuple[tuple[int, int], int]:

@@ -159,6 +159,33 @@ def region_mask(rgb: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_ma
     return _dilate(shapes, _margin_px(boxes, margin))
 
 
+def _region_reason(mask: np.ndarray, opts: CutoutOptions) -> str | None:
+    """Why a region (h x w bool) leaves no usable negative: it covers too much of the image, or
+    too little background is left outside it; None when it is usable."""
+    cover = mask.mean()
+    if cover > opts.max_cover:
+        return f"region covers {cover:.0%} of the image (more than --max-cover {opts.max_cover:.0%})"
+    if (~mask).sum() < opts.min_background:
+        return "too little background left outside the region"
+    return None
+
+
+def box_region_reason(boxes: list[Box], w: int, h: int, opts: CutoutOptions) -> str | None:
+    """Before any pixel is read: why `cutout` would refuse an image of `w` x `h` upright pixels with
+    these objects (upright frame, as `objects.resolve` gives them), as far as the geometry decides it:
+    with region "box" (and no --masks file) the region is the boxes grown by the margin plus their
+    polygon/RLE shapes, so `cutout`'s own checks (`_region_reason`) give the same answer here.
+    None when the geometry allows a cutout, or (region "mask") when only the pixels can tell."""
+    if opts.region != "box":
+        return None
+    clipped = [c for c in (b.clip(w, h) for b in boxes) if c is not None]
+    if not clipped:
+        return "no annotated object inside the image"
+    margin = parse_margin(opts.margin)
+    mask = box_mask([_grow(b, margin, w, h) for b in clipped], w, h) | _shapes(clipped, w, h, None)
+    return _region_reason(mask, opts)
+
+
 def uncovered(mask: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mask: np.ndarray | None) -> int:
     """Object pixels (margin included) the region leaves: 0 for a correct region. Each object is
     its box grown by the margin (region box) or its annotated silhouette dilated by the margin
@@ -303,11 +330,9 @@ def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
     left = uncovered(mask, clipped, opts, given_mask)
     if left:       # a negative that still shows part of the object is worse than none
         raise ImageRejected(f"the region misses {left} object pixels (a bug: please report it)")
-    cover = mask.mean()
-    if cover > opts.max_cover:
-        raise ImageRejected(f"region covers {cover:.0%} of the image (more than --max-cover {opts.max_cover:.0%})")
-    if (~mask).sum() < opts.min_background:
-        raise ImageRejected("too little background left outside the region")
+    reason = _region_reason(mask, opts)
+    if reason:
+        raise ImageRejected(reason)
     # the fill is chosen on its own stream, so (fill, seed) alone reproduces the pixels
     fill = opts.fills[int(np.random.default_rng([seed, 1]).integers(len(opts.fills)))]
     rng = np.random.default_rng(seed)
