@@ -1,11 +1,36 @@
-"""Progress bars: tqdm on stderr (`tqdm.auto`, so notebooks get widgets), imported only when a bar
+"""Progress on stderr: tqdm bars (`tqdm.auto`, so notebooks get widgets), imported only when a bar
 is shown: importing tqdm costs ~0.1 s (it looks its own version up in the installed packages),
-which a --quiet run need not pay."""
+which a --quiet run need not pay; and warnings said while a run goes (`warn`), remembered so that
+the summary printed at the end does not say them twice (`warnings_said`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+_said: set[str] | None = None        # the warnings printed inside the innermost `warnings_said`
+
+
+def warn(text: str, show: bool = True) -> None:
+    """Print ``warning: text`` on stderr now (unless `show` is False: --quiet), before the work it
+    concerns, and remember it for `warnings_said`."""
+    if show:
+        print(f"warning: {text}", file=sys.stderr, flush=True)
+        if _said is not None:
+            _said.add(text)
+
+
+@contextmanager
+def warnings_said() -> Iterator[set[str]]:
+    """The set of warnings `warn` prints while the block runs: a summary printed after it skips them."""
+    global _said
+    outer, _said = _said, set()
+    try:
+        yield _said
+    finally:
+        _said = outer
 
 
 class _Silent:

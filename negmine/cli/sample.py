@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from collections.abc import Container
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import click
 
 from negmine.cli.common import (CONCEPT_HELP, OUT, classes_text, emit, engine_options, handle_errors,
                                 parse_concepts, parse_size, quiet_hub, report_hint)
+from negmine.progress import warnings_said
 
 
 @click.command()
@@ -137,33 +136,12 @@ def sample(sources, quiet, as_json, **kw) -> None:
         if not quiet:
             click.echo(f"seed: {kw['seed']} (pass --seed {kw['seed']} to repeat this run)", err=True)
     opts = SampleOptions(sources=[SourceSpec.parse(s) for s in sources], progress=not quiet, **kw)
-    said = SaidOnStderr(sys.stderr)
-    with contextlib.redirect_stderr(said):
+    with warnings_said() as said:
         summary = run_sample(opts)
     if summary.get("dry_run"):
-        emit(summary, as_json, plan_text(summary, said.warnings))
+        emit(summary, as_json, plan_text(summary, said))
     else:
-        emit(summary, as_json, summary_text(summary, said.warnings))
-
-
-class SaidOnStderr:
-    """sys.stderr while a run goes, remembering the `warning: ...` lines the run printed there (the
-    plan's, before the draw): the summary then prints each warning once. Everything else is the
-    stream's own (progress bars included)."""
-
-    def __init__(self, stream):
-        self._stream = stream
-        self._line = ""
-        self.warnings: set[str] = set()
-
-    def write(self, text: str) -> int:
-        # progress bars redraw one line with \r: only the text after the last one is a line's start
-        *done, self._line = (self._line + text).rsplit("\r", 1)[-1].split("\n")
-        self.warnings.update(x[len("warning: "):] for x in done if x.startswith("warning: "))
-        return self._stream.write(text)
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
+        emit(summary, as_json, summary_text(summary, said))
 
 
 def count_table(counts: dict[str, dict[str, int]]) -> str:

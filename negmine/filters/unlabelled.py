@@ -28,12 +28,12 @@ its share is "unknown", and so is the total when no positive can be estimated.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from negmine.errors import UnlabelledPool
+from negmine.progress import warn
 
 ASSUMPTION = ("assumes the pool's photos are like ImageNet-1k's: share of the 50,000 ImageNet-1k validation "
               "images that are of, or per ImageNet-ReaL show, a class a positive covers")
@@ -213,6 +213,5 @@ def left_out_line(u: UnlabelledRows) -> str:
 
 def say(lines: list[str], show: bool) -> None:
     """The warnings on stderr as the plan is made (before the draw), unless quiet."""
-    if show:
-        for line in lines:
-            print(f"warning: {line}", file=sys.stderr, flush=True)
+    for line in lines:
+        warn(line, show)

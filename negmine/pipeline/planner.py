@@ -10,7 +10,6 @@ pool at all (`pool_wanted`; `Plan.pool` says why).
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -24,6 +23,7 @@ from negmine.pipeline.plan import Plan
 from negmine.pipeline.prepare import (check_every_split, check_negative_class, leave_out_unannotated,
                                       prepare_positives)
 from negmine.positives import scan_positives
+from negmine.progress import warn
 from negmine.sampling.plan import negatives_needed
 from negmine.sources import DEFAULT_PRESET, SourceSpec, budget, open_sources
 from negmine.synthetic.command import Annotated, annotated_images
@@ -162,9 +162,8 @@ def open_pool(plan: Plan, specs: list[SourceSpec], ann: Annotated | None = None)
         if ann is not None and o.format == "yolo-det" and o.auto_exclude else []
     plan.classes = plan_classes(plan.sources, folders + detector + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
                                 named=o.concepts, anchors=folders, max_contamination=o.max_contamination)
-    if o.progress:                          # said before the draw, not only in the summary
-        for note in plan.classes.notes():
-            print(f"warning: {note}", file=sys.stderr)
+    for note in plan.classes.notes():       # said before the draw, not only in the summary
+        warn(note, o.progress)
     plan_unlabelled(plan, specs)
 
 
