@@ -14,20 +14,14 @@ the run says so; `--concept NAME=WNID_OR_LEMMA` says what such a name means, and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from negmine.errors import NegmineError
-from negmine.filters.taxonomy import Taxonomy
+from negmine.filters.taxonomy import Taxonomy, name_key
 from negmine.filters.concepts import UnplacedName, judge_classes, resolve_concepts
 
 NO_NAME = "(no class)"        # how a box without a class name is listed
-
-
-def _key(name: str) -> str:
-    """A name as taxonomy compares names: case, spaces, '-' and '_' aside."""
-    return re.sub(r"[\s\-_]+", "_", name.strip().lower()).strip("_")
 
 
 @dataclass
@@ -97,16 +91,16 @@ def judge_object_classes(terms: Iterable[str], labels: Iterable[str | None],
         counts[name] = counts.get(name, 0) + 1
     names = sorted(n for n in counts if n != NO_NAME)
     named = dict(named or {})
-    term_keys, name_keys = {_key(t) for t in terms}, {_key(n): n for n in names}
+    term_keys, name_keys = {name_key(t) for t in terms}, {name_key(n): n for n in names}
     for k in named:
-        if _key(k) not in term_keys and _key(k) not in name_keys:
+        if name_key(k) not in term_keys and name_key(k) not in name_keys:
             raise UnplacedName(f"--concept {k!r}: no --classes name or annotation class is called that "
                                f"(--classes: {', '.join(repr(t) for t in terms)})")
     tax = Taxonomy.load()
-    concepts, literal = resolve_concepts(terms, tax, named={k: v for k, v in named.items() if _key(k) in term_keys},
+    concepts, literal = resolve_concepts(terms, tax, named={k: v for k, v in named.items() if name_key(k) in term_keys},
                                          labels=names)
     # an annotation name --concept explains is judged by what it was said to mean
-    said = {name_keys[_key(k)]: v for k, v in named.items() if _key(k) not in term_keys}
+    said = {name_keys[name_key(k)]: v for k, v in named.items() if name_key(k) not in term_keys}
     for name, target in said.items():
         if tax.from_wnid(target) is None and not tax.lookup(target):
             raise UnplacedName(f"--concept {name}={target}: {target!r} is neither a WordNet noun nor a wnid")
