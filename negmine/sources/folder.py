@@ -62,7 +62,8 @@ class FolderSource(Source):
                   for lab in labels]
         named = wnid_file_labels(self.paths, labels)
         self.labelled_by_wnid = labelled_by_wnid(labels, named)
-        self.wnid_misfits = wnid_misfits(self.paths, named)
+        # only for a source refused as unlabelled (a second pass over every name: not on a labelled pool's path)
+        self.wnid_misfits = wnid_misfits(self.paths, named) if not any(named) else []
         self.classes, self.codes = codes_from_values(named, None)
 
     @property

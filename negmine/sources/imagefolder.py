@@ -119,7 +119,8 @@ class ImageFolderSource(Source):
             values = [_folder_label(p, common) for p in logical]
             named = wnid_file_labels(logical, values)
             self.labelled_by_wnid = labelled_by_wnid(values, named)
-            self.wnid_misfits = wnid_misfits(logical, named)
+            # only for a source refused as unlabelled (a second pass over every name)
+            self.wnid_misfits = wnid_misfits(logical, named) if not any(named) else []
             values = named
         names = card_class_names(card_text, tuple(x for x in (spec.label_column, self._label_key, "label") if x),
                                  spec.config)
