@@ -29,7 +29,9 @@ def reached(what: str = "journal") -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
-    folder, _, nth = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "1")
+    folder, sep, nth = spec.rpartition(":")
+    if not (sep and nth.isdigit()):
+        folder, nth = spec, "1"
     _count += 1
     if _count != int(nth):
         return
