@@ -110,6 +110,20 @@ def read_manifest(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
 
 
+def read_negatives(out: Path) -> list[dict]:
+    """The manifest rows of an output's negatives."""
+    return [r for r in read_manifest(out) if r["role"] == "negative"]
+
+
+def read_rejects(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+
+
+def read_record(out: Path) -> dict:
+    """negmine.json of an output."""
+    return json.loads((out / "negmine.json").read_text())
+
+
 @pytest.fixture
 def hub_server(monkeypatch, tmp_path_factory):
     """A local Hub (tests/hub_server.py) that the real huggingface_hub client talks to, online.

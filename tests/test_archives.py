@@ -5,7 +5,6 @@ or recorded as a skip with its reason; never a traceback, never a staging folder
 
 import hashlib
 import io
-import json
 import struct
 import tarfile
 import zipfile
@@ -17,7 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, install_in_hf_cache, read_manifest
+from conftest import SHARED, install_in_hf_cache
+from conftest import read_negatives as negatives
+from conftest import read_record as record
+from conftest import read_rejects as rejects
 from negmine.cli import cli
 
 PHOTOS = sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"), key=lambda p: (p.stat().st_size, p.name))
@@ -38,18 +40,6 @@ def sample(*args, ok: bool = True):
         assert r.exit_code == 0, r.output + repr(r.exception)
     assert "Traceback" not in r.output
     return r
-
-
-def negatives(out: Path) -> list[dict]:
-    return [r for r in read_manifest(out) if r["role"] == "negative"]
-
-
-def rejects(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
-
-
-def record(out: Path) -> dict:
-    return json.loads((out / "negmine.json").read_text())
 
 
 def no_staging(out: Path) -> bool:

@@ -14,7 +14,10 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import install_in_hf_cache, jpeg_bytes, read_manifest
+from conftest import install_in_hf_cache, jpeg_bytes
+from conftest import read_negatives as negatives
+from conftest import read_record as record
+from conftest import read_rejects as rejects
 from negmine.cli import cli
 
 
@@ -65,18 +68,6 @@ def card(names: list[str], feature: str = "cls") -> str:
     listed = "".join(f"          '{i}': {n}\n" for i, n in enumerate(names))
     return (f"---\nlicense: cc-by-4.0\ndataset_info:\n  features:\n  - name: jpg\n    dtype: image\n"
             f"  - name: {feature}\n    dtype:\n      class_label:\n        names:\n{listed}---\n# test\n")
-
-
-def negatives(out: Path) -> list[dict]:
-    return [r for r in read_manifest(out) if r["role"] == "negative"]
-
-
-def rejects(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
-
-
-def record(out: Path) -> dict:
-    return json.loads((out / "negmine.json").read_text())
 
 
 # -- WebDataset ----------------------------------------------------------------------------------

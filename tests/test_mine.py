@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SHARED, read_manifest
+from conftest import read_negatives as negatives
 from multilabel_pools import make_multilabel_pool
 from negmine.cli import cli
 from negmine.errors import NegmineError
@@ -41,10 +42,6 @@ def round1(tmp_path, raccoons) -> Path:
                "--workers", 1, "-q", "-o", out)
     assert r.exit_code == 0, r.output
     return out
-
-
-def negatives(out: Path) -> list[dict]:
-    return [r for r in read_manifest(out) if r["role"] == "negative"]
 
 
 def test_per_class_columns_rank_by_the_positive_class(tmp_path, round1):
