@@ -71,8 +71,7 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
     if pool_wanted(plan, ann if o.synthetic else None):
         open_pool(plan, specs, ann)
     prepare_positives(plan)
-    if o.format == "yolo-det" or o.synthetic:
-        ann = ann or annotated_images(plan.positives.root, o.boxes, o.masks, None, o.box_format)
+    if ann is not None:                     # read above, for yolo-det or --synthetic
         plan.pos_boxes, plan.pos_masks = ann.boxes, ann.masks
         if o.format == "yolo-det":
             leave_out_unannotated(plan, ann.invalid)
