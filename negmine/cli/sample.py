@@ -24,9 +24,12 @@ from negmine.progress import warnings_said
                    "&image=COL. Default: the imagenet-1k-256 preset.")
 @click.option("--image-column", help="Image column of table sources (default: detected).")
 @click.option("--label-column", help="Label column of table sources (default: detected; 'none': unlabelled).")
-@click.option("--ratio", type=float, help="Negatives = RATIO x all positives (default 1).")
+@click.option("--ratio", callback=lambda ctx, p, v: sweep_values(v, "ratio"), metavar="R[,R...]",
+              help="Negatives = R x all positives (default 1). A list (0.5,1,2,4) writes a sweep: one dataset per "
+                   "value in OUT/ratio-R/, one val/test for all (see docs/guide/sweeps.md).")
 @click.option("--balanced", is_flag=True, help="Negatives = the median positive class size.")
-@click.option("--count", type=int, help="Exactly COUNT negatives.")
+@click.option("--count", callback=lambda ctx, p, v: sweep_values(v, "count"), metavar="N[,N...]",
+              help="Exactly N negatives. A list (100,200) writes a sweep, as --ratio does.")
 @click.option("--allow-short", is_flag=True, help="Write what the pool has instead of failing (exit 3).")
 @click.option("--stratify/--no-stratify", default=True, show_default=True,
               help="Spread the draw evenly across source classes, or draw uniformly.")
@@ -139,9 +142,45 @@ def sample(sources, quiet, as_json, **kw) -> None:
     with warnings_said() as said:
         summary = run_sample(opts)
     if summary.get("dry_run"):
-        emit(summary, as_json, plan_text(summary, said))
+        emit(summary, as_json, plan_text(summary, said) + sweep_plan_text(summary.get("sweep")))
+    elif "members" in summary:
+        emit(summary, as_json, sweep_text(summary, said))
     else:
         emit(summary, as_json, summary_text(summary, said))
+
+
+def sweep_values(text: str | None, option: str):
+    """--ratio/--count: one value, or a comma-separated list (a sweep); a bad one is a one-line error."""
+    from negmine.errors import NegmineError
+    from negmine.pipeline.sweep import parse_values
+
+    if text is None:
+        return None
+    try:
+        values = parse_values(text, option)
+    except NegmineError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return values if "," in text else values[0]
+
+
+def sweep_plan_text(sweep: dict | None) -> str:
+    """The dry run's lines per sweep member."""
+    if not sweep:
+        return ""
+    shared = ", ".join(f"{sweep['members'][0][s]} {s}" for s in sweep["shared_splits"])
+    return "\nsweep (the draw above, for the largest member; val/test shared: " + (shared or "none") + "):\n" + \
+        "\n".join(f"  {m['name']}: {m['negatives_needed']} negatives asked, {m['train']} of them in train"
+                  for m in sweep["members"])
+
+
+def sweep_text(s: dict, said: Container[str] = ()) -> str:
+    """A sweep's summary: the largest member's in full, then one line per member."""
+    rec = s["sweep"]
+    how = "hardlinked" if rec["shared"]["link"] == "hardlink" else "copied"
+    lines = [summary_text(s["members"][-1], said), f"sweep in {s['out']} ({rec['option']}, seed {rec['seed']}): "
+             f"val/test shared by every member ({rec['shared']['negatives']} negatives, {how})"]
+    lines += [f"  {m}: {rec['train_negatives'][m]} train negatives" for m in rec["members"]]
+    return "\n".join(lines)
 
 
 def count_table(counts: dict[str, dict[str, int]]) -> str:

@@ -21,7 +21,7 @@ from negmine.outputs.report import DROP_THUMBNAILS
 from negmine.pipeline.contract import RunContext, StageOutput
 from negmine.sampling.draw import Candidate
 from negmine.sampling.negatives import draw_negatives, place_negatives, positive_filters
-from negmine.sampling.plan import assign_splits, negatives_needed
+from negmine.sampling.plan import negatives_needed, stable_splits
 from negmine.seeds import rng_for
 
 
@@ -65,8 +65,9 @@ class DrawNegatives:
             raise PoolTooSmall(f"only {len(self.accepted)} usable negatives in the pool after filtering "
                                f"({len(self.dropped)} rejected), {self.target} needed; pass --allow-short "
                                "to keep fewer", len(self.accepted), self.target)
-        # splits are exact even when short
-        splits = assign_splits(len(self.accepted), plan.split_fracs, rng_for(plan.seed, "split-neg"))
+        # a negative's split depends on its place in the draw, not on how many are kept: runs of one
+        # seed asking for fewer share their val and test with larger ones (sampling.plan.stable_splits)
+        splits = stable_splits(len(self.accepted), plan.split_fracs, rng_for(plan.seed, "split-neg"))
         rows: list[dict] = []
         place_negatives(writer, ctx.distributor, self._negative_rows(ctx, splits, rows))
         return StageOutput(rows, [self._reject_row(ctx, c) for c in self.dropped])

@@ -12,7 +12,7 @@ from negmine.filters.unlabelled import say
 from negmine.pipeline.order import read_ratio
 from negmine.pipeline.plan import Plan
 from negmine.sampling.draw import window_size
-from negmine.sampling.plan import assign_splits
+from negmine.sampling.plan import stable_splits
 from negmine.seeds import rng_for
 from negmine.sources import budget
 
@@ -30,7 +30,7 @@ def plan_summary(plan: Plan) -> dict:
         for name, k in zip(plan.split_names, np.bincount([plan.pos_split[f.rel] for f in files],
                                                         minlength=len(plan.split_names))):
             splits[name][cls] = int(k)
-    neg_splits = assign_splits(n + plan.synthetic_target, plan.split_fracs, rng_for(plan.seed, "split-neg"))
+    neg_splits = stable_splits(n + plan.synthetic_target, plan.split_fracs, rng_for(plan.seed, "split-neg"))
     for name, k in zip(plan.split_names, np.bincount(neg_splits, minlength=len(plan.split_names))):
         splits[name][plan.negative_class] = int(k)
     io = {}

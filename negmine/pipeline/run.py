@@ -17,6 +17,7 @@ from negmine.pipeline.planner import make_plan
 from negmine.pipeline.plan_summary import plan_summary
 from negmine.pipeline.positives import WritePositives
 from negmine.pipeline.summary import write_summary
+from negmine.pipeline.sweep import run_sweep, sweep_of
 from negmine.pipeline.synthetic import MakeSynthetic
 
 
@@ -31,6 +32,8 @@ class SampleRun:
         self.t0 = time.monotonic()
         self.the_plan: Plan | None = None
         self.rows: list[dict] = []           # the manifest rows written (after execute)
+        self.ctx: RunContext | None = None   # after run_stages: the context and the negatives stage
+        self.negatives: DrawNegatives | None = None
 
     def plan(self) -> dict:
         """Plan the run (`plan.make_plan`); returns the plan summary (what --dry-run prints)."""
@@ -70,13 +73,18 @@ class SampleRun:
         ctx.add(negatives.run(ctx))
         summary = write_summary(ctx, negatives, len(synthetic.rows), self.t0)
         self.rows = ctx.rows
+        self.ctx, self.negatives = ctx, negatives      # a sweep derives its smaller members from them
         return summary
 
 
 def run_sample(opts: SampleOptions) -> dict:
     """Library entry point: plan, and unless dry_run, write the dataset. Returns the summary
     (the plan summary with "dry_run": True for a dry run). Raises NegmineError (InterruptedEarly
-    on Ctrl-C while planning, when nothing was written)."""
+    on Ctrl-C while planning, when nothing was written). A list in `ratio` or `count` is a sweep
+    (`pipeline.sweep.run_sweep`: one dataset per value, one val/test for all)."""
+    spec = sweep_of(opts)
+    if spec is not None:
+        return run_sweep(opts, spec, SampleRun)
     if opts.resume and opts.seed is None:
         opts.seed = stored_seed(opts.out)
     # one engine for the whole run: hashing the positives and the draw share a Ray (started once)

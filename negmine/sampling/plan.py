@@ -223,6 +223,38 @@ def assign_splits(n: int, fracs: Sequence[float], rng: np.random.Generator) -> n
     return rng.permutation(labels)
 
 
+def stable_splits(n: int, fracs: Sequence[float], rng: np.random.Generator) -> np.ndarray:
+    """Split index for each of n items in draw order, such that item k's split never depends on n:
+    a run that keeps fewer of the same draw (a smaller --ratio or --count, one seed) has its items
+    in the same splits, so its val and test are part of the larger run's.
+
+    The rule: the first item goes to the first split with a fraction > 0, the next ones to the other
+    splits with a fraction > 0 in a random order (so every split has one as soon as there are
+    enough); after that, item k (1-based) goes to the split that is a whole item behind its share
+    k * frac when one is, else to a split behind its share at random, weighted by how far behind.
+    Every prefix keeps each split within two items of its share (within one past the first few);
+    unlike `assign_splits` the counts are not the exact largest-remainder ones."""
+    f = np.asarray(fracs, dtype=float)
+    wanted = [i for i, x in enumerate(fracs) if x > 0]
+    first = wanted[:1] + [wanted[1:][i] for i in rng.permutation(len(wanted) - 1).tolist()]
+    u = rng.random(n)
+    counts = np.zeros(len(f))
+    out = np.zeros(n, dtype=np.int64)
+    for k in range(n):
+        if k < len(first):
+            s = first[k]
+        else:
+            behind = (k + 1) * f - counts
+            if behind.max() >= 1:
+                s = int(np.argmax(behind))
+            else:
+                w = np.cumsum(np.clip(behind, 0, None))
+                s = min(int(np.searchsorted(w / w[-1], u[k], side="right")), len(f) - 1)
+        counts[s] += 1
+        out[k] = s
+    return out
+
+
 def assign_group_splits(groups: Sequence[int], fracs: Sequence[float], rng: np.random.Generator,
                         fixed: dict[int, int] | None = None) -> np.ndarray:
     """Split index for each of n items where items with the same group id must share a split
