@@ -44,6 +44,9 @@ from negmine.progress import warnings_said
                    "3000/300 anonymous; also $NEGMINE_HUB_RATE).")
 @click.option("--split", default="0.8,0.1,0.1", show_default=True,
               help="train,val[,test] fractions, applied per class.")
+@click.option("--eval-from", type=click.Path(path_type=Path), metavar="OUT",
+              help="Take val and test (positives and negatives, the same files) from the earlier output OUT and "
+                   "write only train: positives not in them, negatives drawn anew (see docs/guide/sweeps.md).")
 @click.option("--negative-class", default="other", show_default=True, help="Name of the negative class.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID",
               help="Also keep this concept out of the negatives (repeatable): a word (the senses a photo of "

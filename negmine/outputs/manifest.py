@@ -47,3 +47,12 @@ def write_outputs(writer, rows: list[dict], rejects: list[dict], record: dict) -
             f.flush()
             f.detach()                 # the writer closes (and uploads or renames) the file
     writer.write_bytes(RUN_RECORD, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def add_to_record(writer, key: str, value) -> None:
+    """Add `key` to the negmine.json `write_outputs` wrote through `writer` (before it is published)."""
+    from negmine.outputs.writers import RUN_RECORD
+
+    record = json.loads(writer.read_bytes(RUN_RECORD))
+    record[key] = value
+    writer.write_bytes(RUN_RECORD, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

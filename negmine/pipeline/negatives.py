@@ -19,6 +19,7 @@ from negmine.naming import safe_name
 from negmine.outputs.gallery import save_thumbnail
 from negmine.outputs.report import DROP_THUMBNAILS
 from negmine.pipeline.contract import RunContext, StageOutput
+from negmine.pipeline.eval_from import HeldOutFilter
 from negmine.sampling.draw import Candidate
 from negmine.sampling.negatives import draw_negatives, place_negatives, positive_filters
 from negmine.sampling.plan import negatives_needed, stable_splits
@@ -93,6 +94,8 @@ class DrawNegatives:
         positives = [r for r in ctx.rows if r["role"] == "positive"]
         filters = positive_filters({r["sha256"]: r["path"] for r in positives}, *ctx.positive_hashes,
                                    plan.hash_kind, plan.opts.hash_distance)
+        if plan.held_out is not None:       # --eval-from: nothing of the earlier val/test may be trained on
+            filters.insert(0, HeldOutFilter(plan.held_out, plan.opts.hash_distance))
         if self.content is not None:        # last, so a duplicate is recorded as one; scores a window per batch
             from negmine.filters.content import ContentFilter
 

@@ -29,9 +29,9 @@ class SampleOptions:
     sources: list[SourceSpec] = field(default_factory=list)
     image_column: str | None = None
     label_column: str | None = None
-    ratio: float | None = None
+    ratio: float | list[float] | None = None  # a list: a sweep (pipeline.sweep)
     balanced: bool = False
-    count: int | None = None
+    count: int | list[int] | None = None      # a list: a sweep
     allow_short: bool = False
     stratify: bool = True
     max_read_ratio: float | None = None      # None: sampling.HUB_READ_RATIO for Hub parquet, off for local
@@ -62,6 +62,7 @@ class SampleOptions:
     dihedral: bool = False
     dedup_positives: bool = False            # keep one positive per duplicate group
     allow_missing_classes: bool = False      # write a class too small for every split (ids then differ per split)
+    eval_from: Path | None = None            # val/test of this earlier output (pipeline.eval_from); train drawn anew
     format: str = "imagefolder"
     push_to_hub: str | None = None
     public: bool = False
@@ -143,6 +144,7 @@ def check_options(opts: SampleOptions) -> Settings:
     if is_url(opts.out):
         refuse_local_only(opts.out, link=opts.link, report=opts.report, push_to_hub=opts.push_to_hub)
         check_workers(opts.out, opts.workers, opts.engine)
-    refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks)]
+    refuse_out_inside(opts.out, [("--positives", opts.positives), ("--boxes", opts.boxes), ("--masks", opts.masks),
+                                 ("--eval-from", opts.eval_from)]
                       + [("--source", s.location) for s in opts.sources])
     return Settings(seed, hash_kind, split_names, split_fracs, negative_class, cutout)

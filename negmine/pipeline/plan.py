@@ -58,6 +58,7 @@ class Plan:
     available: int = 0                       # eligible pool rows
     forced_ratio: float | None = None        # --max-download: clustering past the class-coverage cap
     fit_note: str | None = None              # what fitting --max-download cost in classes
+    held_out: object | None = None           # --eval-from: the earlier run's val/test (pipeline.eval_from.HeldOut)
 
     @property
     def seed(self) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.filters.overlap import ClassPlan, absence_groups, plan_classes
 from negmine.outputs.formats import check_class_name
+from negmine.pipeline.eval_from import hash_held_out, hold_out_positives, load_eval_from
 from negmine.pipeline.options import SampleOptions, Settings
 from negmine.pipeline.order import fit_download, plan_order
 from negmine.pipeline.plan import Plan
@@ -51,6 +52,9 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
     release_freed_memory()
     o = opts
     plan = Plan(opts, settings)
+    if o.eval_from is not None:      # refused before any read if it cannot be the yardstick
+        plan.held_out = load_eval_from(o.eval_from, o.format, settings.negative_class)
+        plan.settings = plan.held_out.settings_for(settings)
     budget.configure(o.hub_rate)
     plan.positives = scan_positives(o.positives, follow_symlinks=o.follow_symlinks)
     if plan.negative_class.lower() in {c.lower() for c in plan.positives.classes}:
@@ -78,6 +82,9 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
         else:                               # still positives; only their cutouts are impossible
             plan.left_out = [{"role": "synthetic", "source": str(plan.positives.root), "file": k, "reason": r}
                              for k, r in sorted(ann.invalid.items())]
+    if plan.held_out is not None:    # val/test are the earlier run's: what is in them stays out of train
+        hash_held_out(plan.held_out, plan.hash_kind, o.dihedral, o.workers, o.engine, o.ray_address, o.progress)
+        hold_out_positives(plan)
     # counted on the positives that will be written (unreadable ones, dropped duplicates and, for
     # yolo-det, unannotated ones are not)
     plan.needed = negatives_needed(plan.positives.sizes or [0], ratio=o.ratio, balanced=o.balanced, count=o.count)

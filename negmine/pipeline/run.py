@@ -9,7 +9,9 @@ from negmine.engine.distribute import engine_session, make_distributor
 from negmine.errors import InterruptedEarly
 from negmine.outputs.formats import push_to_hub
 from negmine.outputs.writers import DatasetWriter, Journal, Run, run_options, stored_seed
+from negmine.outputs.manifest import add_to_record
 from negmine.pipeline.contract import RunContext
+from negmine.pipeline.eval_from import CopyHeldOut
 from negmine.pipeline.negatives import DrawNegatives
 from negmine.pipeline.options import SampleOptions, check_options
 from negmine.pipeline.plan import Plan
@@ -38,7 +40,12 @@ class SampleRun:
     def plan(self) -> dict:
         """Plan the run (`plan.make_plan`); returns the plan summary (what --dry-run prints)."""
         self.the_plan = make_plan(self.opts, self.settings)
-        return plan_summary(self.the_plan)
+        summary = plan_summary(self.the_plan)
+        if self.the_plan.held_out is not None:          # --eval-from: val/test are the earlier run's
+            summary["eval_from"] = self.the_plan.held_out.describe()
+            for split, per_class in summary["eval_from"]["counts"].items():
+                summary["splits"][split] = dict(per_class)
+        return summary
 
     def run_key(self) -> dict:
         """What must not change between an interrupted run and its --resume."""
@@ -71,7 +78,12 @@ class SampleRun:
         synthetic = ctx.add(MakeSynthetic().run(ctx))
         negatives = DrawNegatives()
         ctx.add(negatives.run(ctx))
+        if self.the_plan.held_out is not None:          # --eval-from: after the draw, so none of it counts there
+            ctx.add(CopyHeldOut().run(ctx))
         summary = write_summary(ctx, negatives, len(synthetic.rows), self.t0)
+        if self.the_plan.held_out is not None:
+            summary["eval_from"] = self.the_plan.held_out.describe()
+            add_to_record(writer, "eval_from", summary["eval_from"])
         self.rows = ctx.rows
         self.ctx, self.negatives = ctx, negatives      # a sweep derives its smaller members from them
         return summary

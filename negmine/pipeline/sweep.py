@@ -33,7 +33,7 @@ from pathlib import Path
 from negmine import __version__
 from negmine.engine.distribute import engine_session, make_distributor
 from negmine.errors import NegmineError
-from negmine.outputs.manifest import read_jsonl
+from negmine.outputs.manifest import add_to_record, read_jsonl
 from negmine.outputs.writers import RUN_RECORD, DatasetWriter, Run, is_url
 from negmine.pipeline.contract import RunContext
 from negmine.pipeline.options import SampleOptions
@@ -293,13 +293,6 @@ def sweep_block(spec: SweepSpec, value, run, rows: list[dict], link: str) -> dic
             "train_negatives": sum(1 for r in neg if r["split"] == train),
             "shared_splits": list(run.the_plan.split_names[1:]),
             "shared_negatives": sum(1 for r in neg if r["split"] != train), "shared_link": link}
-
-
-def add_to_record(writer: DatasetWriter, key: str, value) -> None:
-    """Add `key` to the negmine.json the writer holds (written by `write_summary`)."""
-    rec = json.loads(writer.read_bytes(RUN_RECORD))
-    rec[key] = value
-    writer.write_bytes(RUN_RECORD, (json.dumps(rec, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def shared_digest(member: Path, splits: list[str]) -> str:
