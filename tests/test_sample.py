@@ -97,7 +97,10 @@ def test_balanced_and_count(positives, pool, tmp_path):
     assert sum(neg.values()) == 10                                        # median of 12 and 8
     run("-p", positives, "-s", pool, "--count", 33, "--split", "0.9,0.1", "--seed", 1, "-o", tmp_path / "cnt")
     rows = read_manifest(tmp_path / "cnt")
-    assert Counter(r["split"] for r in rows if r["role"] == "negative") == {"train": 30, "val": 3}
+    neg = Counter(r["split"] for r in rows if r["role"] == "negative")
+    # each split holds its share (29.7, 3.3) rounded down or up: a negative's split does not depend on
+    # how many are asked for (sampling.plan.stable_splits), so the rounding is not always the nearest
+    assert sum(neg.values()) == 33 and set(neg) == {"train", "val"} and neg["val"] in (3, 4)
     assert not (tmp_path / "cnt" / "test").exists()
 
 
