@@ -267,3 +267,15 @@ def test_eval_from_refuses_what_cannot_be_the_same_yardstick(positives, inpool, 
     changed = next(r for r in read_manifest(first) if r["split"] == "test")
     (first / changed["path"]).write_bytes(b"not the same")
     assert "changed since it was written" in refused("--eval-from", first)
+
+
+def test_a_sweep_can_take_its_val_and_test_from_an_earlier_run(positives, inpool, tmp_path):
+    first = tmp_path / "first"
+    sample(positives, inpool, first, "--ratio", 1)
+    out = tmp_path / "sweep"
+    sample(positives, inpool, out, "--ratio", "0.5,1", "--eval-from", first)
+    held = files(first, ("val", "test"))
+    train_pos = 20 - sum(1 for r in read_manifest(first) if r["role"] == "positive" and r["split"] != "train")
+    for m, ratio in (("ratio-0.5", 0.5), ("ratio-1", 1)):
+        assert files(out / m, ("val", "test")) == held
+        assert len(train_negatives(out / m)) == round(ratio * train_pos)     # counted on the train positives

@@ -205,6 +205,12 @@ def summary_text(s: dict, said: Container[str] = ()) -> str:
                     "(--allow-unlabelled draws them)" for u in s.get("unlabelled", []) if not u["drawn"])
     if s.get("pool"):
         warn += f"\nnote: {s['pool']['reason']} (not opened: {', '.join(s['pool']['not_opened'])})"
+    if s.get("eval_from"):
+        e = s["eval_from"]
+        n = sum(sum(per.values()) for per in e["counts"].values())
+        warn += (f"\n{'/'.join(e['splits'])}: the {n} images of --eval-from {e['out']} "
+                 f"({'hardlinked' if e['link'] == 'hardlink' else 'copied'}); what is in them stays out of train "
+                 "(rejects.jsonl: 'in the val/test of --eval-from')")
     pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
     pushed += (f"\nreport: {s['report']}" if s.get("report")
                else report_hint(s["out"]))

@@ -180,7 +180,14 @@ def run_sweep(opts: SampleOptions, spec: SweepSpec, sample_run) -> dict:
             (out / SWEEP_STATE).mkdir(parents=True, exist_ok=True)
             (out / SWEEP_STATE / "run.json").write_text(json.dumps(sweep_key(opts, spec), indent=2) + "\n",
                                                        encoding="utf-8")
-        members = draw_and_derive(run, spec, opts)
+        try:
+            members = draw_and_derive(run, spec, opts)
+        except NegmineError as exc:
+            if not exc.resumable:    # it would fail the same way resumed: no interrupted sweep is left
+                shutil.rmtree(out / SWEEP_STATE, ignore_errors=True)
+                if out.is_dir() and not any(out.iterdir()):
+                    out.rmdir()
+            raise
     record = write_sweep_record(out, spec, run, members)
     for stale in out.iterdir():            # members of a replaced sweep that this one does not have
         if stale.is_dir() and stale.name not in record["members"] and (stale / RUN_RECORD).is_file() \
@@ -241,7 +248,9 @@ def derive_member(run, source: DatasetWriter, spec: SweepSpec, value, distributo
     plan, ctx, negatives = run.the_plan, run.ctx, run.negatives
     train = plan.split_names[0]
     split_of = {r["path"]: r["split"] for r in ctx.rows}
-    written = [sum(1 for r in ctx.rows if r["role"] == "positive" and r["class"] == c) for c in plan.positives.classes]
+    # counted as the negatives stage counts: the positives this run wrote (with --eval-from, train only)
+    mine = [r for r in ctx.rows if r["role"] == "positive" and (plan.held_out is None or r["split"] == train)]
+    written = [sum(1 for r in mine if r["class"] == c) for c in plan.positives.classes]
     need = negatives_needed(written or [0], **{spec.option: value})
     prefix = negatives.accepted[:need]
     keep_train = {c.path for c in prefix if split_of[c.path] == train}
