@@ -138,7 +138,8 @@ def test_a_count_sweep_and_its_dry_run(positives, inpool, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("1,x", "numbers separated by commas"), ("1,1", "given twice"), ("-1,2", "0 or more"), ("1,", "numbers"),
+    ("1,x", "numbers separated by commas"), ("1,1", "given twice"), ("-1,2", "0 or more"), ("nan,1", "0 or more"),
+    ("1,", "numbers"),
 ])
 def test_bad_lists_fail_in_one_line(positives, inpool, tmp_path, value, message):
     r = invoke("sample", "-q", "-p", positives, "-s", inpool, "-o", tmp_path / "x", f"--ratio={value}")

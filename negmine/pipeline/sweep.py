@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -73,8 +74,8 @@ def parse_values(text: str, option: str) -> list[float] | list[int]:
             what = "numbers" if option == "ratio" else "whole numbers"
             raise NegmineError(f"--{option} takes {what} separated by commas, got {part.strip()!r} in {text!r}"
                                ) from None
-        if v < 0 or v != v or v in (float("inf"),):
-            raise NegmineError(f"--{option} values must be 0 or more, got {part.strip()!r}")
+        if not (math.isfinite(v) and v >= 0):
+            raise NegmineError(f"--{option} values must be finite numbers of 0 or more, got {part.strip()!r}")
         if v in values:
             raise NegmineError(f"--{option} {text}: {part.strip()} is given twice; give each value once")
         values.append(v)
@@ -123,6 +124,8 @@ def check_sweep_out(opts: SampleOptions, spec: SweepSpec) -> dict | None:
     run key (--resume), else None. Raises NegmineError (one line)."""
     out = Path(opts.out).expanduser().absolute()
     state = out / SWEEP_STATE / "run.json"
+    if opts.dry_run and not opts.resume:      # writes nothing, as a single run's dry run
+        return None
     if opts.resume:
         if not state.is_file():
             done = (out / SWEEP_RECORD).is_file()
