@@ -257,6 +257,8 @@ def test_eval_from_refuses_what_cannot_be_the_same_yardstick(positives, inpool, 
         return r.output
 
     assert "not a negmine output" in refused("--eval-from", positives)
+    r = invoke("sample", "-q", "-p", positives, "-s", inpool, "-o", first, "--overwrite", "--eval-from", first)
+    assert r.exit_code == 1 and "inside --eval-from" in r.output and (first / "negmine.json").is_file()
     assert "--format" in refused("--eval-from", first, "--format", "hf")
     assert "--negative-class" in refused("--eval-from", first, "--negative-class", "background")
     one = tmp_path / "one-class"
