@@ -42,11 +42,12 @@ SIZE_PENDING: set[str] = set()          # modules allowed over the limit while b
 # was decided; sampling (the draw, `mine`) and synthetic (cutouts) hand their images to the
 # outputs; pipeline wires the stages; cli sits on top, and nothing else imports it.
 _STAGES = {"sources", "filters", "outputs", "sampling", "synthetic", "pipeline", "cli"}
-_GROUND = {"errors", "images", "naming", "seeds", "progress", "cache", "engine", "positives", "recipes"}
+_GROUND = {"errors", "images", "naming", "seeds", "progress", "cache", "engine", "positives", "recipes", "licences"}
 FORBIDDEN: dict[str, set[str]] = {
     "errors": _STAGES | _GROUND - {"errors"},
     "images": _STAGES | {"engine", "positives", "recipes"},
     "naming": _STAGES | _GROUND - {"naming", "errors"},
+    "licences": _STAGES | _GROUND - {"licences", "errors"},
     "seeds": _STAGES | _GROUND - {"seeds"},
     "progress": _STAGES | {"engine", "positives", "recipes"},
     "cache": _STAGES | {"engine", "positives", "recipes"},

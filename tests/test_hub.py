@@ -261,7 +261,7 @@ def test_converted_parquet_branch_and_partial_splits_are_said(hub_server, positi
     assert r.exit_code == 0, r.output
     rows = [x for x in read_manifest(tmp_path / "a") if x["role"] == "negative"]
     assert {x["file"] for x in rows} == {"default/train/0000.parquet"}
-    assert {x["licence"] for x in rows} == {"mit"}            # from the repo's card: the branch has none
+    assert {x["licence"] for x in rows} == {"MIT"}            # from the repo's card: the branch has none
     r = invoke("sample", "--json", "--dry-run", "-p", positives, "-s", "me/scripted@refs/convert/parquet?split=validation",
                "--count", 6, "-o", tmp_path / "b")
     plan = json.loads(r.stdout)

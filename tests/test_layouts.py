@@ -179,7 +179,7 @@ def test_hub_webdataset_repo_names_cls_codes_from_the_card(positives, tmp_path):
     run("-p", positives, "-s", "someone/tiny-wds", "--count", 15, "--seed", 2, "-o", out)
     neg = negatives(out)
     assert len(neg) == 15 and all(r["revision"] == sha and r["source"] == "someone/tiny-wds" for r in neg)
-    assert all(r["file"].startswith("imagenet1k-train-") and r["licence"] == "cc-by-4.0" for r in neg)
+    assert all(r["file"].startswith("imagenet1k-train-") and r["licence"] == "CC-BY-4.0" for r in neg)
     assert all(r["label"] == names[truth[(r["file"], r["member"])]] for r in neg)
     src = record(out)["sources"][0]
     assert src["classes"] == 8 and src["label_kind"] == "wnid" and len(src["shards"]["read"]) == 2
@@ -332,7 +332,7 @@ def test_hub_imagefolder_repo_of_loose_files_with_metadata_csv(positives, tmp_pa
     out = tmp_path / "ds"
     run("-p", positives, "-s", "someone/loose-meta?label=kind", "--count", 6, "--seed", 5, "-o", out)
     neg = negatives(out)
-    assert len(neg) == 6 and all(r["file"].startswith("train/pics/") and r["licence"] == "mit" for r in neg)
+    assert len(neg) == 6 and all(r["file"].startswith("train/pics/") and r["licence"] == "MIT" for r in neg)
     assert all(r["label"] == ["bench", "kite", "sofa"][int(Path(r["file"]).stem) % 3] for r in neg)
     assert Counter(r["label"] for r in neg) == {"bench": 2, "kite": 2, "sofa": 2}
 

@@ -39,7 +39,7 @@ def test_writes_an_imagefolder_dataset_with_a_manifest(positives, pool, tmp_path
     neg = [r for r in rows if r["role"] == "negative"]
     assert {r["class"] for r in neg} == {"other"} and all(r["path"].endswith(".jpg") for r in neg)
     assert all(r["source"] == str(pool) and r["file"].startswith("data/train-") for r in neg)
-    assert all(r["licence"] == "cc-by-4.0" and Image.open(out / r["path"]).mode == "RGB" for r in neg)
+    assert all(r["licence"] == "CC-BY-4.0" and Image.open(out / r["path"]).mode == "RGB" for r in neg)
     # per-class 80/10/10 splits: raccoon 12 -> 10/1/1, racoon 8 -> 6/1/1, other 20 -> 16/2/2
     per = Counter((r["split"], r["class"]) for r in rows)
     assert per[("train", "raccoon")] == 10 and per[("val", "racoon")] == 1 and per[("test", "other")] == 2

@@ -72,6 +72,9 @@ from negmine.progress import warnings_said
 @click.option("--verified-absent", is_flag=True,
               help="Multi-label pools with confidences (Open Images): keep only images in which a rater "
                    "confirmed every positive concept absent (confidence 0).")
+@click.option("--licence", metavar="commercial|IDS",
+              help="Keep only pools whose licence allows commercial use and adaptation (`commercial`) or "
+                   "is one of the listed ids (CC0-1.0,CC-BY-4.0,CC-BY for any version); refuse the rest.")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
 @click.option("--synthetic", type=float, metavar="F",
@@ -217,8 +220,25 @@ def summary_text(s: dict, said: Container[str] = ()) -> str:
     return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
             f"{count_table(s['counts'])}\n"
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{input_notes(s)}"
+            f"{licences_text(s.get('licences'))}"
             f"{_excluded_text(s.get('excluded_classes'))}"
             f"{hub_text(s.get('hub'))}{warn}{pushed}")
+
+
+def licence_line(src: dict) -> str:
+    """One line per source: its licence as read, and whether it allows commercial use."""
+    use = {True: "allows commercial use", False: "does not allow commercial use",
+           None: "does not say whether commercial use is allowed"}[src.get("commercial")]
+    stated = f" ({src['licence']})" if src.get("licence") and src["licence"] != src.get("licence_id") else ""
+    return f"licence of {src['id']}: {src.get('licence_id', 'unknown')}{stated}: {use}"
+
+
+def licences_text(counts: dict | None) -> str:
+    """The negatives drawn from pools per licence (ATTRIBUTION.md credits them)."""
+    if not counts:
+        return ""
+    return "\nlicences of the drawn negatives: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + \
+        " (credits in ATTRIBUTION.md)"
 
 
 def hub_text(h: dict | None) -> str:
@@ -267,6 +287,8 @@ def plan_text(p: dict, said: Container[str] = ()) -> str:
         lines.append(f"expected negatives showing a positive (ImageNet-ReaL prior): ~{c['taxonomy_only']:g} of "
                      f"{c['negatives']} with the taxonomy's exclusions alone, ~{c['with_prior']:g} after excluding "
                      f"classes above --max-contamination {c['max_contamination']:g}")
+    for src in p.get("sources", []):
+        lines.append(licence_line(src))
     if p.get("near"):
         lines.append(f"near: {p['near']['planned']} planned from the nearest classes "
                      f"(levels {p['near']['levels']})")

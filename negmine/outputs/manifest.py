@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 FIELDS = ("path", "split", "class", "role", "source", "revision", "file", "row", "member", "label", "sha256",
-          "width", "height", "licence", "reencoded", "near", "hash", "cutout",
+          "width", "height", "licence", "licence_url", "credit", "page_url", "reencoded", "near", "hash", "cutout",
           "labels", "verified_absent")   # multi-label pools: every label; the absences a rater confirmed
 
 
@@ -33,10 +33,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def write_outputs(writer, rows: list[dict], rejects: list[dict], record: dict) -> None:
-    """manifest.jsonl, rejects.jsonl and negmine.json, the three files every negmine output has,
-    through the writer (a local folder or an fsspec URL)."""
+    """manifest.jsonl, rejects.jsonl, ATTRIBUTION.csv/.md (negmine.outputs.attribution) and
+    negmine.json, the files every negmine output has, through the writer (a local folder or an
+    fsspec URL). negmine.json is written last: its presence says the rest is complete."""
     import io
 
+    from negmine.outputs.attribution import ATTRIBUTION_CSV, ATTRIBUTION_MD, attribution_csv, attribution_md
     from negmine.outputs.writers import RUN_RECORD
 
     for rel, items in (("manifest.jsonl", rows), ("rejects.jsonl", rejects)):
@@ -46,6 +48,8 @@ def write_outputs(writer, rows: list[dict], rejects: list[dict], record: dict) -
                 f.write(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n")
             f.flush()
             f.detach()                 # the writer closes (and uploads or renames) the file
+    writer.write_bytes(ATTRIBUTION_CSV, attribution_csv(rows))
+    writer.write_bytes(ATTRIBUTION_MD, attribution_md(rows, record.get("sources") or ()).encode("utf-8"))
     writer.write_bytes(RUN_RECORD, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 

@@ -15,6 +15,7 @@ from negmine.errors import PoolTooSmall
 from negmine.images import EncodeOptions
 from negmine.outputs.formats import rel_path
 from negmine.outputs.manifest import row as manifest_row
+from negmine.licences import licence_fields
 from negmine.naming import safe_name
 from negmine.outputs.gallery import save_thumbnail
 from negmine.outputs.report import DROP_THUMBNAILS
@@ -138,7 +139,7 @@ class DrawNegatives:
                 source=src.id, revision=src.revision, file=c.origin.get("file"), row=c.origin.get("row"),
                 member=c.origin.get("member"),
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
-                licence=src.licence, reencoded=c.encoded.reencoded, near=c.near,
+                **licence_fields(src.licence), reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None,
                 labels=src.labels_of(c.row), verified_absent=_verification(ctx, c)))
             if c.content is not None:

@@ -13,6 +13,7 @@ from negmine.filters.hashing import DEFAULT_DISTANCE, HASH_KINDS
 from negmine.outputs.formats import check_class_name, check_format
 from negmine.naming import safe_name
 from negmine.outputs.writers import check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside
+from negmine.licences import parse_policy
 from negmine.sampling.plan import parse_split
 from negmine.sources import SourceSpec
 from negmine.synthetic.cutout import CutoutOptions
@@ -48,6 +49,7 @@ class SampleOptions:
     content_model: str | None = None          # default: negmine.filters.content.DEFAULT_MODEL
     allow_unlabelled: bool = False            # draw images no label vouches for (negmine.filters.unlabelled), and say so
     verified_absent: bool = False
+    licence: str | None = None               # --licence: "commercial" or licence ids (negmine.licences)
     near: float | None = None
     synthetic: float | None = None
     boxes: Path | None = None
@@ -134,6 +136,8 @@ def check_options(opts: SampleOptions) -> Settings:
         raise NegmineError("--format yolo-det needs the positives' boxes: --boxes (COCO/VOC/YOLO/CSV)")
     if opts.seed is not None and opts.seed < 0:
         raise NegmineError(f"--seed must be 0 or more, got {opts.seed}")
+    if opts.licence:
+        parse_policy(opts.licence)              # a bad --licence fails before any pool is opened
     if opts.unannotated not in ("error", "skip"):
         raise NegmineError("--unannotated must be error or skip")
     seen = [(s.location, s.split, s.config) for s in opts.sources]

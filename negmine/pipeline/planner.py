@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from negmine.errors import NegmineError, PoolTooSmall
+from negmine.filters.licences import check_licences
 from negmine.filters.overlap import ClassPlan, absence_groups, plan_classes
 from negmine.outputs.formats import check_class_name
 from negmine.pipeline.eval_from import hash_held_out, hold_out_positives, load_eval_from
@@ -23,6 +24,7 @@ from negmine.pipeline.order import fit_download, plan_order
 from negmine.pipeline.plan import Plan
 from negmine.pipeline.prepare import (check_every_split, check_negative_class, leave_out_unannotated,
                                       prepare_positives)
+from negmine.licences import parse_policy
 from negmine.positives import scan_positives
 from negmine.progress import warn
 from negmine.sampling.plan import negatives_needed
@@ -161,6 +163,8 @@ def open_pool(plan: Plan, specs: list[SourceSpec], ann: Annotated | None = None)
     plan.sources = open_sources(specs, o.progress, o.follow_symlinks, seed=plan.seed,
                                 want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
                                                       balanced=o.balanced, count=o.count))
+    if o.licence:
+        check_licences(plan.sources, parse_policy(o.licence))
     folders = list(plan.positives.labels.values()) if o.auto_exclude else []
     # a detector learns every class its labels name (data.yaml's names): a background showing any
     # of them would teach "no object here", so they are kept out of the pool as the folders are

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 from negmine import __version__
+from negmine.outputs.attribution import licence_counts
 from negmine.outputs.formats import finalize
 from negmine.outputs.manifest import sort_rows, write_outputs
 from negmine.outputs.report import write_report
@@ -45,6 +46,7 @@ def write_summary(ctx: RunContext, negatives: DrawNegatives, synthetic: int, t0:
         "excluded_classes": {sc.source.id: [sum(v.excluded for v in sc.verdicts), len(sc.verdicts)]
                              for sc in plan.classes.per_source},
     }
+    summary["licences"] = licence_counts(rows)
     if budget.used() is not None:
         summary["hub"] = budget.used()
     if negatives.content is not None:

@@ -27,6 +27,7 @@ from negmine.sampling.negatives import draw_negatives, place_negatives, positive
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.filters.hashing import DEFAULT_DISTANCE
 from negmine.images import EncodeOptions
+from negmine.licences import licence_fields
 from negmine.outputs.manifest import read_jsonl, write_outputs
 from negmine.naming import UniqueNames, safe_name
 from negmine.filters.overlap import ClassPlan, hash_files, plan_classes
@@ -67,7 +68,8 @@ class _ManifestPool(FolderSource):
             lookup = {lab: k for k, lab in enumerate(labels)}
             self.classes = labels
             self.codes = np.array([lookup.get(r.get("label"), -1) for r in self.rows], dtype=np.int32)
-        self.licences = [r.get("licence") for r in self.rows]
+        # the earlier run's licence fields, per image: a manifest is a pool with per-row licences
+        self.licences = [{k: r.get(k) for k in ("licence", "licence_url", "credit", "page_url")} for r in self.rows]
 
     def exclusion_options(self) -> dict:
         """The class-exclusion options of the run that drew these negatives (`plan_classes`
@@ -282,7 +284,7 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                      "file": c.origin.get("file"), "row": c.origin.get("row"), "label": src.label_of(c.row),
                      **({"labels": src.labels_of(c.row)} if src.multi_label else {}),
                      "sha256": c.sha256, "width": c.encoded.width, "height": c.encoded.height,
-                     "licence": src.licences[c.row] if isinstance(src, _ManifestPool) else src.licence,
+                     **(src.licences[c.row] if isinstance(src, _ManifestPool) else licence_fields(src.licence)),
                      "hash": f"{c.phash:016x}" if c.phash is not None else None})
     for c in dropped:
         score, cid, _ = order[c.priority]

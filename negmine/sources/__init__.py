@@ -41,6 +41,7 @@ from negmine.sources.imagefolder import ImageFolderSource
 from negmine.sources.layout import split_files
 from negmine.sources.parquet import PageRead, ParquetSource
 from negmine.sources.presets import DEFAULT_PRESET, PRESETS
+from negmine.licences import parse_licence
 from negmine.sources.webdataset import WebDatasetSource
 
 __all__ = ["IMAGE_EXTENSIONS", "DiskSource", "FolderSource", "Item", "PageRead", "ParquetSource", "Source",
@@ -60,7 +61,11 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
     if location in PRESETS:
         preset = PRESETS[location]
         spec = replace(spec, location=preset.repo, split=spec.split or preset.split)
-        return _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress, seed=seed, want=want)
+        src = _open_hub(spec, *hub.parse_repo(preset.repo), progress=progress, seed=seed, want=want)
+        if parse_licence(src.licence).id in ("unknown", "other"):
+            # the card says only "other" (or nothing): the preset table names the terms it means
+            src.licence = preset.licence
+        return src
     path = Path(location).expanduser()
     if path.exists():
         if not path.is_dir():

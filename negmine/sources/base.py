@@ -18,6 +18,7 @@ import numpy as np
 
 from negmine.errors import NegmineError
 from negmine.images import IMAGE_EXTENSIONS  # noqa: F401  (one list: what Pillow reads, any case)
+from negmine.licences import parse_licence
 from negmine.naming import safe_name
 from negmine.sources.labels import LabelLists, any_in_lists, class_counts, stratum_codes
 
@@ -178,6 +179,8 @@ class Source(ABC):
         d = {"id": self.id, "revision": self.revision, "split": self.split, "licence": self.licence,
              "rows": len(self), "classes": len(self.classes), "label_kind": self.label_kind,
              "weight": self.weight}
+        lic = parse_licence(self.licence)
+        d["licence_id"], d["commercial"] = lic.id, lic.commercial
         if self.partial:
             d["partial"] = True
         if getattr(self, "image_column", None):        # a table source: the columns read, by detection or option

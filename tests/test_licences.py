@@ -1,0 +1,107 @@
+"""Licences as data: what each licence text allows, `--licence`, and the attribution files."""
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_parquet_repo, read_negatives
+from negmine.cli import cli
+from negmine.errors import NegmineError
+from negmine.licences import parse_licence, parse_policy
+
+
+@pytest.mark.parametrize("text, url, lid, commercial, adapt", [
+    # Hub card ids
+    ("cc-by-4.0", None, "CC-BY-4.0", True, True),
+    ("cc-by-nc-sa-4.0", None, "CC-BY-NC-SA-4.0", False, True),
+    ("cc-by-nd-4.0", None, "CC-BY-ND-4.0", True, False),
+    ("cc0-1.0", None, "CC0-1.0", True, True),
+    ("mit", None, "MIT", True, True),
+    ("other", None, "other", None, None),
+    (None, None, "unknown", None, None),
+    # Flickr's names, with and without the row's licence URL (YFCC100M, CommonCatalog)
+    ("Attribution License", None, "CC-BY", True, True),
+    ("Attribution-NonCommercial License", None, "CC-BY-NC", False, True),
+    ("Attribution-ShareAlike License", "http://creativecommons.org/licenses/by-sa/2.0/", "CC-BY-SA-2.0", True, True),
+    ("Public Domain Dedication (CC0)", None, "CC0-1.0", True, True),
+    ("No known copyright restrictions", None, "other", None, None),
+    ("All Rights Reserved", None, "all-rights-reserved", False, False),
+    # a bare URL
+    ("https://creativecommons.org/licenses/by-nc-nd/3.0/", None, "CC-BY-NC-ND-3.0", False, False),
+    ("http://creativecommons.org/publicdomain/mark/1.0/", None, "PDM", True, True),
+    # the ImageNet presets' terms
+    ("other (ImageNet terms: research/education)", None, "imagenet-terms", False, False),
+])
+def test_licence_texts_read_as_what_they_allow(text, url, lid, commercial, adapt):
+    lic = parse_licence(text, url)
+    assert (lic.id, lic.commercial, lic.adapt) == (lid, commercial, adapt)
+
+
+def test_a_cc_url_gives_the_canonical_link_and_by_needs_credit():
+    lic = parse_licence("cc-by-2.0")
+    assert lic.url == "https://creativecommons.org/licenses/by/2.0/" and lic.credit and not lic.share_alike
+    assert parse_licence("Attribution-ShareAlike License").share_alike
+
+
+def test_commercial_keeps_only_licences_that_allow_commercial_use_and_adaptation():
+    p = parse_policy("commercial")
+    ok = ["cc-by-4.0", "cc0-1.0", "Attribution-ShareAlike License", "http://creativecommons.org/publicdomain/mark/1.0/"]
+    refused = ["cc-by-nc-4.0", "cc-by-nd-4.0", "other", None, "other (ImageNet terms)", "All Rights Reserved"]
+    assert all(p.allows(parse_licence(t)) for t in ok)
+    assert not any(p.allows(parse_licence(t)) for t in refused)
+    assert "does not say" in p.why_not(parse_licence("other")) and "ND" in p.why_not(parse_licence("cc-by-nd-4.0"))
+
+
+def test_a_licence_list_matches_versions_of_a_family_and_refuses_what_it_cannot_read():
+    p = parse_policy("CC-BY,cc0-1.0")
+    assert p.allows(parse_licence("cc-by-2.0")) and p.allows(parse_licence("cc-by-4.0"))
+    assert p.allows(parse_licence("Public Domain Dedication (CC0)"))
+    assert not p.allows(parse_licence("cc-by-sa-4.0")) and not p.allows(parse_licence("cc-by-nc-4.0"))
+    with pytest.raises(NegmineError, match="not a licence id"):
+        parse_policy("CC-BX")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["sample", "--quiet", "--workers", "1", *map(str, args)])
+
+
+def test_commercial_run_credits_every_drawn_negative(positives, tmp_path):
+    pool = make_parquet_repo(tmp_path / "pool", [f"class{i}" for i in range(6)], 8, licence="cc-by-4.0")
+    out = tmp_path / "ds"
+    r = run("--positives", positives, "--source", pool, "--count", 12, "--seed", 1, "--licence", "commercial",
+            "--out", out, "--json")
+    assert r.exit_code == 0, r.output
+    neg = read_negatives(out)
+    assert len(neg) == 12 and {n["licence"] for n in neg} == {"CC-BY-4.0"}
+    assert {n["licence_url"] for n in neg} == {"https://creativecommons.org/licenses/by/4.0/"}
+    with open(out / "ATTRIBUTION.csv", newline="") as f:
+        credits = list(csv.DictReader(f))
+    assert sorted(c["path"] for c in credits) == sorted(n["path"] for n in neg)       # every negative, no positive
+    assert all(c["licence"] == "CC-BY-4.0" and c["source"] == str(pool) and c["file"] for c in credits)
+    md = (out / "ATTRIBUTION.md").read_text()
+    assert "## CC-BY-4.0 (12 images)" in md and "<https://creativecommons.org/licenses/by/4.0/>" in md
+    assert all(f"`{n['path']}`" in md for n in neg) and "20 positives" in md
+    record = json.loads((out / "negmine.json").read_text())
+    assert record["licences"] == {"CC-BY-4.0": 12} == json.loads(r.output)["licences"]
+    assert record["options"]["licence"] == "commercial"
+
+
+@pytest.mark.parametrize("card, says", [("cc-by-nc-4.0", "does not allow commercial use"),
+                                        ("other", "does not say whether commercial use is allowed")])
+def test_commercial_refuses_a_pool_whose_licence_forbids_or_does_not_say(positives, tmp_path, card, says):
+    pool = make_parquet_repo(tmp_path / "pool", [f"class{i}" for i in range(6)], 8, licence=card)
+    out = tmp_path / "ds"
+    r = run("--positives", positives, "--source", pool, "--count", 12, "--licence", "commercial", "--out", out)
+    assert r.exit_code == 1 and says in r.output and len(r.output.strip().splitlines()) == 1
+    assert not out.exists()                                      # refused before anything was written
+
+
+def test_dry_run_and_sources_say_each_pools_licence(positives, tmp_path):
+    pool = make_parquet_repo(tmp_path / "pool", [f"class{i}" for i in range(6)], 8, licence="cc-by-nc-4.0")
+    r = run("--positives", positives, "--source", pool, "--count", 12, "--dry-run", "--out", tmp_path / "ds")
+    assert r.exit_code == 0 and f"licence of {pool}: CC-BY-NC-4.0 (cc-by-nc-4.0): does not allow commercial use" in r.output
+    presets = json.loads(CliRunner().invoke(cli, ["sources", "--json"]).output)
+    assert {p["name"]: p["commercial"] for p in presets}["imagenet-1k-256"] is False
+    assert all(p["licence_id"] for p in presets)
