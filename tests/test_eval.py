@@ -157,6 +157,17 @@ def test_per_class_softmax_scores_name_the_confused_source_class(tmp_path, outpu
     assert set(res["per_class"]) == {"dog", "raccoon"}
     assert res["oscr"] == pytest.approx(res["positives_vs_other"]["auroc"])
     assert res["worst"]["negatives"][0]["label"] == confused
+    # confusion: argmax takes the confused negatives for dogs; at the 1% threshold (no negative above
+    # it) a positive is called its class only when it scores above every negative
+    argmax = res["confusion"]["argmax"]
+    assert argmax["rows"] == argmax["columns"] == ["dog", "other", "raccoon"]
+    assert argmax["counts"][1] == [n_confused, len(neg) - n_confused, 0]
+    at = res["confusion"]["at_threshold"]
+    top_neg = max(neg)
+    for k, cls in ((0, "dog"), (2, "raccoon")):
+        scored = [1 - p[2] for p, row in zip(softmax_rows(rows, confused), rows) if row["class"] == cls]
+        assert at["counts"][k][k] == sum(x > top_neg for x in scored) and at["counts"][k][1] == sum(x <= top_neg for x in scored)
+    assert at["counts"][1] == [0, len(neg), 0]
     html = (tmp_path / "ev" / "index.html").read_text()
     assert "data:image/png;base64," in html and confused in html and "<script" not in html
     for png in ("roc.png", "histogram.png", "fp_classes.png"):
@@ -338,8 +349,11 @@ def test_mine_from_eval_draws_the_confused_classes_under_the_same_exclusions(tmp
     # nothing already in the evaluated output is drawn again: its images of `second` are each refused
     evaluated = {r["file"] for r in read_manifest(output) if r["role"] == "negative"}
     assert not {k["file"] for k in kept} & evaluated
-    again = [x for x in read_rejects(tmp_path / "more") if x["reason"] == "already in the evaluated output"]
-    assert len(again) == drawn.count(second)
+    again = [x["id"] for x in read_rejects(tmp_path / "more") if x["reason"] == "already in the evaluated output"]
+    assert set(again) <= evaluated
+    r = invoke("mine", "--from-eval", ev / "eval.json", "--pool", pool, "--count", left + 1, "--workers", 1, "-q",
+               "-x", first, "-o", tmp_path / "more2")
+    assert r.exit_code != 0 and f"only {left} scored candidates pass the filters" in r.output, r.output
     assert all(x["id"].startswith(first) for x in read_rejects(tmp_path / "more") if "overlaps" in x["reason"])
     record = json.loads((tmp_path / "more" / "negmine.json").read_text())
     assert record["from_eval"]["excluded"][0]["label"] == first

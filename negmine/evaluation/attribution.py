@@ -13,14 +13,19 @@ import numpy as np
 from negmine.filters.taxonomy import Taxonomy
 
 WNID_IN_TEXT = re.compile(r"\((n\d{8})\)")
+CUTOUT = "cutout: "          # a synthetic negative's "class": its fill (no pool class, no WordNet place)
+NO_LABEL = "(no label)"
 
 
 def row_label(row: dict) -> str:
-    """A negative's source class as its manifest records it: `label`, else its `labels` joined."""
+    """A negative's source class as its manifest records it: `label`, else its `labels` joined; a
+    cutout's fill ('cutout: tile'); NO_LABEL for an image without any."""
+    if isinstance(row.get("cutout"), dict):
+        return f"{CUTOUT}{row['cutout'].get('fill')}"
     if row.get("label"):
         return str(row["label"])
     labels = row.get("labels")
-    return ", ".join(map(str, labels)) if isinstance(labels, list) and labels else "(no label)"
+    return ", ".join(map(str, labels)) if isinstance(labels, list) and labels else NO_LABEL
 
 
 def positive_synsets(record: dict, positive_classes: list[str], tax: Taxonomy) -> dict[int, str]:
@@ -44,7 +49,7 @@ def wordnet_place(label: str, positives: dict[int, str], tax: Taxonomy) -> dict:
     """A source class in WordNet: its name (`wordnet`: 'lemma (wnid)', or None when WordNet does not
     know the label), the `nearest_positive` concept and the `path` to it through their closest
     shared hypernym ('feather boa -> scarf -> ... -> whole <- ... <- dog'; `steps`: its length)."""
-    synsets = tax.lookup(label) if label != "(no label)" else []
+    synsets = tax.lookup(label) if label != NO_LABEL and not label.startswith(CUTOUT) else []
     if not synsets:
         return {"wordnet": None, "nearest_positive": None, "path": None, "steps": None}
     best = None

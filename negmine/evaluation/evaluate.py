@@ -70,11 +70,15 @@ def evaluate(out: Output, j: Joined, target_fpr: float, worst_n: int = WORST) ->
         correct = np.array([name_key(b) == name_key(x) for b, x in zip(best_pos, true)])
         result_oscr = oscr(j.y, j.score, correct)
         argmax = [j.matrix_classes[i] for i in np.argmax(j.matrix, axis=1)]
-        conf["argmax"] = {**confusion(true, argmax, out.classes), "accuracy": accuracy(true, argmax)}
+        conf["argmax"] = {**confusion(true, argmax, out.classes, out.classes), "accuracy": accuracy(true, argmax)}
         at = [out.negative_class if t is None or s < t else b for s, b in zip(j.score, best_pos)]
+        columns = out.classes
     else:
-        at = [out.negative_class if t is None or s < t else "positive" for s in j.score]
-    conf["at_threshold"] = {**confusion(true, at, out.classes), "threshold": t, "rule": rule(j, t)}
+        # one score says positive or not, not which positive: with several classes the column is "positive"
+        called = positives[0] if len(positives) == 1 else "positive"
+        at = [out.negative_class if t is None or s < t else called for s in j.score]
+        columns = out.classes if len(positives) == 1 else [out.negative_class, called]
+    conf["at_threshold"] = {**confusion(true, at, out.classes, columns), "threshold": t, "rule": rule(j, t)}
     if j.matrix is not None:
         conf["at_threshold"]["accuracy"] = accuracy(true, at)
     tax = Taxonomy.load()
@@ -112,8 +116,11 @@ def metric_row(name: str, m: dict) -> list[str]:
 def text(r: dict, top: int = 8) -> str:
     """The human summary of one `evaluate` result."""
     o, c = r["positives_vs_other"], r["counts"]
+    ignored = r["scores"]["ignored_columns"]
     lines = [f"{r['output']} split {r['split']}: {c['scored']} scored images ({c['positives']} positives, "
-             f"{c['negatives']} negatives); {r['scores']['how']}"]
+             f"{c['negatives']} negatives); {r['scores']['how']}"
+             + (f"; ignored columns: {', '.join(ignored)}" if ignored else "")
+             + (f"; {c['other_split']} rows of other splits ignored" if c.get("other_split") else "")]
     head = ["decision", "AUROC", "AUPR-In", "AUPR-Out", "FPR@95TPR", f"TPR@FPR{_pct(r['target_fpr'])}"]
     rows = [metric_row("positives vs other", o)] + [metric_row(k, m) for k, m in r["per_class"].items()]
     lines += [""] + _table(head, rows)
@@ -124,7 +131,7 @@ def text(r: dict, top: int = 8) -> str:
         lines.append(f"OSCR {r['oscr']:.3f}; argmax accuracy {_pct(r['confusion']['argmax']['accuracy'])}")
     conf = r["confusion"]["at_threshold"]
     lines += ["", "confusion at that threshold (rows: true class, columns: predicted)"]
-    lines += _table(["", *conf["classes"]], [[n, *map(str, row)] for n, row in zip(conf["classes"], conf["counts"])])
+    lines += _table(["", *conf["columns"]], [[n, *map(str, row)] for n, row in zip(conf["rows"], conf["counts"])])
     fp = [x for x in r["false_positives"]["classes"]][:top]
     if fp:
         lines += ["", "false positives by source class (at 95% TPR; at the target FPR)"]

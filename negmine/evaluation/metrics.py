@@ -83,15 +83,17 @@ def oscr(y: np.ndarray, score: np.ndarray, correct: np.ndarray) -> float:
     return float(np.trapezoid(ys, xs)) if hasattr(np, "trapezoid") else float(np.trapz(ys, xs))
 
 
-def confusion(true: list[str], pred: list[str], classes: list[str]) -> dict:
-    """A confusion table: {"classes": row/column names, "counts": [[n]] (row = true, column = predicted)}.
-    `classes` first, in its order, then any other name met."""
-    names = list(dict.fromkeys([*classes, *true, *pred]))
-    index = {c: i for i, c in enumerate(names)}
-    counts = [[0] * len(names) for _ in names]
+def confusion(true: list[str], pred: list[str], rows: list[str], columns: list[str]) -> dict:
+    """A confusion table: {"rows": true classes, "columns": predicted classes, "counts": [[n]]
+    (counts[i][j]: images of rows[i] predicted columns[j])}. `rows` and `columns` first, in their
+    order, then any other name met."""
+    rows = list(dict.fromkeys([*rows, *true]))
+    columns = list(dict.fromkeys([*columns, *pred]))
+    r, c = {x: i for i, x in enumerate(rows)}, {x: i for i, x in enumerate(columns)}
+    counts = [[0] * len(columns) for _ in rows]
     for t, p in zip(true, pred):
-        counts[index[t]][index[p]] += 1
-    return {"classes": names, "counts": counts}
+        counts[r[t]][c[p]] += 1
+    return {"rows": rows, "columns": columns, "counts": counts}
 
 
 def accuracy(true: list[str], pred: list[str]) -> float:

@@ -78,7 +78,7 @@ def member_html(r: dict, plots: dict[str, Path]) -> str:
         conf = r["confusion"].get(key)
         if conf:
             parts.append(f"<h3>{title}</h3><p>rows: true class; columns: predicted</p>")
-            parts.append(_table(["", *conf["classes"]], [[n, *row] for n, row in zip(conf["classes"], conf["counts"])]))
+            parts.append(_table(["", *conf["columns"]], [[n, *row] for n, row in zip(conf["rows"], conf["counts"])]))
     fp = r["false_positives"]
     parts.append("<h3>False positives by source class</h3>")
     parts.append(_table(["source class", "WordNet", "source", "negatives", "FP@95TPR", "FP@target", "mean score",

@@ -71,6 +71,7 @@ def fp_classes(classes: list[dict], path: Path) -> Path:
     ax.barh(names, [c["negatives"] for c in top], color="0.85", label="negatives in the split")
     ax.barh(names, [c["fp_95tpr"] for c in top], color="tab:red", label="false positives at 95% TPR")
     ax.set(xlabel="images", title="false positives by source class")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.tick_params(axis="y", labelsize=8)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

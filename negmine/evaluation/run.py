@@ -94,11 +94,11 @@ def check_same_split(outputs: dict, split: str) -> None:
                                "gives its members one)")
 
 
-def _write_member(r: dict, dest: Path, target_fpr: float) -> dict[str, Path]:
+def _write_member(r: dict, joined, dest: Path, target_fpr: float) -> dict[str, Path]:
+    """One evaluated output's files in `dest`: eval.json, index.html and the PNGs; returns the PNGs."""
     dest.mkdir(parents=True, exist_ok=True)
     o = r["positives_vs_other"]
     out = {"roc": plots.roc({"positives vs other": {**o["roc"], "auroc": o["auroc"]}}, dest / "roc.png", target_fpr)}
-    joined = r.pop("_joined")
     out["histogram"] = plots.histogram(joined.y, joined.score, dest / "histogram.png", o["target"]["threshold"],
                                        "positive score (" + r["scores"]["how"].split(" = ", 1)[-1] + ")")
     out["fp_classes"] = plots.fp_classes(r["false_positives"]["classes"], dest / "fp_classes.png")
@@ -133,7 +133,7 @@ def run_eval(job: EvalJob) -> dict:
     outputs = {name: open_output(folder) for name, folder, _ in members}
     if len(members) > 1:
         check_same_split(outputs, job.split)
-    results = {}
+    results, joined = {}, {}
     for name, folder, file in members:
         o = outputs[name]
         j = join_scores(o, file, job.split, path_column=job.path_column, score_column=job.score_column,
@@ -142,21 +142,20 @@ def run_eval(job: EvalJob) -> dict:
         r.update({"negmine_version": __version__, "command": "eval", "member": name,
                   "scores_file": str(file), "scores_sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
                   "negative_class": o.negative_class, "classes": o.classes})
-        r["_joined"] = j
-        results[name] = r
+        results[name], joined[name] = r, j
     single = len(results) == 1
     dest = Path(job.dest).expanduser() if job.dest else Path(job.out).expanduser() / DEFAULT_DIR
     written = []
     if single:
-        r = next(iter(results.values()))
-        _write_member(r, dest, job.target_fpr)
+        (name, r), = results.items()
+        _write_member(r, joined[name], dest, job.target_fpr)
         written = [str(dest / f) for f in FILES]
         summary = {**r, "written": written, "dir": str(dest)}
         summary["text"] = text(r)
         return summary
     sections = []
     for name, r in results.items():
-        pngs = _write_member(r, dest / name, job.target_fpr)
+        pngs = _write_member(r, joined[name], dest / name, job.target_fpr)
         sections.append(f"<h2>{page.html.escape(name)}</h2>" + page.member_html(r, pngs))
         written += [str(dest / name / f) for f in FILES]
     table = comparison(results)
@@ -176,7 +175,7 @@ def run_eval(job: EvalJob) -> dict:
     lines += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [table["header"], *table["rows"]]]
     for name, r in results.items():
         lines += [f"warning: {name}: {w}" for w in r["warnings"]]
-    return {**record, "results": {n: {k: v for k, v in r.items()} for n, r in results.items()},
+    return {**record, "results": results,
             "written": written, "dir": str(dest), "text": "\n".join(lines)}
 
 

@@ -58,10 +58,12 @@ class Output:
 
 def open_output(folder: Path) -> Output:
     """Read a negmine output folder. Raises NegmineError when manifest.jsonl is missing or unreadable."""
-    folder = Path(folder).expanduser()
+    folder = Path(folder).expanduser().resolve()       # eval.json names it; `mine --from-eval` reads it from anywhere
     manifest = folder / "manifest.jsonl"
     if not manifest.is_file():
-        raise NegmineError(f"{folder}: not a negmine output (no manifest.jsonl)")
+        sweep = sorted(p.parent.name for p in folder.glob("*/manifest.jsonl"))
+        hint = f"; a sweep of {', '.join(sweep)}? give --scores NAME=FILE per member" if sweep else ""
+        raise NegmineError(f"{folder}: not a negmine output (no manifest.jsonl){hint}")
     try:
         with open(manifest, encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]
@@ -101,7 +103,8 @@ def read_table(path: Path) -> dict[str, list]:
 
             # every column as text first: a path column of digits stays text, scores are parsed below
             # with the row number in any error
-            names = pc.read_csv(path, read_options=pc.ReadOptions(block_size=1 << 20)).column_names
+            with pc.open_csv(path) as head:       # the header only: the column names
+                names = head.schema.names
             table = pc.read_csv(path, convert_options=pc.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=True))
     except FileNotFoundError:

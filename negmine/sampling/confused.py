@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import NegmineError
+from negmine.evaluation.attribution import CUTOUT, NO_LABEL
 from negmine.evaluation.run import read_eval
 from negmine.filters.taxonomy import name_key
 from negmine.sampling.scores import Scores
@@ -102,7 +103,8 @@ def read_confused(path: Path) -> Confused:
     classes: dict[str, tuple[str, int]] = {}
     for c in data["false_positives"]["classes"]:
         n = int(c.get(BASIS) or 0)
-        if n > 0 and c.get("label") and c["label"] != "(no label)":
+        # a cutout's fill or an unlabelled image names no pool class to draw from
+        if n > 0 and c.get("label") and c["label"] != NO_LABEL and not str(c["label"]).startswith(CUTOUT):
             key = name_key(str(c["label"]))
             label, before = classes.get(key, (str(c["label"]), 0))
             classes[key] = (label, before + n)        # one class from several sources adds up
