@@ -374,3 +374,24 @@ def test_mine_from_eval_draws_the_confused_classes_under_the_same_exclusions(tmp
     assert invoke("eval", output, "--scores", clean, "-o", tmp_path / "ev2").exit_code == 0
     r = invoke("mine", "--from-eval", tmp_path / "ev2" / "eval.json", "--pool", pool, "--count", 1, "-o", tmp_path / "z")
     assert r.exit_code == 1 and "no source class has a false positive" in r.output
+
+
+def test_jsonl_and_parquet_read_as_csv(tmp_path, output):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = split_rows(output)
+    soft = softmax_rows(rows, confused_label(rows))
+    cols = {"path": [p[0] for p in soft], "dog": [p[1] for p in soft], "other": [p[2] for p in soft],
+            "raccoon": [p[3] for p in soft]}
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps({k: v[i] for k, v in cols.items()}) + "\n"
+                                              for i in range(len(soft))))
+    pq.write_table(pa.table(cols), tmp_path / "s.parquet")
+    write_csv(tmp_path / "s.csv", "path,dog,other,raccoon", soft)
+    got = []
+    for name in ("s.csv", "s.jsonl", "s.parquet"):
+        r = invoke("eval", output, "--scores", tmp_path / name, "-o", tmp_path / name.replace(".", "-"), "--json")
+        assert r.exit_code == 0, r.output
+        got.append(json.loads(r.output)["positives_vs_other"])
+    assert got[0]["auroc"] == got[1]["auroc"] == got[2]["auroc"]
+    assert got[0]["target"] == got[1]["target"] == got[2]["target"]

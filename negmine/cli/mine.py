@@ -52,7 +52,7 @@ def mine(quiet, as_json, exclude, **kw) -> None:
 
     \b
     negmine mine --scores preds.csv --pool ./ds --count 2000 --out ./hard
-    negmine mine --from-eval ./ds/eval/eval.json --pool imagenet-1k --count 2000 --out ./more
+    negmine mine --from-eval ./ds/eval/eval.json --pool imagenet-1k-256 --count 2000 --out ./more
 
     Candidates are ranked by score, the top --skip-top fraction is skipped, and the rest pass the
     same overlap and duplicate filters as `sample` until --count are kept. Ids: a negmine output's

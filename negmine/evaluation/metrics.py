@@ -84,9 +84,9 @@ def oscr(y: np.ndarray, score: np.ndarray, correct: np.ndarray) -> float:
 
 
 def confusion(true: list[str], pred: list[str], rows: list[str], columns: list[str]) -> dict:
-    """A confusion table: {"rows": true classes, "columns": predicted classes, "counts": [[n]]
-    (counts[i][j]: images of rows[i] predicted columns[j])}. `rows` and `columns` first, in their
-    order, then any other name met."""
+    """A confusion table: {"rows": true classes, "columns": predicted classes, "counts": one list per
+    row, one count per column (images of that row's class predicted as that column's)}. `rows` and
+    `columns` first, in their order, then any other name met."""
     rows = list(dict.fromkeys([*rows, *true]))
     columns = list(dict.fromkeys([*columns, *pred]))
     r, c = {x: i for i, x in enumerate(rows)}, {x: i for i, x in enumerate(columns)}

@@ -249,9 +249,11 @@ def join_scores(out: Output, path: Path, split: str = "test", *, path_column: st
         raise NegmineError(f"--scores {path}: {len(bad)} image(s) of split {split} have a missing, non-numeric or "
                            f"infinite score (first: row {i + 1}, {rel}); no metric is computed over a guess")
     if extra and not allow_extra:
+        hint = (f"; they look relative to the split folder: write them relative to the output ({split}/{extra[0]})"
+                if f"{split}/{extra[0]}" in by_path else "")
         raise NegmineError(f"--scores {path}: {len(extra)} row(s) name images not in {out.folder}/manifest.jsonl "
                            f"(first: {extra[0]}); a path is the manifest's path or absolute under the output "
-                           "(--allow-extra ignores them)")
+                           f"(--allow-extra ignores them){hint}")
     missing = sorted(wanted - set(seen))
     if missing and not allow_missing:
         raise NegmineError(f"--scores {path}: {len(missing)} of the {len(wanted)} images of split {split} have no "
