@@ -395,3 +395,17 @@ def test_jsonl_and_parquet_read_as_csv(tmp_path, output):
         got.append(json.loads(r.output)["positives_vs_other"])
     assert got[0]["auroc"] == got[1]["auroc"] == got[2]["auroc"]
     assert got[0]["target"] == got[1]["target"] == got[2]["target"]
+
+
+def test_confused_classes_share_the_draw_by_their_false_positives_not_their_pool_size(tmp_path):
+    from negmine.sampling.confused import Confused
+
+    # class a: 3 false positives, 50 pool images; class b: 1 false positive, 500 pool images; c: none
+    c = Confused(tmp_path / "eval.json", tmp_path, {"a": ("a", 3), "b": ("b", 1)}, [], {}, seed=5)
+    labels = ["a"] * 50 + ["b"] * 500 + ["c"] * 100
+    keys = c.draw_keys(labels, [f"id{i}" for i in range(len(labels))])
+    assert len(keys) == 550                                      # class c is no candidate
+    first = sorted(keys, key=lambda k: -keys[k])[:40]
+    share_a = sum(int(k[2:]) < 50 for k in first) / 40
+    assert 0.6 <= share_a <= 0.9                                 # ~3/4, though b has 10x the images
+    assert c.absent(["a", "c"]) == ["b"]

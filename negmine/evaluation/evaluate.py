@@ -23,9 +23,8 @@ def rule(j: Joined, threshold: float | None) -> str:
     col = j.score_columns[0]
     if j.direction == "other":
         return f"positive when {col} <= {-threshold:.4g}"
-    if j.matrix is not None and j.how.startswith("positive score = 1 -"):
-        other = j.how.split("1 - ", 1)[1].split(" ", 1)[0]
-        return f"positive when {other} <= {1 - threshold:.4g}"
+    if j.other_column is not None:
+        return f"positive when {j.other_column} <= {1 - threshold:.4g}"
     if j.matrix is not None:
         return f"positive when the highest positive-class score >= {threshold:.4g}"
     return f"positive when {col} >= {threshold:.4g}"

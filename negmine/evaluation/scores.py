@@ -144,6 +144,7 @@ class Joined:
     direction: str
     counts: dict = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
+    other_column: str | None = None          # per-class scores: the negative class's column, if any
 
 
 def _choose_path_column(names: list[str], given: str | None, path: Path) -> str:
@@ -288,4 +289,5 @@ def join_scores(out: Output, path: Path, split: str = "test", *, path_column: st
             how = f"positive score = {cols[0]} (higher = more like a positive)"
     counts = {"scored": len(rows), "split_images": len(wanted), "missing": len(missing), "extra": len(extra),
               "other_split": other_split, "positives": int(y.sum()), "negatives": int(len(y) - y.sum())}
-    return Joined(rows, y, score, matrix, matrix_classes, path_col, cols, how, direction, counts, ignored)
+    other_col = cols[other[0]] if kind == "matrix" and other else None
+    return Joined(rows, y, score, matrix, matrix_classes, path_col, cols, how, direction, counts, ignored, other_col)

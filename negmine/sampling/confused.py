@@ -5,7 +5,8 @@ Each source class of the evaluated split weighs its false positives at 95% TPR (
 operating point every FPR@95 reports; at a strict target FPR most classes have none). A pool row
 whose label is such a class (names compared as `name_key`, so a new pool with the same classes under
 another source id matches) is a candidate; the candidates are put in a weighted random order
-(Efraimidis & Spirakis 2006: key u^(1/w), highest first, u uniform, seeded by the eval.json bytes),
+(Efraimidis & Spirakis 2006: key u^(1/w), highest first, u uniform, seeded by the eval.json bytes;
+computed as log(u)/w, the same order without underflow for small weights),
 each row weighing its class's FP count over the class's candidate rows, so the classes share the
 draw in proportion to their false positives however many images each has in the pool. The rest of
 `mine` is unchanged: the positives of the evaluated output, its exclusion terms, concepts and rule
@@ -80,12 +81,12 @@ class Confused:
             if k in self.classes:
                 members[k] = members.get(k, 0) + 1
         rng = np.random.default_rng(self.seed)
-        u = rng.random(len(ids))
+        log_u = np.log1p(-rng.random(len(ids)))         # log of u in (0, 1]: never log(0)
         out = {}
         for i, (cid, k) in enumerate(zip(ids, keys)):
             if k in members:
                 w = self.classes[k][1] / members[k]
-                out[cid] = float(u[i] ** (1.0 / w))
+                out[cid] = float(log_u[i] / w)
         return out
 
     def absent(self, labels: list[str | None]) -> list[str]:
