@@ -39,9 +39,10 @@ SIZE_PENDING: set[str] = set()          # modules allowed over the limit while b
 # "sources") or a top-level module (negmine.pipeline is "pipeline"). Read from the bottom up:
 # the shared ground (errors, images, naming, seeds, progress, cache, engine, positives, recipes)
 # imports no stage; sources read pools; filters judge what the sources give; outputs write what
-# was decided; sampling (the draw, `mine`) and synthetic (cutouts) hand their images to the
+# was decided; evaluation (`eval`) reads an output back with a model's scores; sampling (the draw,
+# `mine`, which may draw from what evaluation found) and synthetic (cutouts) hand their images to the
 # outputs; pipeline wires the stages; cli sits on top, and nothing else imports it.
-_STAGES = {"sources", "filters", "outputs", "sampling", "synthetic", "pipeline", "cli"}
+_STAGES = {"sources", "filters", "outputs", "evaluation", "sampling", "synthetic", "pipeline", "cli"}
 _GROUND = {"errors", "images", "naming", "seeds", "progress", "cache", "engine", "positives", "recipes", "licences"}
 FORBIDDEN: dict[str, set[str]] = {
     "errors": _STAGES | _GROUND - {"errors"},
@@ -56,9 +57,10 @@ FORBIDDEN: dict[str, set[str]] = {
     "recipes": _STAGES | {"engine", "positives"},
     "sources": _STAGES - {"sources"},
     "filters": _STAGES - {"sources", "filters"},
-    "outputs": {"sampling", "synthetic", "pipeline", "cli"},
+    "outputs": {"evaluation", "sampling", "synthetic", "pipeline", "cli"},
+    "evaluation": {"sampling", "synthetic", "pipeline", "cli"},
     "sampling": {"synthetic", "pipeline", "cli"},
-    "synthetic": {"sampling", "pipeline", "cli"},
+    "synthetic": {"evaluation", "sampling", "pipeline", "cli"},
     "pipeline": {"cli"},
     "cli": set(),
     "__main__": set(),                   # `python -m negmine`: the CLI

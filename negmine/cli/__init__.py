@@ -42,6 +42,7 @@ from negmine.cli.mine import mine  # noqa: E402
 from negmine.cli.report import report  # noqa: E402
 from negmine.cli.sources import sources  # noqa: E402
 from negmine.cli.run import run  # noqa: E402
+from negmine.cli.eval import eval_  # noqa: E402
 
 cli.add_command(sample)
 cli.add_command(classes)
@@ -51,5 +52,6 @@ cli.add_command(mine)
 cli.add_command(report)
 cli.add_command(sources)
 cli.add_command(run)
+cli.add_command(eval_)
 
 __all__ = ["cli", "main"]

@@ -10,15 +10,19 @@ from negmine.cli.common import CONCEPT_HELP, OUT, emit, engine_options, handle_e
 
 
 @click.command()
-@click.option("--scores", required=True, type=click.Path(path_type=Path),
+@click.option("--scores", type=click.Path(path_type=Path),
               help="A trainer's scores (CSV, JSONL or parquet): an id column and a score column "
                    "(highest positive-class probability or logit), or one column per class.")
+@click.option("--from-eval", type=click.Path(path_type=Path),
+              help="Instead of --scores: the eval.json of `negmine eval`; draw from the pool classes the model "
+                   "confused with the positives, weighted by their false positives.")
 @click.option("--pool", required=True, metavar="OUTPUT|SPEC",
               help="What was scored: a negmine output folder, a folder of images, or a source as in `sample`.")
 @click.option("--count", required=True, type=int, help="How many hard negatives to keep.")
 @click.option("--out", "-o", required=True, type=OUT, help="Output folder, or an fsspec URL (s3://bucket/prefix, ...).")
-@click.option("--skip-top", type=float, default=0.125, show_default=True,
-              help="Skip this top fraction of the scores (likely mislabelled positives).")
+@click.option("--skip-top", type=float,
+              help="Skip this top fraction of the scores (likely mislabelled positives)  [default: 0.125; "
+                   "0 with --from-eval]")
 @click.option("--positives", "-p", type=click.Path(path_type=Path),
               help="Keep these out (classes and near-duplicates); default: the positives of an output pool.")
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID")
@@ -48,6 +52,7 @@ def mine(quiet, as_json, exclude, **kw) -> None:
 
     \b
     negmine mine --scores preds.csv --pool ./ds --count 2000 --out ./hard
+    negmine mine --from-eval ./ds/eval/eval.json --pool imagenet-1k-256 --count 2000 --out ./more
 
     Candidates are ranked by score, the top --skip-top fraction is skipped, and the rest pass the
     same overlap and duplicate filters as `sample` until --count are kept. Ids: a negmine output's
@@ -58,10 +63,24 @@ def mine(quiet, as_json, exclude, **kw) -> None:
     if quiet:
         quiet_hub()
     s = run_mine(MineJob(exclude=list(exclude), progress=not quiet, **kw))
-    emit(s, as_json, f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
-                      f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}; "
-                      f"{s['scores']['how']}; wrote {s['out']}"
-                      + _unlabelled_note(s.get("unlabelled")) + "".join(f"\nwarning: {w}" for w in s["warnings"]))
+    head = (f"kept {s['kept']} of {s['scored']} candidates of the confused classes, rejected {s['rejected']}"
+            if s.get("from_eval") else
+            f"kept {s['kept']} of {s['scored']} scored candidates (scores {s['score_range'][0]:.4g} to "
+            f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}")
+    emit(s, as_json, f"{head}; {s['scores']['how']}; wrote {s['out']}"
+                      + _unlabelled_note(s.get("unlabelled")) + _eval_note(s.get("from_eval"))
+                      + "".join(f"\nwarning: {w}" for w in s["warnings"]))
+
+
+def _eval_note(e: dict | None) -> str:
+    """Lines for --from-eval: the confused classes kept from, and those the pool lacks or excludes."""
+    if not e:
+        return ""
+    out = "\nfrom " + e["eval"] + ": " + ", ".join(f"{c['label']} {c['kept']}" for c in e["classes"])
+    out += "".join(f"\nnote: confused class {x['label']} stays excluded: {x['reason']}" for x in e["excluded"])
+    if e["absent_from_pool"]:
+        out += f"\nnote: confused classes not in the pool: {', '.join(e['absent_from_pool'])}"
+    return out
 
 
 def _unlabelled_note(u: dict | None) -> str:

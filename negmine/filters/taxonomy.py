@@ -286,3 +286,15 @@ class Taxonomy:
                     dist[h] = dist[cur] + 1
                     queue.append(h)
         return dist
+
+    def link(self, a: int, b: int) -> tuple[list[int], int | None]:
+        """The shortest way from synset `a` up to a hypernym it shares with `b` and down to `b`:
+        (the synsets along it, a first and b last; the shared hypernym), or ([], None) when they
+        share none. Ties are broken by the lower offset, so the answer is stable."""
+        up_a, up_b = self.levels_up(a), self.levels_up(b)
+        shared = [(up_a[h] + up_b[h], h) for h in up_a if h in up_b]
+        if not shared:
+            return [], None
+        _, top = min(shared)
+        down = self.path(b, top)[::-1]          # top ... b
+        return self.path(a, top) + down[1:], top

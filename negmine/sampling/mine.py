@@ -33,6 +33,7 @@ from negmine.naming import UniqueNames, safe_name
 from negmine.filters.overlap import ClassPlan, hash_files, plan_classes
 from negmine.filters.unlabelled import UnlabelledRows, check_sources, expected_share, unlabelled_mask, warning
 from negmine.positives import scan_positives
+from negmine.sampling.confused import AlreadyEvaluated, EvalScores, read_confused
 from negmine.sampling.scores import ScoreClasses, read_scores
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
 from negmine.sources.archive import list_label_codes
@@ -143,11 +144,12 @@ def _ids(src: Source) -> dict[str, int]:
 
 @dataclass
 class MineJob:
-    scores: Path
+    scores: Path | None
     pool: str
     count: int
     out: Path | str                  # a local folder, or an fsspec URL (s3://bucket/ds, ...)
-    skip_top: float = 0.125
+    skip_top: float | None = None    # default 0.125 with --scores, 0 with --from-eval
+    from_eval: Path | None = None    # an eval.json: draw from the classes the model confuses (sampling.confused)
     positives: Path | None = None
     exclude: list[str] = field(default_factory=list)
     concepts: dict = field(default_factory=dict)      # --concept: {name: wnid or lemma}
@@ -171,17 +173,25 @@ def run_mine(job: MineJob) -> dict:
     t0 = time.monotonic()
     if job.count < 1:
         raise NegmineError("--count must be >= 1")
+    if (job.scores is None) == (job.from_eval is None):
+        raise NegmineError("give --scores (a model's scores of the pool) or --from-eval (an eval.json), one of them")
+    if job.skip_top is None:
+        job.skip_top = 0.0 if job.from_eval else 0.125
     if not 0 <= job.skip_top < 1:
         raise NegmineError("--skip-top must be a fraction in [0, 1)")
-    refuse_out_inside(job.out, [("--scores", job.scores), ("--pool", job.pool), ("--positives", job.positives)])
+    if job.from_eval and job.skip_top:
+        raise NegmineError("--skip-top ranks a model's scores; with --from-eval the draw is a weighted random one")
+    refuse_out_inside(job.out, [("--scores", job.scores), ("--from-eval", job.from_eval), ("--pool", job.pool),
+                                ("--positives", job.positives)])
+    confused = read_confused(job.from_eval) if job.from_eval else None
     check_workers(job.out, job.workers, job.engine)
     # an output pool is its local manifest: open it first, its class names choose the score columns;
     # any other pool (a Hub repo) only once the scores file was read without error
     output = _output_folder(job.pool)
     src = _ManifestPool(output) if output is not None else None
     pos = scan_positives(job.positives) if job.positives else None
-    scored = read_scores(job.scores, job.id_column, job.score_column, _score_classes(src, pos, job.negative_class))
-    scores = scored.values
+    if confused is None:
+        scored = read_scores(job.scores, job.id_column, job.score_column, _score_classes(src, pos, job.negative_class))
     unlabelled, left_out = None, None
     if src is None:
         src = open_pool(job.pool)
@@ -190,6 +200,13 @@ def run_mine(job: MineJob) -> dict:
         (unlabelled,), (left_out,) = check_sources(
             [src], [job.allow_unlabelled or SourceSpec.parse(job.pool).unlabelled == "allow"], None)
     ids = _ids(src)
+    if confused is not None:
+        labels = [src.label_of(row) for row in ids.values()]
+        scored = EvalScores(confused.draw_keys(labels, list(ids)), confused, confused.absent(labels))
+        if not scored.values:
+            raise NegmineError(f"--from-eval: none of the confused classes ({', '.join(scored.absent)}) is a class "
+                               f"of the pool {src.id}")
+    scores = scored.values
     rejects, ranked = [], []
     for cid, score in scores.items():
         if cid in ids:
@@ -212,13 +229,20 @@ def run_mine(job: MineJob) -> dict:
         positive_paths = [f.path for files in pos.classes.values() for f in files]
     elif isinstance(src, _ManifestPool):
         positive_paths = src.positive_paths
+    if confused is not None:            # the evaluated run's positives and exclusions judge the new pool
+        terms += confused.terms
+        positive_paths += confused.positive_paths
     excluded, plan = set(), None
     if terms and (src.classes or unlabelled is not None):
         # the same class-level rule as `sample` (taxonomy and co-occurrence prior), with the options
         # of the run that drew an output pool
-        rule = src.exclusion_options() if isinstance(src, _ManifestPool) else {}
-        plan = plan_classes([src], terms, named=job.concepts, **rule)
+        rule = (src.exclusion_options() if isinstance(src, _ManifestPool)
+                else confused.exclusion_options() if confused is not None else {})
+        named = {**confused.concepts, **job.concepts} if confused is not None else job.concepts
+        plan = plan_classes([src], terms, named=named, **rule)
         excluded = {i for i, v in enumerate(plan.per_source[0].verdicts) if v.excluded}
+        if confused is not None:
+            scored.note_excluded(plan.per_source[0].verdicts)
     # a multi-label pool: a row goes when any of its labels is excluded
     overlaps = src.rows_with_any(np.array(sorted(excluded), np.int32)) if excluded else None
     order = []
@@ -232,17 +256,22 @@ def run_mine(job: MineJob) -> dict:
             rejects.append({"id": cid, "score": score, "reason": f"{what} overlaps the positives"})
         else:
             order.append((score, cid, row))
+    if confused is not None and not order:
+        why = "; ".join(f"{x['label']} {x['reason']}" for x in scored.excluded) or "none left"
+        raise NegmineError(f"--from-eval: every image of the confused classes in the pool is kept out ({why})")
     hash_kind = None if job.hash == "none" else job.hash
     # what negmine.json records: not how the run went (engine, progress, a resume), only what it wrote;
     # the run key is made from it, so the engine is not in it either
     record = plain_record({k: v for k, v in job.__dict__.items() if k not in ENGINE_OPTIONS + ("progress", "resume")})
-    key = {"negmine_version": __version__, "scores_sha256": hashlib.sha256(Path(job.scores).read_bytes()).hexdigest(),
+    key = {"negmine_version": __version__,
+           "scores_sha256": hashlib.sha256(Path(job.scores or confused.path).read_bytes()).hexdigest(),
            "options": run_options(record)}
     distributor = make_distributor(job.workers, job.engine, job.ray_address)
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
             summary = _mine(job, src, order, positive_paths, rejects, scores, skip, hash_kind, run, distributor,
-                            record, scored, Warnings(plan, unlabelled))
+                            record, scored, Warnings(plan, unlabelled),
+                            [AlreadyEvaluated(confused.rows, src.id)] if confused is not None else [])
     finally:
         distributor.close()
     summary["seconds"] = round(time.monotonic() - t0, 2)
@@ -251,7 +280,7 @@ def run_mine(job: MineJob) -> dict:
 
 def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], rejects: list[dict],
           scores: dict, skip: int, hash_kind: str | None, run: Run, distributor, record: dict, scored,
-          warns: Warnings) -> dict:
+          warns: Warnings, more_filters: list) -> dict:
     writer = run.writer
     pos_hashes, pos_owner, pos_sha = [], [], {}
     for p in positive_paths:
@@ -263,6 +292,7 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                 pos_hashes += hashed[str(p)][0]
                 pos_owner += [str(p)] * len(hashed[str(p)][0])
     filters = positive_filters(pos_sha, np.array(pos_hashes, dtype=np.uint64), pos_owner, hash_kind, job.hash_distance)
+    filters += more_filters
 
     def candidate(p: int) -> Candidate:
         score, cid, row = order[p]
@@ -298,6 +328,8 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                "warnings": warns.lines(src, [c.row for c in accepted])}
     if warns.unlabelled is not None:
         summary["unlabelled"] = warns.unlabelled.as_dict()
+    if isinstance(scored, EvalScores):
+        summary["from_eval"] = scored.report([src.label_of(c.row) for c in accepted])
     write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "mine", "job": record})
     run.journal.close()
     writer.publish()
