@@ -20,6 +20,7 @@ from negmine.synthetic.annotations import Box
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected, open_image, to_rgb
 from negmine.synthetic.objects import box_mask, shape_mask
+from negmine.synthetic.shortcuts import DEFAULT_FILLS
 
 FILLS = ("noise", "blur", "mean", "black", "tile", "inpaint")
 REGIONS = ("box", "mask")
@@ -29,7 +30,7 @@ REGIONS = ("box", "mask")
 class CutoutOptions:
     region: str = "box"
     margin: str = "0"                  # pixels ("8") or percent of each box side ("10%")
-    fills: tuple[str, ...] = ("noise",)
+    fills: tuple[str, ...] = DEFAULT_FILLS   # chosen by bench/shortcut.py
     noise: str = "uniform"             # uniform | gaussian | matched
     inpaint: str = "telea"             # telea | ns
     max_cover: float = 0.9             # skip when the region covers more of the image
