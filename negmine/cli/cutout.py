@@ -34,8 +34,8 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS
 @click.option("--fill", "fills", multiple=True, type=click.Choice(["noise", "blur", "mean", "black", "tile", "inpaint"]),
               help=f"How to fill the hole (repeatable: one is chosen per image by seed). Default: "
                    f"{' + '.join(DEFAULT_FILLS)} (chosen by bench/shortcut.py).")
-@click.option("--noise", type=click.Choice(["uniform", "gaussian", "matched"]), default="uniform", show_default=True,
-              help="Noise kind; 'matched' follows the background's colour mean and spread.")
+@click.option("--noise", type=click.Choice(["matched", "uniform", "gaussian"]), default="matched", show_default=True,
+              help="Noise kind; 'matched' follows the surrounding photo's colour, spectrum and grain.")
 @click.option("--inpaint-method", type=click.Choice(["telea", "ns"]), default="telea", show_default=True)
 @click.option("--max-cover", type=float, default=0.9, show_default=True,
               help="Skip images whose region covers more than this fraction.")
