@@ -38,11 +38,12 @@ from negmine.synthetic.cutout import FILLS, CutoutOptions, cutout
 
 SIZE = 64
 HELD_OUT = 300               # ImageNet-500 photos kept for measuring only
+OLD = ("noise-uniform",)     # the noise fill before it matched the photo (--noise uniform), for comparison
 MIXES = (("tile", "blur", "inpaint"), ("tile", "blur"))     # the recipe's mix; the same without OpenCV
 SCALES = {  # seeds, epochs, raccoon photos used, fractions
     "tiny": dict(seeds=[0], epochs=1, photos=24, fractions=[1.0], fills=("noise", "tile")),
-    "default": dict(seeds=[0, 1, 2], epochs=12, photos=200, fractions=[0.2, 0.5, 1.0], fills=FILLS),
-    "full": dict(seeds=[0, 1, 2, 3, 4], epochs=12, photos=200, fractions=[0.2, 0.5, 1.0], fills=FILLS),
+    "default": dict(seeds=[0, 1, 2], epochs=12, photos=200, fractions=[0.2, 0.5, 1.0], fills=FILLS + OLD),
+    "full": dict(seeds=[0, 1, 2, 3, 4], epochs=12, photos=200, fractions=[0.2, 0.5, 1.0], fills=FILLS + OLD),
 }
 
 
@@ -65,7 +66,8 @@ def load(scale: str) -> dict:
         pos.append(small(data))
         for f in cfg["fills"]:
             try:     # the options `sample --synthetic` uses: box region, no margin, max cover 0.9
-                cuts[f].append(small(cutout(data, boxes[name], CutoutOptions(fills=(f,)), seed=i).data))
+                opts = CutoutOptions(fills=(f.split("-")[0],), **({"noise": "uniform"} if f == "noise-uniform" else {}))
+                cuts[f].append(small(cutout(data, boxes[name], opts, seed=i).data))
             except ImageRejected:
                 cuts[f].append(None)
     imagenet = photos()

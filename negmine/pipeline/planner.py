@@ -89,7 +89,7 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
         plan.synthetic_target = min(cuttable(plan, ann),
                                     int(math.floor(o.synthetic * plan.needed + 0.5)))
         plan.shortcut_note = shortcut_warning(settings.cutout.fills, plan.synthetic_target / max(1, plan.needed),
-                                              f"--synthetic {o.synthetic:g}")
+                                              f"--synthetic {o.synthetic:g}", noise=settings.cutout.noise)
         if plan.shortcut_note:               # said before the work, and again in the summary and negmine.json
             warn(plan.shortcut_note, o.progress)
     plan.pool_target = plan.needed - plan.synthetic_target

@@ -183,7 +183,7 @@ def run_cutout(job: CutoutJob) -> dict:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
     # cutouts of one fill are what a user would take as the whole negative set: the table's share 1
-    shortcut = shortcut_warning(opts.fills, 1.0, "negmine cutout", "--fill") \
+    shortcut = shortcut_warning(opts.fills, 1.0, "negmine cutout", "--fill", noise=opts.noise) \
         if job.mode == "cutout" and len(set(opts.fills)) == 1 else None
     if shortcut:
         warn(shortcut, job.progress)
