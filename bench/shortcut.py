@@ -16,7 +16,10 @@ The ImageNet photos are split once (fixed seed): 200 may be drawn as real negati
 ever used to measure. Each seed re-splits the raccoons 80/20 (by photo; a photo's cutouts go where
 the photo goes), draws the real negatives and initialises the model. Negatives per split = the
 photos of that split with a cutout (ratio ~1); a share f of them are cutouts, the rest real.
-Run: `nice -n 10 python -m bench.shortcut` (prints a table; `--scale tiny|default|full`).
+Fills use negmine's default noise kind (matched); the row `noise-uniform` is white noise
+(`--noise uniform`), the fill issue 25 measured. Run: `nice -n 10 python -m bench.shortcut` (prints
+the table; `--scale tiny|default|full`; ~10 min on one core at default). The means go by hand into
+negmine/synthetic/shortcuts.py (MEASURED), whose defaults and warning rule read them.
 """
 
 from __future__ import annotations
