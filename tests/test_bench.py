@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out", "senses"]
+         "remote_out", "senses", "shortcut"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -57,3 +57,8 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         assert dog["imagenet_negmine"]["agree"] == dog["imagenet_negmine"]["expected"] == 118
         assert result["names"]["cell phone"]["imagenet_negmine"]["agree"] == 1
         assert result["totals"]["coco_negmine"]["too_much"] < result["totals"]["coco_all_senses"]["too_much"]
+    if name == "shortcut":                        # real-only and each fill's row, every measure a rate
+        assert [(r["fills"], r["synthetic"]) for r in result["rows"]] == [("real", 0.0), ("noise", 1.0), ("tile", 1.0)]
+        assert all(0 <= r[k]["min"] <= r[k]["mean"] <= r[k]["max"] <= 1 for r in result["rows"]
+                   for k in ("fpr_real", "fpr_real_tpr90", "auc_split", "auc_real"))
+        assert result["cutouts_per_fill"]["noise"] > 0 and result["held_out_real"] == 30

@@ -112,13 +112,14 @@ def test_fills_differ_and_noise_kinds():
     assert len(set(flat.values())) == len(FILLS)
     b = boxes[0]
     region = lambda a: a[int(b.y0):int(b.y1), int(b.x0):int(b.x1)].reshape(-1, 3).astype(float)
-    assert region(outs["noise"]).std() > 60                              # uniform noise
-    matched = cutout(data, boxes, CutoutOptions(fills=("noise",), noise="matched", image_format="png"), 1)
-    m = region(np.asarray(Image.open(io.BytesIO(matched.data))))
+    uniform = cutout(data, boxes, CutoutOptions(fills=("noise",), noise="uniform", image_format="png"), 1)
+    u = np.asarray(Image.open(io.BytesIO(uniform.data)))
+    assert region(u).std() > 60
+    m = region(outs["noise"])                                            # matched, the default
     bg = load_rgb(data).astype(float)
     assert abs(m.mean() - bg.mean()) < 25 and m.std() < 80
     local = lambda a: np.abs(np.diff(a[int(b.y0):int(b.y1), int(b.x0):int(b.x1)].astype(float), axis=1)).mean()
-    assert local(outs["blur"]) < 2 < 40 < local(outs["noise"])          # blur is smooth, noise is not
+    assert local(outs["blur"]) < 2 < local(outs["noise"]) < 40 < local(u)   # blur is smooth, white noise is not
 
 
 def test_margin_grows_the_region_and_box_is_clipped():

@@ -97,6 +97,33 @@ def test_multilabel_csv_has_empty_label_sets_for_negatives(positives, pool, tmp_
     assert pd.read_csv(out / "labels.csv")["labels"].isna().sum() == 20   # why keep_default_na=False matters
 
 
+def test_multilabel_csv_pos_weight_loads_into_bce_over_the_csv_columns(positives, pool, tmp_path):
+    import pandas as pd
+    import torch
+
+    out = tmp_path / "ds"
+    sample(positives, pool, out, "--format", "multilabel-csv")
+    assert not (out / "class_weights.json").exists()            # its `other` weight means nothing to BCE
+    w = json.loads((out / "pos_weight.json").read_text())
+    df = pd.read_csv(out / "labels.csv", keep_default_na=False)
+    columns = list(df.columns[3:])
+    assert w["classes"] == columns == ["raccoon", "racoon"]     # `other` is the all-zeros row, not a class
+    train = df[df["split"] == "train"]
+    # negatives / positives of each class in train: 32 train images, 10 raccoon, 6 racoon
+    assert w["pos_weight"] == [pytest.approx((len(train) - train[c].sum()) / train[c].sum()) for c in columns]
+    assert w["pos_weight"] == [pytest.approx(22 / 10), pytest.approx(26 / 6)]
+    target = torch.tensor(train[columns].to_numpy(dtype="float32"))
+    loss = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(w["pos_weight"]), reduction="none")
+    per = loss(torch.zeros_like(target), target)                # logit 0: every term is log 2
+    # a positive's term is scaled by its class's weight, a negative's not
+    assert torch.allclose(per[target == 1].unique().sort().values,
+                          (torch.tensor(w["pos_weight"]) * torch.log(torch.tensor(2.0))).sort().values)
+    assert torch.allclose(per[target == 0], torch.log(torch.tensor(2.0)))
+    single = tmp_path / "single"
+    sample(positives, pool, single)
+    assert not (single / "pos_weight.json").exists() and (single / "class_weights.json").exists()
+
+
 def test_yolo_cls_needs_val_and_uses_ultralytics_names(positives, pool, tmp_path):
     r = invoke("sample", "-q", "-p", positives, "-s", pool, "--format", "yolo-cls", "--split", "1", "-o", tmp_path / "x")
     assert r.exit_code == 1 and "val split" in r.output

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from negmine.progress import warnings_said
 from negmine.cli.common import OUT, emit, engine_options, handle_errors, parse_concepts, report_hint
+from negmine.synthetic.shortcuts import DEFAULT_FILLS
 
 
 @click.command()
@@ -30,9 +32,10 @@ from negmine.cli.common import OUT, emit, engine_options, handle_errors, parse_c
               help="Remove the box, or the object's silhouette (--masks, or GrabCut seeded by the box).")
 @click.option("--margin", default="0", show_default=True, help="Grow the region: pixels (8) or percent of the box (10%).")
 @click.option("--fill", "fills", multiple=True, type=click.Choice(["noise", "blur", "mean", "black", "tile", "inpaint"]),
-              help="How to fill the hole (repeatable: one is chosen per image by seed). Default: noise.")
-@click.option("--noise", type=click.Choice(["uniform", "gaussian", "matched"]), default="uniform", show_default=True,
-              help="Noise kind; 'matched' follows the background's colour mean and spread.")
+              help=f"How to fill the hole (repeatable: one is chosen per image by seed). Default: "
+                   f"{' + '.join(DEFAULT_FILLS)} (chosen by bench/shortcut.py).")
+@click.option("--noise", type=click.Choice(["matched", "uniform", "gaussian"]), default="matched", show_default=True,
+              help="Noise kind; 'matched' follows the surrounding photo's colour, spectrum and grain.")
 @click.option("--inpaint-method", type=click.Choice(["telea", "ns"]), default="telea", show_default=True)
 @click.option("--max-cover", type=float, default=0.9, show_default=True,
               help="Skip images whose region covers more than this fraction.")
@@ -67,20 +70,21 @@ def cutout(images, boxes, box_format, masks, out, classes, concepts, region, mar
     from negmine.synthetic.cutout import CutoutOptions
     from negmine.synthetic.command import CutoutJob, run_cutout
 
-    opts = CutoutOptions(region=region, margin=margin, fills=tuple(fills) or ("noise",), noise=noise,
+    opts = CutoutOptions(region=region, margin=margin, fills=tuple(fills) or DEFAULT_FILLS, noise=noise,
                          inpaint=inpaint_method, max_cover=max_cover, image_format=image_format, quality=quality)
     job = CutoutJob(images=images, out=out, boxes=boxes, masks=masks, box_format=box_format,
                     classes=classes.split(",") if classes else None, concepts=concepts, options=opts, mode=mode,
                     crop_size=crop_size, crops_per_image=crops_per_image, crop_iou=crop_iou, seed=seed, workers=workers,
                     engine=engine, ray_address=ray_address, overwrite=overwrite, resume=resume, report=report,
                     progress=not quiet)
-    summary = run_cutout(job)
+    with warnings_said() as said:
+        summary = run_cutout(job)
     if seed is None and not quiet:
         click.echo(f"seed: {summary['seed']}", err=True)
     fills_text = ", ".join(f"{k} {v}" for k, v in summary["fills"].items())
     report_line = (f"\nreport: {summary['report']}" if summary.get("report")
                    else report_hint(summary["out"]))
-    warnings = "".join(f"\nwarning: {w}" for w in summary["warnings"])
+    warnings = "".join(f"\nwarning: {w}" for w in summary["warnings"] if w not in said)
     emit(summary, as_json, f"wrote {summary['written']} images from {summary['images']} ({fills_text}) to "
                             f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl)"
                             f"{warnings}{report_line}")

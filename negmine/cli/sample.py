@@ -10,6 +10,7 @@ import click
 from negmine.cli.common import (CONCEPT_HELP, OUT, classes_text, emit, engine_options, handle_errors,
                                 parse_concepts, parse_size, quiet_hub, report_hint)
 from negmine.progress import warnings_said
+from negmine.synthetic.shortcuts import DEFAULT_FILLS, DEFAULT_SHARE
 
 
 @click.command()
@@ -77,14 +78,15 @@ from negmine.progress import warnings_said
                    "is one of the listed ids (CC0-1.0,CC-BY-4.0,CC-BY for any version); refuse the rest.")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
-@click.option("--synthetic", type=float, metavar="F",
-              help="Make fraction F of the negatives cutouts of the positives (needs --boxes or --masks).")
+@click.option("--synthetic", type=float, metavar="F", is_flag=False, flag_value=DEFAULT_SHARE,
+              help=f"Make fraction F of the negatives cutouts of the positives (needs --boxes or --masks); "
+                   f"without F: {DEFAULT_SHARE:g}, the share bench/shortcut.py found safe.")
 @click.option("--boxes", type=click.Path(path_type=Path), help="Object boxes of the positives (COCO/VOC/YOLO/CSV).")
 @click.option("--masks", type=click.Path(path_type=Path), help="Object masks of the positives (PNG folder).")
 @click.option("--box-format", type=click.Choice(["auto", "coco", "voc", "yolo", "csv"]), default="auto")
 @click.option("--cutout-fill", "cutout_fills", multiple=True,
               type=click.Choice(["noise", "blur", "mean", "black", "tile", "inpaint"]),
-              help="Fill(s) for --synthetic cutouts (default noise).")
+              help=f"Fill(s) for --synthetic cutouts (default {' + '.join(DEFAULT_FILLS)}: chosen by bench/shortcut.py).")
 @click.option("--cutout-region", type=click.Choice(["box", "mask"]), default="box")
 @click.option("--cutout-margin", default="0", help="Grow the cut region: pixels or percent of the box.")
 @click.option("--unannotated", type=click.Choice(["error", "skip"]), default="error", show_default=True,
@@ -135,7 +137,7 @@ def sample(sources, quiet, as_json, **kw) -> None:
     kw["exclude"] = list(kw["exclude"])
     if kw["max_contamination"] is None:
         kw.pop("max_contamination")              # the library's default
-    kw["cutout_fills"] = tuple(kw["cutout_fills"]) or ("noise",)
+    kw["cutout_fills"] = tuple(kw["cutout_fills"]) or DEFAULT_FILLS
     if quiet:
         quiet_hub()
     if kw["seed"] is None and not kw["resume"]:      # drawn here, so it is on screen before any work

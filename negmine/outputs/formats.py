@@ -9,7 +9,8 @@
 | yolo-cls         | split/class/file (train, val)   | classes.txt                                   |
 | yolo-det         | images/split/file               | labels/split/file.txt, data.yaml              |
 
-Every format also gets class_weights.json.
+Every single-label format also gets class_weights.json; multilabel-csv gets pos_weight.json instead
+(BCE `pos_weight` per positive class: a sigmoid per class has no `other` class to weight).
 """
 
 from __future__ import annotations
@@ -69,6 +70,19 @@ def class_weights(counts: dict[str, int], beta: float = 0.999) -> dict:
             "note": "computed on the train split; order follows classes.txt"}
 
 
+def bce_pos_weight(positives: dict[str, int], total: int) -> dict:
+    """BCEWithLogitsLoss `pos_weight` per positive class: the train images without the class over
+    those with it (PyTorch's documented choice, e.g. 300 negatives / 100 positives -> 3), in the
+    order given (labels.csv's one-hot columns). `positives`: train images per positive class (the
+    negative class left out: it is the all-zeros row, not a column); `total`: train images in all.
+    A class with no train image gets weight 1.0 (nothing to balance) and is listed in `absent`."""
+    weights = [(total - n) / n if n else 1.0 for n in positives.values()]
+    return {"classes": list(positives), "pos_weight": weights, "positives": positives, "images": total,
+            "absent": [c for c, n in positives.items() if not n],
+            "note": "computed on the train split; order follows labels.csv's one-hot columns: "
+                    "torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))"}
+
+
 def _yolo_line(box: list, w: int, h: int, idx: int) -> str:
     """`class cx cy w h` in 0..1 of a w x h image, corners ordered and clipped. Ultralytics drops
     an image with a negative, out-of-range or zero-size label, so a box that leaves no area is a
@@ -87,8 +101,13 @@ def finalize(fmt: str, writer, rows: list[dict], split_names: Sequence[str], neg
     warnings = []
     classes = sorted({r["class"] for r in rows})
     train = Counter(r["class"] for r in rows if r["split"] == split_names[0])
-    weights = class_weights({c: train.get(c, 0) for c in classes})
-    _text(writer, "class_weights.json", json.dumps(weights, indent=2) + "\n")
+    if fmt == "multilabel-csv":
+        positives = [c for c in classes if c != negative_class]
+        weights = bce_pos_weight({c: train.get(c, 0) for c in positives}, sum(train.values()))
+        _text(writer, "pos_weight.json", json.dumps(weights, indent=2) + "\n")
+    else:
+        weights = class_weights({c: train.get(c, 0) for c in classes})
+        _text(writer, "class_weights.json", json.dumps(weights, indent=2) + "\n")
     for split in split_names:
         present = {r["class"] for r in rows if r["split"] == split}
         missing = sorted(set(classes) - present)

@@ -17,6 +17,7 @@ from negmine.licences import parse_policy
 from negmine.sampling.plan import parse_split
 from negmine.sources import SourceSpec
 from negmine.synthetic.cutout import CutoutOptions
+from negmine.synthetic.shortcuts import DEFAULT_FILLS
 
 LINK_MODES = ("copy", "hardlink", "symlink")
 
@@ -55,7 +56,7 @@ class SampleOptions:
     boxes: Path | None = None
     masks: Path | None = None
     box_format: str = "auto"
-    cutout_fills: tuple[str, ...] = ("noise",)
+    cutout_fills: tuple[str, ...] = DEFAULT_FILLS     # chosen by bench/shortcut.py (synthetic.shortcuts)
     cutout_region: str = "box"
     cutout_margin: str = "0"
     unannotated: str = "error"               # yolo-det: a positive without annotation stops the run, or "skip"
@@ -123,7 +124,7 @@ def check_options(opts: SampleOptions) -> Settings:
     if opts.synthetic and opts.boxes is None and opts.masks is None:
         raise NegmineError("--synthetic needs the objects in the positives: --boxes (COCO/VOC/YOLO/CSV) or --masks")
     cutout = CutoutOptions(region=opts.cutout_region, margin=opts.cutout_margin,
-                           fills=tuple(opts.cutout_fills) or ("noise",), quality=opts.quality).validate()
+                           fills=tuple(opts.cutout_fills) or DEFAULT_FILLS, quality=opts.quality).validate()
     hash_kind = None if opts.hash == "none" else opts.hash
     seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
     split_names, split_fracs = parse_split(opts.split)

@@ -46,6 +46,7 @@ class Plan:
     needed: int = 0                          # negatives in all (pool and synthetic)
     synthetic_target: int = 0                # of which cutouts of annotated positives
     pool_target: int = 0                     # of which drawn from the pool
+    shortcut_note: str | None = None         # cutouts the shortcut table warns about (synthetic.shortcuts)
     # --verified-absent: {source id: {"verified", "cannot_verify", ...}}; per source the label groups
     verified: dict[str, dict] = field(default_factory=dict)
     absence: list = field(default_factory=list)

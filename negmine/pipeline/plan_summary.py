@@ -64,7 +64,7 @@ def plan_summary(plan: Plan) -> dict:
     warns, notes = unlabelled_lines(plan)
     say(warns, plan.opts.progress)
     out["notes"] += notes + links_lines(plan)
-    out["warnings"] = warns
+    out["warnings"] = warns + ([plan.shortcut_note] if plan.shortcut_note else [])
     out["unlabelled"] = [u.as_dict() for u in plan.unlabelled if u is not None]
     if plan.unlabelled_estimate:
         out["unlabelled_contamination"] = plan.unlabelled_estimate

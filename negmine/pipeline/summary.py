@@ -58,6 +58,7 @@ def write_summary(ctx: RunContext, negatives: DrawNegatives, synthetic: int, t0:
     summary["warnings"] += [n for n in (s.read_note() for s in plan.sources if hasattr(s, "read_note")) if n]
     summary["warnings"] += [n for n in (s.partial_note() for s in plan.sources) if n]
     summary["warnings"] += [plan.fit_note] if plan.fit_note else []
+    summary["warnings"] += [plan.shortcut_note] if plan.shortcut_note else []
     summary["warnings"] += unlabelled_lines(plan, accepted)[0] + links_lines(plan)
     summary["unlabelled"] = [u.as_dict() for u in plan.unlabelled if u is not None]
     summary["warnings"] += plan.classes.notes()

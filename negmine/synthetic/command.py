@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
-from negmine.progress import bar
+from negmine.progress import bar, warn
 
 from negmine import __version__
 from negmine.synthetic.annotations import Box, load_boxes, match_images
@@ -29,6 +29,7 @@ from negmine.errors import NegmineError
 from negmine.images import ImageRejected
 from negmine.outputs.manifest import write_outputs
 from negmine.synthetic.objects import image_frame, resolve, upright_size
+from negmine.synthetic.shortcuts import shortcut_warning
 from negmine.positives import images_under
 from negmine.outputs.writers import Run, check_workers, is_url, plain_record, refuse_local_only, refuse_out_inside, run_options, stored_seed
 
@@ -181,6 +182,11 @@ def run_cutout(job: CutoutJob) -> dict:
     if job.seed is None and job.resume:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
+    # cutouts of one fill are what a user would take as the whole negative set: the table's share 1
+    shortcut = shortcut_warning(opts.fills, 1.0, "negmine cutout", "--fill", noise=opts.noise) \
+        if job.mode == "cutout" and len(set(opts.fills)) == 1 else None
+    if shortcut:
+        warn(shortcut, job.progress)
     if job.classes and job.boxes is None:
         # masks carry no class: nothing could tell which objects are the named concepts
         raise NegmineError("--classes needs --boxes (COCO/VOC/YOLO/CSV with class names); masks carry no class")
@@ -240,7 +246,7 @@ def run_cutout(job: CutoutJob) -> dict:
             summary = {"negmine_version": __version__, "seed": seed, "out": str(writer.out), "images": len(keys),
                        "written": len(rows), "skipped": len(rejects),
                        "fills": {f: sum(r["fill"] == f for r in rows) for f in sorted({r["fill"] for r in rows})},
-                       "warnings": ann.classes.warnings() if ann.classes else []}
+                       "warnings": (ann.classes.warnings() if ann.classes else []) + ([shortcut] if shortcut else [])}
             write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "cutout", "job": record,
                                                   **({"classes": ann.classes.record()} if ann.classes else {})})
             if job.report:

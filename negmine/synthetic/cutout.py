@@ -2,10 +2,14 @@
 background around it. Pure functions of (image bytes, boxes, options, seed), so every output can
 be reproduced from its manifest row, and they run unchanged in worker processes.
 
-Fills: noise (uniform, gaussian, or matched to the background's colour statistics), blur (the
+Fills: noise (matched to the ring of background around the hole: colour, spectrum, grain, see
+`negmine.synthetic.texture`; or plain uniform / gaussian noise), blur (the
 surrounding background spread into the hole by normalised convolution: no blurred silhouette of
 the object is left), mean, black, tile (Backgrounds Challenge Only-BG-T: the largest background
-strip beside the box, repeated), inpaint (OpenCV Telea or Navier-Stokes).
+strip beside the box, repeated), inpaint (OpenCV Telea or Navier-Stokes). When the source is a
+JPEG, a hole filled to imitate the photo (matched noise, blur, tile, inpaint) goes through the
+source's own quantisation tables (`texture.jpeg_like`), so it carries the same block artefacts
+as the pixels around it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from negmine.synthetic.annotations import Box
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected, open_image, to_rgb
 from negmine.synthetic.objects import box_mask, shape_mask
+from negmine.synthetic.shortcuts import DEFAULT_FILLS
+from negmine.synthetic.texture import background_blur, jpeg_like, jpeg_tables, matched_noise
 
 FILLS = ("noise", "blur", "mean", "black", "tile", "inpaint")
 REGIONS = ("box", "mask")
@@ -29,8 +35,8 @@ REGIONS = ("box", "mask")
 class CutoutOptions:
     region: str = "box"
     margin: str = "0"                  # pixels ("8") or percent of each box side ("10%")
-    fills: tuple[str, ...] = ("noise",)
-    noise: str = "uniform"             # uniform | gaussian | matched
+    fills: tuple[str, ...] = DEFAULT_FILLS   # chosen by bench/shortcut.py
+    noise: str = "matched"             # matched | uniform | gaussian
     inpaint: str = "telea"             # telea | ns
     max_cover: float = 0.9             # skip when the region covers more of the image
     min_mask: float = 0.1              # GrabCut masks covering less of their box are rejected
@@ -44,8 +50,8 @@ class CutoutOptions:
             raise NegmineError(f"unknown fill {', '.join(bad) or '(none)'}; choose from {', '.join(FILLS)}")
         if self.region not in REGIONS:
             raise NegmineError(f"--region must be one of {', '.join(REGIONS)}")
-        if self.noise not in ("uniform", "gaussian", "matched"):
-            raise NegmineError("--noise must be uniform, gaussian or matched")
+        if self.noise not in ("matched", "uniform", "gaussian"):
+            raise NegmineError("--noise must be matched, uniform or gaussian")
         if self.inpaint not in ("telea", "ns"):
             raise NegmineError("--inpaint-method must be telea or ns")
         if self.image_format not in ("jpg", "png"):
@@ -205,38 +211,19 @@ def uncovered(mask: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mas
 
 
 def _noise(rgb: np.ndarray, mask: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """matched: `texture.matched_noise` over the blur fill; uniform / gaussian: white noise that
+    ignores the photo (what a model learns to spot; kept to reproduce older runs and benchmarks)."""
     n = int(mask.sum())
+    if kind == "matched":
+        return matched_noise(rgb, mask, rng)
     if kind == "uniform":
         return rng.integers(0, 256, (n, 3), dtype=np.uint8)
-    bg = rgb[~mask].astype(np.float64)
-    mean, std = (bg.mean(axis=0), bg.std(axis=0)) if kind == "matched" and len(bg) else (np.full(3, 127.5), np.full(3, 50.0))
-    return np.clip(rng.normal(mean, std, (n, 3)) + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(rng.normal(127.5, 50.0, (n, 3)) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _blur_fill(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Normalised convolution, blur(image * outside) / blur(outside), in floating point on a copy at
-    most 256 px wide (the fill is smooth anyway), widening the blur until the whole hole is reached."""
-    from scipy.ndimage import gaussian_filter   # scipy comes with imagehash
-
-    h, w = mask.shape
-    scale = min(1.0, 256 / max(h, w))
-    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-
-    def small(a: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(a.astype(np.float32), "F").resize((sw, sh), Image.Resampling.BOX))
-
-    keep = small((~mask).astype(np.float32))
-    chans = [small(rgb[:, :, c].astype(np.float32) * ~mask) for c in range(3)]
-    sigma = max(2.0, 0.05 * max(sw, sh))
-    for _ in range(8):
-        weight = gaussian_filter(keep, sigma, mode="nearest")
-        if weight.min() > 1e-4:
-            break
-        sigma *= 2
-    filled = [gaussian_filter(ch, sigma, mode="nearest") / np.maximum(weight, 1e-6) for ch in chans]
-    big = [np.asarray(Image.fromarray(f.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR))
-           for f in filled]
-    return np.clip(np.stack(big, axis=2)[mask] + 0.5, 0, 255).astype(np.uint8)
+    """The hole's pixels (n x 3 uint8) of `texture.background_blur`."""
+    return np.clip(background_blur(rgb, mask)[mask] + 0.5, 0, 255).astype(np.uint8)
 
 
 def _clear_run(hit: np.ndarray, from_end: bool) -> int:
@@ -276,8 +263,10 @@ def _tile_fill(rgb: np.ndarray, mask: np.ndarray, boxes: list[Box]) -> np.ndarra
 
 
 def apply_fill(rgb: np.ndarray, mask: np.ndarray, fill: str, opts: CutoutOptions, rng: np.random.Generator,
-               boxes: list[Box] | None = None) -> np.ndarray:
-    """A copy of rgb with the masked pixels replaced; pixels outside the mask are untouched."""
+               boxes: list[Box] | None = None, jpeg: dict | None = None) -> np.ndarray:
+    """A copy of rgb with the masked pixels replaced; pixels outside the mask are untouched.
+    jpeg: the source's tables (`texture.jpeg_tables`): a fill that imitates the photo (matched
+    noise, blur, tile, inpaint) then gets its compression."""
     out = rgb.copy()
     if fill == "black":
         out[mask] = 0
@@ -296,6 +285,8 @@ def apply_fill(rgb: np.ndarray, mask: np.ndarray, fill: str, opts: CutoutOptions
         out[mask] = bgr[:, :, ::-1][mask]
     else:
         raise NegmineError(f"unknown fill {fill!r}")
+    if jpeg is not None and (fill in ("blur", "tile", "inpaint") or fill == "noise" and opts.noise == "matched"):
+        out[mask] = jpeg_like(out, jpeg)[mask]       # black, mean, white noise: flat or plain by definition
     return out
 
 
@@ -337,7 +328,7 @@ def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
     fill = opts.fills[int(np.random.default_rng([seed, 1]).integers(len(opts.fills)))]
     rng = np.random.default_rng(seed)
     grown = [_grow(b, parse_margin(opts.margin), w, h) for b in clipped] if opts.region == "box" else clipped
-    out = apply_fill(rgb, mask, fill, opts, rng, grown)
+    out = apply_fill(rgb, mask, fill, opts, rng, grown, jpeg_tables(data))
     return Cutout(_encode(out, opts), w, h, fill, opts.region, [b.as_list() for b in clipped], seed,
                   region_area=int(mask.sum()))
 

@@ -1,0 +1,53 @@
+"""examples/: the scripts the README points users to run on a real negmine output."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SHARED, read_manifest
+from negmine.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def imagefolder_out(tmp_path) -> Path:
+    """`negmine sample` (default format) of 10 raccoon photos against a folder pool of 16 real
+    ImageNet photos, one class folder per wnid."""
+    pos = tmp_path / "positives" / "raccoon"
+    pos.mkdir(parents=True)
+    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:10]:
+        shutil.copy(f, pos / f.name)
+    for f in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:16]:
+        (tmp_path / "pool" / f.name.split("_")[0]).mkdir(parents=True)
+        shutil.copy(f, tmp_path / "pool" / f.name.split("_")[0] / f.name)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["sample", "-q", "--workers", "1", "-p", str(pos.parent), "-s", str(tmp_path / "pool"),
+                                 "--seed", "1", "--ratio", "1", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_train_example_writes_a_score_row_per_test_image(imagefolder_out, tmp_path):
+    out, scores = imagefolder_out, tmp_path / "scores.csv"
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), str(out), "--scores", str(scores),
+                        "--epochs", "1", "--size", "32"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with open(scores, newline="") as f:
+        rows = list(csv.reader(f))
+    classes = (out / "classes.txt").read_text().split()
+    assert rows[0] == ["path", *classes] and "other" in classes         # every class, `other` included
+    test = [m["path"] for m in read_manifest(out) if m["split"] == "test"]
+    assert {m["role"] for m in read_manifest(out) if m["split"] == "test"} == {"positive", "negative"}
+    assert sorted(row[0] for row in rows[1:]) == sorted(test)            # one row per test image, manifest paths
+    for row in rows[1:]:
+        assert sum(map(float, row[1:])) == pytest.approx(1, abs=1e-5)   # softmax probabilities
+        assert all(0 <= float(v) <= 1 for v in row[1:])
+    assert f"wrote {len(test)} rows" in r.stdout
+    assert json.loads((out / "negmine.json").read_text())["options"]["format"] == "imagefolder"
