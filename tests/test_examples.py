@@ -51,3 +51,33 @@ def test_train_example_writes_a_score_row_per_test_image(imagefolder_out, tmp_pa
         assert all(0 <= float(v) <= 1 for v in row[1:])
     assert f"wrote {len(test)} rows" in r.stdout
     assert json.loads((out / "negmine.json").read_text())["options"]["format"] == "imagefolder"
+
+
+def test_the_readme_worked_example_sweep_train_eval(tmp_path):
+    """README "Did the negatives help?": a sweep, the example loop trained on each member, and
+    `negmine eval` comparing the members on their one shared test set."""
+    pos = tmp_path / "positives" / "raccoon"
+    pos.mkdir(parents=True)
+    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:20]:
+        shutil.copy(f, pos / f.name)
+    sweep = tmp_path / "sweep"
+    r = CliRunner().invoke(cli, ["sample", "-q", "--workers", "1", "-p", str(pos.parent), "-s",
+                                 str(SHARED / "imagenet-500"), "--seed", "0", "--ratio", "0.5,1", "-o", str(sweep)])
+    assert r.exit_code == 0, r.output
+    args = []
+    for member in ("ratio-0.5", "ratio-1"):
+        scores = tmp_path / f"{member}.csv"
+        t = subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), str(sweep / member), "--scores",
+                            str(scores), "--epochs", "1", "--size", "32"], capture_output=True, text=True)
+        assert t.returncode == 0, t.stderr
+        args += ["--scores", f"{member}={scores}"]
+    r = CliRunner().invoke(cli, ["eval", str(sweep), *args, "--json"])
+    assert r.exit_code == 0, r.output
+    numbers = json.loads(r.output)["comparison"]["members"]
+    assert set(numbers) == {"ratio-0.5", "ratio-1"} and all(0 <= m["auroc"] <= 1 for m in numbers.values())
+    members = {m: json.loads((sweep / "eval" / m / "eval.json").read_text()) for m in numbers}
+    assert len({json.dumps(e["counts"]) for e in members.values()}) == 1       # one test set, the same images scored
+    assert all(e["positives_vs_other"]["auroc"] == numbers[m]["auroc"] for m, e in members.items())
+    r = CliRunner().invoke(cli, ["eval", str(sweep), *args])
+    assert r.exit_code == 0 and r.output.splitlines()[0].startswith("2 members share the test set"), r.output
+    assert "ratio-0.5" in r.output and "AUROC" in r.output

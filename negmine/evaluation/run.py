@@ -110,15 +110,20 @@ def _write_member(r: dict, joined, dest: Path, target_fpr: float) -> dict[str, P
 
 def comparison(results: dict[str, dict]) -> dict:
     """member x AUROC, AUPR-In, FPR@95TPR, TPR at the target FPR, the threshold rule, the top
-    confused source classes: {"header": [...], "rows": [[...]]}."""
+    confused source classes: {"header": [...], "rows": [[...]] (text, as printed), "members":
+    {name: {"auroc", "aupr_in", "fpr_at_95tpr", "tpr_at_target", "threshold_at_target"}} (numbers)}."""
     header = ["member", "AUROC", "AUPR-In", "FPR@95TPR", "TPR@target", "threshold at target", "top confused classes"]
-    rows = []
+    rows, numbers = [], {}
     for name, r in results.items():
         o = r["positives_vs_other"]
-        top = [f"{c['label']} ({c['fp_95tpr']})" for c in r["false_positives"]["classes"] if c["fp_95tpr"]][:3]
+        # by the WordNet name where there is one ("killer whale", not n02071294)
+        top = [f"{(c.get('wordnet') or c['label']).split(' (n')[0]} ({c['fp_95tpr']})"
+               for c in r["false_positives"]["classes"] if c["fp_95tpr"]][:3]
         rows.append([name, f"{o['auroc']:.3f}", f"{o['aupr_in']:.3f}", f"{100 * o['fpr_at_95tpr']:.1f}%",
                      f"{100 * o['target']['tpr']:.1f}%", o["rule_at_target"], ", ".join(top) or "-"])
-    return {"header": header, "rows": rows}
+        numbers[name] = {"auroc": o["auroc"], "aupr_in": o["aupr_in"], "fpr_at_95tpr": o["fpr_at_95tpr"],
+                         "tpr_at_target": o["target"]["tpr"], "threshold_at_target": o["target"]["threshold"]}
+    return {"header": header, "rows": rows, "members": numbers}
 
 
 def run_eval(job: EvalJob) -> dict:
