@@ -129,7 +129,8 @@ def test_overwrite_replaces_a_previous_remote_output(s3, positives, pool):
     second = remote_files(s3.fs, root)
     assert "train/other/stale.jpg" not in second and second["manifest.jsonl"] != first["manifest.jsonl"]
     assert {r["path"] for r in map(json.loads, second["manifest.jsonl"].splitlines())} | \
-        {"manifest.jsonl", "rejects.jsonl", "negmine.json", "classes.txt", "class_weights.json"} == set(second)
+        {"manifest.jsonl", "rejects.jsonl", "negmine.json", "classes.txt", "class_weights.json", "ATTRIBUTION.csv",
+         "ATTRIBUTION.md"} == set(second)
 
 
 def test_segment_journal_reads_in_order_and_drops_a_torn_segment():
