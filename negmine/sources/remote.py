@@ -34,6 +34,7 @@ from negmine.sources import budget, transfer
 MERGE_GAP = 4 << 10           # bytes: two wanted ranges closer than this are fetched as one request
 MAX_REQUEST = 1 << 30         # bytes: a merged request stops growing here (it is streamed to disk)
 CONNECTIONS = int(os.environ.get("NEGMINE_HUB_CONNECTIONS", 8))   # range requests in flight per file
+MAX_RELOCATIONS = 3           # expired locations asked again per request (each a resolver request)
 MAX_RATE_LIMITED = 100        # 429s waited out per request before giving up (each waits as the server says)
 
 
@@ -308,13 +309,15 @@ class RangeFile:
                 fresh = loc is None
                 if fresh:
                     loc = self._locate()
+            relocated = 0
             while True:
                 try:
                     total = transfer.get_range(loc, a, b, self._size,
                                                lambda pos, chunk: os.pwrite(self._fd, chunk, pos), self.path)
                     break
                 except transfer.Expired:
-                    if fresh:
+                    relocated += 1
+                    if fresh or relocated > MAX_RELOCATIONS:
                         raise HubUnavailable(f"the Hub's storage refused {self.path} even at a fresh location "
                                              "(HTTP 401/403 right after the resolver gave it); try again later"
                                              ) from None
@@ -323,7 +326,8 @@ class RangeFile:
                             if self._location is loc:      # else another thread asked already
                                 self._location = None
                             current = self._location
-                        loc, fresh = (current or self._locate()), True
+                        # one this request asked for itself must work; another thread's may be used up
+                        loc, fresh = (current, False) if current is not None else (self._locate(), True)
             self._learn_size(total)
             self._remember(a, b)
 

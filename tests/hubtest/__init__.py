@@ -5,7 +5,8 @@ HTTP as the Hub and its storage host do; `faults.py` says which of the Hub's rea
 the next requests get (redirects without X-Linked-Size, short, empty or whole-body range answers,
 expiring signed URLs, fixed-window rate limits)."""
 
+from hubtest.clock import VirtualClock
 from hubtest.faults import Faults
 from hubtest.server import LFS_THRESHOLD, HubServer, Logged, Repo
 
-__all__ = ["Faults", "HubServer", "LFS_THRESHOLD", "Logged", "Repo"]
+__all__ = ["Faults", "HubServer", "LFS_THRESHOLD", "Logged", "Repo", "VirtualClock"]

@@ -37,7 +37,7 @@ ANSWERS = (
     "short",        # 206, Content-Range as asked, but only the first half of the bytes (Content-Length says so)
     "empty",        # 206 with Content-Length 0
     "whole",        # 200 with the whole file, as an edge that ignores Range
-    "other-range",  # 206 with the bytes (and Content-Range) of a range starting one byte later
+    "other-range",  # 206 with the bytes (and Content-Range) of the range one byte later (earlier at the end)
     "no-range",     # 206 without a Content-Range header
     "bigger-file",  # 206, Content-Range's total says the file is 1 byte larger than it was
     "cut",          # 206, Content-Length of the whole range, the connection closed after half of it

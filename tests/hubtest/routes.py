@@ -252,8 +252,9 @@ def handler(hub: HubServer):
             # /cdn/<owner>/<name>/<sha>/<path...>
             repo_id, sha, path = f"{parts[0]}/{parts[1]}", parts[2], "/".join(parts[3:])
             expires = int(query.get("X-Amz-Expires", ["0"])[0])
+            serial = int(query.get("X-Amz-Date", ["-1"])[0])
             sig = query.get("X-Amz-Signature", [""])[0]
-            if sig != hub.signature(repo_id, sha, path, expires) or not hub.signed_ok(sig, expires):
+            if sig != hub.signature(repo_id, sha, path, expires, serial) or not hub.signed_ok(sig, expires):
                 return self._error(403, None, "Request has expired", "cdn")
             repo = hub.repos.get(repo_id)
             got = repo.folder(sha) if repo else None
@@ -286,11 +287,12 @@ def handler(hub: HubServer):
             end = min(end, size - 1)
             answer = hub.faults.take_answer() if kind == "cdn" and self.command == "GET" else None
             if answer == "503":
-                return self._error(503, None, "injected failure", kind)
+                return self._send(503, b'{"error": "injected failure"}', {"Content-Type": "application/json"},
+                                  kind, answer)
             if answer == "whole":
                 return self._send(200, p.read_bytes(), headers, kind, answer)
-            if answer == "other-range" and end + 1 < size:
-                start, end = start + 1, end + 1
+            if answer == "other-range":          # one byte later, or earlier for a range at the end
+                start, end = (start + 1, end + 1) if end + 1 < size else (start - 1, end - 1)
             with open(p, "rb") as f:
                 body = os.pread(f.fileno(), end - start + 1, start)
             crange = {"Content-Range": f"bytes {start}-{end}/{size + (answer == 'bigger-file')}"}

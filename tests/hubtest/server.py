@@ -199,15 +199,18 @@ class HubServer:
         return None
 
     def sign(self, repo_id: str, sha: str, path: str) -> str:
+        """A new signed storage URL (each resolve hands out its own, as the Hub's carry a date)."""
         expires = int(self.clock + self.url_ttl)
-        sig = self.signature(repo_id, sha, path, expires)
         with self._lock:
-            self._uses.setdefault(sig, 0)
-        return f"{self.cdn}/cdn/{quote(repo_id)}/{sha}/{quote(path)}?X-Amz-Expires={expires}&X-Amz-Signature={sig}"
+            serial = len(self._uses)
+            sig = self.signature(repo_id, sha, path, expires, serial)
+            self._uses[sig] = 0
+        return (f"{self.cdn}/cdn/{quote(repo_id)}/{sha}/{quote(path)}?X-Amz-Date={serial}&X-Amz-Expires={expires}"
+                f"&X-Amz-Signature={sig}")
 
     @staticmethod
-    def signature(repo_id: str, sha: str, path: str, expires: int) -> str:
-        return hashlib.sha256(f"{repo_id}/{sha}/{path}/{expires}".encode()).hexdigest()[:16]
+    def signature(repo_id: str, sha: str, path: str, expires: int, serial: int) -> str:
+        return hashlib.sha256(f"{repo_id}/{sha}/{path}/{expires}/{serial}".encode()).hexdigest()[:16]
 
     def signed_ok(self, sig: str, expires: int) -> bool:
         """A signed URL is valid until its expiry (virtual clock), its use count, or expire_urls()."""
