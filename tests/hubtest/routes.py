@@ -211,6 +211,14 @@ def handler(hub: HubServer):
                 else:
                     entries = sorted(str(p.relative_to(folder)) for p in base.iterdir())
                 return self._json([_entry(folder, e) for e in entries])
+            if rest[0] == "xet-read-token" and len(rest) >= 2:
+                got = self._repo(repo_id, rest[1], "api")
+                if got is None:
+                    return
+                return self._send(200, json.dumps({"casUrl": f"{hub.cdn}/xet-cas", "accessToken": "xet_test",
+                                                   "exp": 4102444800}).encode(),
+                                  {"Content-Type": "application/json", "X-Xet-Cas-Url": f"{hub.cdn}/xet-cas",
+                                   "X-Xet-Access-Token": "xet_test", "X-Xet-Token-Expiration": "4102444800"}, "api")
             if rest[0] == "refs":
                 repo, _ = hub.lookup(repo_id)
                 if repo is None:
@@ -241,7 +249,12 @@ def handler(hub: HubServer):
                 if hub.faults.linked_size:
                     headers["X-Linked-Size"] = str(size)
                 if hub.faults.xet:
-                    headers["X-Xet-Hash"] = entry["xetHash"]
+                    # what sends huggingface_hub (with hf_xet installed) down the Xet path: a read-token
+                    # route (an API request) and then the CAS protocol, which this test Hub does not
+                    # serve; negmine reads by HTTP range requests instead (see README.md)
+                    route = f"{hub.endpoint}/api/datasets/{repo.repo_id}/xet-read-token/{sha}"
+                    headers.update({"X-Xet-Hash": entry["xetHash"], "X-Xet-Refresh-Route": route,
+                                    "Link": f'<{route}>; rel="xet-auth"'})
                 # the redirect's own body (and Content-Length), as the Hub sends it: not the file's size
                 return self._send(302, f"Found. Redirecting to {location}".encode(), headers, "resolve")
             self._serve_file(p, headers, "resolve")
