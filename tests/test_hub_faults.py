@@ -169,4 +169,18 @@ def test_a_range_past_the_end_is_refused_not_retried(hub_server, tmp_path):
     rf = RangeFile(f"hf://datasets/me/pool@{sha}/data/train-00000-of-00001.parquet", size=size + 100)
     with pytest.raises(SourceNotFound, match="past its end"):
         rf.read([(size + 10, size + 20)])
-    assert [e.status for e in hub_server.requests("cdn")] == [416]
+    assert [e.status for e in hub_server.requests("cdn")] == [416], hub_server.requests()
+
+
+def test_urls_expired_by_the_hub_between_reads_are_asked_again(hub_server, tmp_path):
+    from negmine.sources.remote import RangeFile
+
+    root = _repo(hub_server, tmp_path, shards=1)
+    sha = hub_server.repos["me/pool"].shas["main"]
+    data = next((root / "data").glob("*.parquet")).read_bytes()
+    rf = RangeFile(f"hf://datasets/me/pool@{sha}/data/train-00000-of-00001.parquet")
+    assert rf.read([(0, 100)]) == [data[:100]]
+    hub_server.expire_urls()                     # an hour later, as far as the storage host is concerned
+    assert rf.read([(-50, None)]) == [data[-50:]]
+    assert [e.status for e in hub_server.requests("cdn")] == [206, 403, 206]
+    assert [e.method for e in hub_server.requests("resolve")] == ["HEAD", "HEAD"]

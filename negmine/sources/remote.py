@@ -27,6 +27,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote
 
 from negmine.errors import HubRateLimited, HubUnavailable
 from negmine.sources import budget, transfer
@@ -97,8 +98,6 @@ def _store_paths(path: str) -> tuple[str, str]:
     return str(folder / f"{key}.part"), str(folder / f"{key}.have")
 
 
-
-
 class RangeFile:
     """One file of a Hub repo at a commit, read by exact byte ranges.
 
@@ -154,7 +153,7 @@ class RangeFile:
     def size(self) -> int:
         """Bytes in the file: from the resolver (X-Linked-Size, or a small file's Content-Length),
         else from the Content-Range of a first one-byte range read."""
-        if self._size is None:
+        if self._size is None and self._location is None:
             self._locate()
         if self._size is None:              # a redirect without X-Linked-Size: the storage host says it
             self._fetch_into_store((0, 1))
@@ -167,8 +166,6 @@ class RangeFile:
             rest = self.path.removeprefix("hf://").removeprefix("datasets/")
             owner, name_rev, *file = rest.split("/")
             name, _, revision = name_rev.partition("@")
-            from urllib.parse import unquote
-
             self._url = hf_hub_url(f"{owner}/{name}", "/".join(file), repo_type="dataset",
                                    revision=unquote(revision) or None)
         return self._url
@@ -236,13 +233,10 @@ class RangeFile:
             try:
                 total = transfer.get_range(loc, 0, None, None, keep, self.path)
             except transfer.Redirected as moved:
-                if moved.location.same_host:           # a renamed or re-cased repo: ask there
-                    loc = moved.location
-                    continue
-                with self._where_lock:
-                    self._location = moved.location
-                self._learn_size(moved.location.size)
-                return                                 # read() takes it from the storage host
+                # a renamed or re-cased repo (ask there), or an LFS/Xet file: read it whole from storage
+                loc = moved.location
+                self._learn_size(loc.size)
+                continue
             with self._where_lock:
                 self._location = loc
             self._learn_size(total)

@@ -207,6 +207,9 @@ def get_range(loc: Location, a: int, b: int | None, size: int | None, write: Cal
                         raise Transient(f"the whole file (HTTP 200{f', {total} bytes' if total else ''}) to a "
                                         f"request for bytes {a}-{b - 1}; not downloaded")
                     skip = a
+                elif status == 416 and a == 0 and b is None and (parse_content_range(
+                        r.headers.get("Content-Range", "").replace("*", "0-0")) or (0, 0, None))[2] == 0:
+                    return 0                      # an empty file read whole: "bytes */0"
                 else:
                     raise _status_fault(status, r.headers, what, loc.same_host)
                 pos = a

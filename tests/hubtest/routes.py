@@ -47,9 +47,12 @@ def handler(hub: HubServer):
         def log_message(self, *args):             # the request log is hub.log
             pass
 
-        def _log(self, status: int, sent: int, kind: str, answer: str | None = None) -> None:
-            hub.record(Logged(self.command, kind, self.path, self.headers.get("Range"), status, sent,
-                              time.monotonic(), answer))
+        def _log(self, status: int, sent: int, kind: str, answer: str | None = None) -> Logged:
+            # logged before the body goes out: a client that has read the answer finds it logged
+            entry = Logged(self.command, kind, self.path, self.headers.get("Range"), status, sent,
+                           time.monotonic(), answer)
+            hub.record(entry)
+            return entry
 
         def _send(self, status: int, body: bytes = b"", headers: dict | None = None, kind: str = "api",
                   answer: str | None = None, length: int | None = None) -> None:
@@ -57,16 +60,17 @@ def handler(hub: HubServer):
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(body) if length is None else length))
+            entry = self._log(status, len(body) if self.command != "HEAD" else 0, kind, answer)
             self.end_headers()
-            sent = 0
             if self.command != "HEAD":
+                sent = 0
                 try:
                     for k in range(0, len(body), 1 << 16):     # a client that hangs up early stops the count
                         self.wfile.write(body[k:k + (1 << 16)])
                         sent += len(body[k:k + (1 << 16)])
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
-            self._log(status, sent, kind, answer)
+                    entry.bytes = sent
 
         def _error(self, status: int, code: str | None, message: str, kind: str, extra: dict | None = None):
             headers = {"Content-Type": "application/json", "X-Error-Message": message, **(extra or {})}
@@ -325,8 +329,9 @@ def handler(hub: HubServer):
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
             half = body[:len(body) // 2]
+            self._log(206, len(half), kind, "cut")
+            self.end_headers()
             self.wfile.write(half)
             self.wfile.flush()
             self.close_connection = True
@@ -334,6 +339,5 @@ def handler(hub: HubServer):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            self._log(206, len(half), kind, "cut")
 
     return Handler
