@@ -125,22 +125,19 @@ def _not_resolved(repo_id: str, revision: str | None, exc: BaseException) -> Hub
     """Map a failed repo lookup to its one-line error, or fall back to the local cache."""
     from huggingface_hub import errors as hf_errors
 
-    try:
-        raise exc
-    except hf_errors.GatedRepoError:
+    if isinstance(exc, hf_errors.GatedRepoError):
         raise HubAuthError(f"{repo_id} is gated: {_login_hint(repo_id)}") from None
-    except hf_errors.RevisionNotFoundError:
+    if isinstance(exc, hf_errors.RevisionNotFoundError):
         raise SourceNotFound(f"{repo_id} has no revision {revision!r}") from None
-    except hf_errors.RepositoryNotFoundError:
+    if isinstance(exc, hf_errors.RepositoryNotFoundError):
         raise SourceNotFound(
             f"no dataset repo {repo_id} on the Hub (if it is private, {_login_hint(repo_id)})") from None
-    except Exception as exc:
-        if isinstance(exc, hf_errors.HfHubHTTPError) and getattr(exc.response, "status_code", 0) in (401, 403):
-            raise HubAuthError(f"{repo_id}: access denied; {_login_hint(repo_id)}") from None
-        if not (transient(exc) or isinstance(exc, (OSError, hf_errors.HfHubHTTPError))):
-            raise
-        # No network: a repo already in the cache still works, as huggingface_hub does for downloads.
-        try:
-            return _from_cache(repo_id, revision)
-        except NegmineError:
-            raise unavailable(repo_id, exc) from None
+    if isinstance(exc, hf_errors.HfHubHTTPError) and getattr(exc.response, "status_code", 0) in (401, 403):
+        raise HubAuthError(f"{repo_id}: access denied; {_login_hint(repo_id)}") from None
+    if not (transient(exc) or isinstance(exc, (OSError, hf_errors.HfHubHTTPError))):
+        raise exc
+    # No network: a repo already in the cache still works, as huggingface_hub does for downloads.
+    try:
+        return _from_cache(repo_id, revision)
+    except NegmineError:
+        raise unavailable(repo_id, exc) from None
