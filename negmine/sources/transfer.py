@@ -182,6 +182,9 @@ def get_range(loc: Location, a: int, b: int | None, size: int | None, write: Cal
                     linked = r.headers.get("X-Linked-Size")
                     raise Redirected(Location(target, int(linked) if linked and linked.isdigit() else None,
                                               same and loc.same_host))
+                if status in (200, 206) and r.headers.get("Content-Encoding", "identity").lower() != "identity":
+                    # compressed: its bytes are not the file's bytes at these offsets
+                    raise Transient(f"a {r.headers['Content-Encoding']}-encoded answer (asked for identity)")
                 if status == 206:
                     cr = parse_content_range(r.headers.get("Content-Range"))
                     if cr is None:
