@@ -1,6 +1,6 @@
 """Hub I/O: what a draw downloads from a Hub repo, against the floor and against `datasets` streaming.
 
-A local Hub (tests/hub_server.py, the real huggingface_hub client over HTTP, CDN redirects) serves
+A local Hub (tests/hubtest, the real huggingface_hub client over HTTP, CDN redirects) serves
 an ImageNet-like repo (default scale: 100k rows, 1000 classes, 4 shards, small generated JPEGs) in
 both layouts repos have on the Hub, rows sorted by class or shuffled:
 - "pages": as `datasets` 5.x writes shards (page index, content-defined pages, big row groups);

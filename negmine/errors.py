@@ -21,8 +21,14 @@ class HubUnavailable(NegmineError):
     resumable = True
 
 
+class HubRateLimited(HubUnavailable):
+    """The Hub kept answering 429 (rate limited) after every wait it asked for."""
+
+    exit_code = 7
+
+
 class HubAuthError(NegmineError):
-    """The repo is gated or private and no usable token was found."""
+    """The repo is gated or private and no usable token was found, or the Hub refused the token."""
 
     exit_code = 6
 

@@ -357,19 +357,27 @@ def test_label_option_picks_a_json_field_over_cls(positives, tmp_path):
     assert all(r["label"] == ["tench", "goldfish"][int(r["member"][1]) % 2] for r in negatives(tmp_path / "named"))
 
 
-def test_hub_shards_are_read_from_one_download_into_the_hf_cache(tmp_path):
-    # The online base (hf://datasets/OWNER/NAME@SHA): a chosen shard comes through hf_hub_download,
-    # here answered by the HF cache (offline), and members are re-read from that local copy.
+def test_hub_shards_are_read_from_one_counted_download(hub_server, tmp_path):
+    # The online base (hf://datasets/OWNER/NAME@SHA): a chosen shard is fetched whole through the
+    # counted range reader (not hf_hub_download, whose hf_xet path no request budget sees) into the
+    # per-commit range cache, and members are re-read from that local copy, never fetched again.
     from negmine.sources import SourceSpec, WebDatasetSource
 
     repo = tmp_path / "repo"
     truth = make_wds(repo / "data", shards=3, per_shard=10, classes=4, prefix="train-")
-    sha = install_in_hf_cache(repo, "someone/online-wds")
+    sha = hub_server.add_repo("someone/online-wds", repo).shas["main"]
     base = f"hf://datasets/someone/online-wds@{sha}"
     src = WebDatasetSource(id="someone/online-wds", base=base,
                            files=[f"{base}/data/train-{k:04d}.tar" for k in range(3)], split="train", spec=SourceSpec("someone/online-wds"), revision=sha, seed=1, want=8)
-    assert len(src.shards) == 2 and all("/snapshots/" in s.local for s in src.shards)
+    assert len(src.shards) == 2
+    served = [e for e in hub_server.requests("cdn")]
+    sizes = {s.rel: (repo / s.rel).stat().st_size for s in src.shards}
+    # one resolver request and one whole-file range request per chosen shard
+    assert len(hub_server.requests("resolve")) == 2 and len(served) == 2
+    assert sorted(e.range for e in served) == sorted(f"bytes=0-{n - 1}" for n in sizes.values())
     items = list(src.read(range(len(src))))
+    # reading members fetched nothing more
+    assert len(hub_server.requests("resolve")) + len(hub_server.requests("cdn")) == 4
     assert len(items) == 20 and all(i.error is None for i in items)
     for item in items:
         assert item.origin["file"].startswith("data/train-")

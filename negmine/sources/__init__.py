@@ -10,7 +10,9 @@
 | `layout` | which files make up a split (push_to_hub layout, card `configs`, `datasets` conventions) |
 | `parquet` | parquet shards, local or on the Hub, read by page or row group |
 | `pages` | parquet page-index reads |
-| `remote` | exact range reads of Hub files |
+| `remote` | exact range reads of Hub files: every byte negmine downloads |
+| `transfer` | one HTTP request for bytes of a Hub file, and what its answer means |
+| `image_paths` | image cells holding a path to a file of the repo |
 | `budget` | the run's Hub request budget: counts, pacing, 429s |
 | `hub` | Hub repo resolution (online, or the HF cache offline) |
 | `disk` | `save_to_disk` folders |

@@ -170,25 +170,17 @@ def list_label_codes(values: list, names: list[str] | None, where: str) -> Label
 
 def hub_local_copy(base: str, rel: str) -> str:
     """A local path holding `rel` of the repo at `base`: the file itself for a local base (a folder
-    or the HF-cache snapshot), else one download into the HF cache (`hf_hub_download`, shared with
-    `datasets` and resumable), so a shard is fetched once however often it is read."""
+    or the HF-cache snapshot), else the whole file fetched through `remote.RangeFile` (counted
+    under the run's request budget, kept per commit in $NEGMINE_CACHE/ranges), so a shard is
+    fetched once however often it is read. Not `hf_hub_download`: with hf_xet installed that
+    fetches Xet files through its own client, which no budget sees."""
     if "://" not in base:
         return f"{base.rstrip('/')}/{rel}"
-    from huggingface_hub import hf_hub_download
+    from negmine.sources.remote import RangeFile
 
-    from negmine.sources import hub
-
-    repo = base.split("://", 1)[1]
-    if not repo.startswith("datasets/"):
+    if not base.startswith("hf://datasets/"):
         raise ValueError(f"not a Hub dataset path: {base}")
-    repo_id, _, revision = repo[len("datasets/"):].partition("@")
-    try:
-        return hub.retrying(lambda: hf_hub_download(repo_id, rel, repo_type="dataset",
-                                                    revision=revision or None))
-    except Exception as exc:
-        if hub.transient(exc):
-            raise hub.unavailable(f"{repo_id}/{rel}", exc) from None
-        raise
+    return RangeFile(f"{base.rstrip('/')}/{rel}").local_copy()
 
 
 def unusable_summary(rows) -> dict:

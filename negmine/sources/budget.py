@@ -21,6 +21,22 @@ from urllib.parse import urlsplit
 from negmine.errors import NegmineError
 
 WINDOW_S = 300.0              # the Hub's rate-limit window
+
+
+class Clock:
+    """Time as the budget and the Hub readers see it: `now()` for pacing windows, `sleep()` for every
+    wait (backoff, Retry-After, pacing). Tests replace `budget.CLOCK` with one that moves a virtual
+    clock instead of sleeping, so no outcome depends on how fast the machine is."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+CLOCK = Clock()
 RESOLVER_LIMIT = {True: 5000, False: 3000}    # per window, with / without a token
 API_LIMIT = {True: 1000, False: 500}
 
@@ -58,7 +74,7 @@ class _Window:
         waited = 0.0
         while True:
             with self.lock:
-                now = time.monotonic()
+                now = CLOCK.now()
                 while self.times and self.times[0] <= now - self.window:
                     self.times.popleft()
                 wait = max(self.paused_until - now,
@@ -66,13 +82,13 @@ class _Window:
                 if wait <= 0:
                     self.times.append(now)
                     return waited
-            time.sleep(min(wait, 5.0))
+            CLOCK.sleep(min(wait, 5.0))
             waited += min(wait, 5.0)
 
     def pause(self, seconds: float) -> None:
         """The server said to wait (429): no event of this kind before then."""
         with self.lock:
-            self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+            self.paused_until = max(self.paused_until, CLOCK.now() + seconds)
 
 
 @dataclass
@@ -102,7 +118,9 @@ class Budget:
     def after(self, response) -> None:
         kind = self.kind(response.request.url)
         with self.lock:
-            if response.request.method != "HEAD" and response.status_code in (200, 206):
+            # answers a reader streams count their bytes as they arrive (`add_bytes`); the rest are read whole
+            counted = response.request.extensions.get("negmine.counted")
+            if not counted and response.request.method != "HEAD" and response.status_code in (200, 206):
                 self.counts[f"{kind}_bytes"] += int(response.headers.get("Content-Length") or 0)
             if response.status_code == 429:
                 self.counts["rate_limited"] += 1
@@ -118,6 +136,11 @@ class Budget:
         """The limit a kind of request is paced under; the storage CDN has none."""
         return {"resolve": self.resolver, "api": self.api}.get(kind)
 
+    def add_bytes(self, kind: str, n: int) -> None:
+        """Body bytes received of a streamed answer to a request of `kind` (resolve, api, cdn)."""
+        with self.lock:
+            self.counts[f"{kind}_bytes"] += int(n)
+
     def add(self, key: str, n: int = 1) -> None:
         with self.lock:
             self.counts[key] += n
@@ -130,6 +153,7 @@ class Budget:
                 "cdn_requests": c["cdn_requests"],
                 "bytes": c["api_bytes"] + c["resolve_bytes"] + c["cdn_bytes"], "cdn_bytes": c["cdn_bytes"],
                 "retries": c["retries"], "rate_limited": c["rate_limited"], "server_errors": c["server_errors"],
+                "whole_file_answers": c["whole_file_answers"],
                 "paced_seconds": round(c["paced_ms"] / 1000, 1)}
 
 

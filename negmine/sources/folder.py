@@ -66,6 +66,10 @@ class FolderSource(Source):
         self.wnid_misfits = wnid_misfits(self.paths, named) if not any(named) else []
         self.classes, self.codes = codes_from_values(named, None)
 
+    def _on_hub(self) -> bool:
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        return "hf" in protocols
+
     @property
     def skipped_links(self) -> list[str]:
         """Files skipped as links out of the folder (followed with --follow-symlinks)."""
@@ -84,6 +88,10 @@ class FolderSource(Source):
         for r in sorted(set(int(r) for r in rows)):
             rel = self.paths[r]
             def once():
+                if self._on_hub():            # counted, checked, cached per commit
+                    from negmine.sources.remote import RangeFile
+
+                    return RangeFile(f"hf://{self._root}/{rel}").read_all()
                 with self._fs.open(f"{self._root}/{rel}", "rb") as f:
                     return f.read()
 

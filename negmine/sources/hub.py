@@ -1,7 +1,7 @@
 """Resolve a Hugging Face Hub dataset repo to a base path that fsspec can read.
 
-Online the base is ``hf://datasets/OWNER/NAME@SHA`` (HfFileSystem: range reads, nothing downloaded
-but the bytes asked for). Offline (``HF_HUB_OFFLINE=1``, or no network) it is the repo's snapshot
+Online the base is ``hf://datasets/OWNER/NAME@SHA`` (listed through HfFileSystem; bytes are read
+through `remote.RangeFile` only). Offline (``HF_HUB_OFFLINE=1``, or no network) it is the repo's snapshot
 folder in the local HF cache, found by huggingface_hub itself. Either way the parquet reading that
 follows is the same code.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from dataclasses import dataclass
 
-from negmine.errors import HubAuthError, HubUnavailable, NegmineError, SourceNotFound
+from negmine.errors import HubAuthError, HubRateLimited, HubUnavailable, NegmineError, SourceNotFound
+from negmine.sources import budget, transfer
 
 _REPO = re.compile(r"^(?:hf://datasets/)?(?P<repo>[A-Za-z0-9][\w.\-]*/[\w.\-]+)(?:@(?P<rev>[^?#]+))?$")
 
@@ -34,9 +34,7 @@ def parse_repo(text: str) -> tuple[str, str | None] | None:
     return m.group("repo"), m.group("rev")
 
 
-def _login_hint(repo_id: str) -> str:
-    return (f"accept its terms at https://huggingface.co/datasets/{repo_id} if it is gated, then log in "
-            "with `hf auth login` or set HF_TOKEN")
+_login_hint = transfer.login_hint
 
 
 def _from_cache(repo_id: str, revision: str | None) -> HubRepo:
@@ -59,24 +57,13 @@ def _from_cache(repo_id: str, revision: str | None) -> HubRepo:
     return HubRepo(repo_id, path.rstrip("/").rsplit("/", 1)[-1], path, card)
 
 
-def transient(exc: BaseException) -> bool:
-    """Worth another try: rate limits, server errors, dropped connections (not offline mode)."""
-    from huggingface_hub import errors as hf_errors
-
-    if isinstance(exc, hf_errors.OfflineModeIsEnabled):
-        return False
-    if isinstance(exc, hf_errors.HfHubHTTPError):
-        status = getattr(exc.response, "status_code", None)
-        return status == 429 or (status is not None and status >= 500)
-    return isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__module__.startswith(_TRANSPORT)
-
-
-_TRANSPORT = ("httpx", "httpcore", "requests", "urllib3", "aiohttp")
+transient = transfer.transient
 
 
 def retrying(fn, *, retries: int | None = None):
     """Call fn, retrying transient Hub failures with exponential backoff
-    ($NEGMINE_HUB_RETRIES, default 4; $NEGMINE_HUB_BACKOFF seconds, default 1)."""
+    ($NEGMINE_HUB_RETRIES, default 4; $NEGMINE_HUB_BACKOFF seconds, default 1); a 429 waits as long
+    as its Retry-After / RateLimit headers say, when that is longer."""
     retries = int(os.environ.get("NEGMINE_HUB_RETRIES", 4)) if retries is None else retries
     backoff = float(os.environ.get("NEGMINE_HUB_BACKOFF", 1.0))
     for attempt in range(retries + 1):
@@ -85,49 +72,72 @@ def retrying(fn, *, retries: int | None = None):
         except Exception as exc:
             if attempt == retries or not transient(exc):
                 raise
-            time.sleep(backoff * 2 ** attempt)
+            response = getattr(exc, "response", None)
+            told = budget.retry_after(response.headers) if getattr(response, "status_code", 0) == 429 else None
+            budget.CLOCK.sleep(max(backoff * 2 ** attempt, told or 0))
 
 
 def unavailable(what: str, exc: BaseException) -> HubUnavailable:
+    """The one-line error for a transient failure that outlasted its retries: HubRateLimited
+    (exit 7) for 429s, else HubUnavailable (exit 5)."""
     status = getattr(getattr(exc, "response", None), "status_code", None)
     detail = f"HTTP {status}" if status else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if status == 429:
+        return HubRateLimited(f"the Hub kept answering 429 (rate limited) for {what} after retries; wait for its "
+                              "5-minute window, lower --hub-rate, or log in (higher limits)")
     return HubUnavailable(f"cannot reach the Hub for {what} ({detail}) after retries; check the network, "
                           "or set HF_HUB_OFFLINE=1 to use the local cache")
+
+
+def refused_token(exc: BaseException) -> bool:
+    """The Hub refused the token sent (401 "Invalid credentials in Authorization header")."""
+    response = getattr(exc, "response", None)
+    return (getattr(response, "status_code", None) == 401
+            and (response.headers.get("X-Error-Message") or "") == transfer.INVALID_TOKEN)
 
 
 def resolve(repo_id: str, revision: str | None = None) -> HubRepo:
     """Find the repo's commit and a readable base path, mapping Hub failures to one-line errors."""
     from huggingface_hub import HfApi, constants
-    from huggingface_hub import errors as hf_errors
 
     if constants.HF_HUB_OFFLINE:
         return _from_cache(repo_id, revision)
     try:
         info = retrying(lambda: HfApi().dataset_info(repo_id, revision=revision))
-    except hf_errors.GatedRepoError:
-        raise HubAuthError(f"{repo_id} is gated: {_login_hint(repo_id)}") from None
-    except hf_errors.RevisionNotFoundError:
-        raise SourceNotFound(f"{repo_id} has no revision {revision!r}") from None
-    except hf_errors.RepositoryNotFoundError:
-        raise SourceNotFound(
-            f"no dataset repo {repo_id} on the Hub (if it is private, {_login_hint(repo_id)})") from None
     except Exception as exc:
-        if isinstance(exc, hf_errors.HfHubHTTPError) and getattr(exc.response, "status_code", 0) in (401, 403):
-            raise HubAuthError(f"{repo_id}: access denied; {_login_hint(repo_id)}") from None
-        if not (transient(exc) or isinstance(exc, (OSError, hf_errors.HfHubHTTPError))):
-            raise
-        # No network: a repo already in the cache still works, as huggingface_hub does for downloads.
-        try:
-            return _from_cache(repo_id, revision)
-        except NegmineError:
-            raise unavailable(repo_id, exc) from None
+        if refused_token(exc):             # before RepoNotFound: huggingface_hub maps some 401s to it
+            raise transfer.token_refused(repo_id) from None
+        return _not_resolved(repo_id, revision, exc)
     base = f"hf://datasets/{repo_id}@{info.sha}"
     card = None
-    try:
-        from huggingface_hub import HfFileSystem
+    from negmine.sources.remote import RangeFile
 
-        with HfFileSystem().open(f"{base}/README.md", "r", encoding="utf-8") as f:
-            card = f.read()
-    except Exception:
-        pass
+    try:                                   # through the counted path, as every other byte
+        card = RangeFile(f"{base}/README.md").read_all().decode("utf-8")
+    except SourceNotFound:
+        pass                               # no card: licence and features come from elsewhere
+    except UnicodeDecodeError:
+        raise SourceNotFound(f"the dataset card (README.md) of {repo_id} is not UTF-8 text") from None
     return HubRepo(repo_id, info.sha, base, card)
+
+
+def _not_resolved(repo_id: str, revision: str | None, exc: BaseException) -> HubRepo:
+    """Map a failed repo lookup to its one-line error, or fall back to the local cache."""
+    from huggingface_hub import errors as hf_errors
+
+    if isinstance(exc, hf_errors.GatedRepoError):
+        raise HubAuthError(f"{repo_id} is gated: {_login_hint(repo_id)}") from None
+    if isinstance(exc, hf_errors.RevisionNotFoundError):
+        raise SourceNotFound(f"{repo_id} has no revision {revision!r}") from None
+    if isinstance(exc, hf_errors.RepositoryNotFoundError):
+        raise SourceNotFound(
+            f"no dataset repo {repo_id} on the Hub (if it is private, {_login_hint(repo_id)})") from None
+    if isinstance(exc, hf_errors.HfHubHTTPError) and getattr(exc.response, "status_code", 0) in (401, 403):
+        raise HubAuthError(f"{repo_id}: access denied; {_login_hint(repo_id)}") from None
+    if not (transient(exc) or isinstance(exc, (OSError, hf_errors.HfHubHTTPError))):
+        raise exc
+    # No network: a repo already in the cache still works, as huggingface_hub does for downloads.
+    try:
+        return _from_cache(repo_id, revision)
+    except NegmineError:
+        raise unavailable(repo_id, exc) from None

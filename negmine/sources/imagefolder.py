@@ -6,8 +6,8 @@ Every image has a logical path: its path under the source for a loose file, the 
 joined with the member name for a zip member. A metadata file (loose, or inside a zip) labels the
 images whose logical path is its own folder joined with ``file_name``, as `datasets` resolves it.
 Zip members are read by offset through the archive's central directory: a local zip is opened
-in place, a Hub zip through an fsspec file with no cache, so only the central directory and the
-drawn members' bytes are fetched.
+in place, a Hub zip through `remote.RangeFile` (exact, counted range reads), so only the central
+directory and the drawn members' bytes are fetched.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 
-from negmine.errors import SourceNotFound
+from negmine.errors import HubAuthError, HubUnavailable, SourceNotFound
 from negmine.sources import hub
 from negmine.sources.archive import (card_class_names, is_metadata, json_label, json_label_list, label_codes,
                                      list_label_codes, metadata_columns, unusable_summary)
@@ -134,6 +134,10 @@ class ImageFolderSource(Source):
     def _read_file(self, rel: str) -> bytes:
         """A whole small file of the split (a metadata file); SourceNotFound when unreadable."""
         def once():
+            if self._base.startswith("hf://"):         # counted, checked, cached per commit
+                from negmine.sources.remote import RangeFile
+
+                return RangeFile(f"{self._base}/{rel}").read_all()
             with self._fs.open(f"{self._root}/{rel}", "rb") as f:
                 return f.read()
 
@@ -226,6 +230,10 @@ class ImageFolderSource(Source):
                 continue
             if z < 0:
                 def once():
+                    if self._base.startswith("hf://"):
+                        from negmine.sources.remote import RangeFile
+
+                        return RangeFile(f"{self._base}/{name}").read_all()
                     with self._fs.open(f"{self._root}/{name}", "rb") as f:
                         return f.read()
             else:
@@ -236,6 +244,8 @@ class ImageFolderSource(Source):
                     return read_member(zf, name, self._ends[z].get(name))
             try:
                 data = hub.retrying(once) if self.is_remote else once()
+            except (HubUnavailable, HubAuthError):
+                raise                          # the Hub, not this image: the run stops (resumable)
             except Exception as exc:
                 if self.is_remote and hub.transient(exc):
                     raise hub.unavailable(self.id, exc) from None

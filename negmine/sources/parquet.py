@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from negmine.errors import NegmineError, SourceNotFound
-from negmine.sources import hub, pages, remote
+from negmine.sources import hub, image_paths, pages, remote
 from negmine.sources.base import Item, Source, SourceSpec
 from negmine.sources.cards import card_features
 from negmine.sources.columns import (feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns,
@@ -407,13 +407,59 @@ class ParquetSource(Source):
         file_of = np.searchsorted(self._starts, rows, side="right") - 1
         for fi in np.unique(file_of).tolist():
             local = rows[file_of == fi] - self._starts[fi]
-            for k, data in self._read_file(fi, local):
+            got = self._read_file(fi, local)
+            # cells holding a path to a file of the repo instead of bytes (image_paths)
+            paths = self._cell_paths(fi, [k for k, data in got if not data]) if self._image_struct else {}
+            for k, data in got:
                 origin = {"file": self.relative_path(fi), "row": int(k)}
                 row = int(k + self._starts[fi])
+                why = "row has no image bytes"
+                if not data and paths.get(k):
+                    data, why = image_paths.read_cell(self.base, paths[k], self.id, self.image_column)
                 if not data:
-                    yield Item(row, None, origin, "row has no image bytes")
+                    yield Item(row, None, origin, why)
                 else:
                     yield Item(row, bytes(data), origin)
+
+    def _cell_paths(self, fi: int, ks: list[int]) -> dict[int, str | None]:
+        """{file-local row: the `path` of its image cell} for rows whose cell has no bytes: the
+        path leaf's column chunks of their row groups, fetched exactly (Hub shards) and read."""
+        if not ks:
+            return {}
+        groups = self._row_groups[fi]
+        local = np.asarray(ks, dtype=np.int64)
+        of = np.searchsorted(groups, local, side="right") - 1
+        leaf_name = f"{self.image_column}.path"
+
+        def paths(pf):
+            md = pf.metadata
+            leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == leaf_name]
+            if not leaf:
+                return {}
+            if self._hf:
+                self._range_file(fi).read([chunk_span([md.row_group(g).column(leaf[0])]) for g in np.unique(of).tolist()])
+            out = {}
+            for g in np.unique(of).tolist():
+                column = pf.read_row_group(g, columns=[leaf_name]).column(0).combine_chunks().field("path")
+                for k in local[of == g].tolist():
+                    out[k] = column[k - int(groups[g])].as_py()
+            return out
+
+        return self._with_file(fi, paths)
+
+    def _holds_path_cells(self, fi: int) -> bool:
+        """Whether shard fi's image cells may hold paths (its footer counts null bytes)."""
+        if not self._image_struct:
+            return False
+        leaf_name = f"{self.image_column}.bytes"
+
+        def nulls(pf):
+            md = pf.metadata
+            leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == leaf_name]
+            stats = [md.row_group(g).column(leaf[0]).statistics for g in range(md.num_row_groups)] if leaf else []
+            return any(st is None or not st.has_null_count or st.null_count for st in stats)
+
+        return self._with_file(fi, nulls)
 
     def read_jobs(self, rows: Sequence[int], max_items: int = 32, max_bytes: int = 2 << 20
                   ) -> Iterator[tuple[list[Item], "PageRead | None"]]:
@@ -424,7 +470,7 @@ class ParquetSource(Source):
         for fi in np.unique(file_of).tolist():
             part = rows[file_of == fi]
             table = self._page_tables[fi]
-            if table is None or self.is_remote:
+            if table is None or self.is_remote or self._holds_path_cells(fi):
                 yield from super().read_jobs(part, max_items, max_bytes)
                 continue
             rel, base = self.relative_path(fi), int(self._starts[fi])

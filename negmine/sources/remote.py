@@ -1,18 +1,23 @@
 """Exact range reads of files in Hub repos, under the Hub's request budget.
 
-Every byte negmine downloads from a Hub repo goes through `RangeFile.read(ranges)`: the ranges a
-plan needs (a footer, label column chunks, image pages or row groups), each fetched at most once
-(what was fetched is kept in a sparse copy of the file under $NEGMINE_CACHE/ranges, per commit, so
-a resumed or repeated run fetches nothing again), neighbouring ranges merged only when the gap
-between them is under `MERGE_GAP`. No fsspec block cache, no read-ahead.
+Every byte negmine downloads from a Hub repo goes through `RangeFile` (parquet footers, pages
+and row groups, zip central directories and members, whole tar shards, loose images, metadata
+files, dataset cards): the ranges a plan needs, each fetched at most once (what was fetched is
+kept in a sparse copy of the file under $NEGMINE_CACHE/ranges, per commit, so a resumed or
+repeated run fetches nothing again), neighbouring ranges merged only when the gap between them is
+under `MERGE_GAP`. No fsspec block cache, no read-ahead, and no `hf_hub_download`: with hf_xet
+installed that downloads Xet files through its own client, outside the request budget and its
+counts (see docs/guide/pools.md, "Every byte through one counted path").
 
-A file's ``/resolve/`` URL is asked once (a HEAD, as ``huggingface_hub.get_hf_file_metadata`` does);
-the Hub answers large files with a redirect to its storage CDN, and the range reads go to that
-location, as huggingface_hub's own accelerated downloads did. Only ``/resolve/`` and ``/api/`` URLs
-count against the Hub's rate limits (hf.co/docs/hub/rate-limits: "Resolvers: all the URLs that
-contain a /resolve/ segment"), so a draw costs one resolver request per shard, not one per range;
-a location that expires (403 from the CDN) is asked again. Requests are counted and paced by
-`budget` (the run's request budget).
+A file's ``/resolve/`` URL is asked once (`transfer.locate`, a HEAD); the Hub answers LFS/Xet
+files with a redirect to a signed storage URL, and the range reads go there. Only ``/resolve/``
+and ``/api/`` URLs count against the Hub's rate limits (hf.co/docs/hub/rate-limits: "Resolvers:
+all the URLs that contain a /resolve/ segment"), so a draw costs one resolver request per file,
+not one per range. A signed location the storage host refuses (it expires after an hour) is asked
+again; a redirect without X-Linked-Size leaves the size to the first range answer's Content-Range.
+Faults are retried with backoff ($NEGMINE_HUB_RETRIES, default 4; $NEGMINE_HUB_BACKOFF seconds,
+default 1; a 429 waits as its headers say), then refused in one line naming the file and what
+came back (`transfer.get_range` says what counts as a fault).
 """
 
 from __future__ import annotations
@@ -20,19 +25,18 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
-from negmine.errors import HubUnavailable, SourceNotFound
-from negmine.sources import hub
-from negmine.sources.budget import current as budget_now, retry_after
+from negmine.errors import HubRateLimited, HubUnavailable
+from negmine.sources import budget, transfer
 
 MERGE_GAP = 4 << 10           # bytes: two wanted ranges closer than this are fetched as one request
 MAX_REQUEST = 1 << 30         # bytes: a merged request stops growing here (it is streamed to disk)
 CONNECTIONS = int(os.environ.get("NEGMINE_HUB_CONNECTIONS", 8))   # range requests in flight per file
-MAX_RATE_LIMITED = 100        # 429s waited out per range before giving up (each waits as the server says)
+MAX_RELOCATIONS = 3           # expired locations asked again per request (each a resolver request)
+MAX_RATE_LIMITED = 100        # 429s waited out per request before giving up (each waits as the server says)
 
 
 def plan_requests(ranges: Sequence[tuple[int, int]], gap: int = MERGE_GAP, limit: int = MAX_REQUEST
@@ -102,11 +106,13 @@ class RangeFile:
     def __init__(self, path: str, size: int | None = None):
         self.path = path
         self._size = size
-        self._location: str | None = None
+        self._location: transfer.Location | None = None
         self._url: str | None = None               # the file's /resolve/ URL
         self._have = _Intervals()
         self._lock = threading.Lock()
         self._have_lock = threading.Lock()
+        self._where_lock = threading.Lock()
+        self._locating = threading.Lock()
         self._store, self._have_path = _store_paths(path)
         self._fd = os.open(self._store, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -115,6 +121,8 @@ class RangeFile:
                     parts = line.split()
                     if len(parts) == 2 and all(x.isdigit() for x in parts) and line.endswith("\n"):
                         self._have.add(int(parts[0]), int(parts[1]))
+                    elif len(parts) == 2 and parts[0] == "size" and parts[1].isdigit() and self._size is None:
+                        self._size = int(parts[1])
         except OSError:
             pass
 
@@ -132,55 +140,109 @@ class RangeFile:
             with open(self._have_path, "a", encoding="ascii") as f:
                 f.write(f"{a} {b}\n")
 
+    def _learn_size(self, total: int | None) -> None:
+        if total is not None and self._size is None:
+            self._size = total
+            with self._have_lock, open(self._have_path, "a", encoding="ascii") as f:
+                f.write(f"size {total}\n")
+
     def __getstate__(self):
         raise TypeError("a RangeFile stays in the process that opened it")
 
     @property
     def size(self) -> int:
-        if self._size is None:
+        """Bytes in the file: from the resolver (X-Linked-Size, or a small file's Content-Length),
+        else from the Content-Range of a first one-byte range read."""
+        if self._size is None and self._location is None:
             self._locate()
+        if self._size is None:              # a redirect without X-Linked-Size: the storage host says it
+            self._fetch_into_store((0, 1))
         return self._size
 
     def _resolve_url(self) -> str:
         if self._url is None:
-            from huggingface_hub import HfFileSystem
+            from huggingface_hub import hf_hub_url
 
-            self._url = HfFileSystem().url(self.path.removeprefix("hf://"))
+            rest = self.path.removeprefix("hf://").removeprefix("datasets/")
+            owner, name_rev, *file = rest.split("/")
+            name, _, revision = name_rev.partition("@")
+            self._url = hf_hub_url(f"{owner}/{name}", "/".join(file), repo_type="dataset",
+                                   revision=unquote(revision) or None)
         return self._url
 
-    def _locate(self) -> str:
-        """One resolver request: where the bytes are (the CDN location for large files) and the size."""
-        from huggingface_hub import get_hf_file_metadata
-        from huggingface_hub import errors as hf_errors
-
-        try:
-            meta = hub.retrying(lambda: get_hf_file_metadata(self._resolve_url()))
-        except hf_errors.EntryNotFoundError:
-            raise SourceNotFound(f"{self.path} does not exist") from None
-        self._location = meta.location
-        if meta.size is not None:
-            self._size = int(meta.size)
-        return self._location
+    def _locate(self) -> transfer.Location:
+        """One resolver request (retried like any other): where the bytes are, and the size."""
+        loc = self._retrying(lambda: transfer.locate(self._resolve_url(), self.path), "locating it")
+        with self._where_lock:
+            self._location = loc
+        if loc.size is not None and self._size is None:
+            self._learn_size(loc.size)
+        return loc
 
     def read(self, ranges: Sequence[tuple[int, int | None]]) -> list[bytes]:
         """The bytes of each [start, end) (negative: from the end of the file; end None: to the
         end). Only what was not fetched before in this run is requested, merged by `plan_requests`."""
+        spans = self._spans(ranges)
+        self.fetch(spans)
+        return [os.pread(self._fd, b - a, a) if b > a else b"" for a, b in spans]
+
+    def _spans(self, ranges) -> list[tuple[int, int]]:
         size = self.size
         spans = []
         for a, b in ranges:
             a = size + a if a < 0 else a
             b = size if b is None else (size + b if b < 0 else b)
             spans.append((max(0, a), min(size, b)))
+        return spans
+
+    def fetch(self, spans: Sequence[tuple[int, int]]) -> None:
+        """Have these [start, end) ranges here (fetched now unless they already are)."""
         with self._lock:
             requests = self.missing(spans)
-            # Fetch what is missing, several requests at once (each a round trip to the CDN).
+            # Fetch what is missing, several requests at once (each a round trip to the storage host).
             if len(requests) > 1 and CONNECTIONS > 1:
                 with ThreadPoolExecutor(min(CONNECTIONS, len(requests))) as pool:
                     list(pool.map(self._fetch_into_store, requests))
             else:
                 for req in requests:
                     self._fetch_into_store(req)
-        return [os.pread(self._fd, b - a, a) if b > a else b"" for a, b in spans]
+
+    def local_copy(self) -> str:
+        """A local path holding the whole file (fetched in as few requests as `MAX_REQUEST` allows,
+        once per commit): for tar shards, read start to end and then by offset."""
+        self.fetch([(0, self.size)])
+        return self._store
+
+    def read_all(self) -> bytes:
+        """The whole file (a metadata file, a card, a loose image): one GET of its resolve URL
+        when nothing of it is known yet (a small file is answered there; an LFS/Xet file's
+        redirect is followed to the storage host), so a small file costs one resolver request."""
+        if self._size is None and self._location is None:
+            self._retrying(self._fetch_whole, "reading it whole")
+        return self.read([(0, None)])[0]
+
+    def _fetch_whole(self) -> None:
+        loc = transfer.Location(self._resolve_url(), None, True)
+        for _ in range(transfer.MAX_REDIRECTS):
+            got = {}
+
+            def keep(pos: int, chunk: bytes) -> None:
+                os.pwrite(self._fd, chunk, pos)
+                got["end"] = pos + len(chunk)
+
+            try:
+                total = transfer.get_range(loc, 0, None, None, keep, self.path)
+            except transfer.Redirected as moved:
+                # a renamed or re-cased repo (ask there), or an LFS/Xet file: read it whole from storage
+                loc = moved.location
+                self._learn_size(loc.size)
+                continue
+            with self._where_lock:
+                self._location = loc
+            self._learn_size(total)
+            self._remember(0, got.get("end", 0))
+            return
+        raise transfer.Transient(f"more than {transfer.MAX_REDIRECTS} redirects")
 
     def missing(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """The requests `read(ranges)` would send now: what is not here yet, merged, and never
@@ -188,88 +250,82 @@ class RangeFile:
         merged = plan_requests([m for a, b in ranges for m in self._have.missing(a, b)])
         return [m for a, b in merged for m in self._have.missing(a, b)]
 
-    def _fetch_into_store(self, req: tuple[int, int]) -> None:
-        """GET bytes [a, b) into the scratch file, streamed (memory stays at one chunk however
-        large the range), with retries: a 429 waits as the server says, 5xx and dropped connections
-        back off ($NEGMINE_HUB_RETRIES, $NEGMINE_HUB_BACKOFF), an expired CDN location is asked
-        again once."""
-        from huggingface_hub.utils import build_hf_headers, get_session
-
-        a, b = req
+    def _retrying(self, attempt, doing: str):
+        """attempt(), retried on transient faults with backoff and on 429s as the server says; then
+        one line naming the file and what came back (HubUnavailable, HubRateLimited)."""
         retries = int(os.environ.get("NEGMINE_HUB_RETRIES", 4))
         backoff = float(os.environ.get("NEGMINE_HUB_BACKOFF", 1.0))
-        b_ = budget_now()
-        relocated = False
-        attempt = limited = 0
+        b_ = budget.current()
+        faults = limited = 0
         while True:
-            location = self._location or self._locate()
-            same_host = urlsplit(location).netloc == urlsplit(self._resolve_url()).netloc
-            # the token goes to the Hub only, never to the storage host
-            headers = build_hf_headers() if same_host else {}
-            headers["Range"] = f"bytes={a}-{b - 1}"
-            headers["Accept-Encoding"] = "identity"
             try:
-                with get_session().stream("GET", location, headers=headers, follow_redirects=True) as r:
-                    status, rheaders = r.status_code, r.headers
-                    if status in (200, 206):
-                        pos, skip = a, (a if status == 200 else 0)   # 200: a server that ignores Range
-                        for chunk in r.iter_bytes(1 << 20):
-                            if skip:
-                                cut = min(skip, len(chunk))
-                                chunk, skip = chunk[cut:], skip - cut
-                            chunk = chunk[:b - pos]
-                            if chunk:
-                                os.pwrite(self._fd, chunk, pos)
-                                pos += len(chunk)
-                            if pos >= b:
-                                break
-                        if status == 200:
-                            b_.add("whole_file_answers")
-                        if pos != b:
-                            raise HubUnavailable(f"{self.path}: asked for {b - a} bytes at {a}, got {pos - a}")
-                        self._remember(a, b)
-                        return
-            except HubUnavailable:
-                raise
-            except Exception as exc:
-                if hub.transient(exc) and attempt < retries:
-                    attempt += 1
-                    b_.add("retries")
-                    time.sleep(backoff * 2 ** (attempt - 1))
-                    continue
-                raise HubUnavailable(f"cannot reach the Hub for {self.path} ({type(exc).__name__}: "
-                                     f"{str(exc).splitlines()[0] if str(exc) else ''}) after retries") from None
-            if status in (401, 403, 404, 410) and not same_host and not relocated:
-                relocated = True           # a signed CDN location that expired: ask the resolver again
-                self._location = None
-                continue
-            if status == 416:
-                raise SourceNotFound(f"{self.path}: bytes {a}-{b} are past its end (the file changed?)")
-            if status == 429 and limited < MAX_RATE_LIMITED:
-                # the server says how long to wait: waiting is the answer, not a failure to count
+                return attempt()
+            except transfer.RateLimited as exc:
                 limited += 1
+                if limited > MAX_RATE_LIMITED:
+                    raise HubRateLimited(f"the Hub kept answering 429 (rate limited) for {self.path} after "
+                                         f"{MAX_RATE_LIMITED} waits; lower --hub-rate, or try again later") from None
                 b_.add("retries")
-                wait = retry_after(rheaders)
-                time.sleep(wait + 1 if wait else backoff * 2 ** min(limited, 6))
-                continue
-            if status >= 500 and attempt < retries:
-                attempt += 1
+                # the server says how long to wait: waiting is the answer, not a failure to count
+                budget.CLOCK.sleep(exc.wait if exc.wait else backoff * 2 ** min(limited, 6))
+            except (transfer.Transient, transfer.Expired) as exc:
+                faults += 1
+                if faults > retries:
+                    raise HubUnavailable(f"cannot read {self.path} ({doing}): the Hub answered {exc} "
+                                         f"{faults} times; check the network, or set HF_HUB_OFFLINE=1 "
+                                         "to use the local cache") from None
                 b_.add("retries")
-                time.sleep(backoff * 2 ** (attempt - 1))
-                continue
-            if status == 429:
-                raise HubUnavailable(f"the Hub kept answering 429 (rate limited) for {self.path} after {limited} "
-                                     "waits; lower --hub-rate, or try again later")
-            if status in (401, 403) and not same_host:
-                raise HubUnavailable(f"the Hub's storage refused {self.path} (HTTP {status}) even at a "
-                                     "fresh location; try again later")
-            if status in (401, 403):
-                from negmine.errors import HubAuthError
+                budget.CLOCK.sleep(backoff * 2 ** (faults - 1))
+            except Exception as exc:
+                if type(exc).__name__ == "OfflineModeIsEnabled":
+                    raise HubUnavailable(f"cannot read {self.path}: HF_HUB_OFFLINE is set and it is not in the "
+                                         "local cache") from None
+                if not transfer.transient(exc):
+                    raise
+                faults += 1
+                if faults > retries:
+                    raise HubUnavailable(f"cannot reach the Hub for {self.path} ({type(exc).__name__}) after "
+                                         f"{retries} retries; check the network, or set HF_HUB_OFFLINE=1 to "
+                                         "use the local cache") from None
+                b_.add("retries")
+                budget.CLOCK.sleep(backoff * 2 ** (faults - 1))
 
-                raise HubAuthError(f"{self.path}: access denied (HTTP {status}); log in with "
-                                   "`hf auth login` or set HF_TOKEN")
-            raise HubUnavailable(f"cannot read {self.path} (HTTP {status}) after retries; check the "
-                                 "network, or set HF_HUB_OFFLINE=1 to use the local cache")
+    def _fetch_into_store(self, req: tuple[int, int]) -> None:
+        """GET bytes [a, b) into the sparse copy, streamed, checked (`transfer.get_range`), retried.
+        A location the storage host refuses is asked again from the resolver; refused again right
+        after, it is an error (no loop)."""
+        a, b = req
+
+        def once():
+            with self._locating:            # the fetches of one read() share one resolver request
+                with self._where_lock:
+                    loc = self._location
+                fresh = loc is None
+                if fresh:
+                    loc = self._locate()
+            relocated = 0
+            while True:
+                try:
+                    total = transfer.get_range(loc, a, b, self._size,
+                                               lambda pos, chunk: os.pwrite(self._fd, chunk, pos), self.path)
+                    break
+                except transfer.Expired:
+                    relocated += 1
+                    if fresh or relocated > MAX_RELOCATIONS:
+                        raise HubUnavailable(f"the Hub's storage refused {self.path} even at a fresh location "
+                                             "(HTTP 401/403 right after the resolver gave it); try again later"
+                                             ) from None
+                    with self._locating:
+                        with self._where_lock:
+                            if self._location is loc:      # else another thread asked already
+                                self._location = None
+                            current = self._location
+                        # one this request asked for itself must work; another thread's may be used up
+                        loc, fresh = (current, False) if current is not None else (self._locate(), True)
+            self._learn_size(total)
+            self._remember(a, b)
+
+        self._retrying(once, f"bytes {a}-{b - 1}")
 
     def open(self) -> "SparseReader":
         return SparseReader(self)
