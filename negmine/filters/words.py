@@ -1,0 +1,61 @@
+"""What a noun read from an image's text (`negmine.sources.text`) stands for: the WordNet senses
+the class plan judges it by (`caption_senses`).
+
+A caption's word is read as a positive's name is (`negmine.filters.concepts.resolve_concepts`):
+the senses datasets (COCO, LVIS, Open Images, ImageNet) mean by it, and its common senses a photo
+can show; a rare visual sense ('hound' the cad, 'rock' the steadfast person) is not read into
+it. A proper name is not either: WordNet files 'Snow' the writer, 'Grey' the statesman and 'Bush'
+the president under the lower-case words a caption writes for snow, grey and a bush, so a sense
+whose every lemma of that spelling is capitalised is dropped when the word has a sense of its own
+in lower case. Measured against the alternatives (every WordNet sense; the commonest sense only)
+on captioned photos in BENCHMARKS.md ("Exclusion by text").
+"""
+
+from __future__ import annotations
+
+from negmine.filters.concepts import UnplacedName, resolve_concepts
+from negmine.filters.taxonomy import Taxonomy, name_key
+
+RULES = ("common", "photo", "every", "commonest")
+VERSION = "common-1"  # in the class plan's cache key: a change of the rule must not reuse cached verdicts
+RARE_SHARE = 0.25     # as for a positive's name (concepts.RARE_SHARE), but against the word's every sense
+
+
+def caption_senses(word: str, tax: Taxonomy, rule: str = "common") -> list[int]:
+    """The synsets a noun from a caption stands for. `rule`: "photo" (negmine's: the senses a
+    photo of it shows, as for a positive's name), "every" (every sense the class-name rule gives:
+    `Taxonomy.lookup`), "commonest" (WordNet's first sense only); proper names are dropped under
+    each (see the module docstring). [] for a word WordNet does not hold."""
+    if rule == "common":
+        every = tax.lemma_synsets(word)
+        counts = tax.tag_counts(word)
+        top = max((counts.get(s, 0) for s in every), default=0)
+        meant = tax.dataset_senses(word)
+        found = [s for s in every if s in meant or counts.get(s, 0) >= top * RARE_SHARE] or tax.lookup(word)
+        found += [s for s in meant if s not in found]
+    elif rule == "commonest":
+        found = tax.lemma_synsets(word)[:1]
+    elif rule == "every":
+        found = tax.lookup(word)
+    else:
+        try:
+            (concept,), _ = resolve_concepts([word], tax)
+            found = concept.synsets
+        except UnplacedName:
+            found = []
+        found = found or tax.lookup(word)
+    return drop_proper_names(word, found, tax)
+
+
+def drop_proper_names(word: str, senses: list[int], tax: Taxonomy) -> list[int]:
+    """`senses` less those the word names only as a proper name (capitalised in WordNet: 'Snow'),
+    unless every sense is one ('Obama' stays the person)."""
+    key = tax.base_form(word, tax.by_lemma) or name_key(word)
+
+    def proper(s: int) -> bool:
+        spelt = [x for x in tax.lemmas.get(s, ()) if x.lower() == key]
+        return bool(spelt) and all(x[:1].isupper() for x in spelt)
+
+    common = [s for s in senses if not proper(s)]
+    # the word has a sense of its own in lower case (any sense, visual or not): its proper names go
+    return common if common or not all(proper(s) for s in tax.lemma_synsets(word)) else senses
