@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out", "senses"]
+         "remote_out", "senses", "text_exclusion"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -57,3 +57,8 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         assert dog["imagenet_negmine"]["agree"] == dog["imagenet_negmine"]["expected"] == 118
         assert result["names"]["cell phone"]["imagenet_negmine"]["agree"] == 1
         assert result["totals"]["coco_negmine"]["too_much"] < result["totals"]["coco_all_senses"]["too_much"]
+    if name == "text_exclusion":                  # the first 24 captioned photos are all dogs
+        dog = result["per_positive"]["dog"]["negmine"]
+        assert dog["shows"] == 24 and dog["caught"] + len(dog["missed"]) == 24 and dog["caught"] >= 22
+        read = result["planning_read"]                # planning read the captions, not the images
+        assert 0 < read["text_chunk_bytes"] < read["image_column_bytes"] / 100

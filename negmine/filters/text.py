@@ -3,11 +3,9 @@ the nouns their text names, `negmine.sources.text`) that the class plan keeps ou
 words that named a positive, and of those whose text names no noun.
 
 Which nouns exclude an image is the class plan's answer (`negmine.filters.overlap.plan_classes`):
-a noun that is a positive concept, a kind of one or contains one in WordNet. A noun is read as the
-class names of a labelled pool are (`negmine.filters.taxonomy.Taxonomy.lookup`): what COCO, LVIS,
-Open Images or ImageNet mean by it when one of them names it ('bear' the animal), else every
-WordNet sense of it, so a word with several senses goes when any of them is excluded
-('boxer' the dog and the fighter, beside a positive 'dog': fail closed, measured in BENCHMARKS.md).
+a noun that is a positive concept, a kind of one or contains one in WordNet, each noun standing
+for its common senses (`negmine.filters.words.caption_senses`): a word with two common senses
+goes when either is excluded ('boxer' the dog and the fighter, for 'dog' and for 'person').
 """
 
 from __future__ import annotations

@@ -108,7 +108,9 @@ def _reason(src, mask: np.ndarray) -> str:
         return f"their text ({', '.join(repr(c) for c in src.text_columns)}) is empty or names no WordNet noun"
     column = getattr(src, "label_column", None)
     if column is None and not src.classes:
-        return "no label column was found (or --label-column none)"
+        text = (", nor a text column (caption, title, tags, ...: --text-column names one)"
+                if hasattr(src, "text_columns") else "")
+        return f"no label column was found (or --label-column none){text}"
     if column is not None:
         return f"their label in column {column!r} is -1, null or not a class"
     return "their label is missing or not a class"

@@ -1,14 +1,16 @@
 """What a noun read from an image's text (`negmine.sources.text`) stands for: the WordNet senses
 the class plan judges it by (`caption_senses`).
 
-A caption's word is read as a positive's name is (`negmine.filters.concepts.resolve_concepts`):
-the senses datasets (COCO, LVIS, Open Images, ImageNet) mean by it, and its common senses a photo
-can show; a rare visual sense ('hound' the cad, 'rock' the steadfast person) is not read into
-it. A proper name is not either: WordNet files 'Snow' the writer, 'Grey' the statesman and 'Bush'
-the president under the lower-case words a caption writes for snow, grey and a bush, so a sense
-whose every lemma of that spelling is capitalised is dropped when the word has a sense of its own
-in lower case. Measured against the alternatives (every WordNet sense; the commonest sense only)
-on captioned photos in BENCHMARKS.md ("Exclusion by text").
+A caption's word stands for its common senses: what a dataset (COCO, LVIS, Open Images,
+ImageNet) means by it, and every WordNet sense tagged at least RARE_SHARE as often as the word's
+commonest sense, visual or not (`red` is mostly the colour, so its Bolshevik goes; `boxer` keeps
+the dog, which ImageNet means, and the fighter). A word with no tag counts keeps every sense. A
+proper name is not read into a lower-case word: WordNet files 'Snow' the writer, 'Grey' the
+statesman and 'Bush' the president under the words a caption writes for snow, grey and a bush,
+so a sense whose lemmas of that spelling are all capitalised is dropped when the word has a
+sense of its own in lower case. Measured against every sense, the senses a positive's name gets
+(`negmine.filters.concepts.resolve_concepts`) and the commonest sense only, on captioned photos:
+BENCHMARKS.md, 12.
 """
 
 from __future__ import annotations

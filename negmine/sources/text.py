@@ -11,7 +11,7 @@ Reading text as nouns (`NounReader`):
   "teddy" and "bear"), its last word also tried singular by WordNet's noun.exc (children, mice)
   and its plural endings (as `negmine.filters.taxonomy.Taxonomy.base_form` does);
 - STOP_WORDS (articles, pronouns, prepositions, auxiliaries: "a" is vitamin A and "in" an inch
-  to WordNet) are never nouns; every other word WordNet has as a noun is one, adjectives and verbs
+  to WordNet) are never nouns, nor start one ("a line" is no A-line dress); every other word WordNet has as a noun is one, adjectives and verbs
   that are also nouns included ("black", "sitting"): what a word means is decided from the
   taxonomy by the class plan, and a word is never dropped because it is probably not a noun;
 - "people" is also read as "person" (its plural in English; WordNet files it as a group, which
@@ -110,9 +110,8 @@ class NounReader:
         while i < len(words):
             found, size = None, 1
             longest = MAX_WORDS if words[i] in self.starts else 1
-            for n in range(min(longest, len(words) - i), 0, -1):
-                if n == 1 and words[i] in STOP_WORDS:
-                    break
+            # a stop word starts no noun, alone or in a longer lemma ('a line' is an A-line dress)
+            for n in range(min(longest, len(words) - i), 0, -1) if words[i] not in STOP_WORDS else ():
                 found = self.base(words[i:i + n])
                 if found:
                     size = n
