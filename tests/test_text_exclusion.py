@@ -218,3 +218,21 @@ def test_content_check_stacks_on_the_text_check(pool, positives, tmp_path, tiny_
     assert all("content_score" in x for x in negatives)
     assert summary["text"][str(pool)]["excluded_by_text"] == 3
     assert sum(x["reason"].startswith("text names a positive") for x in rejects_of(out)) == 3
+
+
+def test_a_tags_string_column_is_read_as_text_not_one_class_per_string(tmp_path, positives):
+    tags = ["beach, sunset, teddy", "garden, flowers", "car, street", "mountain, lake"]
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    images = [{"bytes": p.read_bytes(), "path": p.name} for p in PHOTOS[:len(tags)]]
+    pq.write_table(pa.table({"image": images, "tags": tags}), folder / "train.parquet")
+    r = invoke("sample", "-p", positives, "-s", folder, "--count", 3, "-o", tmp_path / "a", "--dry-run", "--json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.output)
+    assert plan["text"][str(folder)]["columns"] == ["tags"] and plan["text"][str(folder)]["excluded_by_text"] == 1
+    # a list of tags is a label list, as before: each tag a class
+    pq.write_table(pa.table({"image": images, "tags": [t.split(", ") for t in tags]}), folder / "train.parquet")
+    r = invoke("sample", "-p", positives, "-s", folder, "--count", 3, "-o", tmp_path / "b", "--dry-run", "--json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.output)
+    assert "text" not in plan and plan["classes"]["sources"][0]["images_excluded"] == 1

@@ -19,7 +19,7 @@ from negmine.filters.concepts import UnplacedName, resolve_concepts
 from negmine.filters.taxonomy import Taxonomy, name_key
 
 RULES = ("common", "photo", "every", "commonest")
-VERSION = "common-1"  # in the class plan's cache key: a change of the rule must not reuse cached verdicts
+VERSION = "common-2"  # in the class plan's cache key: a change of the rule must not reuse cached verdicts
 RARE_SHARE = 0.25     # as for a positive's name (concepts.RARE_SHARE), but against the word's every sense
 
 
@@ -28,24 +28,26 @@ def caption_senses(word: str, tax: Taxonomy, rule: str = "common") -> list[int]:
     photo of it shows, as for a positive's name), "every" (every sense the class-name rule gives:
     `Taxonomy.lookup`), "commonest" (WordNet's first sense only); proper names are dropped under
     each (see the module docstring). [] for a word WordNet does not hold."""
+    # a hyphenated lemma ('lying-in', 'wire-haired fox terrier') is found by its spelling only
+    spelt = tax.by_lemma.get(word.lower().replace(" ", "_"), [])
     if rule == "common":
-        every = tax.lemma_synsets(word)
+        every = tax.lemma_synsets(word) or spelt
         counts = tax.tag_counts(word)
         top = max((counts.get(s, 0) for s in every), default=0)
         meant = tax.dataset_senses(word)
         found = [s for s in every if s in meant or counts.get(s, 0) >= top * RARE_SHARE] or tax.lookup(word)
         found += [s for s in meant if s not in found]
     elif rule == "commonest":
-        found = tax.lemma_synsets(word)[:1]
+        found = (tax.lemma_synsets(word) or spelt)[:1]
     elif rule == "every":
-        found = tax.lookup(word)
+        found = tax.lookup(word) or spelt
     else:
         try:
             (concept,), _ = resolve_concepts([word], tax)
             found = concept.synsets
         except UnplacedName:
             found = []
-        found = found or tax.lookup(word)
+        found = found or tax.lookup(word) or spelt
     return drop_proper_names(word, found, tax)
 
 

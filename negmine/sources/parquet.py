@@ -24,7 +24,7 @@ from negmine.sources.cards import card_features
 from negmine.sources.columns import (feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns,
                                      schema_kinds)
 from negmine.sources.labels import LabelListBuilder, is_label_list, local_codes, sorted_classes
-from negmine.sources.text import noun_lists, pick_text_columns
+from negmine.sources.text import TEXT_NAMES, is_text_type, noun_lists, pick_text_columns
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
 
@@ -65,6 +65,10 @@ class ParquetSource(Source):
             kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)
         self.not_labels = image_columns_named_as_labels(kinds, list(schema.names), structs)
         self._image_struct = self.image_column in structs
+        if (not spec.label_column and self.label_column and self.label_column.lower() in TEXT_NAMES
+                and is_text_type(schema.field(self.label_column).type) and not is_label_list(schema.field(self.label_column).type)):
+            # a `tags` string found by name ("dog, beach, sunset") is text, not one class per distinct string
+            self.label_column = None
         # no label column: a caption, title or tags column is read as the nouns it names (sources.text)
         self.text_columns = pick_text_columns(schema, spec.text_column, self.label_column, id)
         self._lists = bool(self.label_column) and is_label_list(schema.field(self.label_column).type)

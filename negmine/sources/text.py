@@ -65,8 +65,8 @@ class NounReader:
     """WordNet 3.0's noun lemmas (negmine/data/wordnet-nouns.tsv.gz) and irregular plurals
     (wordnet-noun-exc.txt.gz), to read the nouns a text names (`nouns`)."""
 
-    def __init__(self, lemmas: set[str], exceptions: dict[str, str]):
-        self.lemmas = lemmas
+    def __init__(self, lemmas: dict[str, str], exceptions: dict[str, str]):
+        self.lemmas = lemmas               # the key a phrase is matched by -> the lemma as WordNet spells it
         self.exceptions = exceptions
         # first words of multi-word lemmas: only these start a longer match
         self.starts = {w.split("_", 1)[0] for w in lemmas if "_" in w}
@@ -76,13 +76,13 @@ class NounReader:
     def load(cls) -> "NounReader":
         """The shipped WordNet nouns (about 0.3 s to read; kept for the process)."""
         data = resources.files("negmine") / "data"
-        lemmas = set()
+        lemmas: dict[str, str] = {}
         with gzip.open(data.joinpath("wordnet-nouns.tsv.gz").open("rb"), "rt", encoding="utf-8") as f:
             for line in f:
                 for lemma in line.split("\t", 2)[1].split("|"):
                     key = _key(lemma)
                     if key:
-                        lemmas.add(key)
+                        lemmas.setdefault(key, lemma.lower())
         with gzip.open(data.joinpath("wordnet-noun-exc.txt.gz").open("rb"), "rt", encoding="utf-8") as f:
             exc = dict(line.split()[:2] for line in f if line.strip())
         return cls(lemmas, {_key(k): _key(v) for k, v in exc.items()})
@@ -100,8 +100,9 @@ class NounReader:
         return next((prefix + b for b in bases if prefix + b in self.lemmas), None)
 
     def nouns(self, text: str | None) -> list[str]:
-        """The WordNet noun lemmas a text names, each once, in order of first mention, as words
-        with spaces ("teddy bear"); [] for None or a text naming none."""
+        """The WordNet noun lemmas a text names, each once, in order of first mention, spelt as
+        WordNet spells them with spaces between words ("teddy bear", "wire-haired fox terrier");
+        [] for None or a text naming none."""
         if not text:
             return []
         words = _WORD.findall(text[:MAX_TEXT_CHARS].lower().replace("'s ", " ").replace("\u2019s ", " "))
@@ -117,7 +118,7 @@ class NounReader:
                     size = n
                     break
             if found:
-                out[found.replace("_", " ")] = None
+                out[self.lemmas[found].replace("_", " ")] = None
                 if found in EXTRA_BASES:
                     out[EXTRA_BASES[found]] = None
             i += size
