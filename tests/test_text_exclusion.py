@@ -236,3 +236,26 @@ def test_a_tags_string_column_is_read_as_text_not_one_class_per_string(tmp_path,
     assert r.exit_code == 0, r.output
     plan = json.loads(r.output)
     assert "text" not in plan and plan["classes"]["sources"][0]["images_excluded"] == 1
+
+
+def test_planning_a_captioned_hub_pool_downloads_the_text_not_the_images(hub_server, positives, tmp_path):
+    caps = [c for c, _ in CAPTIONS]
+    root = tmp_path / "repo"
+    write_pool(root / "data", caps)
+    (root / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n# captioned photos\n")
+    hub_server.add_repo("me/captioned", root)
+    r = invoke("sample", "-q", "--json", "--dry-run", "-p", positives, "-s", "me/captioned", "--count", 4,
+               "-o", tmp_path / "ds")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["text"]["me/captioned"]["excluded_by_text"] == 3
+    md = pq.ParquetFile(root / "data" / "train-00000-of-00001.parquet").metadata
+    image = []
+    for g in range(md.num_row_groups):
+        for k in range(md.num_columns):
+            c = md.row_group(g).column(k)
+            if c.path_in_schema.startswith("image"):
+                start = c.dictionary_page_offset or c.data_page_offset
+                image.append((start, start + c.total_compressed_size))
+    fetched = [tuple(int(x) for x in e.range.split("=")[1].split("-")) for e in hub_server.requests("cdn")
+               if e.status == 206]
+    assert fetched and not any(a <= e - 1 and s <= b for a, b in fetched for s, e in image), fetched
