@@ -65,8 +65,9 @@ class ParquetSource(Source):
             kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)
         self.not_labels = image_columns_named_as_labels(kinds, list(schema.names), structs)
         self._image_struct = self.image_column in structs
-        if (not spec.label_column and self.label_column and self.label_column.lower() in TEXT_NAMES
-                and is_text_type(schema.field(self.label_column).type) and not is_label_list(schema.field(self.label_column).type)):
+        found = schema.field(self.label_column).type if self.label_column else None
+        if (not spec.label_column and found is not None and self.label_column.lower() in TEXT_NAMES
+                and is_text_type(found) and not is_label_list(found)):
             # a `tags` string found by name ("dog, beach, sunset") is text, not one class per distinct string
             self.label_column = None
         # no label column: a caption, title or tags column is read as the nouns it names (sources.text)

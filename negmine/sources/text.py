@@ -10,10 +10,11 @@ Reading text as nouns (`NounReader`):
 - the longest run of up to MAX_WORDS words that is a WordNet noun lemma wins ("teddy bear" before
   "teddy" and "bear"), its last word also tried singular by WordNet's noun.exc (children, mice)
   and its plural endings (as `negmine.filters.taxonomy.Taxonomy.base_form` does);
-- STOP_WORDS (articles, pronouns, prepositions, auxiliaries: "a" is vitamin A and "in" an inch
-  to WordNet) are never nouns, nor start one ("a line" is no A-line dress); every other word WordNet has as a noun is one, adjectives and verbs
-  that are also nouns included ("black", "sitting"): what a word means is decided from the
-  taxonomy by the class plan, and a word is never dropped because it is probably not a noun;
+- STOP_WORDS (articles, pronouns, prepositions, auxiliaries, number words: "a" is vitamin A and
+  "in" an inch to WordNet) are never nouns, nor start one ("a line" is no A-line dress); every
+  other word WordNet has as a noun is one, adjectives and verbs that are also nouns included
+  ("black", "sitting"): what a word stands for is decided by the class plan
+  (`negmine.filters.words`), and no word is dropped for probably not being a noun;
 - "people" is also read as "person" (its plural in English; WordNet files it as a group, which
   is not a kind of person, and noun.exc does not list it).
 """
