@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out", "senses", "shortcut"]
+         "remote_out", "senses", "shortcut", "text_exclusion"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -62,3 +62,8 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         assert all(0 <= r[k]["min"] <= r[k]["mean"] <= r[k]["max"] <= 1 for r in result["rows"]
                    for k in ("fpr_real", "fpr_real_tpr90", "auc_split", "auc_real"))
         assert result["cutouts_per_fill"]["noise"] > 0 and result["held_out_real"] == 30
+    if name == "text_exclusion":                  # the first 24 captioned photos are all dogs
+        dog = result["per_positive"]["dog"]["negmine"]
+        assert dog["shows"] == 24 and dog["caught"] + len(dog["missed"]) == 24 and dog["caught"] >= 22
+        read = result["planning_read"]                # planning read the captions, not the images
+        assert 0 < read["text_chunk_bytes"] < read["image_column_bytes"] / 100

@@ -22,12 +22,14 @@ from negmine.cli.common import CONCEPT_HELP, classes_text, emit, handle_errors, 
                    "this rate. 1: off. Default 0.05.")
 @click.option("--image-column")
 @click.option("--label-column")
+@click.option("--text-column", metavar="COL[,COL...]",
+              help="As for `sample`: read these text columns of a parquet pool as the nouns they name.")
 @click.option("--allow-unlabelled", is_flag=True,
               help="As for `sample`: report on a pool whose images carry no label instead of refusing it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def classes(sources, positives, exclude, concepts, exclude_unmapped, max_contamination, image_column, label_column,
-            allow_unlabelled, as_json) -> None:
+            text_column, allow_unlabelled, as_json) -> None:
     """Show which source classes overlap the positives, and why (the path through WordNet).
 
     \b
@@ -45,8 +47,8 @@ def classes(sources, positives, exclude, concepts, exclude_unmapped, max_contami
     if not terms:
         raise NegmineError("name the positives: --positives DIR and/or --exclude TERM")
     specs = [SourceSpec.parse(s) for s in sources]
-    specs = [replace(s, image_column=s.image_column or image_column, label_column=s.label_column or label_column)
-             for s in specs]
+    specs = [replace(s, image_column=s.image_column or image_column, label_column=s.label_column or label_column,
+                     text_column=s.text_column or text_column) for s in specs]
     extra = {} if max_contamination is None else {"max_contamination": max_contamination}
     opened = open_sources(specs)
     found, _ = check_sources(opened, [allow_unlabelled or s.unlabelled == "allow" for s in specs] or [False],

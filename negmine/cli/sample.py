@@ -25,6 +25,9 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS, DEFAULT_SHARE
                    "&image=COL. Default: the imagenet-1k-256 preset.")
 @click.option("--image-column", help="Image column of table sources (default: detected).")
 @click.option("--label-column", help="Label column of table sources (default: detected; 'none': unlabelled).")
+@click.option("--text-column", metavar="COL[,COL...]",
+              help="Parquet pools without labels: keep out images whose text (caption, title, tags) names a "
+                   "positive, and stratify over its nouns (default: detected by name). Per source: SPEC?text=COL.")
 @click.option("--ratio", callback=lambda ctx, p, v: sweep_values(v, "ratio"), metavar="R[,R...]",
               help="Negatives = R x all positives (default 1). A list (0.5,1,2,4) writes a sweep: one dataset per "
                    "value in OUT/ratio-R/, one val/test for all (see docs/guide/sweeps.md).")
@@ -323,6 +326,11 @@ def plan_text(p: dict, said: Container[str] = ()) -> str:
             first = src["unusable"]["first"][0]
             lines.append(f"{src['id']}: {src['unusable']['samples']} images unusable, skipped with a reason if "
                          f"drawn (first: {first['member'] or first['file']}: {first['reason']})")
+    for sid, t in p.get("text", {}).items():
+        read = "" if t.get("text_bytes_read") is None else f" ({size_text(t['text_bytes_read'])} of text, no image bytes)"
+        lines.append(f"{sid}: labelled by its text: column(s) {', '.join(t['columns'])}{read} name {t['nouns']} "
+                     f"WordNet nouns; {t['excluded_by_text']} images name a positive and are left out, "
+                     f"{t['no_text_left_out']} name no noun and are left out (rejects.jsonl says which, and why)")
     for sid, v in p.get("verified_absent", {}).items():
         lines.append(f"{sid}: --verified-absent: a rater confirmed absent "
                      f"{', '.join(v['verified']) or 'nothing asked'}"

@@ -248,15 +248,17 @@ class ClassVerdict:
     mapped: bool = True
 
 
-def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, exclude_unmapped: bool = False
-                  ) -> list[ClassVerdict]:
+def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, exclude_unmapped: bool = False,
+                  senses=None) -> list[ClassVerdict]:
     """Decide for each source class whether it overlaps a positive concept, and how near it is.
 
     Nearness is measured from the senses of each concept that the pool actually overlaps ('hotdog'
     the sandwich, not the show-off, when the pool has a hotdog class), or from its visual senses
     when none does: the level is how many steps up from such a sense the closest shared ancestor is
-    (siblings 1, cousins 2, ...).
+    (siblings 1, cousins 2, ...). `senses`: label -> synsets (default `Taxonomy.lookup`, how class
+    names are read; `negmine.filters.words.caption_senses` for the nouns of a pool's text).
     """
+    senses = senses or tax.lookup
     positive = {s: c for c in concepts for s in c.synsets}
     # A class that *contains* a positive is judged against the visual senses only: 'raccoon' the
     # fur would otherwise exclude every 'material' class.
@@ -265,7 +267,7 @@ def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, 
     up = {p: tax.levels_up(p) for p in positive}                  # ancestors of each positive
     verdicts, hits = [], set()
     for label in labels:
-        v = ClassVerdict(label, tax.lookup(label))
+        v = ClassVerdict(label, senses(label))
         v.mapped = bool(v.synsets)
         v.ambiguous = len(v.synsets) > 1
         if name_key(label) in raw:

@@ -27,6 +27,7 @@ from negmine.sources import Source
 from negmine.sources.labels import class_counts
 from negmine.filters.concepts import ClassVerdict, Concept, judge_classes, resolve_concepts
 from negmine.filters.taxonomy import Taxonomy, name_key
+from negmine.filters.words import VERSION as WORDS_VERSION, caption_senses
 
 
 # -- class level ------------------------------------------------------------------------------------
@@ -141,8 +142,10 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
         raise NegmineError("--max-contamination must be a fraction between 0 and 1 (1 turns it off)")
     terms = list(dict.fromkeys(terms))
     version = Taxonomy.version()
+    texts = [bool(getattr(s, "text_columns", None)) for s in sources]     # labels that are a caption's nouns
     key = json.dumps([version, _PLAN_FORMAT, terms, list(anchors or []), exclude_unmapped, max_contamination,
-                      [s.classes for s in sources], sorted((named or {}).items())])
+                      [s.classes for s in sources], sorted((named or {}).items()),
+                      [WORDS_VERSION if t else None for t in texts]])
     cache = _plan_cache(key) if version else None
     found = cache.get() if cache else None
     if found is not None:
@@ -154,9 +157,11 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
         if anchors:
             for c in concepts:
                 c.anchor = c.term in anchors
-        verdicts = [judge_classes(src.classes, concepts, tax, exclude_unmapped=exclude_unmapped)
+        words = partial(caption_senses, tax=tax)
+        verdicts = [judge_classes(src.classes, concepts, tax, exclude_unmapped=exclude_unmapped,
+                                  senses=words if text else None)
                     if src.classes and concepts else [ClassVerdict(c, mapped=False) for c in src.classes]
-                    for src in sources]
+                    for src, text in zip(sources, texts)]
         # the prior judges the classes the taxonomy kept; the taxonomy's verdicts stay as they were
         estimates = [estimate_classes(v, concepts, tax) if concepts else [] for v in verdicts]
         for v, e in zip(verdicts, estimates):
@@ -173,7 +178,8 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
                      labels, max_contamination)
 
 
-_PLAN_FORMAT = 3          # what the cached tuple holds: 2 added the contamination estimates, 3 the senses
+_PLAN_FORMAT = 4          # what the cached tuple holds: 2 added the contamination estimates, 3 the senses,
+                          # 4 text pools' nouns (filters.words.caption_senses)
 
 
 def absence_groups(plan: ClassPlan, sc: SourceClasses) -> dict[str, list[np.ndarray]]:

@@ -15,7 +15,8 @@ image with no label passes the class checks unseen. So, before the draw:
 
 Multi-label pools: an image whose label list is empty is labelled (its annotation lists none of the
 pool's classes) and stays eligible; only an imagefolder image with no metadata record at all counts
-as unlabelled there.
+as unlabelled there. A pool labelled by its text (negmine.sources.text) is the exception: an image
+whose text is empty or names no noun says nothing, so it is unlabelled.
 
 Expected contamination of unlabelled images (`expected_share`): there is no label to estimate from,
 so the estimate *assumes the pool's photos are like ImageNet-1k's*: the share of the 50,000
@@ -64,6 +65,8 @@ def unlabelled_mask(src) -> np.ndarray:
     if src.multi_label:
         mask = np.zeros(len(src), bool)
         mask[list(getattr(src, "unlisted", ()))] = True
+        if getattr(src, "text_columns", None):          # no noun in its text: nothing vouches for it
+            mask |= np.diff(src.label_offsets) == 0
     else:
         mask = np.asarray(src.codes) < 0
     # a row whose label is known to be broken is a broken sample, rejected with its reason when drawn
@@ -101,9 +104,13 @@ def _reason(src, mask: np.ndarray) -> str:
     if isinstance(src, WebDatasetSource):
         return ("their samples have no .cls member nor a label field in .json; a .txt member, a caption in "
                 "most WebDatasets, is read as the label only with ?label=txt")
+    if getattr(src, "text_columns", None):
+        return f"their text ({', '.join(repr(c) for c in src.text_columns)}) is empty or names no WordNet noun"
     column = getattr(src, "label_column", None)
     if column is None and not src.classes:
-        return "no label column was found (or --label-column none)"
+        text = (", nor a text column (caption, title, tags, ...: --text-column names one)"
+                if hasattr(src, "text_columns") else "")
+        return f"no label column was found (or --label-column none){text}"
     if column is not None:
         return f"their label in column {column!r} is -1, null or not a class"
     return "their label is missing or not a class"

@@ -31,6 +31,7 @@ class SampleOptions:
     sources: list[SourceSpec] = field(default_factory=list)
     image_column: str | None = None
     label_column: str | None = None
+    text_column: str | None = None           # text columns read as nouns (negmine.sources.text), comma-separated
     ratio: float | list[float] | None = None  # a list: a sweep (pipeline.sweep)
     balanced: bool = False
     count: int | list[int] | None = None      # a list: a sweep

@@ -34,6 +34,8 @@ class Plan:
     unlabelled_masks: list = field(default_factory=list)
     unlabelled_estimate: dict | None = None
     unlabelled_rejects: list[dict] = field(default_factory=list)
+    # pools labelled by their text (negmine.filters.text): {source id: columns, nouns, counts}
+    text: dict[str, dict] = field(default_factory=dict)
     # the positives (prepare.prepare_positives): path -> (hashes, (w, h)) or a reason; rejects;
     # duplicate groups; file -> split index
     pos_hashed: dict = field(default_factory=dict)

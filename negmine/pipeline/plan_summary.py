@@ -78,6 +78,8 @@ def plan_summary(plan: Plan) -> dict:
     coverage = label_coverage(plan, n)
     if coverage:
         out["label_coverage"] = coverage
+    if plan.text:
+        out["text"] = plan.text
     if plan.opts.verified_absent:
         out["verified_absent"] = plan.verified
     if plan.opts.near:

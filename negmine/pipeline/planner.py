@@ -17,6 +17,7 @@ import numpy as np
 from negmine.errors import NegmineError, PoolTooSmall
 from negmine.filters.licences import check_licences
 from negmine.filters.overlap import ClassPlan, absence_groups, plan_classes
+from negmine.filters.text import is_text_source, text_rejects
 from negmine.outputs.formats import check_class_name
 from negmine.pipeline.eval_from import hash_held_out, hold_out_positives, load_eval_from
 from negmine.pipeline.options import SampleOptions, Settings
@@ -71,8 +72,8 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
     # cannot be used is refused before any work; `want` (which WebDataset shards are indexed) is
     # counted on the positives found, an upper bound of those written. A run whose cutouts supply
     # every negative draws nothing from a pool, so it opens none (`pool_wanted`)
-    specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column)
-             for s in o.sources]
+    specs = [replace(s, image_column=s.image_column or o.image_column, label_column=s.label_column or o.label_column,
+                     text_column=s.text_column or o.text_column) for s in o.sources]
     ann = annotated_images(plan.positives.root, o.boxes, o.masks, None, o.box_format) \
         if o.synthetic or o.format == "yolo-det" else None
     if pool_wanted(plan, ann if o.synthetic else None):
@@ -168,6 +169,7 @@ def open_pool(plan: Plan, specs: list[SourceSpec], ann: Annotated | None = None)
     plan.sources = open_sources(specs, o.progress, o.follow_symlinks, seed=plan.seed,
                                 want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
                                                       balanced=o.balanced, count=o.count))
+    check_text_columns(plan.sources, specs)
     if o.licence:
         check_licences(plan.sources, parse_policy(o.licence))
     folders = list(plan.positives.labels.values()) if o.auto_exclude else []
@@ -202,6 +204,22 @@ def plan_unlabelled(plan: Plan, specs: list[SourceSpec]) -> None:
                 {"role": "negative", "source": src.id, "revision": src.revision, **src.origin(r), "label": None,
                  "reason": "no metadata record: not in the dataset as `datasets` reads it (--allow-unlabelled "
                            "draws it)"} for r in src.unlisted]
+    plan.text = {}
+    for src, sc, mask in zip(plan.sources, plan.classes.per_source, plan.unlabelled_masks):
+        if is_text_source(src):            # each image the text keeps out, with the words that did
+            rows, counts = text_rejects(sc, mask)
+            plan.unlabelled_rejects += rows
+            plan.text[src.id] = {"columns": list(src.text_columns), "nouns": len(src.classes), **counts,
+                                 "text_bytes_read": getattr(src, "index_stats", {}).get("text_chunk_bytes")}
+
+
+def check_text_columns(sources, specs: list[SourceSpec]) -> None:
+    """--text-column (or ?text=) names columns of a table source; a source that reads no text
+    (a folder, tar shards) refuses it rather than ignore it."""
+    for src, spec in zip(sources, specs or [None] * len(sources)):
+        if spec is not None and spec.text_column and not is_text_source(src):
+            raise NegmineError(f"{src.id}: --text-column (?text=) is read from parquet pools only; this source "
+                               "has no text columns negmine reads")
 
 
 def plan_verified_absent(plan: Plan) -> None:

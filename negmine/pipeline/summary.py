@@ -61,6 +61,8 @@ def write_summary(ctx: RunContext, negatives: DrawNegatives, synthetic: int, t0:
     summary["warnings"] += [plan.shortcut_note] if plan.shortcut_note else []
     summary["warnings"] += unlabelled_lines(plan, accepted)[0] + links_lines(plan)
     summary["unlabelled"] = [u.as_dict() for u in plan.unlabelled if u is not None]
+    if plan.text:                          # pools labelled by their text: what the text kept out
+        summary["text"] = plan.text
     summary["warnings"] += plan.classes.notes()
     write_outputs(writer, rows, rejects, {**summary, "out": None, "options": opts.record(),
                                           "classes": plan.classes.report(),

@@ -28,7 +28,7 @@ GENERIC_FOLDERS = {"images", "image", "imgs", "img", "photos", "pictures", "pics
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """``--source LOCATION[?split=S&weight=W&image=COL&label=COL&unlabelled=allow]``."""
+    """``--source LOCATION[?split=S&weight=W&image=COL&label=COL&text=COL&unlabelled=allow]``."""
 
     location: str
     split: str | None = None
@@ -37,15 +37,16 @@ class SourceSpec:
     label_column: str | None = None
     config: str | None = None
     unlabelled: str | None = None        # "allow": draw this source's unlabelled images (negmine.filters.unlabelled)
+    text_column: str | None = None       # text columns read as nouns (negmine.sources.text), comma-separated
 
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
         location, _, query = text.partition("?")
         opts = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
-        unknown = set(opts) - {"split", "weight", "image", "label", "config", "unlabelled"}
+        unknown = set(opts) - {"split", "weight", "image", "label", "config", "unlabelled", "text"}
         if unknown:
             raise NegmineError(f"unknown source option(s) {sorted(unknown)} in {text!r}; "
-                               "known: split, config, weight, image, label, unlabelled")
+                               "known: split, config, weight, image, label, text, unlabelled")
         if opts.get("unlabelled", "allow") != "allow":
             raise NegmineError(f"source option unlabelled takes one value, allow; got {opts['unlabelled']!r} in {text!r}")
         try:
@@ -57,7 +58,7 @@ class SourceSpec:
         if not location:
             raise NegmineError(f"empty source location in {text!r}")
         return cls(location, opts.get("split"), weight, opts.get("image"), opts.get("label"), opts.get("config"),
-                   opts.get("unlabelled"))
+                   opts.get("unlabelled"), opts.get("text"))
 
 
 @dataclass
@@ -185,6 +186,8 @@ class Source(ABC):
             d["partial"] = True
         if getattr(self, "image_column", None):        # a table source: the columns read, by detection or option
             d["columns"] = {"image": self.image_column, "label": getattr(self, "label_column", None)}
+            if getattr(self, "text_columns", None):
+                d["columns"]["text"] = list(self.text_columns)
             if getattr(self, "not_labels", None):
                 d["columns"]["not_labels"] = {c: "an image column, not class labels" for c in self.not_labels}
         if self.multi_label:

@@ -24,6 +24,7 @@ from negmine.sources.cards import card_features
 from negmine.sources.columns import (feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns,
                                      schema_kinds)
 from negmine.sources.labels import LabelListBuilder, is_label_list, local_codes, sorted_classes
+from negmine.sources.text import TEXT_NAMES, is_text_type, noun_lists, pick_text_columns
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
 
@@ -64,6 +65,13 @@ class ParquetSource(Source):
             kinds, list(schema.names), spec.image_column, spec.label_column, id, structs)
         self.not_labels = image_columns_named_as_labels(kinds, list(schema.names), structs)
         self._image_struct = self.image_column in structs
+        found = schema.field(self.label_column).type if self.label_column else None
+        if (not spec.label_column and found is not None and self.label_column.lower() in TEXT_NAMES
+                and is_text_type(found) and not is_label_list(found)):
+            # a `tags` string found by name ("dog, beach, sunset") is text, not one class per distinct string
+            self.label_column = None
+        # no label column: a caption, title or tags column is read as the nouns it names (sources.text)
+        self.text_columns = pick_text_columns(schema, spec.text_column, self.label_column, id)
         self._lists = bool(self.label_column) and is_label_list(schema.field(self.label_column).type)
         cached = self._cache_path()
         if cached is not None and cached.is_file():
@@ -100,6 +108,8 @@ class ParquetSource(Source):
             sizes = np.array([sum(md.row_group(g).column(k).total_compressed_size for k in leaves)
                               for g in range(n)], dtype=np.int64)
             self.index_stats["row_groups"] += n
+            if self.text_columns:
+                return index_text(i, pf, groups, sizes, spans)
             if not self.label_column:
                 return groups, sizes, spans, []
             if lists is not None:
@@ -132,6 +142,22 @@ class ParquetSource(Source):
                     pf.read_row_group(g, columns=[self.label_column]).column(0), names, vocab)
             return groups, sizes, spans, [codes]
 
+        texts = LabelListBuilder(None, f"text of {self.id}") if self.text_columns else None
+
+        def index_text(i, pf, groups, sizes, spans):
+            # the text columns' chunks only, fetched together, as the label column's are
+            md = pf.metadata
+            leaf = [k for k in range(md.num_columns)
+                    if md.schema.column(k).path.split(".")[0] in self.text_columns]
+            ranges = [chunk_span([md.row_group(g).column(k) for k in leaf]) for g in range(md.num_row_groups)]
+            self.index_stats["text_chunk_bytes"] = self.index_stats.get("text_chunk_bytes", 0) + sum(
+                b - a for a, b in ranges)
+            self._prefetch(i, ranges)
+            for g in range(md.num_row_groups):
+                table = pf.read_row_group(g, columns=self.text_columns)
+                texts.add(noun_lists([table.column(c) for c in self.text_columns]))
+            return groups, sizes, spans, []
+
         for i in bar(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
                       show=progress, leave=False):
             groups, sizes, spans, file_parts = self._with_file(i, lambda pf: index_one(i, pf))
@@ -145,6 +171,9 @@ class ParquetSource(Source):
         import pyarrow as pa
 
         pa.default_memory_pool().release_unused()   # label-column buffers: jemalloc would keep them
+        if texts is not None:
+            self.set_label_lists(texts.finish())
+            return
         if not self.label_column:
             self.codes = np.full(int(self._starts[-1]), -1, dtype=np.int32)
             return
@@ -165,7 +194,8 @@ class ParquetSource(Source):
         from negmine.cache import cache_dir
 
         key = json.dumps(["index-v7", self.id, self.revision, [self.relative_path(i) for i in range(len(self.files))],
-                          self.image_column, self.label_column])
+                          self.image_column, self.label_column]
+                         + ([["text-v1", self.text_columns]] if self.text_columns else []))
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
     def _save_index(self, path: Path) -> None:
