@@ -10,7 +10,7 @@ statesman and 'Bush' the president under the words a caption writes for snow, gr
 so a sense whose lemmas of that spelling are all capitalised is dropped when the word has a
 sense of its own in lower case. Measured against every sense, the senses a positive's name gets
 (`negmine.filters.concepts.resolve_concepts`) and the commonest sense only, on captioned photos:
-BENCHMARKS.md, 12.
+BENCHMARKS.md, 13.
 """
 
 from __future__ import annotations
