@@ -176,8 +176,9 @@ def parse_policy(text: str) -> LicencePolicy:
 
 
 def licence_fields(text: str | None, url: str | None = None, credit: str | None = None,
-                   page_url: str | None = None) -> dict:
+                   page_url: str | None = None, title: str | None = None) -> dict:
     """The manifest's licence fields of one image: `licence` (its id, `Licence.id`), `licence_url`,
-    `credit` (the author to name) and `page_url` (where the work is published)."""
+    `credit` (the author to name), `page_url` (where the work is published) and `title` (the
+    work's title, where the pool gives one)."""
     lic = parse_licence(text, url)
-    return {"licence": lic.id, "licence_url": lic.url, "credit": credit, "page_url": page_url}
+    return {"licence": lic.id, "licence_url": lic.url, "credit": credit, "page_url": page_url, "title": title}

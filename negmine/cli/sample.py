@@ -226,6 +226,7 @@ def summary_text(s: dict, said: Container[str] = ()) -> str:
             f"{count_table(s['counts'])}\n"
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{input_notes(s)}"
             f"{licences_text(s.get('licences'))}"
+            f"{''.join(chr(10) + row_licence_line(k, v) for k, v in s.get('row_licences', {}).items())}"
             f"{_excluded_text(s.get('excluded_classes'))}"
             f"{hub_text(s.get('hub'))}{warn}{pushed}")
 
@@ -236,6 +237,16 @@ def licence_line(src: dict) -> str:
            None: "does not say whether commercial use is allowed"}[src.get("commercial")]
     stated = f" ({src['licence']})" if src.get("licence") and src["licence"] != src.get("licence_id") else ""
     return f"licence of {src['id']}: {src.get('licence_id', 'unknown')}{stated}: {use}"
+
+
+def row_licence_line(sid: str, r: dict) -> str:
+    """A pool with per-row licences: rows per licence, and what --licence leaves out and why."""
+    rows = ", ".join(f"{k} {v}" for k, v in r["rows"].items())
+    out = (f"{sid}: per-row licences ({', '.join(r['columns'])}; {r['rows_without_licence']} rows say none and "
+           f"take the card's, {r['card']}): {rows}")
+    if r.get("left_out"):
+        out += "; --licence leaves out " + "; ".join(f"{v['rows']} {k} ({v['reason']})" for k, v in r["left_out"].items())
+    return out
 
 
 def licences_text(counts: dict | None) -> str:
@@ -331,6 +342,8 @@ def plan_text(p: dict, said: Container[str] = ()) -> str:
         lines.append(f"{sid}: labelled by its text: column(s) {', '.join(t['columns'])}{read} name {t['nouns']} "
                      f"WordNet nouns; {t['excluded_by_text']} images name a positive and are left out, "
                      f"{t['no_text_left_out']} name no noun and are left out (rejects.jsonl says which, and why)")
+    for sid, r in p.get("row_licences", {}).items():
+        lines.append(row_licence_line(sid, r))
     for sid, v in p.get("verified_absent", {}).items():
         lines.append(f"{sid}: --verified-absent: a rater confirmed absent "
                      f"{', '.join(v['verified']) or 'nothing asked'}"

@@ -24,6 +24,8 @@ def sources(as_json: bool) -> None:
         return
     for p in PRESETS.values():
         star = " (default)" if p.name == DEFAULT_PRESET else ""
-        click.echo(f"{p.name}{star}\n  repo: {p.repo}  split: {p.split}\n  {p.rows:,} rows, {p.classes} classes, "
-                   f"labels: {p.label_kind}, images: {p.image_size}\n  licence: {p.licence}; commercial use: "
+        rows = f"{p.rows:,} rows" if p.rows else "rows: see the card"
+        kind = f"{p.classes} classes, labels: {p.label_kind}" if p.labelled_by == "classes" else f"labelled by {p.labelled_by}"
+        click.echo(f"{p.name}{star}\n  repo: {p.repo}  split: {p.split}\n  {rows}, {kind}, images: {p.image_size}\n"
+                   f"  licence: {p.licence} ({parse_licence(p.licence).id}); commercial use: "
                    f"{USE[parse_licence(p.licence).commercial]}\n  {p.note}")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 ATTRIBUTION_CSV = "ATTRIBUTION.csv"
 ATTRIBUTION_MD = "ATTRIBUTION.md"
-COLUMNS = ("path", "licence", "licence_url", "credit", "page_url", "source", "revision", "file", "row",
+COLUMNS = ("path", "licence", "licence_url", "credit", "page_url", "title", "source", "revision", "file", "row",
            "member", "modified")
 
 
@@ -77,7 +77,7 @@ def attribution_md(rows: Sequence[dict], sources: Sequence[dict] = ()) -> str:
             where = r.get("page_url") or f"{r.get('source')}" + (f" @ {r['revision'][:12]}" if r.get("revision") else "") \
                 + f", {r.get('file')}" + (f" row {r['row']}" if r.get("row") is not None else "") \
                 + (f" member {r['member']}" if r.get("member") else "")
-            by = f" by {r['credit']}" if r.get("credit") else ""
+            by = (f" \"{r['title']}\"" if r.get("title") else "") + (f" by {r['credit']}" if r.get("credit") else "")
             mod = f"; {_modified(r)} by negmine" if _modified(r) else ""
             out.append(f"- `{r['path']}`{by}: {where}{mod}")
         out.append("")

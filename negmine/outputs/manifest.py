@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 FIELDS = ("path", "split", "class", "role", "source", "revision", "file", "row", "member", "label", "sha256",
-          "width", "height", "licence", "licence_url", "credit", "page_url", "reencoded", "near", "hash", "cutout",
+          "width", "height", "licence", "licence_url", "credit", "page_url", "title", "reencoded", "near", "hash", "cutout",
           "labels", "verified_absent")   # multi-label pools: every label; the absences a rater confirmed
 
 

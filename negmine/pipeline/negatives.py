@@ -125,6 +125,9 @@ class DrawNegatives:
     def _negative_rows(self, ctx: RunContext, splits: np.ndarray, rows: list[dict]):
         """Name each kept negative and add its manifest row; yields (scratch ref, path) to write."""
         plan, names = ctx.plan, ctx.negative_names
+        # credit, page URL and title of the kept rows only, read now, once per source
+        credits = {i: plan.sources[i].attribution([c.row for c in self.accepted if c.source == i])
+                   for i in sorted({c.source for c in self.accepted})}
         for c, s in zip(self.accepted, splits):
             src = plan.sources[c.source]
             label = src.label_of(c.row)
@@ -139,7 +142,8 @@ class DrawNegatives:
                 source=src.id, revision=src.revision, file=c.origin.get("file"), row=c.origin.get("row"),
                 member=c.origin.get("member"),
                 label=label, sha256=c.sha256, width=c.encoded.width, height=c.encoded.height,
-                **licence_fields(src.licence), reencoded=c.encoded.reencoded, near=c.near,
+                **licence_fields(*src.licence_of(c.row), **credits[c.source].get(c.row, {})),
+                reencoded=c.encoded.reencoded, near=c.near,
                 hash=f"{c.phash:016x}" if c.phash is not None else None,
                 labels=src.labels_of(c.row), verified_absent=_verification(ctx, c)))
             if c.content is not None:

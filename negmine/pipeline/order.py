@@ -29,6 +29,9 @@ def plan_order(plan: Plan) -> None:
         keep = ~src.rows_with_any(sc.excluded_codes)     # multi-label: an image goes for any label
         if plan.unlabelled_masks[i] is not None:             # no label vouches for them
             keep &= ~plan.unlabelled_masks[i]
+        lic = plan.licence_rows[i] if i < len(plan.licence_rows) else None
+        if lic is not None and lic.left_out is not None:    # --licence: the row's licence does not allow it
+            keep &= ~lic.left_out
         if plan.absence[i] is not None:                      # --verified-absent: a person said so
             keep &= src.rows_verified_absent(plan.absence[i])
         eligible = None if keep.all() else small_index(np.flatnonzero(keep))   # None: every row

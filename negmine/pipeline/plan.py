@@ -36,6 +36,10 @@ class Plan:
     unlabelled_rejects: list[dict] = field(default_factory=list)
     # pools labelled by their text (negmine.filters.text): {source id: columns, nouns, counts}
     text: dict[str, dict] = field(default_factory=dict)
+    # pools with per-row licences (negmine.filters.licences.row_licences): per source RowLicences or
+    # None, and {source id: counts per licence, rows --licence leaves out and why}
+    licence_rows: list = field(default_factory=list)
+    licences: dict[str, dict] = field(default_factory=dict)
     # the positives (prepare.prepare_positives): path -> (hashes, (w, h)) or a reason; rejects;
     # duplicate groups; file -> split index
     pos_hashed: dict = field(default_factory=dict)

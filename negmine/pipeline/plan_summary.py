@@ -80,6 +80,8 @@ def plan_summary(plan: Plan) -> dict:
         out["label_coverage"] = coverage
     if plan.text:
         out["text"] = plan.text
+    if plan.licences:
+        out["row_licences"] = plan.licences
     if plan.opts.verified_absent:
         out["verified_absent"] = plan.verified
     if plan.opts.near:

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from negmine.errors import NegmineError, PoolTooSmall
-from negmine.filters.licences import check_licences
+from negmine.filters.licences import check_licences, row_licences
 from negmine.filters.overlap import ClassPlan, absence_groups, plan_classes
 from negmine.filters.text import is_text_source, text_rejects
 from negmine.outputs.formats import check_class_name
@@ -170,8 +170,12 @@ def open_pool(plan: Plan, specs: list[SourceSpec], ann: Annotated | None = None)
                                 want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
                                                       balanced=o.balanced, count=o.count))
     check_text_columns(plan.sources, specs)
-    if o.licence:
-        check_licences(plan.sources, parse_policy(o.licence))
+    policy = parse_policy(o.licence) if o.licence else None
+    # per-row licences win over the card's: such a pool's rows are judged one licence value at a time
+    plan.licence_rows = [row_licences(s, policy) for s in plan.sources]
+    plan.licences = {s.id: r.counts for s, r in zip(plan.sources, plan.licence_rows) if r is not None}
+    if policy is not None:
+        check_licences([s for s, r in zip(plan.sources, plan.licence_rows) if r is None], policy)
     folders = list(plan.positives.labels.values()) if o.auto_exclude else []
     # a detector learns every class its labels name (data.yaml's names): a background showing any
     # of them would teach "no object here", so they are kept out of the pool as the folders are

@@ -63,6 +63,8 @@ def write_summary(ctx: RunContext, negatives: DrawNegatives, synthetic: int, t0:
     summary["unlabelled"] = [u.as_dict() for u in plan.unlabelled if u is not None]
     if plan.text:                          # pools labelled by their text: what the text kept out
         summary["text"] = plan.text
+    if plan.licences:                      # pools with per-row licences: rows per licence, left out and why
+        summary["row_licences"] = plan.licences
     summary["warnings"] += plan.classes.notes()
     write_outputs(writer, rows, rejects, {**summary, "out": None, "options": opts.record(),
                                           "classes": plan.classes.report(),

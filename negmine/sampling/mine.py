@@ -70,7 +70,7 @@ class _ManifestPool(FolderSource):
             self.classes = labels
             self.codes = np.array([lookup.get(r.get("label"), -1) for r in self.rows], dtype=np.int32)
         # the earlier run's licence fields, per image: a manifest is a pool with per-row licences
-        self.licences = [{k: r.get(k) for k in ("licence", "licence_url", "credit", "page_url")} for r in self.rows]
+        self.licences = [{k: r.get(k) for k in ("licence", "licence_url", "credit", "page_url", "title")} for r in self.rows]
 
     def exclusion_options(self) -> dict:
         """The class-exclusion options of the run that drew these negatives (`plan_classes`
@@ -306,6 +306,7 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                            len(accepted), job.count)
     names, rows = UniqueNames(), []
     cls = safe_name(job.negative_class)
+    credits = {} if isinstance(src, _ManifestPool) else src.attribution([c.row for c in accepted])
     for rank, c in enumerate(accepted):
         stem = safe_name(Path(c.origin.get("file") or f"{src.label_of(c.row) or 'img'}_{c.row}").stem)
         c.path = f"{cls}/{names.take(stem, '.jpg')}"
@@ -314,7 +315,8 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                      "file": c.origin.get("file"), "row": c.origin.get("row"), "label": src.label_of(c.row),
                      **({"labels": src.labels_of(c.row)} if src.multi_label else {}),
                      "sha256": c.sha256, "width": c.encoded.width, "height": c.encoded.height,
-                     **(src.licences[c.row] if isinstance(src, _ManifestPool) else licence_fields(src.licence)),
+                     **(src.licences[c.row] if isinstance(src, _ManifestPool) else
+                        licence_fields(*src.licence_of(c.row), **credits.get(c.row, {}))),
                      "hash": f"{c.phash:016x}" if c.phash is not None else None})
     for c in dropped:
         score, cid, _ = order[c.priority]

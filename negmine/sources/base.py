@@ -91,6 +91,22 @@ class Source(ABC):
     label_codes: np.ndarray | None = None
     absent_offsets: np.ndarray | None = None
     absent_codes: np.ndarray | None = None
+    # per-row licences (sources.rowlicence): code per row into `licence_values` ((text, URL) pairs),
+    # -1 where the row says none (then the card's `licence` holds). None: the card's for every row.
+    licence_codes: np.ndarray | None = None
+    licence_values: list | None = None
+
+    def licence_of(self, row: int) -> tuple[str | None, str | None]:
+        """(licence text, licence URL) of a row: its own where the pool says one, else the card's."""
+        if self.licence_codes is not None and int(self.licence_codes[row]) >= 0:
+            text, url = self.licence_values[int(self.licence_codes[row])]
+            if parse_licence(text, url).id != "unknown":       # "unknown", "none": the row says nothing
+                return text, url
+        return self.licence, None
+
+    def attribution(self, rows: Sequence[int]) -> dict[int, dict]:
+        """{row: {"credit", "page_url", "title"}} of kept rows, where the pool has such columns."""
+        return {}
 
     def __len__(self) -> int:
         return len(self.codes)

@@ -62,7 +62,8 @@ class SplitFiles:
     files: list[str]
     config: str | None = None
     partial: bool = False        # refs/convert/parquet `partial-SPLIT`: only the first ~5 GB of the split
-    how: str = "conventions"     # "card configs", "converted parquet", "push_to_hub layout", "conventions"
+    how: str = "conventions"     # "card configs", "converted parquet", "hive partitions", "push_to_hub layout",
+    #                              "conventions"
 
 
 # refs/convert/parquet: CONFIG/SPLIT/0000.parquet, or CONFIG/partial-SPLIT/0000.parquet when the Hub
@@ -77,6 +78,27 @@ def _listing(base: str) -> list[str]:
     root = root.rstrip("/")
     return sorted(p[len(root) + 1:] for p in fs.find(root) if not any(
         part.startswith(".") for part in p[len(root) + 1:].split("/")))
+
+
+_HIVE = re.compile(r"(?P<key>[^=/]+)=(?P<value>[^/]*)")
+
+
+def hive_parquet(listing: Sequence[str]) -> dict[str, list[str]] | None:
+    """Splits of a hive-partitioned table (as Spark writes one: `key=value/.../part-*.parquet`,
+    CommonCatalog's `least_dim_range=.../aspect_ratio_bucket=...`): every parquet file of the
+    listing (relative paths) under at least one `key=value` folder, read as one split `train`,
+    unless a partition key is `split` (then its values are the splits). None when not hive."""
+    data = [f for f in listing if f.endswith(".parquet")]
+    if not data:
+        return None
+    found: dict[str, list[str]] = {}
+    for f in data:
+        parts = [m for m in map(_HIVE.fullmatch, f.split("/")[:-1]) if m]
+        if not parts:
+            return None
+        split = next((m["value"] for m in parts if m["key"] == "split"), "train")
+        found.setdefault(split, []).append(f)
+    return found
 
 
 def _join(base: str, rel: str) -> str:
@@ -145,7 +167,8 @@ def _from_card(base: str, card_data: dict, config: str | None, where: str
 def split_files(base: str, split: str | None, where: str, card_data: dict | None = None,
                 config: str | None = None) -> SplitFiles:
     """The data files of one split, found as the Hub and `datasets` find them: the card's `configs`
-    first, then the auto-converted parquet layout (refs/convert/parquet), then push_to_hub's
+    first, then the auto-converted parquet layout (refs/convert/parquet), then hive partition
+    folders (`hive_parquet`), then push_to_hub's
     layout, then `datasets`' naming conventions.
 
     Raises SourceNotFound when there are no data files, or no such split or config."""
@@ -175,6 +198,9 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
                     files.setdefault(m["split"], []).append(_join(base, m.string))
                     if m["partial"]:
                         partial.add(m["split"])
+        elif (hive := hive_parquet(listing)) is not None:
+            files = {k: [_join(base, f) for f in v] for k, v in hive.items()}
+            how = "hive partitions"
         else:
             files = sharded_parquet(base)
             how = "push_to_hub layout"
@@ -187,7 +213,7 @@ def split_files(base: str, split: str | None, where: str, card_data: dict | None
                     files = DataFilesDict.from_patterns(patterns, base_path=base)
                 except Exception as exc:
                     raise SourceNotFound(f"no data files found in {where}: {exc}".splitlines()[0]) from None
-    if how in ("push_to_hub layout", "conventions") and config not in (None, "default"):
+    if how in ("push_to_hub layout", "conventions", "hive partitions") and config not in (None, "default"):
         # `datasets` raises here too ("BuilderConfig ... not found"): a named subset is never the whole repo
         raise SourceNotFound(f"{where} has no config {config!r}: its card declares no configs (only 'default')")
     files = {str(k): v for k, v in files.items()}    # datasets' NamedSplit keys are no str (json, join)

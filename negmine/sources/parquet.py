@@ -24,6 +24,7 @@ from negmine.sources.cards import card_features
 from negmine.sources.columns import (feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns,
                                      schema_kinds)
 from negmine.sources.labels import LabelListBuilder, is_label_list, local_codes, sorted_classes
+from negmine.sources.rowlicence import LicenceCodes, pick_attribution_columns, read_attribution
 from negmine.sources.text import TEXT_NAMES, is_text_type, noun_lists, pick_text_columns
 from negmine.sources.parquet_reads import (UNKNOWN, PageRead, chunk_span, code_of, single_value, take_rows,
                                            take_rows_of_group)
@@ -72,6 +73,10 @@ class ParquetSource(Source):
             self.label_column = None
         # no label column: a caption, title or tags column is read as the nouns it names (sources.text)
         self.text_columns = pick_text_columns(schema, spec.text_column, self.label_column, id)
+        # per-row licence and credit (sources.rowlicence): the licence read to plan, the rest when kept
+        self.attribution_columns = pick_attribution_columns(
+            schema, id, [self.image_column] + ([self.label_column] if self.label_column else []))
+        self._column_tables: dict[tuple[int, str], object] = {}
         self._lists = bool(self.label_column) and is_label_list(schema.field(self.label_column).type)
         cached = self._cache_path()
         if cached is not None and cached.is_file():
@@ -143,6 +148,22 @@ class ParquetSource(Source):
             return groups, sizes, spans, [codes]
 
         texts = LabelListBuilder(None, f"text of {self.id}") if self.text_columns else None
+        ac = self.attribution_columns
+        licences = LicenceCodes() if ac.per_row_licence else None
+
+        def index_licences(i, pf):
+            # the licence columns' chunks only, fetched together: a few distinct values per row group
+            md = pf.metadata
+            cols = [c for c in (ac.licence, ac.licence_url) if c]
+            leaf = [k for k in range(md.num_columns) if md.schema.column(k).path.split(".")[0] in cols]
+            ranges = [chunk_span([md.row_group(g).column(k) for k in leaf]) for g in range(md.num_row_groups)]
+            self.index_stats["licence_chunk_bytes"] = self.index_stats.get("licence_chunk_bytes", 0) + sum(
+                b - a for a, b in ranges)
+            self._prefetch(i, ranges)
+            for g in range(md.num_row_groups):
+                t = pf.read_row_group(g, columns=cols)
+                licences.add(t.column(ac.licence) if ac.licence else None,
+                             t.column(ac.licence_url) if ac.licence_url else None)
 
         def index_text(i, pf, groups, sizes, spans):
             # the text columns' chunks only, fetched together, as the label column's are
@@ -160,7 +181,8 @@ class ParquetSource(Source):
 
         for i in bar(range(len(self._paths)), desc=f"indexing {self.short}", unit="shard",
                       show=progress, leave=False):
-            groups, sizes, spans, file_parts = self._with_file(i, lambda pf: index_one(i, pf))
+            groups, sizes, spans, file_parts = self._with_file(
+                i, lambda pf: (index_one(i, pf), licences is not None and index_licences(i, pf))[0])
             self._row_groups.append(groups)
             self._group_bytes.append(sizes)
             self._group_span.append(spans)
@@ -171,6 +193,8 @@ class ParquetSource(Source):
         import pyarrow as pa
 
         pa.default_memory_pool().release_unused()   # label-column buffers: jemalloc would keep them
+        if licences is not None:
+            self.licence_codes, self.licence_values = licences.finish()
         if texts is not None:
             self.set_label_lists(texts.finish())
             return
@@ -195,7 +219,9 @@ class ParquetSource(Source):
 
         key = json.dumps(["index-v7", self.id, self.revision, [self.relative_path(i) for i in range(len(self.files))],
                           self.image_column, self.label_column]
-                         + ([["text-v1", self.text_columns]] if self.text_columns else []))
+                         + ([["text-v1", self.text_columns]] if self.text_columns else [])
+                         + ([["licence-v1", self.attribution_columns.licence, self.attribution_columns.licence_url]]
+                            if self.attribution_columns.per_row_licence else []))
         return cache_dir("index") / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
 
     def _save_index(self, path: Path) -> None:
@@ -214,7 +240,9 @@ class ParquetSource(Source):
                                        for t in tables], np.int64).reshape(len(tables), -1),
                  **{f"page_{name}": a for name, a in paged.items()},
                  **{name: a for name in ("label_offsets", "label_codes", "absent_offsets", "absent_codes")
-                    if (a := getattr(self, name)) is not None})
+                    if (a := getattr(self, name)) is not None},
+                 **({"licence_codes": self.licence_codes, "licence_values": np.array(json.dumps(self.licence_values))}
+                    if self.licence_codes is not None else {}))
         os.replace(tmp, path)
 
     def _load_index(self, path: Path) -> None:
@@ -224,6 +252,9 @@ class ParquetSource(Source):
             for name in ("label_offsets", "label_codes", "absent_offsets", "absent_codes"):
                 if name in z.files:
                     setattr(self, name, z[name])
+            if "licence_codes" in z.files:
+                self.licence_codes = z["licence_codes"]
+                self.licence_values = [tuple(v) for v in json.loads(str(z["licence_values"]))]
             self._row_groups = np.split(z["groups"], np.cumsum(z["group_sizes"])[:-1])
             cuts = np.cumsum([len(g) - 1 for g in self._row_groups])[:-1]
             self._group_bytes = np.split(z["group_bytes"], cuts)
@@ -431,6 +462,64 @@ class ParquetSource(Source):
         """(relative path, first row in the pool, row count) of each shard, in pool order."""
         return [(self.relative_path(i), int(self._starts[i]), int(self._starts[i + 1] - self._starts[i]))
                 for i in range(len(self.files))]
+
+    def attribution(self, rows: Sequence[int]) -> dict[int, dict]:
+        """{row: {"credit", "page_url", "title"}} of kept rows, read from the credit, page URL and
+        title columns (`attribution_columns`): the pages holding the rows where the shard has a page
+        index, else their row groups' column chunks; every byte through the counted reads."""
+        ac = self.attribution_columns
+        cols = ac.read_later()
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        if not cols or not len(rows):
+            return {}
+        file_of = np.searchsorted(self._starts, rows, side="right") - 1
+        out = {}
+        for fi in np.unique(file_of).tolist():
+            local = rows[file_of == fi] - self._starts[fi]
+            got = read_attribution(
+                cols, local, lambda c: self._column_table(fi, c),
+                lambda t, r: pages.read_rows(t, r, lambda ranges: self._ranges(fi, ranges), max_bytes=16 << 20),
+                lambda c, r: self._column_rows(fi, c, r))
+            for k, vals in got.items():
+                out[int(k + self._starts[fi])] = {"credit": vals.get(ac.credit), "page_url": vals.get(ac.page_url),
+                                                  "title": vals.get(ac.title)}
+        return out
+
+    def _column_table(self, fi: int, col: str):
+        """Shard fi's page table of a flat string column, or None (no page index, or a layout the
+        page reader lacks)."""
+        key = (fi, col)
+        if key not in self._column_tables:
+            md = self._meta.get(fi) or self._with_file(fi, lambda pf: pf.metadata)
+            leaf = [k for k in range(md.num_columns) if md.schema.column(k).path == col]
+
+            def build(read):
+                try:
+                    return pages.page_table(read, [col], md.schema.column(leaf[0]).max_definition_level)
+                except pages.Unsupported:
+                    return None
+
+            self._column_tables[key] = self._with_ranges(fi, build) if len(leaf) == 1 else None
+        return self._column_tables[key]
+
+    def _column_rows(self, fi: int, col: str, local: np.ndarray) -> dict[int, str | None]:
+        """{file-local row: value} of one column, read a row group's column chunk at a time."""
+        groups = self._row_groups[fi]
+        of = np.searchsorted(groups, local, side="right") - 1
+
+        def values(pf):
+            md = pf.metadata
+            leaf = [k for k in range(md.num_columns) if md.schema.column(k).path.split(".")[0] == col]
+            self._prefetch(fi, [chunk_span([md.row_group(g).column(k) for k in leaf]) for g in np.unique(of).tolist()])
+            out = {}
+            for g in np.unique(of).tolist():
+                column = pf.read_row_group(g, columns=[col]).column(0).combine_chunks()
+                for k in local[of == g].tolist():
+                    v = column[k - int(groups[g])].as_py()
+                    out[k] = None if v is None else str(v)
+            return out
+
+        return self._with_file(fi, values)
 
     def read(self, rows: Sequence[int]) -> Iterator[Item]:
         rows = np.unique(np.asarray(rows, dtype=np.int64))

@@ -1,7 +1,9 @@
-"""Named pools: good ImageNet-derived parquet repos on the Hub.
+"""Named pools: good ImageNet-derived parquet repos on the Hub, and pools a product may use.
 
 Only parquet repos are listed: script-based repos (a `*.py` loader) no longer load with
 datasets >= 4. Row counts and licences are from the repos' cards; check a card before relying on it.
+Each preset's `verified` says what was read from public material (the Hub's repo pages and cards)
+and what is assumed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ class Preset:
     classes: int
     label_kind: str   # "wnid" or "name": how source labels map to WordNet
     image_size: str
-    licence: str
+    licence: str      # the terms the preset stands for (an id negmine.licences reads where it can)
     note: str
+    labelled_by: str = "classes"   # "classes" (a label per image), "text" (captions: sources.text),
+    #                                "verified labels" (labels a rater confirmed present or absent)
+    verified: str = ""             # what was checked on the Hub before relying on it, and what is assumed
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
@@ -37,6 +42,28 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("imagenet-1k", "ILSVRC/imagenet-1k@refs/convert/parquet", "train", 1_281_167, 1000, "name",
            "original", "ImageNet terms; gated: accept the terms and log in",
            "full resolution; auto-converted parquet of the gated, script-based repo"),
+    # commercially usable: CC BY 4.0 per the card, each row's own licence read from `licensename`,
+    # `licenseurl` (per-row licences win, sources.rowlicence), credit from `unickname`, `pageurl`
+    Preset("commoncatalog-cc-by", "common-canvas/commoncatalog-cc-by", "train", 14_600_000, 0, "nouns",
+           "original (up to 4k)", "cc-by-4.0",
+           "Flickr photos (YFCC100M) under CC BY, BLIP-2 captions: no classes, kept free of the positives by "
+           "the nouns of `blip2_caption`, `title`, `usertags`, `description`; credit and link per image",
+           labelled_by="text",
+           verified="card `license: cc-by-4.0`, image column `jpg`, Spark-named parquet files "
+                    "(part-NNNNN-tid-...-c000.parquet), 14.6M rows (the CommonCatalog collection page), from the "
+                    "repo's Hub pages; assumed from the issue's reading of the card: the per-row columns "
+                    "licensename, licenseurl, unickname, pageurl, photoid, blip2_caption, title, usertags, "
+                    "description and the hive folders least_dim_range=.../aspect_ratio_bucket=..."),
+    # verified absences: a rater's "not in this image" (confidence 0) read by --verified-absent
+    Preset("openimages-human-labels", "vikhyatk/openimages-human-labels", "train", 0, 0, "name",
+           "original", "cc-by-2.0",
+           "Open Images photos with human-verified labels, present (confidence 1) and absent (0): "
+           "--verified-absent keeps only images a person confirmed free of the positives",
+           labelled_by="verified labels",
+           verified="card features image, image_id, original_url, title, labels (list of label, confidence), "
+                    "parquet under data/, 1M-10M rows (the Hub's size category), from the card; the card states no "
+                    "licence: CC BY 2.0 is how Open Images lists its images (it makes no warranty per image); no "
+                    "author column, so the attribution names the work's title and original URL only"),
 ]}
 
 DEFAULT_PRESET = "imagenet-1k-256"

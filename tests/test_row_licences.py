@@ -1,0 +1,140 @@
+"""Per-row licences: a Hub pool whose rows carry their own licence, author and page (as Flickr-derived
+pools do), in hive-partitioned folders as Spark writes them; `--licence commercial` leaves the rows
+it does not allow out before the draw, and the attribution names each drawn image's author and page."""
+
+import csv
+import io
+import json
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from conftest import SHARED, read_manifest
+from negmine.cli import cli
+
+PHOTOS = sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))
+# (licensename, licenseurl) per row: as YFCC100M / CommonCatalog carry them, and one row saying none
+LICENCES = ([("Attribution License", "http://creativecommons.org/licenses/by/2.0/")] * 4
+            + [("Attribution-NonCommercial License", "http://creativecommons.org/licenses/by-nc/2.0/")] * 4
+            + [("Public Domain Dedication (CC0)", "http://creativecommons.org/publicdomain/zero/1.0/")] * 2
+            + [("", None)] * 2)
+CAPTIONS = ["A red car parked on a street.", "Books on a library shelf.", "A cup of coffee on a table.",
+            "A kayak on a lake.", "A lighthouse on a cliff.", "A sea lion on the rocks.", "A bridge over a river.",
+            "A bicycle against a wall.", "A castle on a hill.", "A sailboat in a harbour.", "A tractor in a field.",
+            "A clock tower in a city."]
+HIVE = "least_dim_range=256-512/aspect_ratio_bucket=1.0"
+
+
+def write_repo(root, card_licence: str | None = "cc-by-4.0"):
+    """A CommonCatalog-shaped repo: image bytes in `jpg`, per-row licence and credit columns, text,
+    one Spark-named part file in hive folders (two row groups)."""
+    folder = root / HIVE
+    folder.mkdir(parents=True)
+    n = len(LICENCES)
+    table = pa.table({
+        "jpg": [{"bytes": p.read_bytes(), "path": None} for p in PHOTOS[:n]],
+        "blip2_caption": CAPTIONS[:n],
+        "licensename": [t or None for t, _ in LICENCES], "licenseurl": [u for _, u in LICENCES],
+        "unickname": [f"author{i}" for i in range(n)],
+        "pageurl": [f"https://www.flickr.com/photos/author{i}/{1000 + i}/" for i in range(n)],
+        "title": [f"photo {i}" for i in range(n)], "photoid": list(range(1000, 1000 + n))})
+    pq.write_table(table, folder / "part-00000-tid-1-c000.parquet", row_group_size=6, write_page_index=True)
+    (root / "README.md").write_text(("---\nlicense: " + card_licence + "\n---\n" if card_licence else "") + "# pool\n")
+    return root
+
+
+@pytest.fixture
+def positives(tmp_path):
+    pos = tmp_path / "pos" / "teddy"
+    pos.mkdir(parents=True)
+    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:3]:
+        shutil.copy(f, pos / f.name)
+    return pos.parent
+
+
+def sample(*args):
+    return CliRunner().invoke(cli, ["sample", "--seed", "1", *map(str, args)])
+
+
+def test_licence_commercial_keeps_only_allowed_rows_and_credits_each(hub_server, positives, tmp_path):
+    hub_server.add_repo("me/flickr", write_repo(tmp_path / "repo"))
+    out = tmp_path / "ds"
+    r = sample("-q", "--json", "-p", positives, "-s", "me/flickr", "--count", 8, "--licence", "commercial",
+               "--split", "1", "-o", out)
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    counts = s["row_licences"]["me/flickr"]
+    assert counts["rows"] == {"CC-BY-2.0": 4, "CC-BY-NC-2.0": 4, "CC0-1.0": 2, "CC-BY-4.0": 2}
+    assert counts["left_out"]["CC-BY-NC-2.0"]["rows"] == 4
+    assert "commercial" in counts["left_out"]["CC-BY-NC-2.0"]["reason"]
+    assert counts["rows_without_licence"] == 2 and counts["card"] == "CC-BY-4.0"
+    assert json.loads((out / "negmine.json").read_text())["row_licences"] == s["row_licences"]
+    # every allowed row, none of the NC ones; the rows saying none take the card's CC BY 4.0
+    neg = [m for m in read_manifest(out) if m["role"] == "negative"]
+    assert len(neg) == 8
+    by_row = {m["row"]: m for m in neg}
+    assert set(by_row) == {0, 1, 2, 3, 8, 9, 10, 11}
+    assert s["licences"] == {"CC-BY-2.0": 4, "CC0-1.0": 2, "CC-BY-4.0": 2}
+    for k, m in by_row.items():
+        assert m["file"] == f"{HIVE}/part-00000-tid-1-c000.parquet"
+        assert m["credit"] == f"author{k}" and m["page_url"] == f"https://www.flickr.com/photos/author{k}/{1000 + k}/"
+        assert m["title"] == f"photo {k}"
+    assert by_row[10]["licence"] == "CC-BY-4.0" and by_row[0]["licence_url"] == LICENCES[0][1]
+    attribution = list(csv.DictReader(io.StringIO((out / "ATTRIBUTION.csv").read_text())))
+    assert {(a["credit"], a["page_url"]) for a in attribution} == {(m["credit"], m["page_url"]) for m in neg}
+    md = (out / "ATTRIBUTION.md").read_text()
+    assert "by author0: https://www.flickr.com/photos/author0/1000/" in md
+    assert "author4" not in md
+
+
+def test_dry_run_counts_per_licence_and_reads_no_image_bytes(hub_server, positives, tmp_path):
+    root = write_repo(tmp_path / "repo")
+    hub_server.add_repo("me/flickr", root)
+    r = sample("--dry-run", "-p", positives, "-s", "me/flickr", "--count", 4, "--licence", "commercial",
+               "-o", tmp_path / "ds")
+    assert r.exit_code == 0, r.output
+    assert "per-row licences (licensename, licenseurl; 2 rows say none and take the card's, CC-BY-4.0)" in r.output
+    assert "--licence leaves out 4 CC-BY-NC-2.0" in r.output
+    md = pq.ParquetFile(root / HIVE / "part-00000-tid-1-c000.parquet").metadata
+    image = [((c.dictionary_page_offset or c.data_page_offset),
+              (c.dictionary_page_offset or c.data_page_offset) + c.total_compressed_size)
+             for g in range(md.num_row_groups) for c in (md.row_group(g).column(k) for k in range(md.num_columns))
+             if c.path_in_schema.startswith("jpg")]
+    fetched = [tuple(int(x) for x in e.range.split("=")[1].split("-")) for e in hub_server.requests("cdn")
+               if e.status == 206]
+    assert fetched and not any(a <= e - 1 and s <= b for a, b in fetched for s, e in image), fetched
+
+
+def test_a_row_without_licence_is_refused_when_the_card_says_none(hub_server, positives, tmp_path):
+    hub_server.add_repo("me/flickr", write_repo(tmp_path / "repo", card_licence=None))
+    r = sample("-q", "--json", "--dry-run", "-p", positives, "-s", "me/flickr", "--count", 4,
+               "--licence", "commercial", "-o", tmp_path / "ds")
+    assert r.exit_code == 0, r.output
+    left = json.loads(r.stdout)["row_licences"]["me/flickr"]["left_out"]
+    assert left["unknown"]["rows"] == 2 and "states no licence" in left["unknown"]["reason"]
+    r = sample("-q", "-p", positives, "-s", "me/flickr", "--count", 7, "--licence", "commercial",
+               "-o", tmp_path / "ds2")
+    assert r.exit_code != 0 and "only 6 images" in r.output
+
+
+def test_without_licence_option_every_row_keeps_its_own_licence(tmp_path, positives):
+    root = write_repo(tmp_path / "repo")
+    out = tmp_path / "ds"
+    r = sample("-q", "-p", positives, "-s", root, "--count", 12, "--split", "1", "-o", out)
+    assert r.exit_code == 0, r.output
+    got = {m["row"]: m["licence"] for m in read_manifest(out) if m["role"] == "negative"}
+    assert got[4] == "CC-BY-NC-2.0" and got[8] == "CC0-1.0" and got[11] == "CC-BY-4.0"
+
+
+def test_commoncatalog_preset_resolves_in_its_hive_layout(hub_server, positives, tmp_path):
+    hub_server.add_repo("common-canvas/commoncatalog-cc-by", write_repo(tmp_path / "repo"))
+    r = sample("-q", "--json", "--dry-run", "-p", positives, "-s", "commoncatalog-cc-by", "--count", 4,
+               "--licence", "commercial", "-o", tmp_path / "ds")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["sources"][0]["id"] == "common-canvas/commoncatalog-cc-by" and s["sources"][0]["rows"] == 12
+    assert s["text"]["common-canvas/commoncatalog-cc-by"]["columns"] == ["blip2_caption", "title"]
+    assert s["row_licences"]["common-canvas/commoncatalog-cc-by"]["left_out"]["CC-BY-NC-2.0"]["rows"] == 4
