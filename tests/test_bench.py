@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out", "senses", "shortcut", "text_exclusion"]
+         "remote_out", "senses", "shortcut", "text_exclusion", "licence_pool"]
 
 
 @pytest.mark.parametrize("name", NAMES)
