@@ -62,6 +62,12 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         assert all(0 <= r[k]["min"] <= r[k]["mean"] <= r[k]["max"] <= 1 for r in result["rows"]
                    for k in ("fpr_real", "fpr_real_tpr90", "auc_split", "auc_real"))
         assert result["cutouts_per_fill"]["noise"] > 0 and result["held_out_real"] == 30
+    if name == "licence_pool":                    # no NC row kept, every kept row credited, clustering reads less
+        runs = result["runs"]
+        assert all(r["kept"] == result["count"] and "CC-BY-NC-2.0" in r["left_out"] for r in runs.values())
+        assert result["targets"]["no_nc_row_kept"] and result["targets"]["every_kept_row_credited"]
+        assert runs["max-read-ratio-1.25"]["bytes"] < runs["default"]["bytes"]
+        assert runs["default"]["fetched_by_column"]["licensename"] > 0
     if name == "text_exclusion":                  # the first 24 captioned photos are all dogs
         dog = result["per_positive"]["dog"]["negmine"]
         assert dog["shows"] == 24 and dog["caught"] + len(dog["missed"]) == 24 and dog["caught"] >= 22

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from conftest import SHARED, read_manifest
 from negmine.cli import cli
+from negmine.outputs.formats import dataset_card
 
 PHOTOS = sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))
 # (licensename, licenseurl) per row: as YFCC100M / CommonCatalog carry them, and one row saying none
@@ -86,8 +87,11 @@ def test_licence_commercial_keeps_only_allowed_rows_and_credits_each(hub_server,
     attribution = list(csv.DictReader(io.StringIO((out / "ATTRIBUTION.csv").read_text())))
     assert {(a["credit"], a["page_url"]) for a in attribution} == {(m["credit"], m["page_url"]) for m in neg}
     md = (out / "ATTRIBUTION.md").read_text()
-    assert "by author0: https://www.flickr.com/photos/author0/1000/" in md
+    assert '"photo 0" by author0: https://www.flickr.com/photos/author0/1000/' in md
     assert "author4" not in md
+    # --push-to-hub's card: every licence with its count; several licences are `other` to the Hub
+    card = dataset_card(s, read_manifest(out))
+    assert "license: other" in card and "CC-BY-2.0 (4 images), CC-BY-4.0 (2 images), CC0-1.0 (2 images)" in card
 
 
 def test_dry_run_counts_per_licence_and_reads_no_image_bytes(hub_server, positives, tmp_path):

@@ -234,12 +234,14 @@ def dataset_card(summary: dict, rows: list[dict], header: dict | None = None) ->
     per_split = Counter((r["split"], r["class"]) for r in rows)
     splits = list(summary.get("counts") or sorted({s for s, _ in per_split}))
     classes = sorted({c for _, c in per_split})
-    licences = sorted({r["licence"] for r in rows if r.get("licence")}) or ["other"]
+    per_licence = Counter(r["licence"] for r in rows if r.get("licence"))
+    licences = sorted(per_licence) or ["other"]
     table = "| class | " + " | ".join(splits) + " |\n|---|" + "---|" * len(splits) + "\n" + "".join(
         f"| {c} | " + " | ".join(str(per_split[(s, c)]) for s in splits) + " |\n" for c in classes)
     sources = "".join(f"- `{s['id']}` @ `{s.get('revision') or 'local'}` ({s.get('licence') or 'licence unknown'}), "
                       f"{s['rows']} rows\n" for s in summary.get("sources", []))
-    lic = licences[0] if len(licences) == 1 else "other"
+    # the Hub's licence ids are lower case (cc-by-4.0); several licences, or none it knows, are `other`
+    lic = licences[0].lower() if len(licences) == 1 and licences[0] not in ("unknown", "imagenet-terms") else "other"
     extra = ""
     if header:
         import yaml
@@ -251,8 +253,10 @@ def dataset_card(summary: dict, rows: list[dict], header: dict | None = None) ->
     return (f"---\nlicense: {lic}\ntask_categories:\n- image-classification\ntags:\n- negmine\n{extra}---\n\n"
             f"# Dataset with a negative class\n\nBuilt with negmine {summary.get('negmine_version')} "
             f"(seed {summary.get('seed')}).\n\n{table}\n## Sources of the negatives\n\n{sources}\n"
-            "Licences of the images: " + ", ".join(licences) + ". `manifest.jsonl` records the source, "
-            "revision, file, row and licence of every image.\n\n## Load\n\n```python\nfrom datasets import "
+            "Licences of the images: " + (", ".join(f"{k} ({per_licence[k]} images)" for k in licences)
+                                          if per_licence else "other") + ". `manifest.jsonl` records the source, "
+            "revision, file, row and licence of every image, with its author and page where the pool gives them; "
+            "`ATTRIBUTION.md` credits each image as its licence asks.\n\n## Load\n\n```python\nfrom datasets import "
             "load_dataset\n" + load + "```\n")
 
 

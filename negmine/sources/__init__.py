@@ -5,9 +5,11 @@
 | `base` | `SourceSpec`, `Item`, `Source` |
 | `labels` | class codes and multi-label lists (CSR) |
 | `columns` | which column is the image, which the label |
+| `text` | captions, titles, tags read as the nouns they name |
+| `rowlicence` | per-row licence, credit, page URL and title columns: codes to plan, values for kept rows |
 | `cards` | dataset cards: YAML data, licence, features |
 | `wnids` | images named by their ImageNet wnid |
-| `layout` | which files make up a split (push_to_hub layout, card `configs`, `datasets` conventions) |
+| `layout` | which files make up a split (push_to_hub layout, card `configs`, hive folders, `datasets` conventions) |
 | `parquet` | parquet shards, local or on the Hub, read by page or row group |
 | `pages` | parquet page-index reads |
 | `remote` | exact range reads of Hub files: every byte negmine downloads |
@@ -20,7 +22,7 @@
 | `imagefolder` | imagefolder splits: loose images or zip archives, labels from metadata.jsonl/csv or folders |
 | `webdataset` | WebDataset tar shards: a few whole shards chosen by seed |
 | `archive` | which archive layout (tar shards, zips, metadata files) a folder or Hub split is; what those sources share |
-| `presets` | named pools |
+| `presets` | named pools, with their licence and what was verified |
 """
 
 from __future__ import annotations
