@@ -142,3 +142,58 @@ def test_commoncatalog_preset_resolves_in_its_hive_layout(hub_server, positives,
     assert s["sources"][0]["id"] == "common-canvas/commoncatalog-cc-by" and s["sources"][0]["rows"] == 12
     assert s["text"]["common-canvas/commoncatalog-cc-by"]["columns"] == ["blip2_caption", "title"]
     assert s["row_licences"]["common-canvas/commoncatalog-cc-by"]["left_out"]["CC-BY-NC-2.0"]["rows"] == 4
+
+
+def test_mine_from_a_parquet_pool_keeps_each_rows_licence_and_credit(tmp_path):
+    root = write_repo(tmp_path / "repo")
+    part = f"{HIVE}/part-00000-tid-1-c000.parquet"
+    scores = tmp_path / "s.csv"
+    scores.write_text("path,score\n" + "".join(f"{part}#{k},{0.5 + k / 100}\n" for k in range(12)))
+    out = tmp_path / "hard"
+    r = CliRunner().invoke(cli, ["mine", "-q", "--scores", str(scores), "--pool", str(root), "--count", "4",
+                                 "--skip-top", "0", "--workers", "1", "--allow-unlabelled", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    kept = {m["row"]: m for m in read_manifest(out)}
+    assert kept and all(m["credit"] == f"author{k}" and m["page_url"].endswith(f"/{1000 + k}/") for k, m in kept.items())
+    assert all(m["licence"] == {"Attribution License": "CC-BY-2.0", "Attribution-NonCommercial License": "CC-BY-NC-2.0",
+                                "Public Domain Dedication (CC0)": "CC0-1.0", "": "CC-BY-4.0"}[LICENCES[k][0]]
+               for k, m in kept.items())
+
+
+def test_openimages_preset_resolves_and_reads_verified_absences(hub_server, positives, tmp_path):
+    """The preset's repo as its card describes it (image, image_id, original_url, title, labels of
+    label and confidence; parquet under data/, no licence on the card): the preset's CC BY 2.0
+    holds, and --verified-absent keeps only images a rater confirmed free of the positive."""
+    root = tmp_path / "oi"
+    (root / "data").mkdir(parents=True)
+    labels = [[{"label": "Car", "confidence": 1.0}, {"label": "Teddy bear", "confidence": 0.0}],
+              [{"label": "Car", "confidence": 1.0}], [{"label": "Teddy bear", "confidence": 1.0}],
+              [{"label": "Tree", "confidence": 1.0}, {"label": "Teddy bear", "confidence": 0.0}]] * 3
+    pq.write_table(pa.table({"image": [{"bytes": p.read_bytes(), "path": None} for p in PHOTOS[:12]],
+                             "image_id": [f"{k:016x}" for k in range(12)],
+                             "original_url": [f"https://farm.staticflickr.com/{k}.jpg" for k in range(12)],
+                             "title": [f"photo {k}" for k in range(12)], "labels": labels}),
+                   root / "data" / "train-00000-of-00001.parquet")
+    (root / "README.md").write_text("---\ndataset_info:\n  features:\n  - name: image\n    dtype: image\n---\n")
+    hub_server.add_repo("vikhyatk/openimages-human-labels", root)
+    out = tmp_path / "ds"
+    r = sample("-q", "--json", "-p", positives, "-s", "openimages-human-labels", "--count", 6, "--verified-absent",
+               "--licence", "commercial", "--split", "1", "-o", out)
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["sources"][0]["licence_id"] == "CC-BY-2.0" and s["licences"] == {"CC-BY-2.0": 6}
+    neg = [m for m in read_manifest(out) if m["role"] == "negative"]
+    assert sorted(m["row"] for m in neg) == [0, 3, 4, 7, 8, 11]      # the rows a rater said show no teddy
+    assert all(m["page_url"] == f"https://farm.staticflickr.com/{m['row']}.jpg" and m["credit"] is None for m in neg)
+
+
+def test_two_licence_columns_are_refused_in_one_line(tmp_path, positives):
+    root = tmp_path / "pool"
+    root.mkdir()
+    pq.write_table(pa.table({"image": [{"bytes": p.read_bytes(), "path": None} for p in PHOTOS[:3]],
+                             "caption": CAPTIONS[:3], "license": ["cc-by-4.0"] * 3,
+                             "licensename": ["Attribution-NonCommercial License"] * 3}),
+                   root / "train-00000-of-00001.parquet")
+    r = sample("--dry-run", "-p", positives, "-s", root, "--count", 2, "-o", tmp_path / "ds")
+    assert r.exit_code != 0 and "2 licence columns ('license', 'licensename')" in r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1

@@ -77,8 +77,9 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS, DEFAULT_SHARE
               help="Multi-label pools with confidences (Open Images): keep only images in which a rater "
                    "confirmed every positive concept absent (confidence 0).")
 @click.option("--licence", metavar="commercial|IDS",
-              help="Keep only pools whose licence allows commercial use and adaptation (`commercial`) or "
-                   "is one of the listed ids (CC0-1.0,CC-BY-4.0,CC-BY for any version); refuse the rest.")
+              help="Keep only images whose licence allows commercial use and adaptation (`commercial`) or "
+                   "is one of the listed ids (CC0-1.0,CC-BY-4.0,CC-BY for any version): per row where the pool "
+                   "has licence columns (the rest left out before the draw), else per pool (refused).")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
 @click.option("--synthetic", type=float, metavar="F", is_flag=False, flag_value=DEFAULT_SHARE,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from negmine.sources.columns import one_of
+from negmine.errors import NegmineError
 from negmine.sources.pages import Unsupported
 
 LICENCE_NAMES = ("license", "licence", "licensename", "license_name", "licence_name", "license_id", "licence_id",
@@ -71,10 +71,12 @@ def pick_attribution_columns(schema, where: str, exclude: Sequence[str] = ()) ->
     strings = [n for n in schema.names if n not in exclude and _is_string(schema.field(n).type)]
     low = {n: n.lower() for n in strings}
 
-    def found(names: Sequence[str], option: str | None = None) -> str | None:
+    def found(names: Sequence[str], what: str | None = None) -> str | None:
         hits = [n for n in strings if low[n] in names]
-        if option is not None and len(hits) > 1:
-            return one_of(hits, option, "--label-column none and a pool with one", option, where)
+        if what is not None and len(hits) > 1:
+            listed = ", ".join(repr(h) for h in hits)
+            raise NegmineError(f"{where} has {len(hits)} {what} columns ({listed}): negmine reads one {what} per "
+                               "image and does not choose one by position; such a pool cannot be used as it is")
         return min(hits, key=lambda n: names.index(low[n])) if hits else None
 
     return AttributionColumns(found(LICENCE_NAMES, "licence"), found(LICENCE_URL_NAMES, "licence URL"),
