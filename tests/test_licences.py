@@ -105,3 +105,15 @@ def test_dry_run_and_sources_say_each_pools_licence(positives, tmp_path):
     presets = json.loads(CliRunner().invoke(cli, ["sources", "--json"]).output)
     assert {p["name"]: p["commercial"] for p in presets}["imagenet-1k-256"] is False
     assert all(p["licence_id"] for p in presets)
+
+
+def test_a_pushed_card_names_the_licence_as_the_hub_spells_it():
+    from negmine.outputs.formats import dataset_card, hub_licence_id
+
+    assert [hub_licence_id(x) for x in ("CC-BY-4.0", "CC0-1.0", "MIT", "CC-BY", "imagenet-terms", "unknown")] == \
+        ["cc-by-4.0", "cc0-1.0", "mit", "other", "other", "other"]
+    rows = [{"split": "train", "class": "other", "role": "negative", "licence": "CC-BY-4.0"}] * 3 + \
+        [{"split": "train", "class": "other", "role": "negative", "licence": "CC0-1.0"}]
+    card = dataset_card({"sources": []}, rows)
+    assert card.startswith("---\nlicense: other\n") and "CC-BY-4.0 (3), CC0-1.0 (1)" in card
+    assert dataset_card({"sources": []}, rows[:3]).startswith("---\nlicense: cc-by-4.0\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -234,14 +235,13 @@ def dataset_card(summary: dict, rows: list[dict], header: dict | None = None) ->
     per_split = Counter((r["split"], r["class"]) for r in rows)
     splits = list(summary.get("counts") or sorted({s for s, _ in per_split}))
     classes = sorted({c for _, c in per_split})
-    per_licence = Counter(r["licence"] for r in rows if r.get("licence"))
-    licences = sorted(per_licence) or ["other"]
+    counts = Counter(r["licence"] for r in rows if r.get("licence"))
+    licences = sorted(counts) or ["other"]
     table = "| class | " + " | ".join(splits) + " |\n|---|" + "---|" * len(splits) + "\n" + "".join(
         f"| {c} | " + " | ".join(str(per_split[(s, c)]) for s in splits) + " |\n" for c in classes)
     sources = "".join(f"- `{s['id']}` @ `{s.get('revision') or 'local'}` ({s.get('licence') or 'licence unknown'}), "
                       f"{s['rows']} rows\n" for s in summary.get("sources", []))
-    # the Hub's licence ids are lower case (cc-by-4.0); several licences, or none it knows, are `other`
-    lic = licences[0].lower() if len(licences) == 1 and licences[0] not in ("unknown", "imagenet-terms") else "other"
+    lic = hub_licence_id(licences[0]) if len(licences) == 1 else "other"
     extra = ""
     if header:
         import yaml
@@ -253,11 +253,22 @@ def dataset_card(summary: dict, rows: list[dict], header: dict | None = None) ->
     return (f"---\nlicense: {lic}\ntask_categories:\n- image-classification\ntags:\n- negmine\n{extra}---\n\n"
             f"# Dataset with a negative class\n\nBuilt with negmine {summary.get('negmine_version')} "
             f"(seed {summary.get('seed')}).\n\n{table}\n## Sources of the negatives\n\n{sources}\n"
-            "Licences of the images: " + (", ".join(f"{k} ({per_licence[k]} images)" for k in licences)
-                                          if per_licence else "other") + ". `manifest.jsonl` records the source, "
-            "revision, file, row and licence of every image, with its author and page where the pool gives them; "
-            "`ATTRIBUTION.md` credits each image as its licence asks.\n\n## Load\n\n```python\nfrom datasets import "
+            "Licences of the images drawn from pools: " + (", ".join(f"{k} ({v})" for k, v in counts.most_common())
+                                                          or "none recorded")
+            + ". `manifest.jsonl` records the source, revision, file, row and licence of every image; "
+            "`ATTRIBUTION.md` gives the credit each licence asks for.\n\n## Load\n\n```python\nfrom datasets import "
             "load_dataset\n" + load + "```\n")
+
+
+def hub_licence_id(licence_id: str) -> str:
+    """The Hub card's `license:` for a negmine licence id (negmine.licences.Licence.id): the Hub's
+    lower-case ids (`cc-by-4.0`, `cc0-1.0`, `mit`, `apache-2.0`); `other` for what has no Hub id
+    (a CC family without a version, ImageNet terms, unknown)."""
+    low = licence_id.lower()
+    if re.fullmatch(r"cc-by(-nc)?(-nd|-sa)?-\d\.\d|cc0-1\.0|mit|apache-2\.0|bsd-[23]-clause|odbl|odc-by|pddl|"
+                    r"cdla-(permissive|sharing)-\d\.\d|unlicense|wtfpl|[al]?gpl-3\.0", low):
+        return low
+    return "other"
 
 
 def push_to_hub(out: Path, repo_id: str, summary: dict, rows: list[dict], private: bool = True) -> str:
