@@ -198,3 +198,16 @@ def test_two_licence_columns_are_refused_in_one_line(tmp_path, positives):
     r = sample("--dry-run", "-p", positives, "-s", root, "--count", 2, "-o", tmp_path / "ds")
     assert r.exit_code != 0 and "2 licence columns ('license', 'licensename')" in r.output
     assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_hive_folders_are_one_split_unless_a_split_key_names_them():
+    from negmine.sources.layout import hive_parquet
+
+    spark = ["README.md", f"{HIVE}/part-00000-tid-1-c000.parquet", "least_dim_range=512-1024/aspect_ratio_bucket=2.0/"
+             "part-00001-tid-1-c000.parquet", f"{HIVE}/_SUCCESS"]
+    assert hive_parquet(spark) == {"train": spark[1:3]}
+    assert hive_parquet(["split=train/a.parquet", "split=test/b.parquet"]) == {"train": ["split=train/a.parquet"],
+                                                                           "test": ["split=test/b.parquet"]}
+    # a parquet file outside the partition folders: not a hive table, the other layouts decide
+    assert hive_parquet(["data/train-00000-of-00001.parquet"]) is None
+    assert hive_parquet(spark[1:3] + ["extra.parquet"]) is None
