@@ -56,8 +56,9 @@ def plan_order(plan: Plan) -> None:
             del local
             if ratio:
                 cap = None
-                if o.max_read_ratio is None and not plan.forced_ratio:
-                    # default: never fewer classes than an unclustered draw
+                if o.max_read_ratio is None and not plan.forced_ratio and not src.default_read_ratio:
+                    # default: never fewer classes than an unclustered draw (a preset's own ratio is
+                    # for a pool in no order of content: neighbours are as varied as any rows)
                     want = math.ceil(plan.pool_target * weight / sum(s.weight for s in plan.sources))
                     cap = want // max(1, len(np.unique(codes)))
                 order = clustered_order(order, *src.blocks(), ratio, cap)
@@ -83,7 +84,7 @@ def read_ratio(plan: Plan, src: Source) -> float | None:
         return plan.forced_ratio
     r = plan.opts.max_read_ratio
     if r is None:
-        return HUB_READ_RATIO if src.revision else None
+        return src.default_read_ratio or (HUB_READ_RATIO if src.revision else None)
     return r or None
 
 

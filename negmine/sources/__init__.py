@@ -69,6 +69,7 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
         if parse_licence(src.licence).id in ("unknown", "other"):
             # the card says only "other" (or nothing): the preset table names the terms it means
             src.licence = preset.licence
+        src.default_read_ratio = preset.max_read_ratio
         return src
     path = Path(location).expanduser()
     if path.exists():

@@ -84,6 +84,7 @@ class Source(ABC):
     partial: bool = False                # only part of the split exists here (refs/convert/parquet `partial-*`)
     downloads: bool = False              # reading costs downloads (a Hub repo online), not local reads
     is_remote: bool = False              # read through a network filesystem (hf://, s3://), not local files
+    default_read_ratio: float | None = None   # a preset's --max-read-ratio default (sources.presets.Preset)
     # multi-label pools (a label column that is a list): per row the class codes it carries, as
     # CSR pairs (row r: codes[offsets[r]:offsets[r + 1]]), and those a rater confirmed absent
     # (confidence 0). `codes` then holds each row's stratum (see `stratum_codes`). None: single label.

@@ -25,6 +25,10 @@ class Preset:
     labelled_by: str = "classes"   # "classes" (a label per image), "text" (captions: sources.text),
     #                                "verified labels" (labels a rater confirmed present or absent)
     verified: str = ""             # what was checked on the Hub before relying on it, and what is assumed
+    # the default --max-read-ratio for this pool (None: sampling.HUB_READ_RATIO). A pool without
+    # classes and in no order of content (CommonCatalog: Flickr photos bucketed by size) loses no
+    # spread when a draw takes neighbouring rows, so its draws may pay for each page they read
+    max_read_ratio: float | None = None
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
@@ -48,7 +52,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "original (up to 4k)", "cc-by-4.0",
            "Flickr photos (YFCC100M) under CC BY, BLIP-2 captions: no classes, kept free of the positives by "
            "the nouns of `blip2_caption`, `title`, `usertags`, `description`; credit and link per image",
-           labelled_by="text",
+           labelled_by="text", max_read_ratio=1.25,     # bench/licence_pool.py: 1.25x the byte floor (BENCHMARKS.md, 14)
            verified="card `license: cc-by-4.0`, image column `jpg`, Spark-named parquet files "
                     "(part-NNNNN-tid-...-c000.parquet), 14.6M rows (the CommonCatalog collection page), from the "
                     "repo's Hub pages; assumed from the issue's reading of the card: the per-row columns "
