@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out", "senses"]
+         "remote_out", "senses", "fills", "composites", "grabcut"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -57,3 +57,10 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         assert dog["imagenet_negmine"]["agree"] == dog["imagenet_negmine"]["expected"] == 118
         assert result["names"]["cell phone"]["imagenet_negmine"]["agree"] == 1
         assert result["totals"]["coco_negmine"]["too_much"] < result["totals"]["coco_all_senses"]["too_much"]
+    if name == "fills":                           # matched noise is closer to the ring than white noise
+        hole = result["hole_vs_ring"]
+        assert hole["noise (matched)"]["hf_ratio"] < hole["noise (uniform, before)"]["hf_ratio"]
+    if name == "composites":
+        assert all(r["written"] > 0 for r in result["methods"].values())
+    if name == "grabcut":
+        assert result["boxes"] > 0 and set(result["seconds_per_box"]) == {"old", "new"}
