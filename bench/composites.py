@@ -132,8 +132,8 @@ def left_in(out: Path, alphas: dict[str, np.ndarray]) -> dict:
         a = alphas[r["file"]]
         pcts.append(100.0 * (a & arr.any(axis=2)).sum() / a.sum())
     return {"written": len(rows), "skipped": len(skipped), "fell_back": sum(bool(r.get("fell_back")) for r in rows),
-            "max_pct": round(max(pcts), 2) if pcts else None, "mean_pct": round(float(np.mean(pcts)), 2) if pcts else None,
-            "over_2pct": sum(p >= 2 for p in pcts)}
+            "max_pct": round(float(max(pcts)), 2) if pcts else None,
+            "mean_pct": round(float(np.mean(pcts)), 2) if pcts else None, "over_2pct": int(sum(p >= 2 for p in pcts))}
 
 
 def run_methods(n: int, options: dict | None = None, methods: dict = METHODS) -> dict:
