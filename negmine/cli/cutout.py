@@ -91,6 +91,6 @@ def cutout(images, boxes, box_format, masks, out, classes, concepts, region, mar
     warnings = "".join(f"\nwarning: {w}" for w in summary["warnings"])
     emit(summary, as_json, f"wrote {summary['written']} images from {summary['images']} ({fills_text}) to "
                             f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl)"
-                            + (f"; {summary['fell_back']} silhouettes replaced by their box (manifest `fell_back`)"
+                            + (f"; {summary['fell_back']} with a silhouette replaced by its box (manifest `fell_back`)"
                                if summary.get("fell_back") else "") +
                             f"{warnings}{report_line}")
