@@ -14,7 +14,7 @@ import numpy as np
 from bench.common import SHARED
 from negmine.synthetic.annotations import match_images, parse_voc
 from negmine.synthetic.cutout import CutoutOptions, load_rgb
-from negmine.synthetic.regions import box_evidence, grabcut
+from negmine.synthetic.regions import SILHOUETTE_PAD, box_evidence, dilate, grabcut, side_gap
 
 KEPT_THE_RACCOON = [10, 16, 26, 29, 37, 50, 67, 110]    # issue 25, looked at by a person
 
@@ -46,6 +46,37 @@ def run(scale: str = "default") -> dict:
     old, new = np.mean(times["old"]), np.mean(times["new"])
     return {"name": "grabcut", "images": len(names), "boxes": len(times["new"]),
             "seconds_per_box": {"old": round(float(old), 3), "new": round(float(new), 3)},
+            "composites": on_composites({"tiny": 4, "default": 60, "full": 150}[scale]),
             "speedup": round(float(old / new), 1), "fell_back_to_box": fell,
             "kept_the_raccoon_caught": f"{sum(caught)} of {len(caught)}",
             "targets": {"every photo that kept the raccoon falls back": all(caught)} if caught else {}}
+
+
+def on_composites(n: int) -> dict:
+    """Object pixels left by each way's mask on the composites of bench/composites.py, both judged
+    by the same box check and grown the same way (`regions.object_region`'s rule), a box that
+    fails counting as removed: {way: {"fell_back", "max_pct", "mean_pct"}}."""
+    import tempfile
+    from pathlib import Path
+
+    from bench.composites import build
+    from negmine.synthetic.annotations import Box
+
+    opts = CutoutOptions()
+    out = {"old": [], "new": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        alphas = build(Path(tmp), n)
+        for key, alpha in alphas.items():
+            rgb = load_rgb((Path(tmp) / "images" / key).read_bytes())
+            ys, xs = np.nonzero(alpha)
+            box = Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+            for way, kw in (("old", {"work": None, "context": None, "doubt": None}), ("new", {})):
+                sure, unsure = grabcut(rgb, box, **kw)
+                if box_evidence(sure, box, opts.min_mask_cover, opts.max_mask_gap):
+                    out[way].append(None)
+                    continue
+                region = dilate(sure | unsure, side_gap(sure, box) + SILHOUETTE_PAD)
+                out[way].append(100.0 * (alpha & ~region).sum() / alpha.sum())
+    kept = {way: [p for p in v if p is not None] for way, v in out.items()}
+    return {way: {"fell_back": len(out[way]) - len(v), "max_pct": round(float(max(v, default=0.0)), 2),
+                  "mean_pct": round(float(np.mean(v)), 3) if v else None} for way, v in kept.items()}

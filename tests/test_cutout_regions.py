@@ -17,7 +17,7 @@ from conftest import SHARED, read_manifest
 from negmine.cli import cli
 from negmine.images import ImageRejected
 from negmine.synthetic.annotations import match_images, parse_voc
-from negmine.synthetic.cutout import CutoutOptions, cutout, load_rgb
+from negmine.synthetic.cutout import CutoutOptions, cutout
 
 RAC = SHARED / "raccoon-voc"
 # the photos whose GrabCut cutouts still showed the raccoon (a person looked at them)

@@ -187,8 +187,9 @@ def annotated_shapes(boxes: list[Box], w: int, h: int, given_mask: np.ndarray | 
     return mask
 
 
-def _side_gap(obj: np.ndarray, box: Box) -> int:
-    """Pixels between the silhouette's extent inside `box` and the farthest box side."""
+def side_gap(obj: np.ndarray, box: Box) -> int:
+    """Pixels between the silhouette `obj` (h x w bool)'s extent inside `box` and the box side it
+    stops farthest from (the box's longer side when it has no pixel there)."""
     h, w = obj.shape
     x0, y0 = max(0, int(np.floor(box.x0))), max(0, int(np.floor(box.y0)))
     x1, y1 = min(w, int(np.ceil(box.x1))), min(h, int(np.ceil(box.y1)))
@@ -235,7 +236,7 @@ def object_region(rgb: np.ndarray, boxes: list[Box], *, region: str, margin: str
             fell.append(f"{name}: {reason}")
             out |= box_mask([grow(b, (px + FALLBACK_PAD, False), w, h)], w, h)
         else:
-            out |= dilate(obj if unsure is None else obj | unsure, px + _side_gap(obj, b) + SILHOUETTE_PAD)
+            out |= dilate(obj if unsure is None else obj | unsure, px + side_gap(obj, b) + SILHOUETTE_PAD)
     # an annotated pixel is removed even where its silhouette fell back (fail closed)
     return Region(out | annotated_shapes(boxes, w, h, given_mask), fell)
 
