@@ -13,7 +13,7 @@ from importlib import import_module
 from bench.common import ROOT, machine, save
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out", "senses", "shortcut", "text_exclusion", "licence_pool"]
+         "remote_out", "senses", "shortcut", "text_exclusion", "licence_pool", "fills", "composites", "grabcut"]
 
 
 def main(argv=None) -> int:

@@ -363,14 +363,14 @@ def test_a_region_that_misses_object_pixels_is_refused(tmp_path, monkeypatch):
     opts = CutoutOptions(fills=("black",), margin="4", image_format="png")
     ok = cutout(img.read_bytes(), [poly], opts, 0)
     assert ok.region_area == 108 * 148                                    # the box grown by 4 px each side
-    real = cutout_mod.region_mask
+    real = cutout_mod.object_region
 
-    def shrunk(rgb, boxes, o, given_mask=None):                          # a region one margin too small
-        m = real(rgb, boxes, o, given_mask)
-        m[:, 300:] = False
-        return m
+    def shrunk(*args, **kw):                                             # a region one margin too small
+        found = real(*args, **kw)
+        found.mask[:, 300:] = False
+        return found
 
-    monkeypatch.setattr(cutout_mod, "region_mask", shrunk)
+    monkeypatch.setattr(cutout_mod, "object_region", shrunk)
     with pytest.raises(ImageRejected, match="misses .* object pixels"):
         cutout(img.read_bytes(), [poly], opts, 0)
 

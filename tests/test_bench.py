@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 NAMES = ["hashing", "search", "sampling_io", "memory", "end_to_end", "cutout", "hub_io", "contamination", "ray",
-         "remote_out", "senses", "shortcut", "text_exclusion", "licence_pool"]
+         "remote_out", "senses", "shortcut", "text_exclusion", "licence_pool", "fills", "composites", "grabcut"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -73,3 +73,10 @@ def test_bench_runs_tiny(name, tmp_path, monkeypatch):
         assert dog["shows"] == 24 and dog["caught"] + len(dog["missed"]) == 24 and dog["caught"] >= 22
         read = result["planning_read"]                # planning read the captions, not the images
         assert 0 < read["text_chunk_bytes"] < read["image_column_bytes"] / 100
+    if name == "fills":                           # matched noise is closer to the ring than white noise
+        hole = result["hole_vs_ring"]
+        assert hole["noise (matched)"]["hf_ratio"] < hole["noise (uniform, before)"]["hf_ratio"]
+    if name == "composites":
+        assert all(r["written"] > 0 for r in result["methods"].values())
+    if name == "grabcut":
+        assert result["boxes"] > 0 and set(result["seconds_per_box"]) == {"old", "new"}

@@ -75,3 +75,16 @@ def test_matched_noise_is_reproducible_from_the_seed(boxes):
     opts = CutoutOptions(fills=("noise",))
     assert cutout(data, boxes[NAMES[0]], opts, 5).data == cutout(data, boxes[NAMES[0]], opts, 5).data
     assert cutout(data, boxes[NAMES[0]], opts, 5).data != cutout(data, boxes[NAMES[0]], opts, 6).data
+
+
+def test_the_docs_say_what_each_fill_leaves_for_a_model_to_find():
+    from pathlib import Path
+
+    from negmine.synthetic.cutout import FILLS
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "commands" / "cutout.md").read_text()
+    section = page.split("## What each fill leaves for a model to find", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {line.split("`")[1] for line in rows}
+    assert set(FILLS) <= named                                   # a row per fill, what it leaves in its last column
+    assert all(len(line.strip(" |").split(" | ")) == 3 and line.split(" | ")[-1].strip(" |") for line in rows)

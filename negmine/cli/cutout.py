@@ -31,6 +31,12 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS
 @click.option("--region", type=click.Choice(["box", "mask"]), default="box", show_default=True,
               help="Remove the box, or the object's silhouette (--masks, or GrabCut seeded by the box).")
 @click.option("--margin", default="0", show_default=True, help="Grow the region: pixels (8) or percent of the box (10%).")
+@click.option("--mask-fallback", type=click.Choice(["box", "skip"]), default="box", show_default=True,
+              help="With --region mask: a silhouette its box contradicts is replaced by the box, or its image skipped.")
+@click.option("--min-mask-cover", type=float, default=0.4, show_default=True,
+              help="A silhouette covering less of its box fails the box check.")
+@click.option("--max-mask-gap", type=float, default=0.05, show_default=True,
+              help="A silhouette stopping short of a box side by more than this share of the box fails the box check.")
 @click.option("--fill", "fills", multiple=True, type=click.Choice(["noise", "blur", "mean", "black", "tile", "inpaint"]),
               help=f"How to fill the hole (repeatable: one is chosen per image by seed). Default: "
                    f"{' + '.join(DEFAULT_FILLS)} (chosen by bench/shortcut.py).")
@@ -55,7 +61,8 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def cutout(images, boxes, box_format, masks, out, classes, concepts, region, margin, fills, noise, inpaint_method,
+def cutout(images, boxes, box_format, masks, out, classes, concepts, region, margin, mask_fallback, min_mask_cover,
+           max_mask_gap, fills, noise, inpaint_method,
            max_cover, mode, crop_size, crops_per_image, crop_iou, image_format, quality, seed, workers, engine, ray_address,
            overwrite, resume, report, quiet, as_json) -> None:
     """Synthetic negatives: cut the objects out of images and fill the hole (or crop around them).
@@ -71,7 +78,8 @@ def cutout(images, boxes, box_format, masks, out, classes, concepts, region, mar
     from negmine.synthetic.command import CutoutJob, run_cutout
 
     opts = CutoutOptions(region=region, margin=margin, fills=tuple(fills) or DEFAULT_FILLS, noise=noise,
-                         inpaint=inpaint_method, max_cover=max_cover, image_format=image_format, quality=quality)
+                         inpaint=inpaint_method, max_cover=max_cover, image_format=image_format, quality=quality,
+                         mask_fallback=mask_fallback, min_mask_cover=min_mask_cover, max_mask_gap=max_mask_gap)
     job = CutoutJob(images=images, out=out, boxes=boxes, masks=masks, box_format=box_format,
                     classes=classes.split(",") if classes else None, concepts=concepts, options=opts, mode=mode,
                     crop_size=crop_size, crops_per_image=crops_per_image, crop_iou=crop_iou, seed=seed, workers=workers,
@@ -87,4 +95,6 @@ def cutout(images, boxes, box_format, masks, out, classes, concepts, region, mar
     warnings = "".join(f"\nwarning: {w}" for w in summary["warnings"] if w not in said)
     emit(summary, as_json, f"wrote {summary['written']} images from {summary['images']} ({fills_text}) to "
                             f"{summary['out']}; skipped {summary['skipped']} (see rejects.jsonl)"
+                            + (f"; {summary['fell_back']} with a silhouette replaced by its box (manifest `fell_back`)"
+                               if summary.get("fell_back") else "") +
                             f"{warnings}{report_line}")

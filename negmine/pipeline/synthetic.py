@@ -64,7 +64,7 @@ class MakeSynthetic:
                     source=str(plan.positives.root), file=k, label=None,
                     sha256=hashlib.sha256(c.data).hexdigest(), width=c.width, height=c.height, reencoded=True,
                     cutout={"boxes": c.boxes, "region": c.region, "fill": c.fill, "seed": c.seed,
-                            "margin": cut.margin, "region_area": c.region_area,
+                            "margin": cut.margin, "region_area": c.region_area, "fell_back": "; ".join(c.fell_back) or None,
                             "background_of": pos_row[k]["label"]}))
                 journal.append({"t": "syn", "file": k, "row": rows[-1]})
         return StageOutput(rows, rejects)

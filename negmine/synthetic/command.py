@@ -237,6 +237,7 @@ def run_cutout(job: CutoutJob) -> dict:
                                  "region": c.region, "fill": c.fill, "noise": opts.noise if c.fill == "noise" else None,
                                  "margin": opts.margin, "boxes": c.boxes, "crop": c.crop, "seed": c.seed,
                                  "region_area": c.region_area if job.mode == "cutout" else None,
+                                 "fell_back": "; ".join(c.fell_back) or None,
                                  "width": c.width, "height": c.height, "sha256": hashlib.sha256(c.data).hexdigest(),
                                  **({"classes": ann.classes.of_boxes(c.boxes)} if ann.classes else {})})
                 rows += made
@@ -245,6 +246,7 @@ def run_cutout(job: CutoutJob) -> dict:
             rejects.sort(key=lambda r: r["file"])
             summary = {"negmine_version": __version__, "seed": seed, "out": str(writer.out), "images": len(keys),
                        "written": len(rows), "skipped": len(rejects),
+                       "fell_back": sum(bool(r.get("fell_back")) for r in rows),
                        "fills": {f: sum(r["fill"] == f for r in rows) for f in sorted({r["fill"] for r in rows})},
                        "warnings": (ann.classes.warnings() if ann.classes else []) + ([shortcut] if shortcut else [])}
             write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "cutout", "job": record,

@@ -18,12 +18,14 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from negmine.synthetic.annotations import Box
 from negmine.errors import NegmineError
 from negmine.images import ImageRejected, open_image, to_rgb
-from negmine.synthetic.objects import box_mask, shape_mask
+from negmine.synthetic.objects import box_mask
+from negmine.synthetic.regions import (annotated_shapes, cv2_module, grow, object_region, parse_margin,
+                                       uncovered)
 from negmine.synthetic.shortcuts import DEFAULT_FILLS
 from negmine.synthetic.texture import background_blur, jpeg_like, jpeg_tables, matched_noise
 
@@ -39,7 +41,9 @@ class CutoutOptions:
     noise: str = "matched"             # matched | uniform | gaussian
     inpaint: str = "telea"             # telea | ns
     max_cover: float = 0.9             # skip when the region covers more of the image
-    min_mask: float = 0.1              # GrabCut masks covering less of their box are rejected
+    min_mask_cover: float = 0.4        # a silhouette covering less of its box falls back (regions.box_evidence)
+    max_mask_gap: float = 0.05         # ... or stopping short of a box side by more of the box than this
+    mask_fallback: str = "box"         # box: remove the box instead | skip: skip the image
     min_background: int = 1024         # pixels that must be left outside the region
     image_format: str = "jpg"          # jpg | png (png: pixels outside the region are bit-exact)
     quality: int = 95
@@ -58,9 +62,13 @@ class CutoutOptions:
             raise NegmineError("--image-format must be jpg or png")
         if not 0 < self.max_cover <= 1:
             raise NegmineError("--max-cover must be in (0, 1]")
+        if not 0 <= self.min_mask_cover <= 1 or not 0 <= self.max_mask_gap <= 1:
+            raise NegmineError("--min-mask-cover and --max-mask-gap must be in [0, 1]")
+        if self.mask_fallback not in ("box", "skip"):
+            raise NegmineError("--mask-fallback must be box or skip")
         parse_margin(self.margin)
         if "inpaint" in self.fills or self.region == "mask":
-            _cv2()
+            cv2_module()
         return self
 
 
@@ -75,94 +83,7 @@ class Cutout:
     seed: int = 0
     crop: list | None = None           # [x0, y0, x1, y1] in crops mode
     region_area: int = 0               # pixels filled
-
-
-def _cv2():
-    try:
-        import cv2
-    except ImportError:
-        raise NegmineError("inpainting and GrabCut masks need OpenCV: pip install 'negmine[cv]'") from None
-    return cv2
-
-
-def parse_margin(text: str) -> tuple[float, bool]:
-    t = str(text).strip()
-    pct = t.endswith("%")
-    try:
-        value = float(t[:-1] if pct else t)
-    except ValueError:
-        raise NegmineError(f"--margin takes pixels (8) or a percentage (10%), got {text!r}") from None
-    if value < 0:
-        raise NegmineError("--margin must be >= 0")
-    return value, pct
-
-
-def _grow(box: Box, margin: tuple[float, bool], w: int, h: int) -> Box:
-    value, pct = margin
-    dx = (box.x1 - box.x0) * value / 100 if pct else value
-    dy = (box.y1 - box.y0) * value / 100 if pct else value
-    return Box(box.x0 - dx, box.y0 - dy, box.x1 + dx, box.y1 + dy, box.label).clip(w, h) or box
-
-
-def _grabcut(rgb: np.ndarray, boxes: list[Box], min_mask: float) -> np.ndarray:
-    """No-FG style silhouette: GrabCut seeded by each box, 5 iterations."""
-    cv2 = _cv2()
-    h, w = rgb.shape[:2]
-    out = np.zeros((h, w), bool)
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    for b in boxes:
-        x0, y0 = int(np.floor(b.x0)), int(np.floor(b.y0))
-        bw, bh = max(1, int(np.ceil(b.x1)) - x0), max(1, int(np.ceil(b.y1)) - y0)
-        if bw >= w - 1 and bh >= h - 1:          # GrabCut needs some background outside the rectangle
-            raise ImageRejected("box covers the whole image: no background to seed GrabCut")
-        cv2.setRNGSeed(0)                         # GrabCut's k-means init: same input, same mask
-        m = np.zeros((h, w), np.uint8)
-        cv2.grabCut(bgr, m, (x0, y0, bw, bh), np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64),
-                    5, cv2.GC_INIT_WITH_RECT)
-        fg = (m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD)
-        if fg.sum() < min_mask * bw * bh:
-            raise ImageRejected(f"GrabCut mask covers under {min_mask:.0%} of its box")
-        out |= fg
-    return out
-
-
-def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
-    if px <= 0:
-        return mask
-    im = Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * px + 1))
-    return np.asarray(im) > 0
-
-
-def _margin_px(boxes: list[Box], margin: tuple[float, bool]) -> int:
-    value, pct = margin
-    if pct and boxes:
-        value = value / 100 * max(max(b.x1 - b.x0, b.y1 - b.y0) for b in boxes)
-    return int(round(value))
-
-
-def _shapes(boxes: list[Box], w: int, h: int, given_mask: np.ndarray | None) -> np.ndarray:
-    """The objects' own pixels: polygon and RLE masks, and the --masks PNG."""
-    mask = np.zeros((h, w), bool) if given_mask is None else given_mask.copy()
-    for b in boxes:
-        if b.shape:
-            mask |= shape_mask(b, w, h)
-    return mask
-
-
-def region_mask(rgb: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mask: np.ndarray | None = None
-                ) -> np.ndarray:
-    """The pixels to fill (h x w bool). box: every box grown by the margin, plus any object pixel
-    outside it; mask: the objects' silhouettes (polygons, RLE, --masks; GrabCut for a box that has
-    none) dilated by the margin (a percentage is of the longest box side)."""
-    h, w = rgb.shape[:2]
-    margin = parse_margin(opts.margin)
-    shapes = _shapes(boxes, w, h, given_mask)
-    if opts.region == "box":
-        return box_mask([_grow(b, margin, w, h) for b in boxes], w, h) | shapes
-    bare = [b for b in boxes if not b.shape]
-    if bare and given_mask is None:
-        shapes |= _grabcut(rgb, bare, opts.min_mask)
-    return _dilate(shapes, _margin_px(boxes, margin))
+    fell_back: list = field(default_factory=list)   # "box N: why its silhouette was replaced by the box"
 
 
 def _region_reason(mask: np.ndarray, opts: CutoutOptions) -> str | None:
@@ -188,26 +109,8 @@ def box_region_reason(boxes: list[Box], w: int, h: int, opts: CutoutOptions) -> 
     if not clipped:
         return "no annotated object inside the image"
     margin = parse_margin(opts.margin)
-    mask = box_mask([_grow(b, margin, w, h) for b in clipped], w, h) | _shapes(clipped, w, h, None)
+    mask = box_mask([grow(b, margin, w, h) for b in clipped], w, h) | annotated_shapes(clipped, w, h, None)
     return _region_reason(mask, opts)
-
-
-def uncovered(mask: np.ndarray, boxes: list[Box], opts: CutoutOptions, given_mask: np.ndarray | None) -> int:
-    """Object pixels (margin included) the region leaves: 0 for a correct region. Each object is
-    its box grown by the margin (region box) or its annotated silhouette dilated by the margin
-    (region mask; a GrabCut silhouette is an estimate, so a box without one is not checked)."""
-    h, w = mask.shape
-    margin = parse_margin(opts.margin)
-    if opts.region == "box":
-        need = box_mask([_grow(b, margin, w, h) for b in boxes], w, h)
-        for b in boxes:
-            if b.shape:
-                need |= shape_mask(b, w, h)
-    else:
-        need = _dilate(_shapes(boxes, w, h, None), _margin_px(boxes, margin))
-    if given_mask is not None:
-        need |= given_mask
-    return int((need & ~mask).sum())
 
 
 def _noise(rgb: np.ndarray, mask: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -279,7 +182,7 @@ def apply_fill(rgb: np.ndarray, mask: np.ndarray, fill: str, opts: CutoutOptions
     elif fill == "tile":
         out[mask] = _tile_fill(rgb, mask, boxes or [])
     elif fill == "inpaint":
-        cv2 = _cv2()
+        cv2 = cv2_module()
         flag = cv2.INPAINT_TELEA if opts.inpaint == "telea" else cv2.INPAINT_NS
         bgr = cv2.inpaint(np.ascontiguousarray(rgb[:, :, ::-1]), mask.astype(np.uint8) * 255, 5, flag)
         out[mask] = bgr[:, :, ::-1][mask]
@@ -308,7 +211,9 @@ def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
            given_mask: np.ndarray | None = None) -> Cutout:
     """Remove the annotated objects and fill the hole. boxes: in the upright frame (see
     `negmine.synthetic.objects.resolve`), with their polygon/RLE shapes; given_mask: h x w bool object
-    pixels (--masks). Every object pixel, margin included, is checked to lie in the filled region.
+    pixels (--masks). A silhouette is checked against its box, and replaced by it when the box
+    says it missed part of the object (`regions.object_region`; `Cutout.fell_back` says which);
+    every annotated pixel (box or shape, margin included) is checked to lie in the filled region.
     Raises ImageRejected with the skip reason."""
     rgb = load_rgb(data)
     h, w = rgb.shape[:2]
@@ -317,8 +222,10 @@ def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
         raise ImageRejected("no annotated object inside the image")
     if given_mask is not None and given_mask.shape != (h, w):
         raise ImageRejected(f"mask size {given_mask.shape[1]}x{given_mask.shape[0]} differs from the image {w}x{h}")
-    mask = region_mask(rgb, clipped, opts, given_mask)
-    left = uncovered(mask, clipped, opts, given_mask)
+    found = object_region(rgb, clipped, region=opts.region, margin=opts.margin, given_mask=given_mask,
+                          min_cover=opts.min_mask_cover, max_gap=opts.max_mask_gap, fallback=opts.mask_fallback)
+    mask = found.mask
+    left = uncovered(mask, clipped, opts.region, opts.margin, given_mask)
     if left:       # a negative that still shows part of the object is worse than none
         raise ImageRejected(f"the region misses {left} object pixels (a bug: please report it)")
     reason = _region_reason(mask, opts)
@@ -327,10 +234,10 @@ def cutout(data: bytes, boxes: list[Box], opts: CutoutOptions, seed: int,
     # the fill is chosen on its own stream, so (fill, seed) alone reproduces the pixels
     fill = opts.fills[int(np.random.default_rng([seed, 1]).integers(len(opts.fills)))]
     rng = np.random.default_rng(seed)
-    grown = [_grow(b, parse_margin(opts.margin), w, h) for b in clipped] if opts.region == "box" else clipped
+    grown = [grow(b, parse_margin(opts.margin), w, h) for b in clipped] if opts.region == "box" else clipped
     out = apply_fill(rgb, mask, fill, opts, rng, grown, jpeg_tables(data))
     return Cutout(_encode(out, opts), w, h, fill, opts.region, [b.as_list() for b in clipped], seed,
-                  region_area=int(mask.sum()))
+                  region_area=int(mask.sum()), fell_back=found.fell_back)
 
 
 def _iou(a: tuple, b: Box) -> float:
