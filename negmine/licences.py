@@ -19,7 +19,7 @@ run that asks for commercially usable images refuses it (fail closed).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from negmine.errors import NegmineError
 
@@ -65,6 +65,9 @@ class Licence:
     credit: bool
     share_alike: bool
     text: str | None
+    # a list of licences (a card's `license: [a, b]`): the rows are under these, and which row is
+    # under which is not said; the fields above are then what holds for every row (see `_several`)
+    parts: tuple[Licence, ...] = ()
 
     @property
     def known(self) -> bool:
@@ -85,14 +88,66 @@ def _cc(code: str, version: str | None, text: str | None, url: str | None) -> Li
     return Licence(lid, canonical, "nc" not in parts, "nd" not in parts, True, "sa" in parts, text)
 
 
+def _all(values) -> bool | None:
+    """True when every value is True, False when any is False, else None (cannot say)."""
+    values = list(values)
+    return False if False in values else (True if all(v is True for v in values) else None)
+
+
+def _several(lics: list[Licence], text: str) -> Licence:
+    """One licence for a list of them: the rows are under several licences and the pool does not
+    say which row is under which, so a use is allowed only where every listed licence allows it."""
+    return Licence(", ".join(lic.id for lic in lics), None, _all(lic.commercial for lic in lics),
+                   _all(lic.adapt for lic in lics), any(lic.credit for lic in lics),
+                   any(lic.share_alike for lic in lics), text, tuple(lics))
+
+
+# Creative Commons names as cards and pages spell them out: "Creative Commons Attribution-NonCommercial
+# 4.0 International" (the licences' own titles), "CC BY-SA 4.0" (their short names)
+_CC_WORDS = {"attribution": "by", "noncommercial": "nc", "non-commercial": "nc", "sharealike": "sa",
+             "share-alike": "sa", "noderivatives": "nd", "noderivs": "nd", "no-derivatives": "nd"}
+_CC_TITLE = re.compile(r"creative[ -]commons[ -](attribution(?:[ -]+(?:noncommercial|non-commercial|sharealike|"
+                       r"share-alike|noderivatives|noderivs|no-derivatives))*)(?:[ -]+v?(\d\.\d))?"
+                       r"(?:[ -]+(?:international|generic|unported))?(?:[ -]+licen[cs]e)?")
+_CC_ZERO = re.compile(r"(?:cc0|cc-zero|creative[ -]commons[ -]zero)(?:[ -]+v?(1\.0))?(?:[ -]+universal)?")
+
+
+def _spelled_out(low: str) -> Licence | None:
+    """A CC licence written with spaces or in full (`CC BY 4.0`, `cc-by 4.0`, `CC BY-NC-SA 4.0`,
+    `Creative Commons Attribution 4.0 International`, `CC0 1.0 Universal`), or None."""
+    m = re.fullmatch(_CC_TITLE, low)
+    if m:
+        words = re.split(r"[ -]+(?=non|share|no)", m.group(1))
+        codes = [_CC_WORDS.get(w.strip()) for w in words]
+        if None not in codes:
+            return _cc("-".join(codes), m.group(2), None, None)
+    if re.fullmatch(_CC_ZERO, low):
+        return _cc("zero", None, None, None)
+    m = re.fullmatch(r"cc[ -]+(by(?:[ -]+(?:nc|nd|sa))*)(?:[ -]+v?(\d\.\d))?(?:[ -]+(?:international|generic|unported))?",
+                     low)
+    if m:
+        return _cc(re.sub(r"[ -]+", "-", m.group(1)), m.group(2), None, None)
+    return None
+
+
 def parse_licence(text: str | None, url: str | None = None) -> Licence:
     """The licence a pool names by `text` (an id, a name or a URL) and/or `url` (a licence URL).
 
+    A comma-separated list (a card's `license: [cc-by-4.0, cc0-1.0]`, which
+    negmine.sources.cards.card_licence joins) gives one Licence whose `parts` are the listed ones
+    and whose `id` lists their ids: the rows are under several licences, so it allows a use only
+    where every listed licence does. Spaced and spelled-out CC names (`CC BY 4.0`,
+    `Creative Commons Attribution 4.0 International`) read as their ids.
+
     Never raises: what cannot be read gives `id` "unknown" (nothing said) or "other" (something
     said that these rules do not read), both with `commercial` None. Sources of the rules: the
-    Creative Commons licence URLs and codes, Flickr's licence names, the Hub's licence ids, the
-    ImageNet terms of access (non-commercial research and education)."""
+    Creative Commons licence URLs, codes and titles, Flickr's licence names, the Hub's licence
+    ids, the ImageNet terms of access (non-commercial research and education)."""
     raw = (text or "").strip()
+    if url is None and "," in raw and not _CC_URL.search(raw):
+        items = [p.strip() for p in raw.split(",") if p.strip()]
+        if len(items) > 1:
+            return _several([parse_licence(p) for p in items], text)
     for candidate in (url, raw):
         m = _CC_URL.search(candidate or "")
         if m:
@@ -118,6 +173,9 @@ def parse_licence(text: str | None, url: str | None = None) -> Licence:
     if low in _OTHER_IDS:
         commercial, credit, sa = _OTHER_IDS[low]
         return Licence(low if low.startswith("us-") else _spdx_case(low), url, commercial, True, credit, sa, text)
+    spelled = _spelled_out(re.sub(r"\s+", " ", low))
+    if spelled is not None:
+        return replace(spelled, text=text, url=url or spelled.url)
     # "no known copyright restrictions" (Flickr Commons), "other", "openrail", a licence's prose: cannot say
     return Licence("other", url, None, None, False, False, text)
 
@@ -142,11 +200,18 @@ class LicencePolicy:
             # adaptations too: cutouts and re-encoded images are adaptations, and a trainer's
             # augmentations make more; ND images are left to an explicit --licence list
             return lic.commercial is True and lic.adapt is True
+        if lic.parts:                       # rows under several licences: each must be listed
+            return all(self.allows(p) for p in lic.parts)
         family = re.sub(r"-\d\.\d$", "", lic.id)
         return lic.id in self.ids or family in self.ids
 
     def why_not(self, lic: Licence) -> str:
         """One phrase: why `lic` is not allowed (for refusals and rejects rows)."""
+        if lic.parts:
+            bad = [p for p in lic.parts if not self.allows(p)]
+            return (f"licence list {lic.id}: its rows are under several licences and nothing says which row is "
+                    f"under which, so it is allowed only if every listed licence is; "
+                    + "; ".join(self.why_not(p) for p in bad))
         if self.commercial:
             if lic.commercial is None:
                 return (f"licence {lic.text!r} does not say whether commercial use is allowed" if lic.text

@@ -117,3 +117,113 @@ def test_a_pushed_card_names_the_licence_as_the_hub_spells_it():
     card = dataset_card({"sources": []}, rows)
     assert card.startswith("---\nlicense: other\n") and "CC-BY-4.0 (3), CC0-1.0 (1)" in card
     assert dataset_card({"sources": []}, rows[:3]).startswith("---\nlicense: cc-by-4.0\n")
+
+
+@pytest.mark.parametrize("text, lid, commercial", [
+    # a card's YAML list (card_licence joins it): allowed only where every listed licence allows it
+    ("cc-by-4.0, cc0-1.0", "CC-BY-4.0, CC0-1.0", True),
+    ("cc-by-4.0, cc-by-nc-4.0", "CC-BY-4.0, CC-BY-NC-4.0", False),
+    ("cc-by-4.0, other", "CC-BY-4.0, other", None),
+    # spaced, upper-case and spelled-out Creative Commons names
+    ("CC BY 4.0", "CC-BY-4.0", True),
+    ("CC-BY 4.0", "CC-BY-4.0", True),
+    ("CC BY-SA 4.0", "CC-BY-SA-4.0", True),
+    ("CC BY-NC-ND 4.0", "CC-BY-NC-ND-4.0", False),
+    ("Creative Commons Attribution 4.0 International", "CC-BY-4.0", True),
+    ("Creative Commons Attribution-NonCommercial-ShareAlike 4.0 International License", "CC-BY-NC-SA-4.0", False),
+    ("CC0 1.0 Universal", "CC0-1.0", True),
+])
+def test_licence_lists_and_spelled_out_names_are_read(text, lid, commercial):
+    lic = parse_licence(text)
+    assert (lic.id, lic.commercial) == (lid, commercial)
+
+
+def test_a_licence_list_is_allowed_only_if_every_listed_licence_is():
+    from negmine.sources.cards import card_licence
+
+    listed = parse_licence(card_licence("---\nlicense:\n- cc-by-4.0\n- cc-by-nc-4.0\n---\n"))
+    p = parse_policy("commercial")
+    assert not p.allows(listed) and "only if every listed licence is" in p.why_not(listed)
+    assert "CC-BY-NC-4.0 does not allow commercial use" in p.why_not(listed)
+    assert p.allows(parse_licence("cc-by-4.0, cc0-1.0"))
+    ids = parse_policy("CC-BY,CC0-1.0")
+    assert ids.allows(parse_licence("cc-by-4.0, cc0-1.0")) and not ids.allows(parse_licence("cc-by-4.0, pdm"))
+
+
+def test_a_preset_whose_terms_forbid_the_policy_is_refused_before_any_network_access(positives, tmp_path,
+                                                                                      monkeypatch):
+    from negmine.sources import hub
+
+    def offline(*a, **k):
+        raise AssertionError("the Hub was asked")
+
+    monkeypatch.setattr(hub, "resolve", offline)
+    for source in ([], ["--source", "mini-imagenet"], ["--source", "imagenet-1k"]):
+        r = run("--positives", positives, *source, "--count", 4, "--licence", "commercial", "--out", tmp_path / "ds")
+        assert r.exit_code == 1 and "imagenet-terms does not allow commercial use" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "ds").exists()
+    r = run("--positives", positives, "--source", "tiny-imagenet", "--count", 4, "--licence", "CC-BY",
+            "--out", tmp_path / "ds")
+    assert r.exit_code == 1 and "imagenet-terms is not in --licence CC-BY" in r.output
+
+
+def photo_folder(root, card: str | None = None):
+    """A folder of photos of one's own (real images), with a README.md card when `card` is given."""
+    from conftest import SHARED
+
+    (root / "things").mkdir(parents=True)
+    for f in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:12]:
+        (root / "things" / f.name).write_bytes(f.read_bytes())
+    if card:
+        (root / "README.md").write_text(f"---\nlicense: {card}\n---\n# my photos\n")
+    return root
+
+
+def test_a_local_folder_card_states_its_licence(positives, tmp_path):
+    pool = photo_folder(tmp_path / "pool", "cc0-1.0")
+    r = run("--positives", positives, "--source", pool, "--count", 4, "--licence", "commercial", "--dry-run",
+            "--out", tmp_path / "ds")
+    assert r.exit_code == 0, r.output
+    assert f"licence of {pool}: CC0-1.0 (cc0-1.0): allows commercial use" in r.output
+
+
+def test_a_declared_licence_is_used_and_recorded_as_the_users(positives, tmp_path):
+    pool = photo_folder(tmp_path / "pool")
+    r = run("--positives", positives, "--source", pool, "--count", 4, "--licence", "commercial", "--out", tmp_path / "x")
+    assert r.exit_code == 1 and "states no licence" in r.output
+    spec = f"{pool}?licence=cc0-1.0"
+    r = run("--positives", positives, "--source", spec, "--count", 4, "--licence", "commercial", "--dry-run",
+            "--out", tmp_path / "ds")
+    assert r.exit_code == 0 and "CC0-1.0 (cc0-1.0), declared by the user" in r.output, r.output
+    out = tmp_path / "ds"
+    r = run("--positives", positives, "--source", spec, "--count", 4, "--seed", 1, "--licence", "commercial",
+            "--out", out)
+    assert r.exit_code == 0, r.output
+    assert {n["licence"] for n in read_negatives(out)} == {"CC0-1.0"}
+    source = json.loads((out / "negmine.json").read_text())["sources"][0]
+    assert source["licence_id"] == "CC0-1.0" and "user" in source["licence_declared_by"]
+    assert f"Licence declared by the user (`?licence=` on `--source`) for {pool}" in (out / "ATTRIBUTION.md").read_text()
+    # a pool that states its own licence keeps it: a declaration is refused, not chosen over it
+    nc = photo_folder(tmp_path / "nc", "cc-by-nc-4.0")
+    r = run("--positives", positives, "--source", f"{nc}?licence=cc0-1.0", "--count", 4, "--out", tmp_path / "y")
+    assert r.exit_code == 1 and "the pool states its licence, CC-BY-NC-4.0" in r.output
+    r = run("--positives", positives, "--source", f"{pool}?licence=mine", "--count", 4, "--out", tmp_path / "z")
+    assert r.exit_code == 1 and "is not a licence id negmine reads" in r.output
+
+
+def test_cutout_attribution_lists_the_images_made_from_the_users(tmp_path):
+    from conftest import SHARED
+
+    voc = SHARED / "raccoon-voc"
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for f in sorted((voc / "images").glob("*.jpg"))[:6]:
+        (imgs / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "cut"
+    r = CliRunner().invoke(cli, ["cutout", "-q", "--images", str(imgs), "--boxes", str(voc / "annotations"),
+                                 "--fill", "tile", "--out", str(out), "--seed", 1])
+    assert r.exit_code == 0, r.output
+    made = len((out / "manifest.jsonl").read_text().splitlines())
+    md = (out / "ATTRIBUTION.md").read_text()
+    assert made and "## Made from your images" in md
+    assert f"- {made} cutouts: the annotated objects removed and their regions filled (tile {made})" in md
