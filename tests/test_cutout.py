@@ -248,6 +248,8 @@ def test_sample_with_synthetic_cutouts_keeps_scenes_in_their_split(tmp_path):
     split_of = {x["file"]: x["split"] for x in rows if x["role"] == "positive"}
     assert all(x["split"] == split_of[x["file"]] and x["class"] == "other" for x in syn)
     assert all(x["cutout"]["fill"] == "tile" and x["cutout"]["boxes"] for x in syn)
+    md = (out / "ATTRIBUTION.md").read_text()
+    assert "40 positives and 10 cutouts made from them" in md and "regions filled (tile 10)" in md
     r = invoke("sample", "-q", "-p", pos.parent, "-s", SHARED / "imagenet-500", "--synthetic", 0.3, "-o", tmp_path / "z")
     assert r.exit_code == 1 and "--boxes" in r.output
 

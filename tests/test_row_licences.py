@@ -211,3 +211,42 @@ def test_hive_folders_are_one_split_unless_a_split_key_names_them():
     # a parquet file outside the partition folders: not a hive table, the other layouts decide
     assert hive_parquet(["data/train-00000-of-00001.parquet"]) is None
     assert hive_parquet(spark[1:3] + ["extra.parquet"]) is None
+
+
+def write_author_url_pool(root):
+    """A local pool shaped as people publish them: `author`, a bare `url` (here the photo's page)
+    and a per-row `license` URL, half of the rows CC BY-NC."""
+    root.mkdir()
+    n = 12
+    lic = ["https://creativecommons.org/licenses/by/2.0/", "https://creativecommons.org/licenses/by-nc/2.0/"]
+    pq.write_table(pa.table({"image": [{"bytes": p.read_bytes(), "path": None} for p in PHOTOS[:n]],
+                             "caption": CAPTIONS[:n], "author": [f"Alice {i}" for i in range(n)],
+                             "url": [f"https://flickr.com/p/{i}" for i in range(n)],
+                             "license": [lic[i % 2] for i in range(n)]}),
+                   root / "train-00000-of-00001.parquet")
+    (root / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
+    return root
+
+
+def test_author_credits_each_image_and_a_bare_url_is_the_page_only_when_named(tmp_path, positives):
+    root = write_author_url_pool(tmp_path / "pool")
+    out = tmp_path / "ds"
+    r = sample("-q", "-p", positives, "-s", root, "--count", 6, "--split", "1", "--licence", "commercial",
+               "-o", out)
+    assert r.exit_code == 0, r.output
+    neg = [m for m in read_manifest(out) if m["role"] == "negative"]
+    assert sorted(m["row"] for m in neg) == [0, 2, 4, 6, 8, 10]          # every NC row left out
+    assert all(m["licence"] == "CC-BY-2.0" and m["credit"] == f"Alice {m['row']}" for m in neg)
+    # `url` is the image file's URL in LAION-style pools: not taken for the work's page by its name
+    assert all(m["page_url"] is None for m in neg)
+    attribution = list(csv.DictReader(io.StringIO((out / "ATTRIBUTION.csv").read_text())))
+    assert sorted(a["credit"] for a in attribution) == sorted(f"Alice {m['row']}" for m in neg)
+    out2 = tmp_path / "ds2"
+    r = sample("-q", "-p", positives, "-s", f"{root}?page_url=url", "--count", 6, "--split", "1",
+               "--licence", "commercial", "-o", out2)
+    assert r.exit_code == 0, r.output
+    neg = [m for m in read_manifest(out2) if m["role"] == "negative"]
+    assert all(m["page_url"] == f"https://flickr.com/p/{m['row']}" for m in neg)
+    assert "by Alice 0: https://flickr.com/p/0" in (out2 / "ATTRIBUTION.md").read_text()
+    r = sample("--dry-run", "-p", positives, "-s", f"{root}?page_url=link", "--count", 2, "-o", tmp_path / "x")
+    assert r.exit_code == 1 and "?page_url=link names no string column" in r.output

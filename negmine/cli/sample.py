@@ -22,7 +22,8 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS, DEFAULT_SHARE
               help="Pool of negatives, repeatable: a preset (see `negmine sources`), a Hub repo "
                    "(OWNER/NAME[@REV] or hf://datasets/OWNER/NAME[@REV]), a folder of images, parquet "
                    "shards or a save_to_disk folder. Options as a query: SPEC?split=val&weight=2&label=COL"
-                   "&image=COL. Default: the imagenet-1k-256 preset.")
+                   "&image=COL (licence=ID declares the licence of a pool that states none). Default: the "
+                   "imagenet-1k-256 preset.")
 @click.option("--image-column", help="Image column of table sources (default: detected).")
 @click.option("--label-column", help="Label column of table sources (default: detected; 'none': unlabelled).")
 @click.option("--text-column", metavar="COL[,COL...]",
@@ -79,7 +80,8 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS, DEFAULT_SHARE
 @click.option("--licence", metavar="commercial|IDS",
               help="Keep only images whose licence allows commercial use and adaptation (`commercial`) or "
                    "is one of the listed ids (CC0-1.0,CC-BY-4.0,CC-BY for any version): per row where the pool "
-                   "has licence columns (the rest left out before the draw), else per pool (refused).")
+                   "has licence columns (the rest left out before the draw), else per pool (one not allowed stops "
+                   "the run).")
 @click.option("--near", type=float, metavar="F",
               help="Take fraction F of the negatives from the classes nearest the positives in WordNet.")
 @click.option("--synthetic", type=float, metavar="F", is_flag=False, flag_value=DEFAULT_SHARE,
@@ -237,6 +239,8 @@ def licence_line(src: dict) -> str:
     use = {True: "allows commercial use", False: "does not allow commercial use",
            None: "does not say whether commercial use is allowed"}[src.get("commercial")]
     stated = f" ({src['licence']})" if src.get("licence") and src["licence"] != src.get("licence_id") else ""
+    if src.get("licence_declared_by"):
+        stated += f", declared by {src['licence_declared_by']}"
     return f"licence of {src['id']}: {src.get('licence_id', 'unknown')}{stated}: {use}"
 
 

@@ -81,3 +81,29 @@ def row_licences(src, policy: LicencePolicy | None) -> RowLicences | None:
         why = "; ".join(f"{k}: {v['rows']} rows, {v['reason']}" for k, v in counts["left_out"].items())
         raise LicenceRefused(f"--licence {policy.text}: no row of {src.id} has a licence it allows ({why})")
     return RowLicences(left_out, counts)
+
+
+def check_preset_licences(specs: Sequence, policy: LicencePolicy | None) -> None:
+    """Refuse (LicenceRefused, one line) before any network access a preset whose terms, as the
+    preset table states them (negmine.sources.presets), are known not to allow `policy`, where
+    the preset's rows carry no licence of their own to judge them by. `specs`: SourceSpecs (a
+    `?licence=` on a preset is refused too: its terms are stated). Pools other than presets are
+    judged once opened (`check_licences`); no spec means the default preset, as for open_sources."""
+    from negmine.sources.presets import DEFAULT_PRESET, PRESETS
+
+    if policy is None:
+        return
+    refused = []
+    for location, declared in [(s.location, s.licence) for s in specs] or [(DEFAULT_PRESET, None)]:
+        preset = PRESETS.get(location)
+        if preset is None or preset.per_row_licences:
+            continue
+        if declared is not None:
+            raise LicenceRefused(f"--source {location}?licence=...: the preset's terms are stated "
+                                 f"({preset.licence}); ?licence= declares one only for a pool that states none")
+        lic = parse_licence(preset.licence)
+        if lic.known and not policy.allows(lic):
+            refused.append(f"{preset.name}: {policy.why_not(lic)} ({preset.licence})")
+    if refused:
+        raise LicenceRefused(f"--licence {policy.text}: " + "; ".join(refused)
+                             + " (`negmine sources` lists each preset's licence; nothing was downloaded)")

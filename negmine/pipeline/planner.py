@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from negmine.errors import NegmineError, PoolTooSmall
-from negmine.filters.licences import check_licences, row_licences
+from negmine.filters.licences import check_licences, check_preset_licences, row_licences
 from negmine.filters.overlap import ClassPlan, absence_groups, plan_classes
 from negmine.filters.text import is_text_source, text_rejects
 from negmine.outputs.formats import check_class_name
@@ -166,11 +166,12 @@ def open_pool(plan: Plan, specs: list[SourceSpec], ann: Annotated | None = None)
     pool that cannot be used."""
     o = plan.opts
     plan.pool = None
+    policy = parse_policy(o.licence) if o.licence else None
+    check_preset_licences(specs, policy)        # a preset's stated terms refuse it before any download
     plan.sources = open_sources(specs, o.progress, o.follow_symlinks, seed=plan.seed,
                                 want=negatives_needed(plan.positives.sizes or [0], ratio=o.ratio,
                                                       balanced=o.balanced, count=o.count))
     check_text_columns(plan.sources, specs)
-    policy = parse_policy(o.licence) if o.licence else None
     # per-row licences win over the card's: such a pool's rows are judged one licence value at a time
     plan.licence_rows = [row_licences(s, policy) for s in plan.sources]
     plan.licences = {s.id: r.counts for s, r in zip(plan.sources, plan.licence_rows) if r is not None}

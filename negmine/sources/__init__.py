@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from negmine.errors import SourceNotFound
+from negmine.errors import NegmineError, SourceNotFound
 from negmine.sources import budget, hub
 from negmine.sources.base import IMAGE_EXTENSIONS, Item, Source, SourceSpec, short_name
 from negmine.sources.cards import card_data, card_licence
@@ -45,6 +45,7 @@ from negmine.sources.imagefolder import ImageFolderSource
 from negmine.sources.layout import split_files
 from negmine.sources.parquet import PageRead, ParquetSource
 from negmine.sources.presets import DEFAULT_PRESET, PRESETS
+from negmine.sources.declared import declare_licence
 from negmine.licences import parse_licence
 from negmine.sources.webdataset import WebDatasetSource
 
@@ -60,7 +61,17 @@ def _is_disk_dataset(path: Path) -> bool:
 def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False, *,
                 seed: int | None = None, want: int | None = None) -> Source:
     """Resolve a spec: a preset name, a local folder, or a Hub repo id. `seed` and `want` (rows
-    this source should supply) choose the shards a WebDataset source reads; see `webdataset`."""
+    this source should supply) choose the shards a WebDataset source reads; see `webdataset`.
+    A `?licence=` the user declares is applied after (negmine.sources.declared)."""
+    src = _open_source(spec, progress, follow_symlinks, seed=seed, want=want)
+    if spec.page_url_column and not hasattr(src, "attribution_columns"):
+        raise NegmineError(f"--source {spec.location}?page_url=: only parquet pools have columns to name")
+    declare_licence(src, spec.licence, spec.location)
+    return src
+
+
+def _open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool = False, *,
+                 seed: int | None = None, want: int | None = None) -> Source:
     location = spec.location
     if location in PRESETS:
         preset = PRESETS[location]
@@ -114,7 +125,8 @@ def open_source(spec: SourceSpec, progress: bool = True, follow_symlinks: bool =
         if spec.config not in (None, "default"):     # a named subset is never the whole folder
             raise SourceNotFound(f"source folder {path} has no config {spec.config!r}: it has no dataset card "
                                  "declaring configs (README.md `configs`)")
-        source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks)
+        # a folder's README.md card says its licence as a Hub repo's does
+        source = FolderSource(str(path), spec, follow_symlinks=follow_symlinks, licence=card_licence(card))
         if not len(source):
             links = source.skipped_links
             raise SourceNotFound(f"source folder {path} holds no images"

@@ -28,7 +28,7 @@ GENERIC_FOLDERS = {"images", "image", "imgs", "img", "photos", "pictures", "pics
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """``--source LOCATION[?split=S&weight=W&image=COL&label=COL&text=COL&unlabelled=allow]``."""
+    """``--source LOCATION[?split=S&weight=W&image=COL&label=COL&text=COL&unlabelled=allow&licence=ID&page_url=COL]``."""
 
     location: str
     split: str | None = None
@@ -38,15 +38,18 @@ class SourceSpec:
     config: str | None = None
     unlabelled: str | None = None        # "allow": draw this source's unlabelled images (negmine.filters.unlabelled)
     text_column: str | None = None       # text columns read as nouns (negmine.sources.text), comma-separated
+    licence: str | None = None           # the pool's licence as the user declares it (negmine.sources.declared)
+    page_url_column: str | None = None   # the column giving each image's page (negmine.sources.rowlicence)
 
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
         location, _, query = text.partition("?")
         opts = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
-        unknown = set(opts) - {"split", "weight", "image", "label", "config", "unlabelled", "text"}
+        unknown = set(opts) - {"split", "weight", "image", "label", "config", "unlabelled", "text", "licence",
+                               "page_url"}
         if unknown:
             raise NegmineError(f"unknown source option(s) {sorted(unknown)} in {text!r}; "
-                               "known: split, config, weight, image, label, text, unlabelled")
+                               "known: split, config, weight, image, label, text, unlabelled, licence, page_url")
         if opts.get("unlabelled", "allow") != "allow":
             raise NegmineError(f"source option unlabelled takes one value, allow; got {opts['unlabelled']!r} in {text!r}")
         try:
@@ -58,7 +61,7 @@ class SourceSpec:
         if not location:
             raise NegmineError(f"empty source location in {text!r}")
         return cls(location, opts.get("split"), weight, opts.get("image"), opts.get("label"), opts.get("config"),
-                   opts.get("unlabelled"), opts.get("text"))
+                   opts.get("unlabelled"), opts.get("text"), opts.get("licence"), opts.get("page_url"))
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Source(ABC):
     # -1 where the row says none (then the card's `licence` holds). None: the card's for every row.
     licence_codes: np.ndarray | None = None
     licence_values: list | None = None
+    licence_declared: bool = False       # `licence` is the user's ?licence=, not the pool's own (sources.declared)
 
     def licence_of(self, row: int) -> tuple[str | None, str | None]:
         """(licence text, licence URL) of a row: its own where the pool says one, else the card's."""
@@ -199,6 +203,8 @@ class Source(ABC):
              "weight": self.weight}
         lic = parse_licence(self.licence)
         d["licence_id"], d["commercial"] = lic.id, lic.commercial
+        if self.licence_declared:
+            d["licence_declared_by"] = "the user (?licence= on --source)"
         if self.partial:
             d["partial"] = True
         if getattr(self, "image_column", None):        # a table source: the columns read, by detection or option

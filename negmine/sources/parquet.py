@@ -75,7 +75,7 @@ class ParquetSource(Source):
         self.text_columns = pick_text_columns(schema, spec.text_column, self.label_column, id)
         # per-row licence and credit (sources.rowlicence): the licence read to plan, the rest when kept
         self.attribution_columns = pick_attribution_columns(
-            schema, id, [self.image_column] + ([self.label_column] if self.label_column else []))
+            schema, id, [self.image_column] + ([self.label_column] if self.label_column else []), spec.page_url_column)
         self._column_tables: dict[tuple[int, str], object] = {}
         self._lists = bool(self.label_column) and is_label_list(schema.field(self.label_column).type)
         cached = self._cache_path()

@@ -29,6 +29,9 @@ class Preset:
     # classes and in no order of content (CommonCatalog: Flickr photos bucketed by size) loses no
     # spread when a draw takes neighbouring rows, so its draws may pay for each page they read
     max_read_ratio: float | None = None
+    # the pool's rows carry their own licence (sources.rowlicence): `licence` is then the card's
+    # fallback, and `--licence` judges rows, so the table alone cannot refuse the pool
+    per_row_licences: bool = False
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
@@ -52,7 +55,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "original (up to 4k)", "cc-by-4.0",
            "Flickr photos (YFCC100M) under CC BY, BLIP-2 captions: no classes, kept free of the positives by "
            "the nouns of `blip2_caption`, `title`, `usertags`, `description`; credit and link per image",
-           labelled_by="text", max_read_ratio=1.25,     # bench/licence_pool.py: 1.25x the byte floor (BENCHMARKS.md, 14)
+           labelled_by="text", max_read_ratio=1.25, per_row_licences=True,     # bench/licence_pool.py: 1.25x the byte floor (BENCHMARKS.md, 14)
            verified="card `license: cc-by-4.0`, image column `jpg`, Spark-named parquet files "
                     "(part-NNNNN-tid-...-c000.parquet), 14.6M rows (the CommonCatalog collection page), from the "
                     "repo's Hub pages; assumed from the issue's reading of the card: the per-row columns "

@@ -32,8 +32,11 @@ LICENCE_URL_NAMES = ("licenseurl", "license_url", "licenceurl", "licence_url", "
 # the earlier name in these lists wins (a documented priority, not the schema's order)
 CREDIT_NAMES = ("unickname", "author", "creator", "photographer", "owner", "ownername", "artist", "username",
                 "user_nickname", "credit", "attribution")
+# a bare `url` is not among them: in the web-scale pools (LAION, CC3M/CC12M, DataComp, COYO) it is
+# the image file's URL, elsewhere a page's; which one a pool means is not read from its name, so
+# `?page_url=url` on --source says it (Open Images' `original_url` is the photo's own Flickr URL)
 PAGE_URL_NAMES = ("pageurl", "page_url", "photo_url", "flickr_url", "original_landing_url", "landing_url",
-                  "source_url", "url", "original_url")
+                  "source_url", "original_url")
 TITLE_NAMES = ("title",)
 
 
@@ -63,12 +66,18 @@ def _is_string(t) -> bool:
         pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type))
 
 
-def pick_attribution_columns(schema, where: str, exclude: Sequence[str] = ()) -> AttributionColumns:
+def pick_attribution_columns(schema, where: str, exclude: Sequence[str] = (),
+                             page_url: str | None = None) -> AttributionColumns:
     """The licence, licence URL, credit, page URL and title columns of a table (string columns
-    found by name, any case; `exclude`: columns already taken as image or label). Raises
+    found by name, any case; `exclude`: columns already taken as image or label; `page_url`: the
+    page URL column the user named, `?page_url=COL`, which wins over the names). Raises
     NegmineError (one line naming them) when several columns could be the licence or its URL:
-    which one binds the image is not decided by position."""
+    which one binds the image is not decided by position; or when `page_url` is not a string
+    column of the table."""
     strings = [n for n in schema.names if n not in exclude and _is_string(schema.field(n).type)]
+    if page_url is not None and page_url not in strings:
+        raise NegmineError(f"{where}: ?page_url={page_url} names no string column (its string columns: "
+                           f"{', '.join(strings) or 'none'})")
     low = {n: n.lower() for n in strings}
 
     def found(names: Sequence[str], what: str | None = None) -> str | None:
@@ -80,7 +89,7 @@ def pick_attribution_columns(schema, where: str, exclude: Sequence[str] = ()) ->
         return min(hits, key=lambda n: names.index(low[n])) if hits else None
 
     return AttributionColumns(found(LICENCE_NAMES, "licence"), found(LICENCE_URL_NAMES, "licence URL"),
-                              found(CREDIT_NAMES), found(PAGE_URL_NAMES), found(TITLE_NAMES))
+                              found(CREDIT_NAMES), page_url or found(PAGE_URL_NAMES), found(TITLE_NAMES))
 
 
 class LicenceCodes:
