@@ -232,3 +232,16 @@ def test_held_out_images_of_an_output_pool_are_not_mined_unless_asked(tmp_path, 
     assert "warning: 2 held-out images of the pool output" in r.output
     record = json.loads((tmp_path / "m2" / "negmine.json").read_text())
     assert record["held_out"]["mined"] == {"test": 2} and "--allow-held-out" in record["warnings"][0]
+
+
+def test_a_shortfall_counts_the_rejects_and_suggests_a_remedy(tmp_path, round1):
+    negs = negatives(round1)
+    scores = tmp_path / "s.csv"
+    scores.write_text("path,score\n" + "".join(f"{r['path']},{k / 100}\n" for k, r in enumerate(negs)))
+    r = invoke("mine", "--scores", scores, "--pool", round1, "--count", 100, "--skip-top", 0.25, "--workers", 1,
+               "-q", "-o", tmp_path / "hard")
+    kept = len(negs) - len(negs) // 4
+    assert r.exit_code == 3 and not (tmp_path / "hard").exists(), r.output
+    assert r.output.strip() == (f"Error: only {kept} scored candidates pass the filters, 100 asked (rejected: "
+                                f"{len(negs) // 4} in the top 25.0%); try scores for more of the pool (--scores), "
+                                f"or a lower --skip-top, or a --count of at most {kept}")
