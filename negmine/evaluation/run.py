@@ -53,16 +53,17 @@ def parse_members(out: Path, scores: list[str]) -> list[tuple[str, Path, Path]]:
         if not sep or Path(value).expanduser().is_file():
             members.append((out.name, out, Path(value).expanduser()))
             continue
-        # a plain name is a member OUT/NAME; a path (absolute, or with a separator) is never joined to
-        # OUT (OUT / "/abs" would be /abs itself), and its member is named after its folder
-        is_path = Path(name).expanduser().is_absolute() or "/" in name.strip("/") or name in (".", "..")
-        folder = out / name
-        if is_path or not (folder / "manifest.jsonl").is_file():
+        # NAME is a member OUT/NAME, else an output folder of its own, named after its folder; an
+        # absolute NAME is never joined to OUT (OUT / "/abs" is /abs itself, which would be taken for
+        # a member and its files written into /abs)
+        joined = not Path(name).expanduser().is_absolute()
+        folder = out / name if joined else Path(name).expanduser()
+        if not (folder / "manifest.jsonl").is_file():
             folder = Path(name).expanduser()
             if not (folder / "manifest.jsonl").is_file():
                 raise NegmineError(f"--scores {value}: {out / name} is not a negmine output (no manifest.jsonl), "
                                    "nor is the folder " + name)
-        members.append((folder.resolve().name if is_path or folder != out / name else name, folder,
+        members.append((name if joined and folder == out / name else folder.resolve().name, folder,
                         Path(file).expanduser()))
     if len(members) > 1 and any("=" not in v or Path(v).is_file() for v in scores):
         raise NegmineError("several --scores: give each as NAME=FILE, NAME a member of the sweep OUT "
