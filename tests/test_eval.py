@@ -284,6 +284,9 @@ def test_a_missing_extra_is_named(tmp_path, output, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     r = invoke("eval", output, "--scores", scores, "-o", tmp_path / "ev")
     assert r.exit_code == 1 and "pip install 'negmine[eval]'" in r.output and "scikit-learn" in r.output
+    monkeypatch.setitem(sys.modules, "matplotlib", None)          # both missing: both named, in one line
+    r = invoke("eval", output, "--scores", scores, "-o", tmp_path / "ev")
+    assert r.exit_code == 1 and "needs scikit-learn and matplotlib" in r.output, r.output
 
 
 # ---- sweep members --------------------------------------------------------------------------------
@@ -355,7 +358,8 @@ def test_mine_from_eval_draws_the_confused_classes_under_the_same_exclusions(tmp
     assert set(again) <= evaluated
     r = invoke("mine", "--from-eval", ev / "eval.json", "--pool", pool, "--count", left + 1, "--workers", 1, "-q",
                "-x", first, "-o", tmp_path / "more2")
-    assert r.exit_code != 0 and f"only {left} scored candidates pass the filters" in r.output, r.output
+    assert r.exit_code == 3 and f"only {left} candidates of the confused classes pass the filters" in r.output
+    assert f"a --count of at most {left}" in r.output and "already in the evaluated output" in r.output, r.output
     assert all(x["id"].startswith(first) for x in read_rejects(tmp_path / "more") if "overlaps" in x["reason"])
     record = json.loads((tmp_path / "more" / "negmine.json").read_text())
     assert record["from_eval"]["excluded"][0]["label"] == first
@@ -411,3 +415,98 @@ def test_confused_classes_share_the_draw_by_their_false_positives_not_their_pool
     share_a = sum(int(k[2:]) < 50 for k in first) / 40
     assert 0.6 <= share_a <= 0.9                                 # ~3/4, though b has 10x the images
     assert c.absent(["a", "c"]) == ["b"]
+
+
+# ---- the newcomer's findings: the wrong split, a member given as a path, stale files, the extra -----
+
+def test_scores_of_another_split_name_that_split_and_no_useless_flag(tmp_path, output):
+    rows = split_rows(output)
+    scores = write_csv(tmp_path / "s.csv", "path,dog,other,raccoon", softmax_rows(rows, confused_label(rows)))
+    for extra in ([], ["--allow-missing"]):          # --allow-missing once crashed (IndexError) on zero rows
+        r = invoke("eval", output, "--scores", scores, "--split", "train", *extra, "-o", tmp_path / "ev")
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert r.output.strip().splitlines() == [
+            f"Error: --scores {scores}: no score row is an image of split train: every score row ({len(rows)}) is an "
+            "image of split test; --split test"]
+        assert not (tmp_path / "ev").exists()
+
+
+def test_a_member_given_as_a_path_is_written_under_dir_not_into_its_output(tmp_path, output):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(output, sweep / "ratio-1")
+    elsewhere = tmp_path / "elsewhere" / "v2"
+    shutil.copytree(output, elsewhere)
+    before = sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*"))
+    rows = split_rows(output)
+    scores = write_csv(tmp_path / "s.csv", "path,dog,other,raccoon", softmax_rows(rows, confused_label(rows)))
+    r = invoke("eval", sweep, "--scores", f"ratio-1={scores}", "--scores", f"{elsewhere}={scores}")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before      # the dataset untouched
+    assert (sweep / "eval" / "v2" / "eval.json").is_file() and (sweep / "eval" / "ratio-1" / "index.html").is_file()
+    assert json.loads((sweep / "eval" / "eval.json").read_text())["members"]["v2"] == str(sweep / "eval" / "v2" / "eval.json")
+    # --out into a negmine output is refused, nothing written there
+    r = invoke("eval", sweep / "ratio-1", "--scores", scores, "-o", elsewhere)
+    assert r.exit_code == 1 and "is a negmine output" in r.output
+    assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before
+
+
+def test_dir_holds_only_this_evaluation_and_files_eval_did_not_write_stay(tmp_path, output):
+    sweep = tmp_path / "sweep"
+    for name in ("ratio-1", "ratio-2", "ratio-3"):
+        shutil.copytree(output, sweep / name)
+    rows = split_rows(output)
+    scores = write_csv(tmp_path / "s.csv", "path,dog,other,raccoon", softmax_rows(rows, confused_label(rows)))
+    assert invoke("eval", sweep, "--scores", f"ratio-1={scores}", "--scores", f"ratio-2={scores}").exit_code == 0
+    (sweep / "eval" / "notes.txt").write_text("mine")                       # not eval's: kept
+    (sweep / "eval" / "ratio-2" / "mine.txt").write_text("mine")
+    r = invoke("eval", sweep, "--scores", f"ratio-1={scores}", "--scores", f"ratio-3={scores}")
+    assert r.exit_code == 0, r.output
+    ev = sweep / "eval"
+    assert sorted(p.name for p in ev.iterdir()) == ["eval.json", "index.html", "notes.txt", "ratio-1", "ratio-2",
+                                                     "ratio-3", "roc.png"]
+    assert [p.name for p in (ev / "ratio-2").iterdir()] == ["mine.txt"]     # eval's files of ratio-2 gone
+    assert "ratio-2" not in (ev / "index.html").read_text()
+    # a single evaluation into the same DIR replaces the comparison's member folders
+    r = invoke("eval", sweep / "ratio-1", "--scores", scores, "-o", ev)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in ev.iterdir()) == ["eval.json", "fp_classes.png", "histogram.png", "index.html",
+                                                     "notes.txt", "ratio-2", "roc.png"]
+
+
+def test_mine_from_eval_on_the_pool_the_output_came_from_says_why_nothing_is_left(tmp_path, output):
+    rows = split_rows(output)
+    confused = confused_label(rows)
+    ev = tmp_path / "ev"
+    scores = write_csv(tmp_path / "s.csv", "path,dog,other,raccoon", softmax_rows(rows, confused))
+    assert invoke("eval", output, "--scores", scores, "-o", ev).exit_code == 0
+    # a pool holding exactly the evaluated output's negatives, by their labels: nothing new to draw
+    pool = tmp_path / "same"
+    negs = [r for r in read_manifest(output) if r["role"] == "negative"]
+    for k, r in enumerate(negs):
+        (pool / r["label"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(output / r["path"], pool / r["label"] / f"{k}.jpg")
+    n = sum(r["label"] == confused for r in negs)
+    r = invoke("mine", "--from-eval", ev / "eval.json", "--pool", pool, "--count", 2, "--workers", 1, "-q",
+               "-o", tmp_path / "more")
+    assert r.exit_code == 3, r.output
+    line, = r.output.strip().splitlines()
+    assert "scored" not in line and "only 0 candidates of the confused classes pass the filters, 2 asked" in line
+    assert f"every image of the confused classes in the pool is already in the evaluated output ({n} of them)" in line
+    assert "try --pool another pool" in line
+    assert not (tmp_path / "more").exists()          # as a --scores shortfall: nothing written
+
+
+def test_mine_from_eval_refuses_an_eval_of_an_output_since_replaced(tmp_path, output):
+    """A sweep rerun with --overwrite replaces its members but not an earlier SWEEP/eval: that
+    eval.json no longer measures the folder it names, and is not drawn from."""
+    out = tmp_path / "ratio-1"
+    shutil.copytree(output, out)
+    rows = split_rows(out)
+    scores = write_csv(tmp_path / "s.csv", "path,dog,other,raccoon", softmax_rows(rows, confused_label(rows)))
+    assert invoke("eval", out, "--scores", scores, "-o", tmp_path / "ev").exit_code == 0
+    manifest = out / "manifest.jsonl"
+    manifest.write_text("".join(manifest.read_text().splitlines(keepends=True)[1:]))     # the member redrawn
+    r = invoke("mine", "--from-eval", tmp_path / "ev" / "eval.json", "--pool", output.parent / "pool", "--count", 1,
+               "--workers", 1, "-q", "-o", tmp_path / "more")
+    assert r.exit_code == 1 and f"{out} changed since it was evaluated" in r.output, r.output
+    assert not (tmp_path / "more").exists()

@@ -38,7 +38,7 @@ def round1(tmp_path, raccoons) -> Path:
     for f in sorted((SHARED / "imagenet-500" / "images").glob("n03*.JPEG"))[:16]:
         shutil.copy(f, pool / f.name)
     out = tmp_path / "round1"
-    r = invoke("sample", "-p", raccoons / "raccoon", "-s", pool, "--count", 12, "--split", "0.5,0.5", "--seed", 1,
+    r = invoke("sample", "-p", raccoons / "raccoon", "-s", pool, "--count", 12, "--split", "1", "--seed", 1,
                "--workers", 1, "-q", "-o", out)
     assert r.exit_code == 0, r.output
     return out
@@ -125,7 +125,7 @@ def test_mine_exclude_judges_every_label_of_a_multi_label_image(tmp_path, raccoo
     it, as `sample --exclude dog` would not have drawn it."""
     pool, _ = make_multilabel_pool(tmp_path / "pool", "classlabel", rows=80)
     base = tmp_path / "round1"
-    r = invoke("sample", "-p", raccoons, "-s", pool, "--count", 30, "--split", "0.5,0.5", "--seed", 3,
+    r = invoke("sample", "-p", raccoons, "-s", pool, "--count", 30, "--split", "1", "--seed", 3,
                "--workers", 1, "-q", "-o", base)
     assert r.exit_code == 0, r.output
     negs = negatives(base)
@@ -149,7 +149,7 @@ def test_mine_exclude_judges_every_label_of_a_multi_label_image(tmp_path, raccoo
         assert "overlaps the positives" in rejected[path]
     # sample applies the same rule to the same pool: no image it draws with --exclude dog carries dog
     again = tmp_path / "again"
-    r = invoke("sample", "-p", raccoons, "-s", pool, "--count", 10, "--split", "0.5,0.5", "--seed", 3,
+    r = invoke("sample", "-p", raccoons, "-s", pool, "--count", 10, "--split", "1", "--seed", 3,
                "--workers", 1, "-q", "--exclude", "dog", "-o", again)
     assert r.exit_code == 0, r.output
     assert all("dog" not in n["labels"] for n in negatives(again))
@@ -188,3 +188,60 @@ def test_mine_exclude_is_the_rule_classes_and_sample_apply(tmp_path, raccoons):
                 if "overlaps the positives" in x["reason"]}
     assert rejected == {n["label"] for n in negs} & set(excluded)
     assert not {k["label"] for k in read_manifest(out)} & set(excluded)
+
+
+def test_held_out_images_of_an_output_pool_are_not_mined_unless_asked(tmp_path, raccoons):
+    """examples/train.py scores the test split; mining those scores would put test images into the next
+    training set. They are left out and counted; --allow-held-out mines them, and says so."""
+    pool = tmp_path / "pool" / "images"
+    pool.mkdir(parents=True)
+    for f in sorted((SHARED / "imagenet-500" / "images").glob("n03*.JPEG"))[:16]:
+        shutil.copy(f, pool / f.name)
+    out = tmp_path / "round1"
+    r = invoke("sample", "-p", raccoons / "raccoon", "-s", pool, "--count", 12, "--split", "0.5,0,0.5", "--seed", 1,
+               "--workers", 1, "-q", "-o", out)
+    assert r.exit_code == 0, r.output
+    rows = read_manifest(out)
+    scored = [x for x in rows if x["split"] == "test"]             # what a trainer writes for eval
+    held = sum(x["role"] == "negative" for x in scored)
+    scores = tmp_path / "test.csv"
+    scores.write_text("path,score\n" + "".join(f"{x['path']},{0.1 + k / 100}\n" for k, x in enumerate(scored)))
+    r = invoke("mine", "--scores", scores, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1,
+               "-o", tmp_path / "m")
+    assert r.exit_code == 3 and not (tmp_path / "m").exists(), r.output
+    assert f"{held} held out (val/test of the pool output)" in r.output and "--allow-held-out" in r.output
+    assert f"a positive of the pool output" in r.output
+
+    both = tmp_path / "both.csv"                      # train and test scores: only the train negatives are mined
+    train = [x for x in rows if x["split"] == "train" and x["role"] == "negative"]
+    both.write_text(scores.read_text() + "".join(f"{x['path']},{0.05 + k / 100}\n" for k, x in enumerate(train)))
+    r = invoke("mine", "--scores", both, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1, "-o", tmp_path / "m")
+    assert r.exit_code == 0, r.output
+    assert all(k["id"].startswith("train/") for k in read_manifest(tmp_path / "m"))
+    assert f"note: {held} scored images held out by the pool output ({held} of split test) were left out" in r.output
+    record = json.loads((tmp_path / "m" / "negmine.json").read_text())
+    assert record["held_out"] == {"allowed": False, "left_out": {"test": held}} and not record["warnings"]
+    reasons = {x["id"]: x["reason"] for x in map(json.loads, (tmp_path / "m" / "rejects.jsonl").read_text().splitlines())}
+    assert all(reasons[x["path"]].startswith("an image of split test of the pool output") for x in scored
+               if x["role"] == "negative")
+    assert all(reasons[x["path"]].startswith("a positive of the pool output") for x in scored if x["role"] == "positive")
+
+    r = invoke("mine", "--scores", scores, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1,
+               "--allow-held-out", "-o", tmp_path / "m2")
+    assert r.exit_code == 0, r.output
+    assert "warning: 2 held-out images of the pool output" in r.output
+    record = json.loads((tmp_path / "m2" / "negmine.json").read_text())
+    assert record["held_out"]["mined"] == {"test": 2} and "--allow-held-out" in record["warnings"][0]
+
+
+def test_a_shortfall_counts_the_rejects_and_suggests_a_remedy(tmp_path, round1):
+    negs = negatives(round1)
+    scores = tmp_path / "s.csv"
+    scores.write_text("path,score\n" + "".join(f"{r['path']},{k / 100}\n" for k, r in enumerate(negs)))
+    r = invoke("mine", "--scores", scores, "--pool", round1, "--count", 100, "--skip-top", 0.25, "--workers", 1,
+               "-q", "-o", tmp_path / "hard")
+    kept = len(negs) - len(negs) // 4
+    assert r.exit_code == 3 and not (tmp_path / "hard").exists(), r.output
+    assert r.output.strip() == (f"Error: only {kept} scored candidates pass the filters, 100 asked (rejected: "
+                                f"{len(negs) // 4} in the top 25.0%); try scores for more of the pool (--scores), "
+                                f"or a lower --skip-top, or a --count of at most {kept}")

@@ -155,3 +155,14 @@ def test_possible_positives_section(built):
     top = pp["highest_kept"][0]
     assert f"{top['images']} of 50 images" in section and "<img" in section     # their kept negatives, shown
     assert "possible positives:" in invoke("report", built).output
+
+
+def test_report_on_a_sweep_folder_suggests_its_members(tmp_path, built):
+    sweep = tmp_path / "sweep"
+    for name in ("ratio-1", "ratio-2"):
+        shutil.copytree(built, sweep / name)
+    r = CliRunner().invoke(cli, ["report", str(sweep)])
+    assert r.exit_code == 1, r.output
+    assert r.output.strip() == (f"Error: {sweep} is not a negmine output (no manifest.jsonl) but holds the outputs "
+                                f"ratio-1, ratio-2 (a sweep?); report one: negmine report {sweep / 'ratio-1'}")
+    assert not (sweep / "report").exists()

@@ -32,6 +32,9 @@ from negmine.cli.common import CONCEPT_HELP, OUT, emit, engine_options, handle_e
               help="A pool that is no negmine output: keep images that carry no label, which no class check can "
                    "vouch for; the output and negmine.json warn with the expected contamination. Per pool: "
                    "SPEC?unlabelled=allow.")
+@click.option("--allow-held-out", is_flag=True,
+              help="A negmine output pool: also mine the images of its val and test splits (left out by default: "
+                   "its metrics are measured on them); the output and negmine.json warn.")
 @click.option("--id-column", help="The id column of --scores (default: the one named id/path/file/...).")
 @click.option("--score-column", help="The score column of --scores; A,B: the highest of several (default: the one "
               "named score/prob/logit/..., else the columns named like the positive classes).")
@@ -69,6 +72,7 @@ def mine(quiet, as_json, exclude, **kw) -> None:
             f"{s['score_range'][1]:.4g}), skipped the top {s['skipped_top']}, rejected {s['rejected']}")
     emit(s, as_json, f"{head}; {s['scores']['how']}; wrote {s['out']}"
                       + _unlabelled_note(s.get("unlabelled")) + _eval_note(s.get("from_eval"))
+                      + _held_out_note(s.get("held_out"))
                       + "".join(f"\nwarning: {w}" for w in s["warnings"]))
 
 
@@ -81,6 +85,15 @@ def _eval_note(e: dict | None) -> str:
     if e["absent_from_pool"]:
         out += f"\nnote: confused classes not in the pool: {', '.join(e['absent_from_pool'])}"
     return out
+
+
+def _held_out_note(h: dict | None) -> str:
+    """A line for the val/test images of an output pool that were left out (rejects.jsonl names them)."""
+    if not h or not h["left_out"]:
+        return ""
+    splits = ", ".join(f"{n} of split {k}" for k, n in sorted(h["left_out"].items()))
+    return (f"\nnote: {sum(h['left_out'].values())} scored images held out by the pool output ({splits}) were left "
+            "out: they measure the model (see rejects.jsonl; --allow-held-out mines them)")
 
 
 def _unlabelled_note(u: dict | None) -> str:

@@ -27,6 +27,10 @@ def report(out, per_class, count, seed, content_check, content_model, as_json) -
 
     if isinstance(out, str):               # an fsspec URL: the report reads and writes a local folder
         raise NegmineError(f"negmine report reads a local folder, not {out}: copy it down first")
+    members = sorted(p.parent.name for p in out.glob("*/manifest.jsonl"))
+    if members and not (out / "manifest.jsonl").is_file():    # a sweep folder: say which members to report
+        raise NegmineError(f"{out} is not a negmine output (no manifest.jsonl) but holds the outputs "
+                           f"{', '.join(members)} (a sweep?); report one: negmine report {out / members[0]}")
     result = write_report(out, seed=seed, per_class=per_class, count=count, content_check=content_check,
                           content_model=content_model)
     emit(result, as_json, text(result) + f"\ncontact sheet: {result['contact_sheets']['negatives']}"

@@ -35,6 +35,8 @@ def evaluate(out: Output, j: Joined, target_fpr: float, worst_n: int = WORST) ->
     each field). Raises NegmineError when the split's scored images are all one role."""
     if not 0 < target_fpr < 1:
         raise NegmineError(f"--target-fpr must be a fraction in (0, 1), not {target_fpr}")
+    if not j.rows:          # join_scores refuses this first; a library caller's empty join is one line too
+        raise NegmineError(f"{out.folder}: no scored image to measure")
     neg_key = name_key(out.negative_class)
     overall = binary(j.y, j.score, target_fpr, f"split {j.rows[0].get('split')}")
     warnings = []

@@ -25,6 +25,20 @@ def pyplot():
     return plt
 
 
+def require_extra() -> None:
+    """Raise one NegmineError naming every package of the `eval` extra that does not import
+    (scikit-learn for the metrics, matplotlib for the plots), so one install fixes all."""
+    missing = []
+    for package, module in (("scikit-learn", "sklearn.metrics"), ("matplotlib", "matplotlib")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise NegmineError(f"negmine eval needs {' and '.join(missing)} (not installed): "
+                           f"pip install 'negmine[{EXTRA}]'")
+
+
 def roc(curves: dict[str, dict], path: Path, target_fpr: float) -> Path:
     """ROC curves ({name: {"fpr": [...], "tpr": [...], "auroc": x}}) with the target FPR marked."""
     plt = pyplot()

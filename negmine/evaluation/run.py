@@ -20,6 +20,7 @@ from negmine.errors import NegmineError
 from negmine.evaluation import page, plots
 from negmine.evaluation.evaluate import WORST, evaluate, text
 from negmine.evaluation.scores import open_output, join_scores
+from negmine.naming import safe_name
 
 DEFAULT_DIR = "eval"            # OUT/eval, beside OUT/report of `negmine report`
 FILES = ("eval.json", "index.html", "roc.png", "histogram.png", "fp_classes.png")
@@ -52,13 +53,18 @@ def parse_members(out: Path, scores: list[str]) -> list[tuple[str, Path, Path]]:
         if not sep or Path(value).expanduser().is_file():
             members.append((out.name, out, Path(value).expanduser()))
             continue
-        folder = out / name
+        # NAME is a member OUT/NAME, else an output folder of its own, named after its folder; an
+        # absolute NAME is never joined to OUT (OUT / "/abs" is /abs itself, which would be taken for
+        # a member and its files written into /abs)
+        joined = not Path(name).expanduser().is_absolute()
+        folder = out / name if joined else Path(name).expanduser()
         if not (folder / "manifest.jsonl").is_file():
             folder = Path(name).expanduser()
             if not (folder / "manifest.jsonl").is_file():
                 raise NegmineError(f"--scores {value}: {out / name} is not a negmine output (no manifest.jsonl), "
                                    "nor is the folder " + name)
-        members.append((folder.name if folder != out / name else name, folder, Path(file).expanduser()))
+        members.append((name if joined and folder == out / name else folder.resolve().name, folder,
+                        Path(file).expanduser()))
     if len(members) > 1 and any("=" not in v or Path(v).is_file() for v in scores):
         raise NegmineError("several --scores: give each as NAME=FILE, NAME a member of the sweep OUT "
                            "(OUT/NAME) or an output folder")
@@ -108,6 +114,51 @@ def _write_member(r: dict, joined, dest: Path, target_fpr: float) -> dict[str, P
     return out
 
 
+def manifest_sha256(folder: Path) -> str:
+    """The sha256 of an output's manifest.jsonl: an eval.json names the output it measured, and this
+    says whether that output is still the one measured (a sweep rerun with --overwrite replaces it)."""
+    return hashlib.sha256((Path(folder) / "manifest.jsonl").read_bytes()).hexdigest()
+
+
+def is_eval_file(path: Path) -> bool:
+    """True when `path` is an eval.json `negmine eval` wrote ("command": "eval")."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("command") == "eval"
+
+
+def remove_eval_files(dest: Path) -> list[Path]:
+    """Remove an earlier `negmine eval`'s files from DIR `dest`, so DIR holds only the next one: its
+    FILES, and each member folder DIR/NAME whose eval.json eval wrote (its FILES, then the folder when
+    nothing else is left in it). Recognised by an eval.json with "command": "eval" in DIR; nothing
+    else is touched (a DIR without one is left as it is). Returns the paths removed."""
+    dest = Path(dest)
+    if not is_eval_file(dest / "eval.json"):
+        return []
+    removed = []
+    folders = [d for d in sorted(dest.iterdir()) if d.is_dir() and is_eval_file(d / "eval.json")]
+    for d in [*folders, dest]:
+        for f in FILES:
+            if (d / f).is_file():
+                (d / f).unlink()
+                removed.append(d / f)
+        if d != dest and not any(d.iterdir()):
+            d.rmdir()
+            removed.append(d)
+    return removed
+
+
+def check_dest(dest: Path, member_dirs: list[Path]) -> None:
+    """Refuse (NegmineError) a DIR, or a member folder DIR/NAME, that is a negmine output: eval
+    writes its files in folders of its own, never among a dataset's."""
+    for d in [dest, *member_dirs]:
+        if (d / "manifest.jsonl").is_file():
+            raise NegmineError(f"{d} is a negmine output (it has a manifest.jsonl): eval writes its files in a "
+                               "folder of its own; choose another --out")
+
+
 def comparison(results: dict[str, dict]) -> dict:
     """member x AUROC, AUPR-In, FPR@95TPR, TPR at the target FPR, the threshold rule, the top
     confused source classes: {"header": [...], "rows": [[...]] (text, as printed), "members":
@@ -134,7 +185,7 @@ def run_eval(job: EvalJob) -> dict:
     for _, _, f in members:
         if not f.is_file():
             raise NegmineError(f"--scores {f}: no such file")
-    plots.pyplot()                                   # a missing extra is said before any work
+    plots.require_extra()                            # a missing extra is said before any work
     outputs = {name: open_output(folder) for name, folder, _ in members}
     if len(members) > 1:
         check_same_split(outputs, job.split)
@@ -146,10 +197,18 @@ def run_eval(job: EvalJob) -> dict:
         r = evaluate(o, j, job.target_fpr, job.worst)
         r.update({"negmine_version": __version__, "command": "eval", "member": name,
                   "scores_file": str(file), "scores_sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
+                  "manifest_sha256": manifest_sha256(o.folder),
                   "negative_class": o.negative_class, "classes": o.classes})
         results[name], joined[name] = r, j
     single = len(results) == 1
     dest = Path(job.dest).expanduser() if job.dest else Path(job.out).expanduser() / DEFAULT_DIR
+    # each member's files go in DIR/<safe name>: a NAME given as a path never reaches outside DIR
+    folders = {name: dest / safe_name(name) for name in results}
+    check_dest(dest, [] if single else list(folders.values()))
+    if not single and len(set(folders.values())) < len(folders):
+        raise NegmineError("two members share the folder name " + ", ".join(sorted(
+            {f.name for f in folders.values() if list(folders.values()).count(f) > 1})) + " in DIR; rename one")
+    remove_eval_files(dest)                 # DIR holds this evaluation only, never an earlier one's members
     written = []
     if single:
         (name, r), = results.items()
@@ -160,15 +219,15 @@ def run_eval(job: EvalJob) -> dict:
         return summary
     sections = []
     for name, r in results.items():
-        pngs = _write_member(r, joined[name], dest / name, job.target_fpr)
+        pngs = _write_member(r, joined[name], folders[name], job.target_fpr)
         sections.append(f"<h2>{page.html.escape(name)}</h2>" + page.member_html(r, pngs))
-        written += [str(dest / name / f) for f in FILES]
+        written += [str(folders[name] / f) for f in FILES]
     table = comparison(results)
     curves = {n: {**r["positives_vs_other"]["roc"], "auroc": r["positives_vs_other"]["auroc"]}
               for n, r in results.items()}
     plots.roc(curves, dest / "roc.png", job.target_fpr)
     record = {"negmine_version": __version__, "command": "eval", "split": job.split, "target_fpr": job.target_fpr,
-              "comparison": table, "members": {n: str(dest / n / "eval.json") for n in results}}
+              "comparison": table, "members": {n: str(folders[n] / "eval.json") for n in results}}
     (dest / "eval.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     body = (page.comparison_html(table) + f"<img class=plot src='{page.data_uri(dest / 'roc.png')}' alt='roc'>"
             + "\n".join(sections))

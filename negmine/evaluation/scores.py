@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,6 +212,22 @@ def _relative(value: object, folder: Path) -> str | None:
     return re.sub(r"^(\./)+", "", p.as_posix())
 
 
+def no_scored_image(path: Path, split: str, other_splits: list) -> str:
+    """The one-line refusal for a scores file holding no image of `split`; `other_splits`: the
+    manifest split of each score row that names an image of the output. Names the split the rows
+    belong to (the usual mistake: test-split scores given with --split val); no option can measure
+    a split nothing scored, so none is suggested."""
+    have = Counter(str(s) for s in other_splits)
+    if len(have) == 1:
+        (other, n), = have.items()
+        return (f"--scores {path}: no score row is an image of split {split}: every score row ({n}) is an image "
+                f"of split {other}; --split {other}")
+    if have:
+        return (f"--scores {path}: no score row is an image of split {split}: the rows are images of "
+                + ", ".join(f"{k} ({n})" for k, n in sorted(have.items())) + "; choose one with --split")
+    return f"--scores {path}: no score row is an image of split {split} (nor of the output); nothing to measure"
+
+
 def join_scores(out: Output, path: Path, split: str = "test", *, path_column: str | None = None,
                 score_column: str | None = None, higher_is: str | None = None, allow_missing: bool = False,
                 allow_extra: bool = False) -> Joined:
@@ -256,6 +273,8 @@ def join_scores(out: Output, path: Path, split: str = "test", *, path_column: st
                            f"(first: {extra[0]}); a path is the manifest's path or absolute under the output "
                            f"(--allow-extra ignores them){hint}")
     missing = sorted(wanted - set(seen))
+    if len(missing) == len(wanted):
+        raise NegmineError(no_scored_image(path, split, [by_path[p].get("split") for p in seen if p in by_path]))
     if missing and not allow_missing:
         raise NegmineError(f"--scores {path}: {len(missing)} of the {len(wanted)} images of split {split} have no "
                            f"score (first: {missing[0]}); metrics over part of a test set are not comparable "

@@ -26,7 +26,7 @@ import numpy as np
 
 from negmine.errors import NegmineError
 from negmine.evaluation.attribution import CUTOUT, NO_LABEL
-from negmine.evaluation.run import read_eval
+from negmine.evaluation.run import manifest_sha256, read_eval
 from negmine.filters.taxonomy import name_key
 from negmine.sampling.scores import Scores
 
@@ -119,6 +119,9 @@ def read_confused(path: Path) -> Confused:
     except (OSError, ValueError) as exc:
         raise NegmineError(f"--from-eval {path}: the evaluated output's {manifest} is not readable ({exc}); "
                            "its positives and exclusion rule are needed") from None
+    if data.get("manifest_sha256") and data["manifest_sha256"] != manifest_sha256(output):
+        raise NegmineError(f"--from-eval {path}: {output} changed since it was evaluated (its manifest.jsonl is not "
+                           "the one measured, e.g. a sweep rerun with --overwrite); run negmine eval on it again")
     try:
         record = json.loads((output / "negmine.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -4,7 +4,8 @@ highest positive-class probability or logit per image); keep the hardest N, skip
 of `sample` still apply.
 
 Candidate ids, as the scores file names them:
-- pool = a negmine output folder (or its manifest.jsonl): the manifest `path` of each negative;
+- pool = a negmine output folder (or its manifest.jsonl): the manifest `path` of each negative
+  (its val/test negatives are left out unless --allow-held-out: `negmine.sampling.shortfall`);
 - pool = a folder of images: the path relative to that folder;
 - pool = parquet / Hub / save_to_disk: `FILE#ROW` (the manifest's `file` and `row`), or `#ROW`.
 """
@@ -15,6 +16,7 @@ import hashlib
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from negmine.filters.unlabelled import UnlabelledRows, check_sources, expected_s
 from negmine.positives import scan_positives
 from negmine.sampling.confused import AlreadyEvaluated, EvalScores, read_confused
 from negmine.sampling.scores import ScoreClasses, read_scores
+from negmine.sampling.shortfall import held_out_reason, held_out_warning, is_held_out, shortfall_message
 from negmine.sources import FolderSource, Source, SourceSpec, open_source
 from negmine.sources.archive import list_label_codes
 from negmine.outputs.writers import RUN_RECORD, Run, check_workers, plain_record, refuse_out_inside, run_options
@@ -49,6 +52,8 @@ class _ManifestPool(FolderSource):
         self.rows = [r for r in rows if r["role"] == "negative"]
         self.positive_paths = [out / r["path"] for r in rows if r["role"] == "positive"]
         self.positive_classes = sorted({r["class"] for r in rows if r["role"] == "positive" and r.get("class")})
+        self.positive_ids = {r["path"] for r in rows if r["role"] == "positive"}
+        self.splits = [r.get("split") for r in self.rows]
         self.negative_classes = sorted({r["class"] for r in self.rows if r.get("class")})
         try:
             self.record = json.loads((out / RUN_RECORD).read_text(encoding="utf-8"))
@@ -121,6 +126,7 @@ class Warnings:
 
     plan: ClassPlan | None               # the ClassPlan of the exclusion terms, None without terms
     unlabelled: UnlabelledRows | None    # a pool's rows without a label (None: every row labelled)
+    held_out: dict | None = None         # an output pool: its val/test images left out, or mined (--allow-held-out)
 
     def lines(self, src: Source, kept_rows: list[int]) -> list[str]:
         """The warning lines, given the pool rows the run kept."""
@@ -131,6 +137,11 @@ class Warnings:
             estimate = expected_share(concepts, self.plan.unmapped_terms if self.plan is not None else ())
             taken = int(unlabelled_mask(src)[np.array(kept_rows, dtype=np.int64)].sum()) if kept_rows else 0
             out.append(warning(u, estimate, taken, "written"))
+        if self.held_out is not None and self.held_out["allowed"]:
+            mined = Counter(s for s in (src.splits[r] for r in kept_rows) if is_held_out(s))
+            self.held_out["mined"] = dict(mined)
+            if mined:
+                out.append(held_out_warning(mined, src.id))
         return out
 
 
@@ -154,6 +165,7 @@ class MineJob:
     exclude: list[str] = field(default_factory=list)
     concepts: dict = field(default_factory=dict)      # --concept: {name: wnid or lemma}
     allow_unlabelled: bool = False   # a pool that is no negmine output: draw images no label vouches for, and say so
+    allow_held_out: bool = False     # an output pool: mine its val/test images too (sampling.shortfall), and say so
     id_column: str | None = None
     score_column: str | None = None
     negative_class: str = "other"
@@ -208,11 +220,23 @@ def run_mine(job: MineJob) -> dict:
                                f"of the pool {src.id}")
     scores = scored.values
     rejects, ranked = [], []
+    pool_out = src if isinstance(src, _ManifestPool) else None
+    held = {"allowed": job.allow_held_out, "left_out": {}} if pool_out is not None else None
     for cid, score in scores.items():
-        if cid in ids:
+        split = pool_out.splits[ids[cid]] if pool_out is not None and cid in ids else None
+        if cid in ids and is_held_out(split) and not job.allow_held_out:
+            held["left_out"][split] = held["left_out"].get(split, 0) + 1
+            rejects.append({"id": cid, "score": score, "reason": held_out_reason(split)})
+        elif cid in ids:
             ranked.append((score, cid))
+        elif pool_out is not None and cid in pool_out.positive_ids:
+            rejects.append({"id": cid, "score": score, "reason": "a positive of the pool output (only its negatives "
+                                                                 "are candidates)"})
         else:
             rejects.append({"id": cid, "score": score, "reason": "not in the pool"})
+    if not ranked and held and held["left_out"]:
+        raise PoolTooSmall(shortfall_message(0, job.count, [r["reason"] for r in rejects], from_eval=False,
+                                             skip_top=job.skip_top), 0, job.count)
     if not ranked:
         raise NegmineError(f"none of the {len(scores)} scored ids is in the pool {src.id} "
                            f"(ids look like {next(iter(ids), '?')!r})")
@@ -270,7 +294,7 @@ def run_mine(job: MineJob) -> dict:
     try:
         with Run(job.out, key, overwrite=job.overwrite, resume=job.resume) as run:
             summary = _mine(job, src, order, positive_paths, rejects, scores, skip, hash_kind, run, distributor,
-                            record, scored, Warnings(plan, unlabelled),
+                            record, scored, Warnings(plan, unlabelled, held),
                             [AlreadyEvaluated(confused.rows, src.id)] if confused is not None else [])
     finally:
         distributor.close()
@@ -302,8 +326,9 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                                        EncodeOptions(job.quality, job.max_size), hash_kind, run.journal,
                                        desc="mining", progress=job.progress)
     if len(accepted) < job.count:
-        raise PoolTooSmall(f"only {len(accepted)} scored candidates pass the filters, {job.count} asked",
-                           len(accepted), job.count)
+        reasons = [r["reason"] for r in rejects] + [c.reason for c in dropped]
+        raise PoolTooSmall(shortfall_message(len(accepted), job.count, reasons, from_eval=isinstance(scored, EvalScores),
+                                             skip_top=job.skip_top), len(accepted), job.count)
     names, rows = UniqueNames(), []
     cls = safe_name(job.negative_class)
     credits = {} if isinstance(src, _ManifestPool) else src.attribution([c.row for c in accepted])
@@ -330,6 +355,8 @@ def _mine(job: MineJob, src: Source, order: list, positive_paths: list[Path], re
                "warnings": warns.lines(src, [c.row for c in accepted])}
     if warns.unlabelled is not None:
         summary["unlabelled"] = warns.unlabelled.as_dict()
+    if warns.held_out is not None:
+        summary["held_out"] = warns.held_out
     if isinstance(scored, EvalScores):
         summary["from_eval"] = scored.report([src.label_of(c.row) for c in accepted])
     write_outputs(writer, rows, rejects, {**summary, "out": None, "command": "mine", "job": record})
