@@ -192,7 +192,8 @@ def test_mine_exclude_is_the_rule_classes_and_sample_apply(tmp_path, raccoons):
 
 def test_held_out_images_of_an_output_pool_are_not_mined_unless_asked(tmp_path, raccoons):
     """examples/train.py scores the test split; mining those scores would put test images into the next
-    training set. They are left out and counted; --allow-held-out mines them, and says so."""
+    training set. Scores naming them are refused in one line; train-only scores are mined;
+    --allow-held-out mines them, and says so."""
     pool = tmp_path / "pool" / "images"
     pool.mkdir(parents=True)
     for f in sorted((SHARED / "imagenet-500" / "images").glob("n03*.JPEG"))[:16]:
@@ -206,25 +207,22 @@ def test_held_out_images_of_an_output_pool_are_not_mined_unless_asked(tmp_path, 
     held = sum(x["role"] == "negative" for x in scored)
     scores = tmp_path / "test.csv"
     scores.write_text("path,score\n" + "".join(f"{x['path']},{0.1 + k / 100}\n" for k, x in enumerate(scored)))
-    r = invoke("mine", "--scores", scores, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1,
-               "-o", tmp_path / "m")
-    assert r.exit_code == 3 and not (tmp_path / "m").exists(), r.output
-    assert f"{held} held out (val/test of the pool output)" in r.output and "--allow-held-out" in r.output
-    assert f"a positive of the pool output" in r.output
-
-    both = tmp_path / "both.csv"                      # train and test scores: only the train negatives are mined
     train = [x for x in rows if x["split"] == "train" and x["role"] == "negative"]
+    both = tmp_path / "both.csv"                      # train and test scores: still refused, nothing chosen quietly
     both.write_text(scores.read_text() + "".join(f"{x['path']},{0.05 + k / 100}\n" for k, x in enumerate(train)))
-    r = invoke("mine", "--scores", both, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1, "-o", tmp_path / "m")
+    for f in (scores, both):
+        r = invoke("mine", "--scores", f, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1,
+                   "-o", tmp_path / "m")
+        assert r.exit_code == 1 and not (tmp_path / "m").exists(), r.output
+        assert f"{held} scored negatives are held out by the pool output for measuring ({held} of split test)" in r.output
+        assert "--allow-held-out" in r.output and len(r.output.strip().splitlines()) == 1
+
+    only_train = tmp_path / "train.csv"
+    only_train.write_text("path,score\n" + "".join(f"{x['path']},{0.05 + k / 100}\n" for k, x in enumerate(train)))
+    r = invoke("mine", "--scores", only_train, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1,
+               "-o", tmp_path / "m")
     assert r.exit_code == 0, r.output
     assert all(k["id"].startswith("train/") for k in read_manifest(tmp_path / "m"))
-    assert f"note: {held} scored images held out by the pool output ({held} of split test) were left out" in r.output
-    record = json.loads((tmp_path / "m" / "negmine.json").read_text())
-    assert record["held_out"] == {"allowed": False, "left_out": {"test": held}} and not record["warnings"]
-    reasons = {x["id"]: x["reason"] for x in map(json.loads, (tmp_path / "m" / "rejects.jsonl").read_text().splitlines())}
-    assert all(reasons[x["path"]].startswith("an image of split test of the pool output") for x in scored
-               if x["role"] == "negative")
-    assert all(reasons[x["path"]].startswith("a positive of the pool output") for x in scored if x["role"] == "positive")
 
     r = invoke("mine", "--scores", scores, "--pool", out, "--count", 2, "--skip-top", 0, "--workers", 1,
                "--allow-held-out", "-o", tmp_path / "m2")

@@ -234,9 +234,14 @@ def run_mine(job: MineJob) -> dict:
                                                                  "are candidates)"})
         else:
             rejects.append({"id": cid, "score": score, "reason": "not in the pool"})
-    if not ranked and held and held["left_out"]:
-        raise PoolTooSmall(shortfall_message(0, job.count, [r["reason"] for r in rejects], from_eval=False,
-                                             skip_top=job.skip_top), 0, job.count)
+    if held and held["left_out"]:
+        # the user scored images the pool output holds out for measuring: leaving them out quietly
+        # would change which are "hardest", mining them would train on the yardstick; refuse and say both ways
+        where = ", ".join(f"{n} of split {k}" for k, n in sorted(held["left_out"].items()))
+        raise NegmineError(f"--scores {job.scores.name if job.scores else ''}: {sum(held['left_out'].values())} scored "
+                           f"negatives are held out by the pool output for measuring ({where}): mining them "
+                           "would train on them; score only its train split, or pass --allow-held-out (said in "
+                           "the output)")
     if not ranked:
         raise NegmineError(f"none of the {len(scores)} scored ids is in the pool {src.id} "
                            f"(ids look like {next(iter(ids), '?')!r})")
