@@ -173,13 +173,25 @@ def test_an_interrupted_sweep_is_refused_then_resumed_to_the_same_bytes(positive
     assert (out / ".negmine-sweep").is_dir() and not (out / "sweep.json").exists()
     r = invoke("sample", *args, "--seed", 3, "-o", out)
     assert r.exit_code == 1 and "interrupted sweep" in r.output and "--resume" in r.output
+    # a refused --resume says exactly what differs, in one line
     r = invoke("sample", *args[:5], "0.5,2", *args[6:], "--resume", "-o", out)
-    assert r.exit_code == 1 and "other options or values" in r.output
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert "differs: --ratio 0.5,1 there, --ratio 0.5,2 here; rerun it" in r.output
+    r = invoke("sample", *args, "--negative-class", "bg", "--resume", "-o", out)
+    assert r.exit_code == 1 and 'differs: options negative_class ("other" there, "bg" here); rerun' in r.output
+    r = invoke("sample", *args[:5], "1", *args[6:], "--resume", "-o", out)   # one member's value: not the sweep
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert "holds an interrupted sweep of --ratio 0.5,1, not one run of --ratio 1; resume it with --ratio 0.5,1 " \
+           "--resume" in r.output
     r = invoke("sample", *args, "--resume", "-o", out)                   # the seed comes from the sweep
     assert r.exit_code == 0, r.output
     for m in ("ratio-0.5", "ratio-1"):
         assert (out / m / "manifest.jsonl").read_text() == (ref / m / "manifest.jsonl").read_text()
         assert files(out / m, ("train", "val", "test")) == files(ref / m, ("train", "val", "test"))
+        # the record too: the user's options (no --overwrite in either), only the folder differs
+        got, want = (json.loads((d / m / "negmine.json").read_text()) for d in (out, ref))
+        assert got["options"].pop("out") != want["options"].pop("out") and got == want
+        assert got["options"]["overwrite"] is False
     r = invoke("sample", *args, "--resume", "-o", out)
     assert r.exit_code == 1 and "complete" in r.output
     r = invoke("sample", *args, "--seed", 3, "-o", out)
