@@ -256,6 +256,19 @@ def test_eval_from_reuses_val_and_test_and_keeps_them_out_of_train(positives, in
     rec = read_record(out)
     assert rec["eval_from"]["out"] == str(first) and rec["eval_from"]["link"] == "hardlink"
     assert rec["options"]["eval_from"] == str(first)
+    # the counts say the same thing: this run's (train) apart from OUT's val/test, and the total
+    taken = [r for r in rows if r["split"] != "train"]
+    new_pos, new_neg = positives_train, 2 * positives_train
+    old_pos = sum(r["role"] == "positive" for r in taken)
+    old_neg = len(taken) - old_pos
+    assert (summary["positives"], summary["negatives"]) == (new_pos, new_neg) == (rec["positives"], rec["negatives"])
+    assert (rec["eval_from"]["positives"], rec["eval_from"]["negatives"]) == (old_pos, old_neg)
+    r = invoke("sample", "--workers", "1", "-p", positives, "-s", inpool, "--seed", 11, "-o", tmp_path / "text",
+               "--ratio", 2, "--eval-from", first)
+    assert r.exit_code == 0, r.output
+    assert f"wrote {new_pos} new positives and {new_neg} new negatives (train) to " in r.stdout
+    assert (f"val/test: {old_pos} positives and {old_neg} negatives taken from --eval-from {first} (hardlinked; "
+            f"{new_pos + old_pos} positives and {new_neg + old_neg} negatives in all)") in r.stdout
 
 
 def test_eval_from_refuses_what_cannot_be_the_same_yardstick(positives, inpool, tmp_path):
