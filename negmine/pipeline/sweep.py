@@ -64,7 +64,7 @@ class SweepSpec:
 
 def parse_values(text: str, option: str) -> list[float] | list[int]:
     """'0.5,1,2' -> [0.5, 1.0, 2.0] (`option` "ratio": numbers; "count": whole numbers). Raises
-    NegmineError (one line) for a value that is not a number, a negative one, or one given twice."""
+    NegmineError (one line) for a value that is not a number, 0 or negative, or one given twice."""
     kind = float if option == "ratio" else int
     values = []
     for part in text.split(","):
@@ -75,7 +75,10 @@ def parse_values(text: str, option: str) -> list[float] | list[int]:
             raise NegmineError(f"--{option} takes {what} separated by commas, got {part.strip()!r} in {text!r}"
                                ) from None
         if not (math.isfinite(v) and v >= 0):
-            raise NegmineError(f"--{option} values must be finite numbers of 0 or more, got {part.strip()!r}")
+            raise NegmineError(f"--{option} values must be finite numbers above 0, got {part.strip()!r}")
+        if v == 0:       # a dataset with no negative class is not what negmine is for: said, not written
+            raise NegmineError(f"--{option} 0 asks for no negatives (the output would have no negative class); "
+                               "give a value above 0")
         if v in values:
             raise NegmineError(f"--{option} {text}: {part.strip()} is given twice; give each value once")
         values.append(v)
@@ -95,9 +98,9 @@ def sweep_of(opts: SampleOptions) -> SweepSpec | None:
     option = lists[0]
     values = list(getattr(opts, option))
     for v in values:
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (option == "count" and v != int(v)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 or (option == "count" and v != int(v)):
             raise NegmineError(f"--{option} values must be {'numbers' if option == 'ratio' else 'whole numbers'} "
-                               f"of 0 or more, got {v!r}")
+                               f"above 0, got {v!r}")
     if len(set(values)) < len(values):
         raise NegmineError(f"--{option}: a value is given twice; give each value once")
     if not values:
