@@ -138,7 +138,8 @@ def test_a_count_sweep_and_its_dry_run(positives, inpool, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("1,x", "numbers separated by commas"), ("1,1", "given twice"), ("-1,2", "0 or more"), ("nan,1", "0 or more"),
+    ("1,x", "numbers separated by commas"), ("1,1", "given twice"), ("-1,2", "above 0"), ("nan,1", "above 0"),
+    ("0,1", "--ratio 0 asks for no negatives"),
     ("1,", "numbers"),
 ])
 def test_bad_lists_fail_in_one_line(positives, inpool, tmp_path, value, message):
