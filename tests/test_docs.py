@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from negmine.cli import cli
 
@@ -49,6 +50,17 @@ def cli_options(command: click.Command) -> tuple[set[str], set[str]]:
     names = [n for p in command.params if isinstance(p, click.Option) and not p.hidden
              for n in (*p.opts, *p.secondary_opts)]
     return {n for n in names if n.startswith("--")}, {n for n in names if not n.startswith("--")}
+
+
+@pytest.mark.parametrize("name", ["cutout"])
+def test_every_option_of_the_command_has_a_description_in_help(name):
+    # `negmine cutout --help` printed `--seed INTEGER` and nothing else: a user cannot tell what it does
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    bare = [p.opts[0] for p in cli.commands[name].params
+            if isinstance(p, click.Option) and not p.hidden and not (p.help or "").strip()]
+    assert bare == [], f"negmine {name} --help: no description for {', '.join(bare)}"
+    assert "Seed of every random choice" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("name", sorted(cli.commands))

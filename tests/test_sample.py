@@ -209,10 +209,16 @@ def test_hostile_labels_never_escape_out(positives, tmp_path):
     (["--ratio", "1", "--count", "3"], 1, "only one of"),
     (["--split", "0.5,0.2"], 1, "sum to 1"),
     (["--negative-class", "raccoon"], 1, "also a positive class"),
+    # no negatives at all: a dataset without its negative class is refused, not written
+    (["--ratio", "0"], 2, "--ratio 0 asks for no negatives"),
+    (["--count", "0"], 2, "--count 0 asks for no negatives"),
+    (["--ratio", "0,1"], 2, "--ratio 0 asks for no negatives"),
+    (["--ratio", "0.01"], 1, "class 'other' (the negatives) would have no image"),   # 20 positives: 0.2 rounds to 0
 ])
 def test_bad_options_are_one_line_errors(positives, pool, tmp_path, args, code, msg):
     r = run("-p", positives, "-s", pool, "-o", tmp_path / "ds", *args, ok=False)
     assert r.exit_code == code and msg in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "ds").exists()
 
 
 def test_empty_or_missing_positives(pool, tmp_path):

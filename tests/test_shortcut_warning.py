@@ -131,3 +131,52 @@ def test_the_rule_reads_the_row_at_or_below_the_share_and_needs_every_larger_sha
     assert shortcut_warning(["black", "black"], 1.0, "x") == shortcut_warning(["black"], 1.0, "x")
     # tile's 0.2 row alone is over the margin, its larger shares are not: one noisy row warns nobody
     assert MEASURED["tile"][0.2][0] - REAL_ONLY[0] > RISK_MARGIN and shortcut_warning(["tile"], 0.2, "x") is None
+
+
+def test_a_few_uncuttable_photos_do_not_move_the_judged_share_to_a_smaller_row(tmp_path, pool):
+    # raccoon-3's box covers 99% of it (over --max-cover 0.9): 19 of 20 can be cut, a realised share
+    # of 0.95, yet the user asked for every negative a cutout: the 100% row is the one that applies
+    pos = tmp_path / "pos"
+    (pos / "raccoon").mkdir(parents=True)
+    names = ["raccoon-3.jpg"] + [f"raccoon-{i}.jpg" for i in range(160, 179) if i not in (159,)]
+    for name in names:
+        shutil.copy(RACCOONS / name, pos / "raccoon" / name)
+
+    def plan(*fills):
+        r = invoke("sample", "-p", pos, "-s", pool, "--boxes", VOC, "--synthetic", 1,
+                   *[a for f in fills for a in ("--cutout-fill", f)], "--seed", 1, "-o", tmp_path / "x",
+                   "--dry-run", "--json")
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)["warnings"]
+
+    said = [w for w in plan("black") if "bench/shortcut.py" in w]
+    assert len(said) == 1 and "(100% of the negatives cutouts)" in said[0]
+    assert f"call {MEASURED['black'][1.0][0]}% of real" in said[0]
+    said = [w for w in plan("tile", "blur", "inpaint") if "bench/shortcut.py" in w]   # 0.5 row would pass it
+    assert len(said) == 1 and f"call {MEASURED['tile+blur+inpaint'][1.0][0]}% of real" in said[0]
+
+
+def test_cutout_judges_any_fill_set_and_says_when_the_table_did_not_measure_it(tmp_path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for p in sorted(RACCOONS.glob("*.jpg"))[:2]:
+        shutil.copy(p, images / p.name)
+
+    def said(*fills):
+        out = tmp_path / "-".join(fills)
+        r = invoke("cutout", "--images", images, "--boxes", VOC, *[a for f in fills for a in ("--fill", f)],
+                   "--seed", 1, "--workers", 1, "-o", out)
+        assert r.exit_code == 0, r.output
+        lines = [x.removeprefix("warning: ") for x in r.stderr.splitlines() if "bench/shortcut.py" in x]
+        assert lines == [w for w in json.loads((out / "negmine.json").read_text())["warnings"]
+                         if "bench/shortcut.py" in w]
+        return lines
+
+    mix = said("tile", "blur", "inpaint")                         # the three-fill mix as every negative
+    assert len(mix) == 1 and mix[0].startswith("negmine cutout with fills tile+blur+inpaint: ")
+    assert f"call {MEASURED['tile+blur+inpaint'][1.0][0]}% of real" in mix[0]
+    unknown = said("mean", "black")
+    assert len(unknown) == 1 and unknown[0].startswith("negmine cutout with fills mean+black: not measured")
+    assert said("blur", "tile") == []                              # the default set, any order
+    assert shortcut_warning(["noise"], 0.2, "x", noise="gaussian").startswith("x with one fill (noise, "
+                                                                               "--noise gaussian): not measured")

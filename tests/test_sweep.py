@@ -138,7 +138,8 @@ def test_a_count_sweep_and_its_dry_run(positives, inpool, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("1,x", "numbers separated by commas"), ("1,1", "given twice"), ("-1,2", "0 or more"), ("nan,1", "0 or more"),
+    ("1,x", "numbers separated by commas"), ("1,1", "given twice"), ("-1,2", "above 0"), ("nan,1", "above 0"),
+    ("0,1", "--ratio 0 asks for no negatives"),
     ("1,", "numbers"),
 ])
 def test_bad_lists_fail_in_one_line(positives, inpool, tmp_path, value, message):
@@ -173,13 +174,25 @@ def test_an_interrupted_sweep_is_refused_then_resumed_to_the_same_bytes(positive
     assert (out / ".negmine-sweep").is_dir() and not (out / "sweep.json").exists()
     r = invoke("sample", *args, "--seed", 3, "-o", out)
     assert r.exit_code == 1 and "interrupted sweep" in r.output and "--resume" in r.output
+    # a refused --resume says exactly what differs, in one line
     r = invoke("sample", *args[:5], "0.5,2", *args[6:], "--resume", "-o", out)
-    assert r.exit_code == 1 and "other options or values" in r.output
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert "differs: --ratio 0.5,1 there, --ratio 0.5,2 here; rerun it" in r.output
+    r = invoke("sample", *args, "--negative-class", "bg", "--resume", "-o", out)
+    assert r.exit_code == 1 and 'differs: options negative_class ("other" there, "bg" here); rerun' in r.output
+    r = invoke("sample", *args[:5], "1", *args[6:], "--resume", "-o", out)   # one member's value: not the sweep
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert "holds an interrupted sweep of --ratio 0.5,1, not one run of --ratio 1; resume it with --ratio 0.5,1 " \
+           "--resume" in r.output
     r = invoke("sample", *args, "--resume", "-o", out)                   # the seed comes from the sweep
     assert r.exit_code == 0, r.output
     for m in ("ratio-0.5", "ratio-1"):
         assert (out / m / "manifest.jsonl").read_text() == (ref / m / "manifest.jsonl").read_text()
         assert files(out / m, ("train", "val", "test")) == files(ref / m, ("train", "val", "test"))
+        # the record too: the user's options (no --overwrite in either), only the folder differs
+        got, want = (json.loads((d / m / "negmine.json").read_text()) for d in (out, ref))
+        assert got["options"].pop("out") != want["options"].pop("out") and got == want
+        assert got["options"]["overwrite"] is False
     r = invoke("sample", *args, "--resume", "-o", out)
     assert r.exit_code == 1 and "complete" in r.output
     r = invoke("sample", *args, "--seed", 3, "-o", out)
@@ -244,6 +257,19 @@ def test_eval_from_reuses_val_and_test_and_keeps_them_out_of_train(positives, in
     rec = read_record(out)
     assert rec["eval_from"]["out"] == str(first) and rec["eval_from"]["link"] == "hardlink"
     assert rec["options"]["eval_from"] == str(first)
+    # the counts say the same thing: this run's (train) apart from OUT's val/test, and the total
+    taken = [r for r in rows if r["split"] != "train"]
+    new_pos, new_neg = positives_train, 2 * positives_train
+    old_pos = sum(r["role"] == "positive" for r in taken)
+    old_neg = len(taken) - old_pos
+    assert (summary["positives"], summary["negatives"]) == (new_pos, new_neg) == (rec["positives"], rec["negatives"])
+    assert (rec["eval_from"]["positives"], rec["eval_from"]["negatives"]) == (old_pos, old_neg)
+    r = invoke("sample", "--workers", "1", "-p", positives, "-s", inpool, "--seed", 11, "-o", tmp_path / "text",
+               "--ratio", 2, "--eval-from", first)
+    assert r.exit_code == 0, r.output
+    assert f"wrote {new_pos} new positives and {new_neg} new negatives (train) to " in r.stdout
+    assert (f"val/test: {old_pos} positives and {old_neg} negatives taken from --eval-from {first} (hardlinked; "
+            f"{new_pos + old_pos} positives and {new_neg + old_neg} negatives in all)") in r.stdout
 
 
 def test_eval_from_refuses_what_cannot_be_the_same_yardstick(positives, inpool, tmp_path):

@@ -17,7 +17,7 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS
               help="Annotations: COCO .json, VOC .xml folder, YOLO .txt folder, or .csv "
                    "(filename,xmin,ymin,xmax,ymax[,class]).")
 @click.option("--box-format", type=click.Choice(["auto", "coco", "voc", "yolo", "csv"]), default="auto",
-              show_default=True)
+              show_default=True, help="Format of --boxes ('auto': told by the file or folder).")
 @click.option("--masks", type=click.Path(path_type=Path), help="Folder of mask PNGs (same name as the image; non-zero = object).")
 @click.option("--out", "-o", required=True, type=OUT, help="Output folder, or an fsspec URL (s3://bucket/prefix, ...).")
 @click.option("--classes",
@@ -42,24 +42,27 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS
                    f"{' + '.join(DEFAULT_FILLS)} (chosen by bench/shortcut.py).")
 @click.option("--noise", type=click.Choice(["matched", "uniform", "gaussian"]), default="matched", show_default=True,
               help="Noise kind; 'matched' follows the surrounding photo's colour, spectrum and grain.")
-@click.option("--inpaint-method", type=click.Choice(["telea", "ns"]), default="telea", show_default=True)
+@click.option("--inpaint-method", type=click.Choice(["telea", "ns"]), default="telea", show_default=True,
+              help="OpenCV inpainting method for --fill inpaint.")
 @click.option("--max-cover", type=float, default=0.9, show_default=True,
               help="Skip images whose region covers more than this fraction.")
 @click.option("--mode", type=click.Choice(["cutout", "crops"]), default="cutout", show_default=True,
               help="'crops': background crops overlapping no object (detector negatives).")
 @click.option("--crop-size", type=float, default=0.4, show_default=True, help="Crop side, as a fraction of the shorter image side.")
-@click.option("--crops-per-image", type=int, default=2, show_default=True)
+@click.option("--crops-per-image", type=int, default=2, show_default=True, help="Crops taken from each image.")
 @click.option("--crop-iou", type=float, default=0.0, show_default=True, help="Largest IoU a crop may have with an object.")
-@click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True)
-@click.option("--quality", type=int, default=95, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0))
+@click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
+              help="The written format.")
+@click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality.")
+@click.option("--seed", type=click.IntRange(min=0),
+              help="Seed of every random choice (fill, noise, crops; drawn, printed and recorded when absent).")
 @click.option("--workers", type=int, help="Processes for the cutouts (default: one per core; 1: none).")
 @engine_options
-@click.option("--overwrite", is_flag=True)
+@click.option("--overwrite", is_flag=True, help="Replace a previous negmine output (never a folder negmine did not write).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same options).")
 @click.option("--report", is_flag=True, help="Also write OUT/report/ (contact sheet, HTML gallery).")
-@click.option("--quiet", "-q", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON summary on stdout.")
 @handle_errors
 def cutout(images, boxes, box_format, masks, out, classes, concepts, region, margin, mask_fallback, min_mask_cover,
            max_mask_gap, fills, noise, inpaint_method,

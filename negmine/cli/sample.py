@@ -218,14 +218,16 @@ def summary_text(s: dict, said: Container[str] = ()) -> str:
         warn += f"\nnote: {s['pool']['reason']} (not opened: {', '.join(s['pool']['not_opened'])})"
     if s.get("eval_from"):
         e = s["eval_from"]
-        n = sum(sum(per.values()) for per in e["counts"].values())
-        warn += (f"\n{'/'.join(e['splits'])}: the {n} images of --eval-from {e['out']} "
-                 f"({'hardlinked' if e['link'] == 'hardlink' else 'copied'}); what is in them stays out of train "
-                 "(rejects.jsonl: 'in the val/test of --eval-from')")
+        warn += (f"\n{'/'.join(e['splits'])}: {e['positives']} positives and {e['negatives']} negatives taken "
+                 f"from --eval-from {e['out']} ({'hardlinked' if e['link'] == 'hardlink' else 'copied'}; "
+                 f"{s['positives'] + e['positives']} positives and {s['negatives'] + e['negatives']} negatives "
+                 "in all); what is in them stays out of train (rejects.jsonl: 'in the val/test of --eval-from')")
     pushed = f"\npushed to {s['pushed']}" if s.get("pushed") else ""
     pushed += (f"\nreport: {s['report']}" if s.get("report")
                else report_hint(s["out"]))
-    return (f"wrote {s['positives']} positives and {s['negatives']} negatives{short}{syn} to {s['out']}\n"
+    new, train = ("new ", " (train)") if s.get("eval_from") else ("", "")   # val/test: OUT's, said below
+    return (f"wrote {s['positives']} {new}positives and {s['negatives']} {new}negatives{train}{short}{syn} "
+            f"to {s['out']}\n"
             f"{count_table(s['counts'])}\n"
             f"rejected {s['rejected']} images (see rejects.jsonl); seed {s['seed']}{input_notes(s)}"
             f"{licences_text(s.get('licences'))}"

@@ -67,7 +67,10 @@ class HeldOut:
             counts[r["split"]][r["class"]] += 1
         return {"out": str(self.out), "seed": self.record.get("seed"), "split_names": list(self.split_names),
                 "splits": list(self.split_names[1:]),
-                "counts": counts, "link": self.link}
+                "counts": counts, "link": self.link,
+                # taken from OUT, not written by this run (the summary's positives/negatives are the new ones)
+                "positives": sum(1 for r in self.rows if r["role"] == "positive"),
+                "negatives": sum(1 for r in self.rows if r["role"] != "positive")}
 
 
 def load_eval_from(path: Path, fmt: str, negative_class: str) -> HeldOut:

@@ -32,7 +32,7 @@ from negmine.sampling.plan import negatives_needed
 from negmine.sources import DEFAULT_PRESET, SourceSpec, budget, open_sources
 from negmine.synthetic.command import Annotated, annotated_images
 from negmine.synthetic.cutout import box_region_reason
-from negmine.synthetic.shortcuts import shortcut_warning
+from negmine.synthetic.shortcuts import judged_share, shortcut_warning
 
 
 def release_freed_memory() -> None:
@@ -98,7 +98,8 @@ def make_plan(opts: SampleOptions, settings: Settings) -> Plan:
         # at most one cutout per annotated positive; what they cannot supply comes from the pool
         plan.synthetic_target = min(cuttable(plan, ann),
                                     int(math.floor(o.synthetic * plan.needed + 0.5)))
-        plan.shortcut_note = shortcut_warning(settings.cutout.fills, plan.synthetic_target / max(1, plan.needed),
+        plan.shortcut_note = shortcut_warning(settings.cutout.fills,
+                                              judged_share(o.synthetic, plan.synthetic_target / max(1, plan.needed)),
                                               f"--synthetic {o.synthetic:g}", noise=settings.cutout.noise)
         if plan.shortcut_note:               # said before the work, and again in the summary and negmine.json
             warn(plan.shortcut_note, o.progress)

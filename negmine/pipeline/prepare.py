@@ -143,8 +143,12 @@ def check_every_split(plan: Plan, sizes: dict[str, int], distinct: dict[str, int
 
 def check_negative_class(plan: Plan, needed: int) -> None:
     """The negatives' class, like every class, needs an image in every split (`check_every_split`).
-    Raises NegmineError unless --allow-missing-classes."""
+    Raises NegmineError when no negative is asked for at all, and unless --allow-missing-classes
+    when fewer than one per split are."""
     wanted = sum(f > 0 for f in plan.split_fracs)
+    if needed == 0:        # no negative class at all (--ratio/--count 0, or a ratio that rounds to none)
+        raise NegmineError(f"class {plan.negative_class!r} (the negatives) would have no image: the run asks for "
+                           "no negatives; raise --ratio or --count")
     if 0 < needed < wanted and not plan.opts.allow_missing_classes and plan.opts.format != "yolo-det":
         raise NegmineError(f"class {plan.negative_class!r} (the negatives) would have {needed} images; every "
                            f"split of --split {plan.opts.split} needs one, so it needs at least {wanted}: raise "

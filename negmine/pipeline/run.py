@@ -19,7 +19,7 @@ from negmine.pipeline.planner import make_plan
 from negmine.pipeline.plan_summary import plan_summary
 from negmine.pipeline.positives import WritePositives
 from negmine.pipeline.summary import write_summary
-from negmine.pipeline.sweep import run_sweep, sweep_of
+from negmine.pipeline.sweep import refuse_single_resume_of_sweep, run_sweep, sweep_of
 from negmine.pipeline.synthetic import MakeSynthetic
 
 
@@ -97,6 +97,7 @@ def run_sample(opts: SampleOptions) -> dict:
     spec = sweep_of(opts)
     if spec is not None:
         return run_sweep(opts, spec, SampleRun)
+    refuse_single_resume_of_sweep(opts)
     if opts.resume and opts.seed is None:
         opts.seed = stored_seed(opts.out)
     # one engine for the whole run: hashing the positives and the draw share a Ray (started once)

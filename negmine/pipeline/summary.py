@@ -26,13 +26,16 @@ def write_summary(ctx: RunContext, negatives: DrawNegatives, synthetic: int, t0:
     accepted, dropped = negatives.accepted, negatives.dropped
     rows = ctx.rows = sort_rows(ctx.rows, plan.split_names)
     rejects = ctx.rejects
+    held = {r["path"] for r in plan.held_out.rows} if plan.held_out is not None else set()
     counts: dict[str, dict[str, int]] = {s: {} for s in plan.split_names}
     for r in rows:
         counts[r["split"]][r["class"]] = counts[r["split"]].get(r["class"], 0) + 1
     reasons = Counter(r["reason"].split(" (")[0] for r in rejects)
     summary = {
         "negmine_version": __version__, "seed": plan.seed, "out": str(writer.out),
-        "positives": sum(1 for r in rows if r["role"] == "positive"),
+        # this run's positives, as the negatives are: with --eval-from, OUT's val/test are not counted
+        # here (the summary's eval_from block counts them)
+        "positives": sum(1 for r in rows if r["role"] == "positive" and r["path"] not in held),
         "negatives": len(accepted) + synthetic, "synthetic": synthetic,
         "negatives_needed": plan.needed, "short": negatives.short,
         "rejected": sum(1 for r in rejects if not r.get("skipped")),

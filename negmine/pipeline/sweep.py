@@ -64,7 +64,7 @@ class SweepSpec:
 
 def parse_values(text: str, option: str) -> list[float] | list[int]:
     """'0.5,1,2' -> [0.5, 1.0, 2.0] (`option` "ratio": numbers; "count": whole numbers). Raises
-    NegmineError (one line) for a value that is not a number, a negative one, or one given twice."""
+    NegmineError (one line) for a value that is not a number, 0 or negative, or one given twice."""
     kind = float if option == "ratio" else int
     values = []
     for part in text.split(","):
@@ -75,7 +75,10 @@ def parse_values(text: str, option: str) -> list[float] | list[int]:
             raise NegmineError(f"--{option} takes {what} separated by commas, got {part.strip()!r} in {text!r}"
                                ) from None
         if not (math.isfinite(v) and v >= 0):
-            raise NegmineError(f"--{option} values must be finite numbers of 0 or more, got {part.strip()!r}")
+            raise NegmineError(f"--{option} values must be finite numbers above 0, got {part.strip()!r}")
+        if v == 0:       # a dataset with no negative class is not what negmine is for: said, not written
+            raise NegmineError(f"--{option} 0 asks for no negatives (the output would have no negative class); "
+                               "give a value above 0")
         if v in values:
             raise NegmineError(f"--{option} {text}: {part.strip()} is given twice; give each value once")
         values.append(v)
@@ -95,9 +98,9 @@ def sweep_of(opts: SampleOptions) -> SweepSpec | None:
     option = lists[0]
     values = list(getattr(opts, option))
     for v in values:
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (option == "count" and v != int(v)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 or (option == "count" and v != int(v)):
             raise NegmineError(f"--{option} values must be {'numbers' if option == 'ratio' else 'whole numbers'} "
-                               f"of 0 or more, got {v!r}")
+                               f"above 0, got {v!r}")
     if len(set(values)) < len(values):
         raise NegmineError(f"--{option}: a value is given twice; give each value once")
     if not values:
@@ -156,6 +159,45 @@ def sweep_key(opts: SampleOptions, spec: SweepSpec) -> dict:
             "options": {k: v for k, v in record.items() if k not in ("ratio", "count", "out")}}
 
 
+def key_difference(stored: dict, key: dict) -> str:
+    """What differs between an interrupted sweep's key `stored` (SWEEP/.negmine-sweep/run.json) and
+    this run's `key` (`sweep_key`), in one line: "--ratio 0.5,1,1.5 there, 0.5,2 here; options hash
+    (phash there, dhash here)"."""
+    said = []
+    if (stored.get("option"), stored.get("values")) != (key["option"], key["values"]):
+        said.append(f"--{stored.get('option')} {values_text(stored.get('values'))} there, "
+                    f"--{key['option']} {values_text(key['values'])} here")
+    for name in ("seed", "negmine_version"):
+        if stored.get(name) != key[name]:
+            said.append(f"{name} {stored.get(name)} there, {key[name]} here")
+    old, new = stored.get("options", {}), key["options"]
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        said.append("options " + ", ".join(f"{k} ({json.dumps(old.get(k))} there, {json.dumps(new.get(k))} here)"
+                                           for k in diff))
+    return "; ".join(said) or "its record is unreadable"
+
+
+def values_text(values) -> str:
+    """[0.5, 1.0, 1.5] -> '0.5,1,1.5' (as --ratio/--count takes them)."""
+    return ",".join(f"{v:g}" for v in values or [])
+
+
+def refuse_single_resume_of_sweep(opts: SampleOptions) -> None:
+    """A --resume of one value (`--ratio 1.5 --resume`) on a folder holding an interrupted sweep:
+    raises NegmineError (one line) naming the sweep's values, which its --resume must repeat.
+    Returns when --out holds no interrupted sweep."""
+    state = Path(opts.out).expanduser().absolute() / SWEEP_STATE / "run.json"
+    if not (opts.resume and state.is_file()):
+        return
+    stored = json.loads(state.read_text(encoding="utf-8"))
+    option, values = stored.get("option"), values_text(stored.get("values"))
+    one = opts.count if opts.count is not None else opts.ratio
+    asked = f"--{'count' if opts.count is not None else 'ratio'} {one if one is not None else 1:g}"
+    raise NegmineError(f"cannot resume: {opts.out} holds an interrupted sweep of --{option} {values}, not one run "
+                       f"of {asked}; resume it with --{option} {values} --resume, or pass --overwrite to start over")
+
+
 def run_sweep(opts: SampleOptions, spec: SweepSpec, sample_run) -> dict:
     """Run a sweep (module docstring). `sample_run`: the class that runs one `sample` (pipeline.run.
     SampleRun; passed in, as it calls this module). Returns the sweep's summary: {"sweep": the
@@ -165,14 +207,17 @@ def run_sweep(opts: SampleOptions, spec: SweepSpec, sample_run) -> dict:
     if opts.seed is None:             # one seed for every member, recorded for --resume
         opts = replace(opts, seed=stored["seed"] if stored else secrets.randbelow(2**31))
     if stored is not None:
-        if stored != json.loads(json.dumps(sweep_key(opts, spec))):
-            raise NegmineError("cannot resume: the interrupted sweep used other options or values; rerun it with "
-                               "the same options, or pass --overwrite to start over")
+        key = json.loads(json.dumps(sweep_key(opts, spec)))
+        if stored != key:
+            raise NegmineError(f"cannot resume: the interrupted sweep differs: {key_difference(stored, key)}; "
+                               "rerun it with its options, or pass --overwrite to start over")
     out = Path(opts.out).expanduser().absolute()
     largest = member_options(opts, spec, spec.largest)
     largest_out = Path(largest.out).expanduser().absolute()
     partial = largest_out.parent / f".{largest_out.name}.negmine-partial"
-    largest = replace(largest, resume=opts.resume and partial.exists(), overwrite=not (opts.resume and partial.exists()))
+    # the run's own --overwrite is recorded as given (a resumed sweep and an uninterrupted one record
+    # the same); the writer replaces a stale member folder unless it resumes (draw_and_derive)
+    largest = replace(largest, resume=opts.resume and partial.exists())
     with engine_session(opts.engine, opts.workers, opts.ray_address):
         run = sample_run(largest)
         plan = run.plan()
@@ -222,7 +267,7 @@ def draw_and_derive(run, spec: SweepSpec, opts: SampleOptions) -> dict[str, dict
     members: dict[str, dict] = {}
     distributor = make_distributor(run.opts.workers, run.opts.engine, run.opts.ray_address)
     try:
-        with Run(run.opts.out, run.run_key(), overwrite=run.opts.overwrite, resume=run.opts.resume) as r:
+        with Run(run.opts.out, run.run_key(), overwrite=not run.opts.resume, resume=run.opts.resume) as r:
             top = run.run_stages(r.writer, distributor, r.journal)
             r.journal.close()
             link = "hardlink"

@@ -182,9 +182,10 @@ def run_cutout(job: CutoutJob) -> dict:
     if job.seed is None and job.resume:
         job.seed = stored_seed(job.out)
     seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
-    # cutouts of one fill are what a user would take as the whole negative set: the table's share 1
+    # the output of negmine cutout may be the whole negative set: judged as the table's share 1,
+    # whatever its fills (one or several)
     shortcut = shortcut_warning(opts.fills, 1.0, "negmine cutout", "--fill", noise=opts.noise) \
-        if job.mode == "cutout" and len(set(opts.fills)) == 1 else None
+        if job.mode == "cutout" else None
     if shortcut:
         warn(shortcut, job.progress)
     if job.classes and job.boxes is None:

@@ -63,12 +63,33 @@ def measured(fills: Sequence[str], share: float, noise: str = "matched") -> tupl
     return (max(below), MEASURED[name][max(below)][0]) if below else None
 
 
+def judged_share(asked: float, realised: float) -> float:
+    """The share (0-1) of the negatives that were cutouts a run is judged by: the share the user asked
+    for (`--synthetic`), or the share the plan realised when that is larger (rounding). A few images
+    that could not be cut (too small, over --max-cover) lower the realised share; they do not make a
+    harmful set pass, so the asked share is never replaced by a smaller one."""
+    return max(asked, realised)
+
+
 def shortcut_warning(fills: Sequence[str], share: float, what: str, fill_option: str = "--cutout-fill",
                      noise: str = "matched") -> str | None:
-    """One line when cutouts of `fills` (noise kind `noise`) making `share` (0-1) of the negatives
-    teach a shortcut by the table (see RISK_MARGIN); else None. `what` names the setting in the line
-    ("--synthetic 1"), `fill_option` the option that picks fills. Sets the table did not measure get
-    no line."""
+    """One line when cutouts of `fills` (noise kind `noise`) making `share` (0-1; see `judged_share`)
+    of the negatives teach a shortcut by the table, else None. The rule: the row measured at the
+    largest share not above `share` (`measured`; 1 for `share` 1, never a smaller row for a share a
+    few uncuttable images lowered: callers judge by the asked share), and every larger share measured,
+    must be over REAL_ONLY by more than RISK_MARGIN points. A set of fills the table did not measure
+    gets a line saying so (not measured: nothing known either way); a share below every share
+    measured gets none. `what` names the setting in the line ("--synthetic 1"), `fill_option` the
+    option that picks fills."""
+    uniq = list(dict.fromkeys(fills))
+    kind = f"one fill ({uniq[0]})" if len(uniq) == 1 else f"fills {'+'.join(uniq)}"
+    if "noise" in uniq and noise != "matched":
+        kind = kind[:-1] + f", --noise {noise})" if len(uniq) == 1 else kind + f" (--noise {noise})"
+    safe = f"{' '.join(f'{fill_option} {f}' for f in DEFAULT_FILLS)}"
+    if row_name(fills, noise) is None:
+        return (f"{what} with {kind}: not measured by bench/shortcut.py, so whether these cutouts teach a "
+                f"shortcut is unknown; the measured sets are {', '.join(MEASURED)} (the default, {safe}, "
+                f"was measured safe at {DEFAULT_SHARE:.0%} cutouts)")
     found = measured(fills, share, noise)
     if found is None:
         return None
@@ -76,11 +97,7 @@ def shortcut_warning(fills: Sequence[str], share: float, what: str, fill_option:
     larger = [v[0] for s, v in MEASURED[row_name(fills, noise)].items() if s >= at]
     if min(larger) - REAL_ONLY[0] <= RISK_MARGIN:
         return None
-    uniq = list(dict.fromkeys(fills))
-    kind = f"one fill ({uniq[0]})" if len(uniq) == 1 else f"fills {'+'.join(uniq)}"
-    if "noise" in uniq and noise != "matched":
-        kind = kind[:-1] + f", --noise {noise})" if len(uniq) == 1 else kind + f" (--noise {noise})"
     return (f"{what} with {kind}: in bench/shortcut.py such sets ({at:.0%} of the negatives cutouts) made a "
             f"model call {fpr}% of real non-raccoon photos positive ({REAL_ONLY[0]}% with real negatives "
-            f"only); mix fills ({' '.join(f'{fill_option} {f}' for f in DEFAULT_FILLS)}) and keep most "
+            f"only); mix fills ({safe}) and keep most "
             f"negatives real (cutouts {DEFAULT_SHARE:.0%} at most: --synthetic {DEFAULT_SHARE:g})")
