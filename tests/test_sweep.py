@@ -308,3 +308,27 @@ def test_a_sweep_can_take_its_val_and_test_from_an_earlier_run(positives, inpool
     for m, ratio in (("ratio-0.5", 0.5), ("ratio-1", 1)):
         assert files(out / m, ("val", "test")) == held
         assert len(train_negatives(out / m)) == round(ratio * train_pos)     # counted on the train positives
+
+
+def test_a_replaced_sweep_drops_the_evaluation_of_the_old_one(tmp_path):
+    """An eval of a sweep measured its members; once --overwrite replaces the sweep, that eval
+    describes members and a test set that are gone, so it is removed (only eval's own files)."""
+    from negmine.cli import cli
+
+    pos = tmp_path / "positives" / "raccoon"
+    pos.mkdir(parents=True)
+    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:12]:
+        shutil.copy(f, pos / f.name)
+    sweep = tmp_path / "sweep"
+    args = ["sample", "-q", "--workers", "1", "-p", str(pos.parent), "-s", str(SHARED / "imagenet-500"), "--seed", "0"]
+    assert CliRunner().invoke(cli, [*args, "--ratio", "0.5,1", "-o", str(sweep)]).exit_code == 0
+    test = [r for r in read_manifest(sweep / "ratio-1") if r["split"] == "test"]
+    scores = tmp_path / "s.csv"
+    scores.write_text("path,score\n" + "".join(f"{r['path']},{0.9 if r['role'] == 'positive' else 0.1}\n" for r in test))
+    r = CliRunner().invoke(cli, ["eval", str(sweep), "--scores", f"ratio-0.5={scores}", "--scores", f"ratio-1={scores}"])
+    assert r.exit_code == 0, r.output
+    (sweep / "eval" / "mine.txt").write_text("a user's note")
+    r = CliRunner().invoke(cli, [*args, "--ratio", "1,2", "--overwrite", "-o", str(sweep)])
+    assert r.exit_code == 0, r.output
+    left = sorted(p.relative_to(sweep / "eval").as_posix() for p in (sweep / "eval").rglob("*"))
+    assert left == ["mine.txt"]                   # eval's files gone, the user's file kept

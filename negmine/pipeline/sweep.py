@@ -241,6 +241,11 @@ def run_sweep(opts: SampleOptions, spec: SweepSpec, sample_run) -> dict:
         if stale.is_dir() and stale.name not in record["members"] and (stale / RUN_RECORD).is_file() \
                 and stale.name.split("-")[0] in ("ratio", "count"):
             shutil.rmtree(stale)
+    from negmine.evaluation.run import remove_eval_files
+
+    remove_eval_files(out / "eval")        # an evaluation of a replaced sweep measured other members
+    if (out / "eval").is_dir() and not any((out / "eval").iterdir()):
+        (out / "eval").rmdir()
     shutil.rmtree(out / SWEEP_STATE, ignore_errors=True)
     return {"sweep": record, "members": [members[spec.name(v)] for v in spec.values], "out": str(out)}
 
