@@ -102,6 +102,7 @@ def test_an_output_pool_is_not_judged_again(tmp_path, dogs):
                                  "--count", 6, "--split", "0.5,0.5", "--seed", 1, "-o", str(base)])
     assert r.exit_code == 0, r.output
     negs = [x["path"] for x in read_manifest(base) if x["role"] == "negative"]
-    r = mine("--scores", scores_for(tmp_path / "s.csv", negs), "--pool", base, "--count", 2, "-o", tmp_path / "hard")
+    r = mine("--scores", scores_for(tmp_path / "s.csv", negs), "--pool", base, "--count", 2, "--allow-held-out",
+             "-o", tmp_path / "hard")
     assert r.exit_code == 0, r.output
     assert "unlabelled" not in json.loads((tmp_path / "hard" / "negmine.json").read_text())

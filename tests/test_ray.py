@@ -241,7 +241,7 @@ def _mine_args(positives, pool, tmp_path) -> list:
     scores = tmp_path / "s.csv"
     negs = [r for r in read_manifest(base) if r["role"] == "negative"]
     scores.write_text("path,score\n" + "".join(f"{r['path']},{i / 100}\n" for i, r in enumerate(negs)))
-    return ["mine", "-q", "--scores", scores, "--pool", base, "--count", 30, "--skip-top", 0.1]
+    return ["mine", "-q", "--scores", scores, "--pool", base, "--count", 30, "--skip-top", 0.1, "--allow-held-out"]
 
 
 def test_cutout_on_ray_is_byte_identical_to_local(local_ray, tmp_path):

@@ -254,7 +254,7 @@ def test_cutout_and_mine_resume_to_the_same_result(command, positives, pool, tmp
         scores = tmp_path / "s.csv"
         negs = [r for r in read_manifest(base) if r["role"] == "negative"]
         scores.write_text("path,score\n" + "".join(f"{r['path']},{i / 100}\n" for i, r in enumerate(negs)))
-        args = ["mine", "-q", "--workers", "1", "--scores", scores, "--pool", base, "--count", 30]
+        args = ["mine", "-q", "--workers", "1", "--scores", scores, "--pool", base, "--count", 30, "--allow-held-out"]
     ref = tmp_path / "ref"
     assert invoke(*args, "--seed", 3, "-o", ref).exit_code == 0 if command == "cutout" else \
         invoke(*args, "-o", ref).exit_code == 0

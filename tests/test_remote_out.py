@@ -57,7 +57,7 @@ def test_cutout_and_mine_to_s3_write_what_they_write_locally(s3, positives, pool
     scores = tmp_path / "s.csv"
     negs = [r for r in read_manifest(base) if r["role"] == "negative"]
     scores.write_text("path,score\n" + "".join(f"{r['path']},{i / 100}\n" for i, r in enumerate(negs)))
-    mine = ["mine", "-q", "--workers", 2, "--scores", scores, "--pool", base, "--count", 30]
+    mine = ["mine", "-q", "--workers", 2, "--scores", scores, "--pool", base, "--count", 30, "--allow-held-out"]
     assert invoke(*mine, "-o", tmp_path / "mined").exit_code == 0
     r = invoke(*mine, "-o", f"{s3.url}/mined")
     assert r.exit_code == 0, r.output

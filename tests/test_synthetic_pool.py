@@ -108,7 +108,7 @@ def test_a_cutout_row_names_the_photo_it_is_the_background_of(tmp_path, pool):
     scores = tmp_path / "scores.csv"
     scores.write_text("id,score\n" + "".join(f"{x['path']},{k / 16}\n" for k, x in enumerate(cut + drawn)))
     r = invoke("mine", "--scores", scores, "--pool", out, "--positives", pos, "--count", 12, "--skip-top", 0,
-               "--workers", 1, "-o", tmp_path / "mined")
+               "--allow-held-out", "--workers", 1, "-o", tmp_path / "mined")
     assert r.exit_code == 0, r.output
     rejects = (tmp_path / "mined" / "rejects.jsonl").read_text()
     assert "overlaps the positives" not in rejects
