@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import SHARED, make_parquet_repo, read_manifest, start_held
+from conftest import PLACEABLE, SHARED, make_parquet_repo, read_manifest, start_held
 from negmine.cli import cli
 from negmine.outputs.writers import Journal
 
@@ -130,7 +130,7 @@ def _cli(*args):
 
 @pytest.fixture
 def big_pool(tmp_path):
-    return make_parquet_repo(tmp_path / "big", [f"c{i:02d}" for i in range(30)], 50, shards=3, seed=7)
+    return make_parquet_repo(tmp_path / "big", PLACEABLE, 50, shards=3, seed=7)
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, tmp_path):
