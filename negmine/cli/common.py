@@ -137,7 +137,8 @@ def classes_text(report: dict) -> str:
         if left:
             how = ("left out; --allow-unmapped draws them" if any(e["label"] in set(left) for e in src["excluded"])
                    else "each image judged by its other labels")
-            lines.append(f"  not in WordNet ({len(left)}, {how}): {', '.join(left[:20])}"
+            what = "class ids with no names" if src["label_kind"] == "id" else "not in WordNet"
+            lines.append(f"  {what} ({len(left)}, {how}): {', '.join(left[:20])}"
                          + (" ..." if len(left) > 20 else ""))
         if src["ambiguous"]:
             lines.append(f"  ambiguous names (kept): {', '.join(a['label'] for a in src['ambiguous'][:20])}")
