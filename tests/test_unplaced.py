@@ -99,9 +99,17 @@ def test_bare_integer_labels_are_never_placed_in_wordnet(tmp_path, raccoons, id_
     assert any(w.startswith("--allow-unmapped: 3 classes") and "(9 images)" in w for w in warned)
 
 
-def test_a_classlabel_with_only_a_class_count_holds_ids():
+def test_a_classlabel_with_only_a_class_count_holds_ids(tmp_path, raccoons):
     kinds = feature_kinds({"image": {"_type": "Image"}, "label": {"_type": "ClassLabel", "num_classes": 3}})
     assert kinds["label"] == ("ClassIds", ["0", "1", "2"])
+    # as `datasets` writes ClassLabel(num_classes=3): names "0", "1", "2", which are its codes, not names
+    from conftest import make_parquet_repo
+
+    repo = make_parquet_repo(tmp_path / "n", ["0", "1", "2"], 3)
+    r = invoke("classes", "-s", repo, "-x", "digit", "--json")
+    assert json.loads(r.output)["sources"][0]["label_kind"] == "id"
+    r = invoke("sample", "-q", "-p", raccoons, "-s", repo, "--count", 3, "-o", tmp_path / "a")
+    assert r.exit_code == 1 and "bare class ids" in r.output
 
 
 # -- 3. classes WordNet cannot place are left out unless allowed ----------------------------------

@@ -141,7 +141,8 @@ def pick_columns(kinds: dict | None, names: list[str], image_column: str | None,
 
 def has_class_ids(kinds: dict | None, label: str | None, label_type, class_names: list[str] | None) -> bool:
     """Whether a label column holds bare class ids: integers (or lists of them) with no class
-    names in the features or card (a ClassLabel with only `num_classes`, or a plain int column).
+    names in the features or card (a ClassLabel with only `num_classes`, or whose names are its codes
+    "0".."n-1" as `datasets` writes ClassLabel(num_classes=n); or a plain int column).
     Such a class is a number, not a name: "7" would be placed in WordNet as the digit seven, so
     the class plan never looks them up (`negmine.filters.overlap.plan_classes`). `label_type`:
     the column's arrow type."""
@@ -154,7 +155,8 @@ def has_class_ids(kinds: dict | None, label: str | None, label_type, class_names
     t = label_type
     while pa.types.is_list(t) or pa.types.is_large_list(t):
         t = t.value_type
-    return pa.types.is_integer(t) and not class_names
+    # `datasets` writes ClassLabel(num_classes=n) as the names "0".."n-1": no more a name than the code
+    return pa.types.is_integer(t) and (not class_names or class_names == [str(i) for i in range(len(class_names))])
 
 
 def image_columns_named_as_labels(kinds: dict | None, names: list[str], image_like: set[str]) -> list[str]:
