@@ -128,7 +128,8 @@ def run(scale: str = "default") -> dict:
                 shutil.rmtree(outs, ignore_errors=True)
                 best["negmine"] = min(best["negmine"], _timed_process(
                     [sys.executable, "-m", "negmine", "sample", "-q", "-p", str(pos), "-s", str(p), "--count",
-                     str(count), "--seed", "1", "--hash-distance", "10", "-o", str(outs / "negmine")], env))
+                     str(count), "--seed", "1", "--hash-distance", "10", "--allow-unmapped",   # numbered classes
+                     "-o", str(outs / "negmine")], env))
                 best["script"] = min(best["script"], _timed_process(
                     [sys.executable, "-c", _SCRIPT, str(p), str(pos), str(outs / "script"), str(count)], env))
                 kept = {"negmine": sum(1 for f in (outs / "negmine").rglob("other/*") if f.is_file()),

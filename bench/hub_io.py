@@ -114,7 +114,8 @@ def _floor(root: Path, kept: list[tuple[str, int]], layout: str) -> dict:
 
 def _negmine(env: dict, positives: Path, count: int, out: Path, dry: bool) -> dict:
     cmd = [sys.executable, "-m", "negmine", "sample", "-p", str(positives), "-s", "bench/pool", "--count",
-           str(count), "--seed", "0", "-q", "--json", "-o", str(out)] + (["--dry-run"] if dry else [])
+           str(count), "--seed", "0", "-q", "--json", "--allow-unmapped",      # numbered classes: nothing to place
+           "-o", str(out)] + (["--dry-run"] if dry else [])
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
     if r.returncode:
         raise RuntimeError(r.stderr[-2000:])

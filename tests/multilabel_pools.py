@@ -58,10 +58,10 @@ def make_multilabel_pool(root: Path, shape: str, rows: int = 60, *, seed: int = 
         feats = {col: datasets.List(label)}
         values = [[VOCAB.index(x) for x in xs] for xs in lists]
     elif shape == "strings":
-        col = column or "tags"
+        col = column or "labels"          # (a list of strings named `tags` is text: sources.text)
         feats = {col: datasets.List(datasets.Value("string"))}
         values = lists
-    elif shape == "ints":                 # no ClassLabel: the ints are the classes' names
+    elif shape == "ints":                 # no ClassLabel: the ints are class ids with no names
         col = column or "labels"
         feats = {col: datasets.List(datasets.Value("int64"))}
         values = [[VOCAB.index(x) for x in xs] for xs in lists]

@@ -104,11 +104,11 @@ def test_sample_drops_what_looks_like_a_positive_and_records_scores(tiny_clip, t
     for f in photos[:10]:
         shutil.copy(f, pos / f.name)
     pool = tmp_path / "pool"
-    (pool / "misc").mkdir(parents=True)
+    (pool / "box").mkdir(parents=True)
     for f in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:30]:
-        shutil.copy(f, pool / "misc" / f.name)
+        shutil.copy(f, pool / "box" / f.name)
     for f in photos[:10]:                      # re-encoded copies of the positives, under another label
-        Image.open(f).save(pool / "misc" / f"copy_{f.stem}.jpg", quality=85)
+        Image.open(f).save(pool / "box" / f"copy_{f.stem}.jpg", quality=85)
     out = tmp_path / "ds"
     r = invoke("sample", "-q", "--workers", "1", "-p", pos.parent, "-s", pool, "--count", 40, "--allow-short",
                "--hash", "none", "--seed", 2, "--content-check", "clip", "--content-model", tiny_clip, "-o", out,
@@ -141,7 +141,7 @@ def test_a_model_that_cannot_load_is_one_line_and_exit_1(tmp_path):
     pos = tmp_path / "pos" / "raccoon"
     pos.mkdir(parents=True)
     shutil.copy(sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[0], pos / "a.jpg")
-    pool = tmp_path / "pool" / "misc"
+    pool = tmp_path / "pool" / "box"
     pool.mkdir(parents=True)
     shutil.copy(sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[0], pool / "b.jpg")
     r = invoke("sample", "-q", "--workers", "1", "-p", pos.parent, "-s", pool.parent, "--count", 1, "--seed", 1,
@@ -156,7 +156,7 @@ def test_report_audits_an_existing_output(tiny_clip, tmp_path):
     pos.mkdir(parents=True)
     for f in photos[:8]:
         shutil.copy(f, pos / f.name)
-    pool = tmp_path / "pool" / "misc"
+    pool = tmp_path / "pool" / "box"
     pool.mkdir(parents=True)
     for f in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:12]:
         shutil.copy(f, pool / f.name)

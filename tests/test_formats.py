@@ -252,7 +252,7 @@ def test_yolo_det_backgrounds_show_none_of_the_classes_the_labels_name(tmp_path)
 
 
 def test_mine_applies_the_overlap_filters(positives, tmp_path):
-    pool = tmp_path / "pool" / "misc"
+    pool = tmp_path / "pool" / "chair"
     pool.mkdir(parents=True)
     raccoon = sorted(positives.rglob("*.jpg"))[0]
     Image.open(raccoon).resize((200, 150)).save(pool / "copy_of_positive.jpg")
@@ -261,16 +261,16 @@ def test_mine_applies_the_overlap_filters(positives, tmp_path):
     scores = tmp_path / "s.csv"
     with open(scores, "w") as f:
         f.write("file,prob\n")
-        f.write("misc/copy_of_positive.jpg,0.95\n")
+        f.write("chair/copy_of_positive.jpg,0.95\n")
         for i, p in enumerate(sorted(pool.glob("*.JPEG"))):
-            f.write(f"misc/{p.name},{0.5 - i / 100}\n")
+            f.write(f"chair/{p.name},{0.5 - i / 100}\n")
     out = tmp_path / "hard"
     r = invoke("mine", "-q", "--workers", "1", "--scores", scores, "--pool", pool.parent, "--count", 3,
                "--skip-top", 0, "--positives", positives, "-o", out)
     assert r.exit_code == 0, r.output
-    assert "misc/copy_of_positive.jpg" not in {k["id"] for k in read_manifest(out)}
+    assert "chair/copy_of_positive.jpg" not in {k["id"] for k in read_manifest(out)}
     reasons = {x["id"]: x["reason"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
-    assert "near-duplicate of a positive" in reasons["misc/copy_of_positive.jpg"]
+    assert "near-duplicate of a positive" in reasons["chair/copy_of_positive.jpg"]
 
 
 def test_mine_errors(positives, pool, tmp_path):

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_parquet_repo, read_manifest
+from conftest import PLACEABLE_WNIDS, make_parquet_repo, read_manifest
 from negmine.cli import cli
 
-CLASSES = [f"n{i:08d}" for i in range(24)]
+CLASSES = PLACEABLE_WNIDS
 
 
 def invoke(*args):

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 from click.testing import CliRunner
 
-from conftest import jpeg_bytes, read_manifest
+from conftest import PLACEABLE, jpeg_bytes, read_manifest
 from hubtest import VirtualClock
 from negmine.cli import cli
 from test_hub import CLASSES, _repo
@@ -36,7 +36,10 @@ def _tar_repo(root):
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
                     tf.addfile(info, io.BytesIO(data))
-    (root / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
+    # the card names the .cls codes (bare ids would be refused: no check can place them)
+    names = "".join(f"          '{i}': {n}\n" for i, n in enumerate(PLACEABLE[:4]))
+    (root / "README.md").write_text("---\nlicense: cc-by-4.0\ndataset_info:\n  features:\n  - name: jpg\n    dtype: image\n"
+                                    f"  - name: cls\n    dtype:\n      class_label:\n        names:\n{names}---\n")
     return root
 
 
@@ -47,7 +50,7 @@ def _zip_repo(root):
         with zipfile.ZipFile(root / "data" / "train" / f"images-{p}.zip", "w") as zf:
             for i in range(10):
                 zf.writestr(f"p{p}/{i:03d}.jpg", jpeg_bytes(p * 100 + i))
-                lines.append(json.dumps({"file_name": f"p{p}/{i:03d}.jpg", "label": f"thing{i % 4}"}))
+                lines.append(json.dumps({"file_name": f"p{p}/{i:03d}.jpg", "label": PLACEABLE[i % 4]}))
     (root / "data" / "train" / "metadata.jsonl").write_text("\n".join(lines) + "\n")
     (root / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
     return root
@@ -55,11 +58,11 @@ def _zip_repo(root):
 
 def _loose_repo(root):
     for c in range(4):
-        (root / "train" / f"thing{c}").mkdir(parents=True)
+        (root / "train" / PLACEABLE[c]).mkdir(parents=True)
         for i in range(5):
             # sizes on both sides of the LFS threshold: small files answered by resolve, large redirected
             size = (48, 36) if i % 2 else (120, 90)
-            (root / "train" / f"thing{c}" / f"{i}.jpg").write_bytes(jpeg_bytes(c * 10 + i, size))
+            (root / "train" / PLACEABLE[c] / f"{i}.jpg").write_bytes(jpeg_bytes(c * 10 + i, size))
     (root / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
     return root
 

@@ -14,7 +14,7 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import install_in_hf_cache, jpeg_bytes
+from conftest import PLACEABLE_WNIDS, install_in_hf_cache, jpeg_bytes
 from conftest import read_negatives as negatives
 from conftest import read_record as record
 from conftest import read_rejects as rejects
@@ -77,7 +77,7 @@ def test_tar_shards_draw_whole_seeded_shards_with_member_origins(positives, tmp_
     truth = make_wds(pool, shards=6, per_shard=30, classes=8)
     before = digests(pool)
     out = tmp_path / "a"
-    run("-p", positives, "-s", pool, "--ratio", 1, "--seed", 3, "-o", out)
+    run("-p", positives, "-s", pool, "--allow-unmapped", "--ratio", 1, "--seed", 3, "-o", out)
     neg = negatives(out)
     assert len(neg) == 20
     src = record(out)["sources"][0]
@@ -91,14 +91,15 @@ def test_tar_shards_draw_whole_seeded_shards_with_member_origins(positives, tmp_
     assert src["classes_seen"] == len({c for (s, _), c in truth.items() if s in read})
     assert "2 of 6 shards chosen by seed" in src["coverage"]
     assert digests(pool) == before                                      # inputs untouched
-    dry = CliRunner().invoke(cli, ["sample", "--dry-run", "-p", positives, "-s", pool, "--ratio", 1, "--seed", 3,
+    dry = CliRunner().invoke(cli, ["sample", "--dry-run", "-p", positives, "-s", pool, "--allow-unmapped",
+                                   "--ratio", 1, "--seed", 3,
                                    "-o", tmp_path / "dry"])
     assert dry.exit_code == 0 and f"{pool}: 2 of 6 shards chosen by seed, 60 samples" in dry.output
     # reproducible by seed; another seed reads other shards
-    run("-p", positives, "-s", pool, "--ratio", 1, "--seed", 3, "-o", tmp_path / "b")
+    run("-p", positives, "-s", pool, "--allow-unmapped", "--ratio", 1, "--seed", 3, "-o", tmp_path / "b")
     assert (out / "manifest.jsonl").read_bytes() == (tmp_path / "b" / "manifest.jsonl").read_bytes()
     others = [set(record(o)["sources"][0]["shards"]["read"]) for o in
-              (run("-p", positives, "-s", pool, "--ratio", 1, "--seed", s, "-o", tmp_path / f"s{s}") and
+              (run("-p", positives, "-s", pool, "--allow-unmapped", "--ratio", 1, "--seed", s, "-o", tmp_path / f"s{s}") and
                tmp_path / f"s{s}" for s in (4, 5, 6))]
     assert any(o != set(read) for o in others)
 
@@ -121,7 +122,7 @@ def test_bad_samples_in_a_shard_are_recorded_skips(positives, tmp_path):
         add(tf, "../../escape/evil.jpg", jpeg_bytes(103))                # a hostile member name
         add(tf, "../../escape/evil.json", b'{"class": "../../../etc"}')
     out = tmp_path / "nest" / "ds"
-    run("-p", positives, "-s", pool, "--count", 10, "--seed", 0, "-o", out)
+    run("-p", positives, "-s", pool, "--allow-unmapped", "--count", 10, "--seed", 0, "-o", out)
     neg = negatives(out)
     assert sorted(r["member"] for r in neg) == sorted([f"good{i}.jpg" for i in range(8)] +
                                                       ["jsonok.webp", "../../escape/evil.jpg"])
@@ -152,7 +153,7 @@ def test_truncated_shard_keeps_its_whole_members_and_says_so(positives, tmp_path
     cut = members[14].offset_data + 10                     # inside the 8th sample's image (s00_0007)
     (pool / "shard-0000.tar").write_bytes(data[:cut])
     out = tmp_path / "ds"
-    run("-p", positives, "-s", pool, "--count", 5, "--seed", 1, "-o", out)
+    run("-p", positives, "-s", pool, "--allow-unmapped", "--count", 5, "--seed", 1, "-o", out)
     neg = negatives(out)
     assert len(neg) == 5 and all(int(r["member"][4:8]) < 7 for r in neg)
     assert record(out)["sources"][0]["rows"] == 7
@@ -170,7 +171,7 @@ def test_a_file_that_is_not_a_tar_is_a_one_line_error(positives, tmp_path):
 
 def test_hub_webdataset_repo_names_cls_codes_from_the_card(positives, tmp_path):
     repo = tmp_path / "repo"
-    names = [f"n{i:08d}" for i in range(8)]
+    names = PLACEABLE_WNIDS[:8]
     truth = make_wds(repo, shards=5, per_shard=20, classes=8, prefix="imagenet1k-train-")
     make_wds(repo, shards=1, per_shard=20, classes=8, prefix="imagenet1k-validation-", seed=9)
     (repo / "README.md").write_text(card(names))
@@ -351,8 +352,12 @@ def test_label_option_picks_a_json_field_over_cls(positives, tmp_path):
             add(tf, f"k{i}.jpg", jpeg_bytes(i))
             add(tf, f"k{i}.cls", str(i % 2).encode())
             add(tf, f"k{i}.json", json.dumps({"label": i % 2, "class_name": ["tench", "goldfish"][i % 2]}).encode())
-    run("-p", positives, "-s", pool, "--count", 4, "--seed", 0, "-o", tmp_path / "cls")
-    assert {r["label"] for r in negatives(tmp_path / "cls")} == {"0", "1"}          # no card: the int as label
+    # no card: the ints are class ids, which no check can place: refused, or drawn when allowed
+    r = run("-p", positives, "-s", pool, "--count", 4, "--seed", 0, "-o", tmp_path / "cls", ok=False)
+    assert r.exit_code == 1 and "bare class ids" in r.output and "--allow-unmapped" in r.output
+    run("-p", positives, "-s", pool, "--allow-unmapped", "--count", 4, "--seed", 0, "-o", tmp_path / "cls")
+    assert {r["label"] for r in negatives(tmp_path / "cls")} == {"0", "1"}          # the int as label
+    assert any("--allow-unmapped: 2 classes" in w for w in record(tmp_path / "cls")["warnings"])
     run("-p", positives, "-s", f"{pool}?label=class_name", "--count", 4, "--seed", 0, "-o", tmp_path / "named")
     assert all(r["label"] == ["tench", "goldfish"][int(r["member"][1]) % 2] for r in negatives(tmp_path / "named"))
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_parquet_repo, read_negatives
+from conftest import PLACEABLE, make_parquet_repo, read_negatives
 from negmine.cli import cli
 from negmine.errors import NegmineError
 from negmine.licences import parse_licence, parse_policy
@@ -68,7 +68,7 @@ def run(*args):
 
 
 def test_commercial_run_credits_every_drawn_negative(positives, tmp_path):
-    pool = make_parquet_repo(tmp_path / "pool", [f"class{i}" for i in range(6)], 8, licence="cc-by-4.0")
+    pool = make_parquet_repo(tmp_path / "pool", PLACEABLE[:6], 8, licence="cc-by-4.0")
     out = tmp_path / "ds"
     r = run("--positives", positives, "--source", pool, "--count", 12, "--seed", 1, "--licence", "commercial",
             "--out", out, "--json")
@@ -91,7 +91,7 @@ def test_commercial_run_credits_every_drawn_negative(positives, tmp_path):
 @pytest.mark.parametrize("card, says", [("cc-by-nc-4.0", "does not allow commercial use"),
                                         ("other", "does not say whether commercial use is allowed")])
 def test_commercial_refuses_a_pool_whose_licence_forbids_or_does_not_say(positives, tmp_path, card, says):
-    pool = make_parquet_repo(tmp_path / "pool", [f"class{i}" for i in range(6)], 8, licence=card)
+    pool = make_parquet_repo(tmp_path / "pool", PLACEABLE[:6], 8, licence=card)
     out = tmp_path / "ds"
     r = run("--positives", positives, "--source", pool, "--count", 12, "--licence", "commercial", "--out", out)
     assert r.exit_code == 1 and says in r.output and len(r.output.strip().splitlines()) == 1
@@ -99,7 +99,7 @@ def test_commercial_refuses_a_pool_whose_licence_forbids_or_does_not_say(positiv
 
 
 def test_dry_run_and_sources_say_each_pools_licence(positives, tmp_path):
-    pool = make_parquet_repo(tmp_path / "pool", [f"class{i}" for i in range(6)], 8, licence="cc-by-nc-4.0")
+    pool = make_parquet_repo(tmp_path / "pool", PLACEABLE[:6], 8, licence="cc-by-nc-4.0")
     r = run("--positives", positives, "--source", pool, "--count", 12, "--dry-run", "--out", tmp_path / "ds")
     assert r.exit_code == 0 and f"licence of {pool}: CC-BY-NC-4.0 (cc-by-nc-4.0): does not allow commercial use" in r.output
     presets = json.loads(CliRunner().invoke(cli, ["sources", "--json"]).output)

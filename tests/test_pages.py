@@ -12,6 +12,7 @@ from negmine.sources import pages
 from negmine.sampling.plan import clustered_order, stratified_order
 from negmine.seeds import rng_for
 from negmine.sources import SourceSpec, open_source
+from conftest import PLACEABLE
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
@@ -96,7 +97,7 @@ def _pool(root, page_index: bool, rows: int = 3000, classes: int = 30):
     labels = np.repeat(np.arange(classes), rows // classes)
     values = _values(rows, seed=3)
     images = pa.array([{"bytes": v or b"x", "path": None} for v in values], IMAGE)
-    pq.write_table(pa.table({"image": images, "label": pa.array([f"c{k}" for k in labels])}),
+    pq.write_table(pa.table({"image": images, "label": pa.array([PLACEABLE[k] for k in labels])}),
                    root / "data" / "train-00000-of-00001.parquet", write_page_index=page_index,
                    row_group_size=1000, write_batch_size=10, data_page_size=30000, use_dictionary=["label"])
     (root / "README.md").write_text("---\nlicense: cc0-1.0\n---\n")
@@ -213,7 +214,7 @@ def test_a_run_says_when_shards_cannot_be_read_page_by_page(positives, tmp_path)
 
     from conftest import make_parquet_repo
 
-    paged = make_parquet_repo(tmp_path / "paged", [f"c{i}" for i in range(6)], 8)   # as datasets writes it
+    paged = make_parquet_repo(tmp_path / "paged", PLACEABLE[:6], 8)   # as datasets writes it
     shard = next((paged / "data").glob("*.parquet"))
     plain = tmp_path / "plain"
     (plain / "data").mkdir(parents=True)

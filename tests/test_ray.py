@@ -14,7 +14,7 @@ import pytest
 import ray
 from click.testing import CliRunner
 
-from conftest import SHARED, make_parquet_repo, read_manifest, start_held
+from conftest import PLACEABLE, SHARED, make_parquet_repo, read_manifest, start_held
 from negmine.cli import cli
 
 
@@ -48,7 +48,7 @@ def local_ray():
 
 @pytest.fixture
 def big_pool(tmp_path):
-    return make_parquet_repo(tmp_path / "big", [f"c{i:02d}" for i in range(30)], 50, shards=3, seed=7)
+    return make_parquet_repo(tmp_path / "big", PLACEABLE, 50, shards=3, seed=7)
 
 
 def test_engine_errors_are_one_line(tmp_path, positives, pool, monkeypatch):

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import SHARED, make_parquet_repo, read_manifest, start_held
+from conftest import PLACEABLE, SHARED, make_parquet_repo, read_manifest, start_held
 from negmine.cli import cli
 from negmine.outputs.writers import Journal
 
@@ -34,7 +34,7 @@ def output_files(out: Path) -> dict:
 
 # -- odd images -------------------------------------------------------------------------------------
 def test_every_odd_file_is_written_or_rejected_with_a_reason(positives, tmp_path):
-    pool = tmp_path / "pool" / "odd"
+    pool = tmp_path / "pool" / "box"   # a class WordNet places
     shutil.copytree(ODD, pool)
     before = digests(pool)
     out = tmp_path / "ds"
@@ -43,21 +43,21 @@ def test_every_odd_file_is_written_or_rejected_with_a_reason(positives, tmp_path
     assert r.exit_code == 0, r.output
     kept = {x["file"] for x in read_manifest(out) if x["role"] == "negative"}
     rejects = {x["file"]: x["reason"] for x in map(json.loads, (out / "rejects.jsonl").read_text().splitlines())}
-    images = {f"odd/{p.name}" for p in ODD.iterdir() if p.suffix.lower() in
+    images = {f"box/{p.name}" for p in ODD.iterdir() if p.suffix.lower() in
               {".jpg", ".png", ".gif", ".webp", ".tiff", ".mpo", ".avif"}}
     assert kept | set(rejects) == images and not kept & set(rejects)
     for bad in ("decompression_bomb.gif", "truncated_jpeg.jpg", "truncated_image.png", "broken.png",
                 "ukbench09268_corrupt.jpg"):
-        assert f"odd/{bad}" in rejects, bad
-    assert "decompression bomb" in rejects["odd/decompression_bomb.gif"]
+        assert f"box/{bad}" in rejects, bad
+    assert "decompression bomb" in rejects["box/decompression_bomb.gif"]
     for good in ("te_CMYK.jpg", "te_exif-rotn-6.jpg", "iss634.webp", "chi.gif", "i_trns.png", "ukbench09380.png",
                  "sugarshack.mpo", "transparent.webp"):
-        assert f"odd/{good}" in kept, (good, rejects.get(f"odd/{good}"))
+        assert f"box/{good}" in kept, (good, rejects.get(f"box/{good}"))
     for row in read_manifest(out):
         if row["role"] == "negative":
             im = Image.open(out / row["path"])
             assert im.format == "JPEG" and im.mode == "RGB" and im.size == (row["width"], row["height"])
-    sideways = next(x for x in read_manifest(out) if x["file"] == "odd/te_exif-rotn-6.jpg")
+    sideways = next(x for x in read_manifest(out) if x["file"] == "box/te_exif-rotn-6.jpg")
     assert (sideways["width"], sideways["height"]) == (3024, 4032)
     assert digests(pool) == before
 
@@ -130,7 +130,7 @@ def _cli(*args):
 
 @pytest.fixture
 def big_pool(tmp_path):
-    return make_parquet_repo(tmp_path / "big", [f"c{i:02d}" for i in range(30)], 50, shards=3, seed=7)
+    return make_parquet_repo(tmp_path / "big", PLACEABLE, 50, shards=3, seed=7)
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(positives, big_pool, tmp_path):

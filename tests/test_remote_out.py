@@ -10,7 +10,7 @@ import fsspec
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, local_files, make_parquet_repo, read_manifest, remote_files, same_dataset, start_held
+from conftest import PLACEABLE, SHARED, local_files, make_parquet_repo, read_manifest, remote_files, same_dataset, start_held
 from negmine.cli import cli
 from negmine.outputs.writers import SegmentJournal
 
@@ -65,7 +65,7 @@ def test_cutout_and_mine_to_s3_write_what_they_write_locally(s3, positives, pool
 
 
 def test_a_run_on_s3_killed_mid_draw_resumes_to_the_same_dataset(s3, positives, tmp_path):
-    big = make_parquet_repo(tmp_path / "big", [f"c{i:02d}" for i in range(30)], 50, shards=3, seed=7)
+    big = make_parquet_repo(tmp_path / "big", PLACEABLE, 50, shards=3, seed=7)
     args = ["sample", "-q", "-p", positives, "-s", big, "--count", 1400, "--seed", 11, "--workers", 2]
     assert invoke(*args, "-o", tmp_path / "ref").exit_code == 0
     url, root = f"{s3.url}/ds", f"{s3.bucket}/ds"

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import SHARED, install_in_hf_cache, make_parquet_repo, read_manifest
+from conftest import PLACEABLE, SHARED, install_in_hf_cache, make_parquet_repo, read_manifest
 from negmine.cli import cli
 
 
@@ -75,7 +75,7 @@ def test_worker_processes_do_not_change_the_result(positives, pool, tmp_path):
 
 def test_draw_is_spread_over_a_class_sorted_single_shard(positives, tmp_path):
     # 20 classes x 50 rows, sorted by class in one shard: the first rows are all class 0
-    repo = make_parquet_repo(tmp_path / "sorted", [f"c{i:02d}" for i in range(20)], 50, shards=1)
+    repo = make_parquet_repo(tmp_path / "sorted", PLACEABLE[:20], 50, shards=1)
     install_in_hf_cache(repo, "someone/sorted-pool")
     out = tmp_path / "ds"
     run("-p", positives, "-s", "someone/sorted-pool", "--count", 40, "--seed", 1, "-o", out)
@@ -198,7 +198,13 @@ def test_hostile_labels_never_escape_out(positives, tmp_path):
     repo = make_parquet_repo(tmp_path / "evil", ["../../../escape", "/etc/passwd", "CON", "a\\b"], 3,
                              string_labels=True)
     out = tmp_path / "nest" / "ds"
-    run("-p", positives, "-s", repo, "--count", 12, "--seed", 1, "-o", out)
+    # names no check can place: drawn only when allowed, and the run says so
+    r = run("-p", positives, "-s", repo, "--count", 3, "--seed", 1, "-o", out, "--dry-run", "--json")
+    left = {e["label"]: e["reason"] for e in json.loads(r.output)["classes"]["sources"][0]["excluded"]}
+    assert "not in WordNet" in left["/etc/passwd"] and "--allow-unmapped" in left["/etc/passwd"]
+    r = run("-p", positives, "-s", repo, "--count", 12, "--seed", 1, "-o", out, "--allow-unmapped")
+    warned = json.loads((out / "negmine.json").read_text())["warnings"]
+    assert any(w.startswith("--allow-unmapped: ") and "no check keeps the positives out" in w for w in warned)
     written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file()} - {p.resolve() for p in repo.rglob("*")}
     written -= {p.resolve() for p in positives.rglob("*")}
     assert written and all(out.resolve() in p.parents for p in written)

@@ -16,8 +16,8 @@ def sample(*args):
 
 def two_split_repo(root):
     """data/validation-*.parquet and data/test-*.parquet, no train split (a benchmark's held-out parts)."""
-    make_parquet_repo(root, ["val_a", "val_b"], 6, split="validation", seed=1)
-    test = make_parquet_repo(root.parent / "t", ["test_a", "test_b"], 6, split="test", seed=2)
+    make_parquet_repo(root, ["lamp", "chair"], 6, split="validation", seed=1)
+    test = make_parquet_repo(root.parent / "t", ["kettle", "bottle"], 6, split="test", seed=2)
     for f in (test / "data").glob("*.parquet"):
         shutil.move(str(f), root / "data" / f.name)
     return root
@@ -35,15 +35,15 @@ def test_no_train_split_and_several_others_is_refused_naming_them(positives, tmp
     r = sample("-p", positives, "-s", f"{repo}?split=test", "--count", 4, "--seed", 0, "-o", tmp_path / "ok")
     assert r.exit_code == 0, r.output
     negatives = [x for x in read_manifest(tmp_path / "ok") if x["role"] == "negative"]
-    assert len(negatives) == 4 and {x["label"] for x in negatives} <= {"test_a", "test_b"}
+    assert len(negatives) == 4 and {x["label"] for x in negatives} <= {"kettle", "bottle"}
     assert {x["file"] for x in negatives} == {"data/test-00000-of-00001.parquet"}
 
 
 def test_the_only_split_is_read_without_naming_it(positives, tmp_path):
-    repo = make_parquet_repo(tmp_path / "repo", ["val_a", "val_b"], 6, split="validation")
+    repo = make_parquet_repo(tmp_path / "repo", ["lamp", "chair"], 6, split="validation")
     r = sample("-p", positives, "-s", repo, "--count", 4, "--seed", 0, "-o", tmp_path / "ds")
     assert r.exit_code == 0, r.output
-    assert {x["label"] for x in read_manifest(tmp_path / "ds") if x["role"] == "negative"} <= {"val_a", "val_b"}
+    assert {x["label"] for x in read_manifest(tmp_path / "ds") if x["role"] == "negative"} <= {"lamp", "chair"}
 
 
 def test_save_to_disk_dict_without_train_is_refused_the_same_way(positives, tmp_path):
@@ -64,7 +64,7 @@ def test_save_to_disk_dict_without_train_is_refused_the_same_way(positives, tmp_
 def test_converted_parquet_with_several_configs_and_no_default_is_refused(positives, tmp_path):
     # refs/convert/parquet layout, CONFIG/SPLIT/0000.parquet: two subsets, neither called "default"
     conv = tmp_path / "conv"
-    for config, names, seed in (("animals", ["cat_x", "dog_x"], 1), ("tools", ["hammer_x", "saw_x"], 2)):
+    for config, names, seed in (("animals", ["cat_x", "dog_x"], 1), ("tools", ["ladder", "basket"], 2)):
         src = make_parquet_repo(tmp_path / config, names, 6, seed=seed)
         (conv / config / "train").mkdir(parents=True)
         next((src / "data").glob("*.parquet")).rename(conv / config / "train" / "0000.parquet")
@@ -73,4 +73,4 @@ def test_converted_parquet_with_several_configs_and_no_default_is_refused(positi
     assert "configs animals, tools and none is the default" in r.output and "?config=NAME" in r.output
     r = sample("-p", positives, "-s", f"{conv}?config=tools", "--count", 4, "--seed", 0, "-o", tmp_path / "ok")
     assert r.exit_code == 0, r.output
-    assert {x["label"] for x in read_manifest(tmp_path / "ok") if x["role"] == "negative"} <= {"hammer_x", "saw_x"}
+    assert {x["label"] for x in read_manifest(tmp_path / "ok") if x["role"] == "negative"} <= {"ladder", "basket"}

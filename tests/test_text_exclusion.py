@@ -230,9 +230,17 @@ def test_a_tags_string_column_is_read_as_text_not_one_class_per_string(tmp_path,
     assert r.exit_code == 0, r.output
     plan = json.loads(r.output)
     assert plan["text"][str(folder)]["columns"] == ["tags"] and plan["text"][str(folder)]["excluded_by_text"] == 1
-    # a list of tags is a label list, as before: each tag a class
+    # a list of tags is text too (its nouns), found by name or named by --text-column alone ...
     pq.write_table(pa.table({"image": images, "tags": [t.split(", ") for t in tags]}), folder / "train.parquet")
-    r = invoke("sample", "-p", positives, "-s", folder, "--count", 3, "-o", tmp_path / "b", "--dry-run", "--json")
+    for extra in ([], ["--text-column", "tags"]):
+        r = invoke("sample", "-p", positives, "-s", folder, "--count", 3, "-o", tmp_path / "b", "--dry-run",
+                   "--json", *extra)
+        assert r.exit_code == 0, r.output
+        plan = json.loads(r.output)
+        assert plan["text"][str(folder)]["columns"] == ["tags"] and plan["text"][str(folder)]["excluded_by_text"] == 1
+    # ... and each tag a class only when named the label column
+    r = invoke("sample", "-p", positives, "-s", folder, "--count", 3, "-o", tmp_path / "c", "--dry-run", "--json",
+               "--label-column", "tags")
     assert r.exit_code == 0, r.output
     plan = json.loads(r.output)
     assert "text" not in plan and plan["classes"]["sources"][0]["images_excluded"] == 1

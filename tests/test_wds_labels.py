@@ -83,7 +83,10 @@ def test_cls_beside_a_caption_is_the_label(positives, tmp_path, dogs_and_others)
     pool = tmp_path / "wds"
     pool.mkdir()
     laion_shard(pool / "00000.tar", dogs + others, cls=True)
+    # .cls ints with no names on a card are class ids no check can place (152 is no WordNet number)
     r = sample("-p", positives, "-s", pool, "--count", 10, "--seed", 0, "-o", tmp_path / "ds")
+    assert r.exit_code == 1 and "bare class ids" in r.output
+    r = sample("-p", positives, "-s", pool, "--count", 10, "--seed", 0, "-o", tmp_path / "ds", "--allow-unmapped")
     assert r.exit_code == 0, r.output
     negatives = [x for x in read_manifest(tmp_path / "ds") if x["role"] == "negative"]
     by_key = {f"{k:09d}.jpg": r["class_index"] for k, r in enumerate(dogs + others)}

@@ -16,7 +16,8 @@ from negmine.cli.common import CONCEPT_HELP, classes_text, emit, handle_errors, 
 @click.option("--exclude", "-x", multiple=True, metavar="TERM|WNID", help="Positive concept (repeatable).")
 @click.option("--concept", "concepts", multiple=True, metavar="NAME=WNID_OR_LEMMA", callback=parse_concepts,
               help=CONCEPT_HELP)
-@click.option("--exclude-unmapped", is_flag=True, help="Count source classes WordNet cannot place as excluded.")
+@click.option("--allow-unmapped/--exclude-unmapped", default=False,
+              help="As for `sample`: count source classes WordNet cannot place as kept, or as excluded (default).")
 @click.option("--max-contamination", type=float, default=None, metavar="RATE",
               help="As for `sample`: exclude ImageNet-1k classes whose images show a positive at more than "
                    "this rate. 1: off. Default 0.05.")
@@ -28,7 +29,7 @@ from negmine.cli.common import CONCEPT_HELP, classes_text, emit, handle_errors, 
               help="As for `sample`: report on a pool whose images carry no label instead of refusing it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
-def classes(sources, positives, exclude, concepts, exclude_unmapped, max_contamination, image_column, label_column,
+def classes(sources, positives, exclude, concepts, allow_unmapped, max_contamination, image_column, label_column,
             text_column, allow_unlabelled, as_json) -> None:
     """Show which source classes overlap the positives, and why (the path through WordNet).
 
@@ -53,7 +54,7 @@ def classes(sources, positives, exclude, concepts, exclude_unmapped, max_contami
     opened = open_sources(specs)
     found, _ = check_sources(opened, [allow_unlabelled or s.unlabelled == "allow" for s in specs] or [False],
                              content_check=False)
-    plan = plan_classes(opened, terms, exclude_unmapped=exclude_unmapped, named=concepts, **extra)
+    plan = plan_classes(opened, terms, allow_unmapped=allow_unmapped, named=concepts, **extra)
     report = plan.report()
     if any(found):
         estimate = expected_share(plan.concepts, plan.unmapped_terms)

@@ -129,9 +129,17 @@ def classes_text(report: dict) -> str:
         if "images_excluded" in src:          # multi-label: an image carrying any excluded label goes
             lines.append(f"  label lists: {src['images_excluded']} of {src['images']} images carry an excluded "
                          "label and are left out (rows above: images carrying each label)")
-        if src["unmapped"]:
-            lines.append(f"  not in WordNet (kept; --exclude-unmapped drops them): {', '.join(src['unmapped'][:20])}"
-                         + (" ..." if len(src["unmapped"]) > 20 else ""))
+        drawn = src.get("unmapped_drawn", [])
+        left = [u for u in src["unmapped"] if u not in set(drawn)]
+        if drawn:
+            lines.append(f"  not in WordNet, drawn unchecked (--allow-unmapped): {', '.join(drawn[:20])}"
+                         + (" ..." if len(drawn) > 20 else ""))
+        if left:
+            how = ("left out; --allow-unmapped draws them" if any(e["label"] in set(left) for e in src["excluded"])
+                   else "each image judged by its other labels")
+            what = "class ids with no names" if src["label_kind"] == "id" else "not in WordNet"
+            lines.append(f"  {what} ({len(left)}, {how}): {', '.join(left[:20])}"
+                         + (" ..." if len(left) > 20 else ""))
         if src["ambiguous"]:
             lines.append(f"  ambiguous names (kept): {', '.join(a['label'] for a in src['ambiguous'][:20])}")
         if src["label_kind"] == "none":

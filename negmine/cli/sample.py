@@ -60,7 +60,9 @@ from negmine.synthetic.shortcuts import DEFAULT_FILLS, DEFAULT_SHARE
               help=CONCEPT_HELP)
 @click.option("--auto-exclude/--no-auto-exclude", default=True, show_default=True,
               help="Exclude the concepts named by the positive class folders.")
-@click.option("--exclude-unmapped", is_flag=True, help="Exclude source classes WordNet cannot place.")
+@click.option("--allow-unmapped/--exclude-unmapped", default=False,
+              help="Draw source classes WordNet cannot place (no check keeps the positives out of them; "
+                   "said as a warning), or leave them out (default).")
 @click.option("--max-contamination", type=float, default=None, metavar="RATE",
               help="ImageNet-1k pools: also exclude classes whose images show a positive at more than this "
                    "rate (ImageNet-ReaL prior; see docs/guide/keeping-positives-out.md). 1: off. Default 0.05.")

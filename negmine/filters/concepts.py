@@ -237,6 +237,10 @@ def _hint(term: str, tax: Taxonomy) -> str:
     return f" (nearest WordNet entries: {'; '.join(near)})" if near else ""
 
 
+# why a class WordNet cannot place is left out: nothing vouches that it is no positive
+UNMAPPED_REASON = "not in WordNet: no check says it is not a positive (--allow-unmapped draws it)"
+
+
 @dataclass
 class ClassVerdict:
     label: str
@@ -248,7 +252,7 @@ class ClassVerdict:
     mapped: bool = True
 
 
-def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, exclude_unmapped: bool = False,
+def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, exclude_unmapped: bool = True,
                   senses=None) -> list[ClassVerdict]:
     """Decide for each source class whether it overlaps a positive concept, and how near it is.
 
@@ -257,6 +261,8 @@ def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, 
     when none does: the level is how many steps up from such a sense the closest shared ancestor is
     (siblings 1, cousins 2, ...). `senses`: label -> synsets (default `Taxonomy.lookup`, how class
     names are read; `negmine.filters.words.caption_senses` for the nouns of a pool's text).
+    `exclude_unmapped`: a class WordNet cannot place is excluded (UNMAPPED_REASON): no check says
+    it is not a positive, so it is drawn only when the user allows it (--allow-unmapped: False).
     """
     senses = senses or tax.lookup
     positive = {s: c for c in concepts for s in c.synsets}
@@ -289,7 +295,7 @@ def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, 
         if v.excluded and v.ambiguous:
             v.reason += f" (ambiguous name: {', '.join(tax.label(s) for s in v.synsets)})"
         if not v.mapped and exclude_unmapped and not v.excluded:
-            v.excluded, v.reason = True, "not found in WordNet (--exclude-unmapped)"
+            v.excluded, v.reason = True, UNMAPPED_REASON
         verdicts.append(v)
     anchors = [p for c in concepts if c.anchor for p in ([s for s in c.synsets if s in hits] or c.visual(tax))]
     for v in verdicts:

@@ -25,7 +25,7 @@ from negmine.filters.neighbors import nearest_within, pairs_within
 from negmine.errors import NegmineError
 from negmine.sources import Source
 from negmine.sources.labels import class_counts
-from negmine.filters.concepts import ClassVerdict, Concept, judge_classes, resolve_concepts
+from negmine.filters.concepts import UNMAPPED_REASON, ClassVerdict, Concept, judge_classes, resolve_concepts
 from negmine.filters.taxonomy import Taxonomy, name_key
 from negmine.filters.words import VERSION as WORDS_VERSION, caption_senses
 
@@ -54,6 +54,31 @@ class ClassPlan:
     per_source: list[SourceClasses] = field(default_factory=list)
     labels: dict[int, str] = field(default_factory=dict)     # the synsets the report names
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
+    allow_unmapped: bool = False             # --allow-unmapped: unplaced classes are drawn, not left out
+
+    def unplaced_kept(self, sc: SourceClasses) -> list[int]:
+        """Codes of a labelled pool's classes WordNet cannot place that the draw keeps (only under
+        --allow-unmapped, never a text pool's nouns): no check vouches for their images."""
+        if getattr(sc.source, "text_columns", None) or not self.concepts:
+            return []
+        return [i for i, v in enumerate(sc.verdicts) if not v.mapped and not v.excluded]
+
+    def refuse_unplaced(self) -> None:
+        """Raise NegmineError (one line) for a labelled pool none of whose classes WordNet can place
+        (class ids with no names, made-up names): every class would be left out, and nothing on
+        its labels keeps the positives out. --allow-unmapped draws it anyway (and warns)."""
+        for sc in self.per_source:
+            src = sc.source
+            if (self.allow_unmapped or not self.concepts or not sc.verdicts or getattr(src, "text_columns", None)
+                    or any(v.mapped for v in sc.verdicts)):
+                continue
+            what = ("bare class ids with no names in the features or card" if getattr(src, "class_ids", False)
+                    else "names WordNet cannot place")
+            shown = ", ".join(repr(v.label) for v in sc.verdicts[:3]) + (", ..." if len(sc.verdicts) > 3 else "")
+            raise NegmineError(
+                f"{src.id}: none of its {len(sc.verdicts)} classes ({shown}) can be checked against the positives: "
+                f"they are {what}; read its captions instead with --label-column none (and --text-column COL), "
+                "or draw them unchecked with --allow-unmapped")
 
     def report(self) -> dict:
         label = self.labels.__getitem__
@@ -73,6 +98,7 @@ class ClassPlan:
                               **({"contamination": est[i].as_dict()} if est[i] is not None else {})}
                              for i, v in enumerate(sc.verdicts) if v.excluded],
                 "unmapped": [v.label for v in sc.verdicts if not v.mapped],
+                "unmapped_drawn": [sc.verdicts[i].label for i in self.unplaced_kept(sc)],
                 "ambiguous": [{"label": v.label, "synsets": [label(s) for s in v.synsets]}
                               for v in sc.verdicts if v.ambiguous and not v.excluded],
             }
@@ -101,6 +127,13 @@ class ClassPlan:
         out = [c.note for c in self.concepts if c.note]
         out += [f"{t!r} is not in WordNet or the shipped vocabularies: it matches source labels of that name only "
                 f"(--concept \"{t}=WNID\" places it)" for t in self.unmapped_terms]
+        for sc in self.per_source:
+            kept = self.unplaced_kept(sc)
+            if kept:
+                counts = class_counts(sc.source.label_codes if sc.source.multi_label else sc.source.codes,
+                                      len(sc.verdicts))
+                out.append(f"--allow-unmapped: {len(kept)} classes of {sc.source.id} ({int(counts[kept].sum())} "
+                           "images) are not in WordNet and are drawn: no check keeps the positives out of them")
         return out
 
     def expected_contaminated(self, sc: SourceClasses, n: int, stratify: bool = True,
@@ -125,7 +158,7 @@ class ClassPlan:
         return out
 
 
-def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unmapped: bool = False,
+def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, allow_unmapped: bool = False,
                  anchors: Sequence[str] | None = None,
                  max_contamination: float = DEFAULT_MAX_CONTAMINATION,
                  named: dict[str, str] | None = None) -> ClassPlan:
@@ -135,6 +168,9 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
     `max_contamination`: a source class that is an ImageNet-1k class is excluded too when more than
     this fraction of its ImageNet-ReaL validation images show a positive (1 turns it off); every
     such class gets its estimate either way (negmine.filters.contamination).
+    A class WordNet cannot place (and every class of a pool whose labels are bare ids,
+    `Source.class_ids`) is excluded unless `allow_unmapped`: no check vouches for it. A text
+    pool's nouns are exempt: its images carry every noun of their text, each judged on its own.
     The answer depends only on the terms, the sources' class names, the threshold and the shipped
     data (taxonomy and co-occurrence table, both in Taxonomy.version()), so it is cached: a
     repeated run does not load WordNet (~0.2 s, and ~0.5M objects to keep)."""
@@ -143,8 +179,9 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
     terms = list(dict.fromkeys(terms))
     version = Taxonomy.version()
     texts = [bool(getattr(s, "text_columns", None)) for s in sources]     # labels that are a caption's nouns
-    key = json.dumps([version, _PLAN_FORMAT, terms, list(anchors or []), exclude_unmapped, max_contamination,
-                      [s.classes for s in sources], sorted((named or {}).items()),
+    ids = [bool(getattr(s, "class_ids", False)) for s in sources]          # numbers, not names: never looked up
+    key = json.dumps([version, _PLAN_FORMAT, terms, list(anchors or []), allow_unmapped, max_contamination,
+                      [s.classes for s in sources], sorted((named or {}).items()), ids,
                       [WORDS_VERSION if t else None for t in texts]])
     cache = _plan_cache(key) if version else None
     found = cache.get() if cache else None
@@ -158,10 +195,14 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
             for c in concepts:
                 c.anchor = c.term in anchors
         words = partial(caption_senses, tax=tax)
-        verdicts = [judge_classes(src.classes, concepts, tax, exclude_unmapped=exclude_unmapped,
-                                  senses=words if text else None)
+        verdicts = [judge_classes(src.classes, concepts, tax, exclude_unmapped=not (allow_unmapped or text),
+                                  senses=(lambda _: []) if bare else words if text else None)
                     if src.classes and concepts else [ClassVerdict(c, mapped=False) for c in src.classes]
-                    for src, text in zip(sources, texts)]
+                    for src, text, bare in zip(sources, texts, ids)]
+        for vs, bare in zip(verdicts, ids):
+            for v in vs if bare else ():
+                if v.excluded and v.reason == UNMAPPED_REASON:
+                    v.reason = f"a class id with no name: {UNMAPPED_REASON.split(': ', 1)[1]}"
         # the prior judges the classes the taxonomy kept; the taxonomy's verdicts stay as they were
         estimates = [estimate_classes(v, concepts, tax) if concepts else [] for v in verdicts]
         for v, e in zip(verdicts, estimates):
@@ -175,11 +216,11 @@ def plan_classes(sources: Sequence[Source], terms: Sequence[str], *, exclude_unm
         if cache:
             cache.put((concepts, unmapped, verdicts, labels, estimates))
     return ClassPlan(concepts, unmapped, [SourceClasses(src, v, e) for src, v, e in zip(sources, verdicts, estimates)],
-                     labels, max_contamination)
+                     labels, max_contamination, allow_unmapped)
 
 
-_PLAN_FORMAT = 4          # what the cached tuple holds: 2 added the contamination estimates, 3 the senses,
-                          # 4 text pools' nouns (filters.words.caption_senses)
+_PLAN_FORMAT = 5          # what the cached tuple holds: 2 added the contamination estimates, 3 the senses,
+                          # 4 text pools' nouns (filters.words.caption_senses), 5 unplaced classes excluded
 
 
 def absence_groups(plan: ClassPlan, sc: SourceClasses) -> dict[str, list[np.ndarray]]:

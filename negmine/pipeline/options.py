@@ -44,7 +44,7 @@ class SampleOptions:
     negative_class: str = "other"
     exclude: list[str] = field(default_factory=list)
     auto_exclude: bool = True
-    exclude_unmapped: bool = False
+    allow_unmapped: bool = False             # draw pool classes WordNet cannot place (warned)
     concepts: dict = field(default_factory=dict)     # --concept: {name: wnid or lemma}
     max_contamination: float = DEFAULT_MAX_CONTAMINATION
     content_check: str | None = None          # "clip": score candidates against the positives (negmine.filters.content)

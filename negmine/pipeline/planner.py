@@ -183,8 +183,9 @@ def open_pool(plan: Plan, specs: list[SourceSpec], ann: Annotated | None = None)
     # of them would teach "no object here", so they are kept out of the pool as the folders are
     detector = sorted({b.label for bs in ann.boxes.values() for b in bs if b.label} - set(folders)) \
         if ann is not None and o.format == "yolo-det" and o.auto_exclude else []
-    plan.classes = plan_classes(plan.sources, folders + detector + list(o.exclude), exclude_unmapped=o.exclude_unmapped,
+    plan.classes = plan_classes(plan.sources, folders + detector + list(o.exclude), allow_unmapped=o.allow_unmapped,
                                 named=o.concepts, anchors=folders, max_contamination=o.max_contamination)
+    plan.classes.refuse_unplaced()
     for note in plan.classes.notes():       # said before the draw, not only in the summary
         warn(note, o.progress)
     plan_unlabelled(plan, specs)

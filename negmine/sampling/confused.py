@@ -62,8 +62,8 @@ class Confused:
         out = {}
         if isinstance(opts.get("max_contamination"), (int, float)):
             out["max_contamination"] = float(opts["max_contamination"])
-        if isinstance(opts.get("exclude_unmapped"), bool):
-            out["exclude_unmapped"] = opts["exclude_unmapped"]
+        if isinstance(opts.get("allow_unmapped"), bool):        # an older run's exclude_unmapped: the default
+            out["allow_unmapped"] = opts["allow_unmapped"]
         return out
 
     @property

@@ -88,6 +88,7 @@ class Source(ABC):
     downloads: bool = False              # reading costs downloads (a Hub repo online), not local reads
     is_remote: bool = False              # read through a network filesystem (hf://, s3://), not local files
     default_read_ratio: float | None = None   # a preset's --max-read-ratio default (sources.presets.Preset)
+    class_ids: bool = False              # labels are bare integer ids with no names: never placed in WordNet
     # multi-label pools (a label column that is a list): per row the class codes it carries, as
     # CSR pairs (row r: codes[offsets[r]:offsets[r + 1]]), and those a rater confirmed absent
     # (confidence 0). `codes` then holds each row's stratum (see `stratum_codes`). None: single label.
@@ -120,6 +121,8 @@ class Source(ABC):
     def label_kind(self) -> str:
         if not self.classes:
             return "none"
+        if self.class_ids:
+            return "id"
         return "wnid" if all(_WNID.match(c) for c in self.classes) else "name"
 
     def label_of(self, row: int) -> str | None:

@@ -15,7 +15,9 @@ _IMAGE_NAMES = ("image", "img", "jpg", "jpeg", "png", "picture")
 
 def feature_kinds(features) -> dict[str, tuple[str, list[str] | None]]:
     """{column: (feature type, class names of a ClassLabel)} from `datasets.Features` or from the
-    JSON `datasets` stores in a parquet schema ({"_type": "Image"}, {"_type": "ClassLabel", ...})."""
+    JSON `datasets` stores in a parquet schema ({"_type": "Image"}, {"_type": "ClassLabel", ...}).
+    A ClassLabel with `num_classes` but no names is ("ClassIds", ["0", "1", ...]): its codes are
+    no class names (see `has_class_ids`)."""
     out = {}
     if type(features) is not dict and hasattr(features, "to_dict"):     # datasets.Features (a dict subclass)
         features = features.to_dict()          # datasets.Features: the same JSON the parquet schema holds
@@ -28,7 +30,9 @@ def feature_kinds(features) -> dict[str, tuple[str, list[str] | None]]:
             kind = f.get("_type")
             names = f.get("names")
             if kind == "ClassLabel" and names is None and isinstance(f.get("num_classes"), int):
-                names = [str(i) for i in range(f["num_classes"])]
+                # codes with no names: kept apart ("ClassIds") so they are never read as names
+                out[name] = ("ClassIds", [str(i) for i in range(f["num_classes"])])
+                continue
         else:
             kind, names = type(f).__name__, getattr(f, "names", None)
         if kind == "ClassLabel" and not isinstance(names, list):
@@ -127,12 +131,32 @@ def pick_columns(kinds: dict | None, names: list[str], image_column: str | None,
             raise NegmineError(f"{where}: column {label!r} holds images, not class labels; name the label "
                                "column with --label-column (or ?label=), or --label-column none for no labels")
     else:
-        typed = ([n for n in names if kinds.get(n, ("",))[0] == "ClassLabel"]
+        typed = ([n for n in names if kinds.get(n, ("",))[0] in ("ClassLabel", "ClassIds")]
                  or [n for n in names if kinds.get(n, ("",))[0] == "LabelList"])
         guess = typed or [n for n in names if n.lower() in _LABEL_NAMES and n != image and n not in images]
         label = one_of(guess, "label", "--label-column", "label", where) if guess else None
     class_names = kinds[label][1] if label in kinds else None
     return image, label, class_names
+
+
+def has_class_ids(kinds: dict | None, label: str | None, label_type, class_names: list[str] | None) -> bool:
+    """Whether a label column holds bare class ids: integers (or lists of them) with no class
+    names in the features or card (a ClassLabel with only `num_classes`, or whose names are its codes
+    "0".."n-1" as `datasets` writes ClassLabel(num_classes=n); or a plain int column).
+    Such a class is a number, not a name: "7" would be placed in WordNet as the digit seven, so
+    the class plan never looks them up (`negmine.filters.overlap.plan_classes`). `label_type`:
+    the column's arrow type."""
+    import pyarrow as pa
+
+    if label is None or label_type is None:
+        return False
+    if (kinds or {}).get(label, ("",))[0] == "ClassIds":
+        return True
+    t = label_type
+    while pa.types.is_list(t) or pa.types.is_large_list(t):
+        t = t.value_type
+    # `datasets` writes ClassLabel(num_classes=n) as the names "0".."n-1": no more a name than the code
+    return pa.types.is_integer(t) and (not class_names or class_names == [str(i) for i in range(len(class_names))])
 
 
 def image_columns_named_as_labels(kinds: dict | None, names: list[str], image_like: set[str]) -> list[str]:

@@ -10,7 +10,8 @@ import numpy as np
 
 from negmine.errors import SourceNotFound
 from negmine.sources.base import Item, Source, SourceSpec, short_name
-from negmine.sources.columns import feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns
+from negmine.sources.columns import (feature_kinds, has_class_ids, image_columns_named_as_labels, is_image_struct,
+                                     pick_columns)
 from negmine.sources.labels import LabelListBuilder, codes_from_values, is_label_list
 from negmine.sources.layout import default_split
 
@@ -37,6 +38,8 @@ class DiskSource(Source):
             feature_kinds(ds.features), ds.column_names, spec.image_column, spec.label_column, str(path), structs)
         self.not_labels = image_columns_named_as_labels(feature_kinds(ds.features), ds.column_names, structs)
         self._table = ds.with_format("arrow")
+        self.class_ids = has_class_ids(feature_kinds(ds.features), self.label_column, ds.data.schema.field(
+            self.label_column).type if self.label_column else None, names)
         if self.label_column and is_label_list(ds.data.schema.field(self.label_column).type):
             lists = LabelListBuilder(names, f"label column {self.label_column!r} of {path}")
             for chunk in ds.data.table.column(self.label_column).chunks:     # memory-mapped: a chunk at a time

@@ -21,8 +21,8 @@ from negmine.errors import NegmineError, SourceNotFound
 from negmine.sources import hub, image_paths, pages, remote
 from negmine.sources.base import Item, Source, SourceSpec
 from negmine.sources.cards import card_features
-from negmine.sources.columns import (feature_kinds, image_columns_named_as_labels, is_image_struct, pick_columns,
-                                     schema_kinds)
+from negmine.sources.columns import (feature_kinds, has_class_ids, image_columns_named_as_labels, is_image_struct,
+                                     pick_columns, schema_kinds)
 from negmine.sources.labels import LabelListBuilder, is_label_list, local_codes, sorted_classes
 from negmine.sources.rowlicence import LicenceCodes, pick_attribution_columns, read_attribution
 from negmine.sources.text import TEXT_NAMES, is_text_type, noun_lists, pick_text_columns
@@ -67,10 +67,16 @@ class ParquetSource(Source):
         self.not_labels = image_columns_named_as_labels(kinds, list(schema.names), structs)
         self._image_struct = self.image_column in structs
         found = schema.field(self.label_column).type if self.label_column else None
-        if (not spec.label_column and found is not None and self.label_column.lower() in TEXT_NAMES
-                and is_text_type(found) and not is_label_list(found)):
-            # a `tags` string found by name ("dog, beach, sunset") is text, not one class per distinct string
+        if not spec.label_column and found is not None and is_text_type(found) and (
+                self.label_column.lower() in TEXT_NAMES
+                or self.label_column in [c.strip() for c in (spec.text_column or "").split(",")]):
+            # `tags` found by name ("dog, beach, sunset", or a list of tags or captions) is text, not
+            # one class per distinct string (only --label-column tags reads it as labels); and a
+            # column named by --text-column is text
             self.label_column = None
+            names = None
+        self.class_ids = has_class_ids(kinds, self.label_column, schema.field(self.label_column).type
+                                       if self.label_column else None, names)
         # no label column: a caption, title or tags column is read as the nouns it names (sources.text)
         self.text_columns = pick_text_columns(schema, spec.text_column, self.label_column, id)
         # per-row licence and credit (sources.rowlicence): the licence read to plan, the rest when kept

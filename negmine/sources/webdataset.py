@@ -131,6 +131,9 @@ class WebDatasetSource(Source):
             self.set_label_lists(list_label_codes(values, names, f"the sample labels of {id}"))
         else:
             self.classes, self.codes, bad = label_codes(values, names)
+        # .cls ints with no names on the card are class ids, not names (sources.columns.has_class_ids)
+        self.class_ids = names is None and any(
+            isinstance(x, int) and not isinstance(x, bool) for v in values for x in (v if isinstance(v, list) else [v]))
         for i, reason in bad.items():
             self._errors.setdefault(i, reason)
         if any(v is not None for v in values):

@@ -107,7 +107,8 @@ def judge_object_classes(terms: Iterable[str], labels: Iterable[str | None],
     judged = [said.get(n, n) for n in names]
     out = ObjectClasses(objects=dict(sorted(counts.items())), literal=literal)
     for c in concepts:
-        for name, v in zip(names, judge_classes(judged, [c], tax)):
+        # unplaced names are not matched here: they are removed below by their own rule (`unplaced`)
+        for name, v in zip(names, judge_classes(judged, [c], tax, exclude_unmapped=False)):
             if v.excluded:
                 reason = v.reason if name not in said else f"{v.reason} (--concept {name}={said[name]})"
                 out.matched.setdefault(name, []).append({"concept": c.term, "reason": reason})
