@@ -69,11 +69,11 @@ def test_a_source_given_is_not_opened_when_nothing_is_drawn_from_it(tmp_path):
 
 def test_cutouts_that_cannot_supply_every_negative_open_the_pool(tmp_path, pool):
     pos = raccoons(tmp_path, first(11) + [UNCUTTABLE])
-    # 12 negatives, 11 cuttable positives: one negative comes from the pool, which is opened as in any
-    # run that draws (offline, the default preset is not there: exit 5, naming it)
+    # 12 negatives, 11 cuttable positives: with no pool named, the run says so rather than open the
+    # default preset for one negative; with a pool named, the one negative comes from it
     r = invoke("sample", "-q", "-p", pos, "--boxes", VOC, "--synthetic", 1, "--seed", 1, "--workers", 1,
                "-o", tmp_path / "a")
-    assert r.exit_code == 5 and "imagenet-1k-256" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 3 and "11 of the 12 positives can be cut" in r.output and "Traceback" not in r.output
     r = invoke("sample", "-q", "-p", pos, "--boxes", VOC, "--synthetic", 1, "--seed", 1, "--workers", 1,
                "-s", pool, "-o", tmp_path / "b", "--json")
     assert r.exit_code == 0, r.output
@@ -139,3 +139,16 @@ def test_cutouts_that_fail_with_no_pool_open_stop_the_run_unless_allow_short(tmp
     assert summary["short"] and summary["negatives"] == 7 and summary["pool"]["used"] is False
     rejects = [json.loads(x) for x in (tmp_path / "b" / "rejects.jsonl").read_text().splitlines()]
     assert [(x["file"], x["reason"]) for x in rejects] == [(f"raccoon/{names[0]}", "mask is empty")]
+
+
+def test_all_cutouts_asked_but_a_photo_cannot_be_cut_says_so_instead_of_opening_the_default_pool(tmp_path):
+    # README: "--synthetic 1 ... no pool is opened (it runs offline)". A photo whose object fills it
+    # cannot be cut; the default preset (a download) is not opened for the one negative it lacks
+    pos = raccoons(tmp_path, first(5) + [UNCUTTABLE])
+    args = ["sample", "-q", "-p", pos, "--boxes", VOC, "--synthetic", 1, "--seed", 1, "--workers", 1]
+    r = invoke(*args, "-o", tmp_path / "a")
+    assert r.exit_code == 3 and not (tmp_path / "a").exists(), r.output
+    assert "5 of the 6 positives can be cut" in r.output and "--count 5 or fewer" in r.output
+    assert "--source" in r.output and "Hub" not in r.output
+    r = invoke(*args, "--count", 5, "-o", tmp_path / "b")
+    assert r.exit_code == 0 and len([x for x in read_manifest(tmp_path / "b") if x["cutout"]]) == 5, r.output

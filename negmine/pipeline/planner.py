@@ -146,6 +146,14 @@ def pool_wanted(plan: Plan, ann: Annotated | None) -> bool:
         return True
     needed = negatives_needed(plan.positives.sizes or [0], ratio=o.ratio, balanced=o.balanced, count=o.count)
     cut = min(cuttable(plan, ann), int(math.floor(o.synthetic * needed + 0.5)))
+    if needed - cut > 0 and o.synthetic >= 1 and not o.sources:
+        # every negative was asked to be a cutout and no pool was named: opening the default preset
+        # (a download) for the few photos that cannot be cut would surprise; say what is short instead
+        found = sum(len(fs) for fs in plan.positives.classes.values())
+        raise PoolTooSmall(f"--synthetic {o.synthetic:g}: {cut} of the {found} positives can be cut (the others have "
+                           f"no usable box or their object covers more than --max-cover), {needed} negatives asked; "
+                           f"ask for --count {cut} or fewer, or name a pool with --source to draw the rest from",
+                           cut, needed)
     if needed - cut > 0:
         return True
     given = [s.location for s in o.sources]
