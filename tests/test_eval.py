@@ -307,6 +307,11 @@ def test_members_on_one_test_set_are_compared_and_different_test_sets_refused(tm
     auroc = pairwise_auroc([1 - p[2] for p, x in zip(soft, rows) if x["role"] == "positive"],
                            [1 - p[2] for p, x in zip(soft, rows) if x["role"] == "negative"])
     assert table["ratio-2"][1] == "0.500" and table["ratio-1"][1] == f"{auroc:.3f}"
+    part = write_csv(tmp_path / "part.csv", "path,dog,other,raccoon", softmax_rows(rows, confused)[:-2])
+    r = invoke("eval", sweep, "--scores", f"ratio-1={good}", "--scores", f"ratio-2={part}", "--allow-missing",
+               "-o", tmp_path / "cmp2")             # each member on other images: not comparable, said
+    assert r.exit_code == 1 and "scored on different images" in r.output, r.output
+    assert f"ratio-1: {len(rows)}, ratio-2: {len(rows) - 2}" in r.output
     member = json.loads((sweep / "eval" / "ratio-1" / "eval.json").read_text())
     name = next(c["wordnet"] for c in member["false_positives"]["classes"] if c["label"] == confused)
     assert name.split(" (n")[0] in " ".join(table["ratio-1"])        # named as WordNet names it, not by wnid

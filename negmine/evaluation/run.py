@@ -201,6 +201,12 @@ def run_eval(job: EvalJob) -> dict:
                   "negative_class": o.negative_class, "classes": o.classes})
         results[name], joined[name] = r, j
     single = len(results) == 1
+    scored = {name: sorted(r["path"] for r in j.rows) for name, j in joined.items()}
+    if len({tuple(v) for v in scored.values()}) > 1:
+        # --allow-missing let each member drop other images: their numbers would describe other sets
+        raise NegmineError("the members were scored on different images of the " + job.split + " set ("
+                           + ", ".join(f"{n}: {len(v)}" for n, v in scored.items()) + "): their metrics are not "
+                           "comparable; score every member on the same images")
     dest = Path(job.dest).expanduser() if job.dest else Path(job.out).expanduser() / DEFAULT_DIR
     # each member's files go in DIR/<safe name>: a NAME given as a path never reaches outside DIR
     folders = {name: dest / safe_name(name) for name in results}
