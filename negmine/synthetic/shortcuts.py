@@ -99,5 +99,6 @@ def shortcut_warning(fills: Sequence[str], share: float, what: str, fill_option:
         return None
     return (f"{what} with {kind}: in bench/shortcut.py such sets ({at:.0%} of the negatives cutouts) made a "
             f"model call {fpr}% of real non-raccoon photos positive ({REAL_ONLY[0]}% with real negatives "
-            f"only); mix fills ({safe}) and keep most "
-            f"negatives real (cutouts {DEFAULT_SHARE:.0%} at most: --synthetic {DEFAULT_SHARE:g})")
+            f"only); use the fills measured safe ({safe}) and keep most negatives real (cutouts "
+            f"{DEFAULT_SHARE:.0%} of the negatives at most"
+            + (f": --synthetic {DEFAULT_SHARE:g})" if fill_option == "--cutout-fill" else ")"))
