@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from negmine.errors import NegmineError
 
@@ -130,6 +131,7 @@ def _spelled_out(low: str) -> Licence | None:
     return None
 
 
+@lru_cache(maxsize=4096)     # called per row and per source with a few distinct texts: parse each once
 def parse_licence(text: str | None, url: str | None = None) -> Licence:
     """The licence a pool names by `text` (an id, a name or a URL) and/or `url` (a licence URL).
 

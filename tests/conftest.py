@@ -119,6 +119,15 @@ def pool(tmp_path) -> Path:
     return make_parquet_repo(tmp_path / "pool", PLACEABLE[:10], 12, shards=2)
 
 
+def raccoon_folder(root: Path, n: int, cls: str = "raccoon") -> Path:
+    """A positives folder `root` holding one class folder `cls` with the first `n` real raccoon
+    photos, copied into tmp (never into the repo). Returns `root`."""
+    (root / cls).mkdir(parents=True)
+    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:n]:
+        shutil.copy(f, root / cls / f.name)
+    return root
+
+
 def read_manifest(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, read_manifest
+from conftest import SHARED, raccoon_folder, read_manifest
 from negmine.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,10 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def imagefolder_out(tmp_path) -> Path:
     """`negmine sample` (default format) of 10 raccoon photos against a folder pool of 16 real
     ImageNet photos, one class folder per wnid."""
-    pos = tmp_path / "positives" / "raccoon"
-    pos.mkdir(parents=True)
-    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:10]:
-        shutil.copy(f, pos / f.name)
+    pos = raccoon_folder(tmp_path / "positives", 10) / "raccoon"
     for f in sorted((SHARED / "imagenet-500" / "images").glob("*.JPEG"))[:16]:
         (tmp_path / "pool" / f.name.split("_")[0]).mkdir(parents=True)
         shutil.copy(f, tmp_path / "pool" / f.name.split("_")[0] / f.name)
@@ -56,10 +53,7 @@ def test_train_example_writes_a_score_row_per_test_image(imagefolder_out, tmp_pa
 def test_the_readme_worked_example_sweep_train_eval(tmp_path):
     """README "Did the negatives help?": a sweep, the example loop trained on each member, and
     `negmine eval` comparing the members on their one shared test set."""
-    pos = tmp_path / "positives" / "raccoon"
-    pos.mkdir(parents=True)
-    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:20]:
-        shutil.copy(f, pos / f.name)
+    pos = raccoon_folder(tmp_path / "positives", 20) / "raccoon"
     sweep = tmp_path / "sweep"
     r = CliRunner().invoke(cli, ["sample", "-q", "--workers", "1", "-p", str(pos.parent), "-s",
                                  str(SHARED / "imagenet-500"), "--seed", "0", "--ratio", "0.5,1", "-o", str(sweep)])

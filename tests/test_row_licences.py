@@ -5,14 +5,13 @@ it does not allow out before the draw, and the attribution names each drawn imag
 import csv
 import io
 import json
-import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, read_manifest
+from conftest import SHARED, raccoon_folder, read_manifest
 from negmine.cli import cli
 from negmine.outputs.formats import dataset_card
 
@@ -49,11 +48,7 @@ def write_repo(root, card_licence: str | None = "cc-by-4.0"):
 
 @pytest.fixture
 def positives(tmp_path):
-    pos = tmp_path / "pos" / "teddy"
-    pos.mkdir(parents=True)
-    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:3]:
-        shutil.copy(f, pos / f.name)
-    return pos.parent
+    return raccoon_folder(tmp_path / "pos", 3, "teddy")
 
 
 def sample(*args):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, read_manifest, read_record, start_held
+from conftest import SHARED, raccoon_folder, read_manifest, read_record, start_held
 from negmine.cli import cli
 from negmine.sampling.plan import stable_splits
 from negmine.seeds import rng_for
@@ -315,10 +315,7 @@ def test_a_replaced_sweep_drops_the_evaluation_of_the_old_one(tmp_path):
     describes members and a test set that are gone, so it is removed (only eval's own files)."""
     from negmine.cli import cli
 
-    pos = tmp_path / "positives" / "raccoon"
-    pos.mkdir(parents=True)
-    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:12]:
-        shutil.copy(f, pos / f.name)
+    pos = raccoon_folder(tmp_path / "positives", 12) / "raccoon"
     sweep = tmp_path / "sweep"
     args = ["sample", "-q", "--workers", "1", "-p", str(pos.parent), "-s", str(SHARED / "imagenet-500"), "--seed", "0"]
     assert CliRunner().invoke(cli, [*args, "--ratio", "0.5,1", "-o", str(sweep)]).exit_code == 0

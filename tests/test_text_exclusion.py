@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, read_manifest
+from conftest import SHARED, raccoon_folder, read_manifest
 from negmine.cli import cli
 from negmine.sources.text import NounReader
 from test_content import tiny_clip  # noqa: F401  (the tiny random CLIP fixture, for --content-check)
@@ -53,11 +53,7 @@ def pool(tmp_path):
 
 @pytest.fixture
 def positives(tmp_path):
-    pos = tmp_path / "pos" / "teddy"
-    pos.mkdir(parents=True)
-    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:3]:
-        shutil.copy(f, pos / f.name)
-    return pos.parent
+    return raccoon_folder(tmp_path / "pos", 3, "teddy")
 
 
 def rejects_of(out):

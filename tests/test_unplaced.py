@@ -4,14 +4,14 @@ class WordNet cannot place is left out unless --allow-unmapped, which the run th
 Pools are built here from real photos (shared/data/imagenet-500)."""
 
 import json
-import shutil
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED, read_negatives, read_record
+from conftest import SHARED, raccoon_folder, read_negatives, read_record
 from negmine.cli import cli
 from negmine.sources.columns import feature_kinds
 
@@ -26,7 +26,7 @@ def invoke(*args):
     return CliRunner().invoke(cli, [*map(str, args)])
 
 
-def write_pool(folder, columns: dict) -> "Path":
+def write_pool(folder, columns: dict) -> Path:
     """One parquet shard with no `datasets` metadata: real photos in `image`, plus `columns`."""
     n = len(next(iter(columns.values())))
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,11 +37,7 @@ def write_pool(folder, columns: dict) -> "Path":
 
 @pytest.fixture
 def raccoons(tmp_path):
-    pos = tmp_path / "pos" / "raccoon"
-    pos.mkdir(parents=True)
-    for f in sorted((SHARED / "raccoon-voc" / "images").glob("*.jpg"))[:4]:
-        shutil.copy(f, pos / f.name)
-    return pos.parent
+    return raccoon_folder(tmp_path / "pos", 4)
 
 
 # -- 1. a `tags` column of strings is text -------------------------------------------------------

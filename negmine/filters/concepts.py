@@ -303,3 +303,16 @@ def judge_classes(labels: list[str], concepts: list[Concept], tax: Taxonomy, *, 
             v.level = min((up[p][a] for s in v.synsets for a in tax.ancestors(s) for p in anchors if a in up[p]),
                           default=None)
     return verdicts
+
+
+def recorded_exclusion_options(record: dict) -> dict:
+    """The class-exclusion rule an earlier run recorded (its negmine.json `record`), as
+    `plan_classes` keywords, so a term excluded again is judged by the same rule. Options a run
+    did not record (or an older run's `exclude_unmapped`) are left to the defaults."""
+    opts = record.get("options") or {}
+    out = {}
+    if isinstance(opts.get("max_contamination"), (int, float)):
+        out["max_contamination"] = float(opts["max_contamination"])
+    if isinstance(opts.get("allow_unmapped"), bool):
+        out["allow_unmapped"] = opts["allow_unmapped"]
+    return out

@@ -27,6 +27,7 @@ import numpy as np
 from negmine.errors import NegmineError
 from negmine.evaluation.attribution import CUTOUT, NO_LABEL
 from negmine.evaluation.run import manifest_sha256, read_eval
+from negmine.filters.concepts import recorded_exclusion_options
 from negmine.filters.taxonomy import name_key
 from negmine.sampling.scores import Scores
 
@@ -58,13 +59,7 @@ class Confused:
 
     def exclusion_options(self) -> dict:
         """The evaluated run's class-exclusion rule (`plan_classes` keywords)."""
-        opts = self.record.get("options") or {}
-        out = {}
-        if isinstance(opts.get("max_contamination"), (int, float)):
-            out["max_contamination"] = float(opts["max_contamination"])
-        if isinstance(opts.get("allow_unmapped"), bool):        # an older run's exclude_unmapped: the default
-            out["allow_unmapped"] = opts["allow_unmapped"]
-        return out
+        return recorded_exclusion_options(self.record)
 
     @property
     def positive_paths(self) -> list[Path]:

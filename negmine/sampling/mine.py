@@ -32,6 +32,7 @@ from negmine.images import EncodeOptions
 from negmine.licences import licence_fields
 from negmine.outputs.manifest import read_jsonl, write_outputs
 from negmine.naming import UniqueNames, safe_name
+from negmine.filters.concepts import recorded_exclusion_options
 from negmine.filters.overlap import ClassPlan, hash_files, plan_classes
 from negmine.filters.unlabelled import UnlabelledRows, check_sources, expected_share, unlabelled_mask, warning
 from negmine.positives import scan_positives
@@ -80,13 +81,7 @@ class _ManifestPool(FolderSource):
     def exclusion_options(self) -> dict:
         """The class-exclusion options of the run that drew these negatives (`plan_classes`
         keywords), so a term excluded here is judged by the same rule."""
-        opts = self.record.get("options") or {}
-        out = {}
-        if isinstance(opts.get("max_contamination"), (int, float)):
-            out["max_contamination"] = float(opts["max_contamination"])
-        if isinstance(opts.get("allow_unmapped"), bool):        # an older run's exclude_unmapped: the default
-            out["allow_unmapped"] = opts["allow_unmapped"]
-        return out
+        return recorded_exclusion_options(self.record)
 
 
 def _score_classes(src: Source | None, pos, negative_class: str) -> ScoreClasses:
